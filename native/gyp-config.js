@@ -1,0 +1,23 @@
+// Feeds binding.gyp from native/libtorch.json, which scripts/setup.mjs writes.
+const { readFileSync } = require('node:fs');
+const { join } = require('node:path');
+const config = JSON.parse(readFileSync(join(__dirname, 'libtorch.json'), 'utf8'));
+const what = process.argv[2];
+const quote = (s) => JSON.stringify(s);
+if (what === 'include_dirs') {
+  console.log(config.includeDirs.map(quote).join(' '));
+} else if (what === 'libraries') {
+  const rpath = `-Wl,-rpath,${config.libDir}`;
+  // --no-as-needed keeps libtorch_cuda linked: nothing references it by symbol, but
+  // loading it registers the CUDA backend.
+  const libs = config.libs.map((l) => `-l${l}`);
+  console.log([`-L${config.libDir}`, rpath, '-Wl,--no-as-needed', ...libs, '-Wl,--as-needed'].map(quote).join(' '));
+} else if (what === 'defines') {
+  const info = JSON.stringify({ version: config.version, cuda: config.cuda, source: config.source });
+  console.log(
+    [
+      `_GLIBCXX_USE_CXX11_ABI=${config.cxx11Abi ? 1 : 0}`,
+      `SIMCLR_LIBTORCH_INFO=x${Buffer.from(info).toString('hex')}`,
+    ].map(quote).join(' '),
+  );
+}

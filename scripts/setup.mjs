@@ -1,0 +1,231 @@
+#!/usr/bin/env node
+// Idempotent set-up: finds (or installs) libtorch, builds the native addon, compiles the
+// TypeScript, and installs what the tests or the demo read. Each step is skipped when its
+// output is already up to date, so `npm test` and `npm run demo` can call it every time.
+//
+//   node scripts/setup.mjs --native      libtorch + addon only (the npm `install` hook)
+//   node scripts/setup.mjs --for=test    + Python PyTorch reference, TypeScript build
+//   node scripts/setup.mjs --for=demo    + Fashion-MNIST, TypeScript build
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, statSync, readdirSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const purpose = (args.find((a) => a.startsWith('--for=')) ?? '--for=native').slice(6);
+const nativeOnly = args.includes('--native');
+
+function log(msg) {
+  process.stderr.write(`[simclr setup] ${msg}\n`);
+}
+
+function fail(msg) {
+  process.stderr.write(`\n[simclr setup] ERROR: ${msg}\n\n`);
+  process.exit(1);
+}
+
+function run(cmd, argv, opts = {}) {
+  execFileSync(cmd, argv, { stdio: 'inherit', cwd: root, ...opts });
+}
+
+const isDebian = existsSync('/etc/debian_version');
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+let aptUpdated = false;
+
+function dpkgInstalled(pkg) {
+  try {
+    const out = execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return out.includes('install ok installed');
+  } catch {
+    return false;
+  }
+}
+
+function aptInstall(pkgs, why) {
+  const missing = pkgs.filter((p) => !dpkgInstalled(p));
+  if (missing.length === 0) return true;
+  if (!isDebian || !isRoot) return false;
+  log(`installing ${missing.join(' ')} with apt (${why})`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) {
+    run('apt-get', ['update', '-qq'], { env });
+    aptUpdated = true;
+  }
+  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+  return true;
+}
+
+// ---------------------------------------------------------------- libtorch
+function readVersion(includeDir) {
+  const header = join(includeDir, 'torch/csrc/api/include/torch/version.h');
+  if (!existsSync(header)) return null;
+  const text = readFileSync(header, 'utf8');
+  const part = (name) => text.match(new RegExp(`#define TORCH_VERSION_${name} (\\d+)`))?.[1] ?? '?';
+  return `${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}`;
+}
+
+// libstdc++'s dual ABI: a libtorch built with the old ABI has no `__cxx11` symbols.
+function usesCxx11Abi(libDir) {
+  const c10 = join(libDir, 'libc10.so');
+  if (!existsSync(c10)) return true;
+  return readFileSync(c10).includes('St7__cxx11');
+}
+
+function describe(source, includeDir, libDir) {
+  const version = readVersion(includeDir);
+  if (!version) return null;
+  const hasLib = (name) => existsSync(join(libDir, `lib${name}.so`));
+  if (!hasLib('torch_cpu') && !hasLib('torch')) return null;
+  const cuda = hasLib('torch_cuda');
+  const libs = ['torch', 'torch_cpu', 'c10', ...(cuda ? ['torch_cuda', 'c10_cuda'] : [])].filter(hasLib);
+  return {
+    source,
+    version,
+    cuda,
+    cxx11Abi: usesCxx11Abi(libDir),
+    includeDirs: [includeDir, join(includeDir, 'torch/csrc/api/include')],
+    libDir,
+    libs,
+  };
+}
+
+function findLibtorch() {
+  const fromEnv = process.env.LIBTORCH;
+  if (fromEnv) {
+    const dir = resolve(fromEnv);
+    const found = describe(`LIBTORCH=${dir}`, join(dir, 'include'), join(dir, 'lib'));
+    if (!found) {
+      fail(
+        `LIBTORCH=${dir} is not a libtorch directory: expected ${join(dir, 'include/torch/csrc/api/include/torch/version.h')} ` +
+          `and ${join(dir, 'lib/libtorch_cpu.so')}. Point LIBTORCH at the unzipped official libtorch, or at the ` +
+          `'torch' folder of a PyTorch Python install (python3 -c "import torch,os;print(os.path.dirname(torch.__file__))").`,
+      );
+    }
+    return found;
+  }
+  const multiarch = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  for (const prefix of ['/usr/include', '/usr/local/include']) {
+    if (!readVersion(prefix)) continue;
+    for (const libDir of multiarch) {
+      const found = describe('system', prefix, libDir);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+function ensureLibtorch() {
+  let found = findLibtorch();
+  if (!found && !process.env.LIBTORCH) {
+    if (aptInstall(['libtorch-dev'], 'no libtorch found')) found = findLibtorch();
+  }
+  if (!found) {
+    fail(
+      'no libtorch found. Either install it from your distribution (Debian/Ubuntu: `sudo apt-get install libtorch-dev`), ' +
+        'or unzip the official libtorch (C++) package, or install PyTorch for Python, and set ' +
+        'LIBTORCH to that directory (for Python: the folder printed by ' +
+        '`python3 -c "import torch,os;print(os.path.dirname(torch.__file__))"`), then run `npm install` again.',
+    );
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------- native addon
+function newestMtime(paths) {
+  let newest = 0;
+  for (const p of paths) {
+    if (!existsSync(p)) continue;
+    const st = statSync(p);
+    if (st.isDirectory()) {
+      newest = Math.max(newest, newestMtime(readdirSync(p).map((f) => join(p, f))));
+    } else {
+      newest = Math.max(newest, st.mtimeMs);
+    }
+  }
+  return newest;
+}
+
+function nodeGypCommand() {
+  if (process.env.npm_config_node_gyp) return [process.execPath, process.env.npm_config_node_gyp];
+  const npmCli = join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
+  if (existsSync(npmCli)) return [process.execPath, npmCli];
+  for (const base of ['/usr/lib/node_modules', '/usr/local/lib/node_modules']) {
+    const p = join(base, 'npm/node_modules/node-gyp/bin/node-gyp.js');
+    if (existsSync(p)) return [process.execPath, p];
+  }
+  return ['node-gyp'];
+}
+
+function ensureNative() {
+  const config = ensureLibtorch();
+  const configPath = join(root, 'native/libtorch.json');
+  const configText = JSON.stringify(config, null, 2) + '\n';
+  const previous = existsSync(configPath) ? readFileSync(configPath, 'utf8') : '';
+  if (previous !== configText) writeFileSync(configPath, configText);
+  const addon = join(root, 'build/Release/simclr_native.node');
+  const sources = [join(root, 'native'), join(root, 'binding.gyp')];
+  if (existsSync(addon) && statSync(addon).mtimeMs >= newestMtime(sources)) return config;
+  log(`building the native addon against libtorch ${config.version} (${config.cuda ? 'CUDA' : 'CPU'}, ${config.source}); this takes a few minutes`);
+  const [cmd, ...pre] = nodeGypCommand();
+  const gypArgs = [...pre, 'rebuild', '--release', `--jobs=${Math.max(1, cpuCount())}`];
+  // Build against this Node's own headers when the system has them, so nothing is downloaded.
+  if (!process.env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h')) gypArgs.push('--nodedir=/usr');
+  try {
+    run(cmd, gypArgs);
+  } catch {
+    fail('building the native addon failed (see the compiler output above).');
+  }
+  return config;
+}
+
+function cpuCount() {
+  try {
+    return Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) || 1;
+  } catch {
+    return 1;
+  }
+}
+
+// ---------------------------------------------------------------- TypeScript and data
+function ensureNodeModules() {
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  const addonApi = join(root, 'node_modules/node-addon-api');
+  if (existsSync(tsc) && existsSync(addonApi)) return;
+  log('installing npm dependencies');
+  run(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund']);
+}
+
+function ensureTypeScriptBuild() {
+  const out = join(root, 'dist/.build-stamp');
+  const inputs = ['src', 'test', 'bench', 'tsconfig.json'].map((p) => join(root, p));
+  if (existsSync(out) && statSync(out).mtimeMs >= newestMtime(inputs)) return;
+  log('compiling TypeScript');
+  try {
+    run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')]);
+  } catch {
+    fail('TypeScript compilation failed (see above).');
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, new Date().toISOString() + '\n');
+}
+
+function ensurePythonReference() {
+  const ok = aptInstall(['python3-torch', 'python3-torchvision'], 'PyTorch reference for the tests and benchmarks');
+  if (!ok) log('warning: python3-torch/python3-torchvision are missing and cannot be installed here; reference tests will be skipped');
+}
+
+function ensureFashionMnist() {
+  const ok = aptInstall(['dataset-fashion-mnist'], 'the demo data set');
+  if (!ok) log('warning: dataset-fashion-mnist is missing; pass the idx folder with fashion-mnist:DIR');
+}
+
+if (nativeOnly) {
+  ensureNative();
+} else {
+  ensureNodeModules();
+  ensureNative();
+  if (purpose === 'test') ensurePythonReference();
+  if (purpose === 'demo') ensureFashionMnist();
+  ensureTypeScriptBuild();
+}
