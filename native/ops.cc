@@ -26,6 +26,12 @@ Napi::Value num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
 Napi::Value boolean(Napi::Env env, bool v) { return Napi::Boolean::New(env, v); }
 Napi::Value pair(Napi::Env env, const std::tuple<T, T>& t) { return wrapList(env, {std::get<0>(t), std::get<1>(t)}); }
 
+// Integral tensors get integral scalars, so in-place updates keep their dtype.
+at::Scalar scalarFor(const T& t, double v) {
+  if (!at::isFloatingType(t.scalar_type()) && v == static_cast<double>(static_cast<int64_t>(v))) return at::Scalar(static_cast<int64_t>(v));
+  return at::Scalar(v);
+}
+
 int64_t checkedNumel(Args& a, const std::vector<int64_t>& shape, size_t argIndex) {
   int64_t n = 1;
   for (int64_t s : shape) {
@@ -212,8 +218,8 @@ const std::vector<OpDef> kOps = {
     OP("sub", "a, b, alpha?", { RET(at::sub(a.t(0), a.t(1), a.od(2).value_or(1.0))) }),
     OP("mul", "a, b", { RET(at::mul(a.t(0), a.t(1))) }),
     OP("div", "a, b", { RET(at::div(a.t(0), a.t(1))) }),
-    OP("addScalar", "tensor, value", { RET(at::add(a.t(0), a.d(1))) }),
-    OP("mulScalar", "tensor, value", { RET(at::mul(a.t(0), a.d(1))) }),
+    OP("addScalar", "tensor, value", { RET(at::add(a.t(0), scalarFor(a.t(0), a.d(1)))) }),
+    OP("mulScalar", "tensor, value", { RET(at::mul(a.t(0), scalarFor(a.t(0), a.d(1)))) }),
     OP("divScalar", "tensor, value", { RET(at::div(a.t(0), a.d(1))) }),
     OP("rsubScalar", "tensor, value", { RET(at::rsub(a.t(0), a.d(1))) }),
     OP("pow", "tensor, exponent", { RET(at::pow(a.t(0), a.d(1))) }),
@@ -320,9 +326,9 @@ const std::vector<OpDef> kOps = {
 
     // ---- in-place updates (optimisers, initialisers); they return their first argument
     OP("add_", "tensor, other, alpha?", RET_SELF(a.t(0).add_(a.t(1), a.od(2).value_or(1.0)))),
-    OP("addScalar_", "tensor, value", RET_SELF(a.t(0).add_(a.d(1)))),
+    OP("addScalar_", "tensor, value", RET_SELF(a.t(0).add_(scalarFor(a.t(0), a.d(1))))),
     OP("mul_", "tensor, other", RET_SELF(a.t(0).mul_(a.t(1)))),
-    OP("mulScalar_", "tensor, value", RET_SELF(a.t(0).mul_(a.d(1)))),
+    OP("mulScalar_", "tensor, value", RET_SELF(a.t(0).mul_(scalarFor(a.t(0), a.d(1))))),
     OP("addcmul_", "tensor, a, b, value", RET_SELF(a.t(0).addcmul_(a.t(1), a.t(2), a.d(3)))),
     OP("addcdiv_", "tensor, a, b, value", RET_SELF(a.t(0).addcdiv_(a.t(1), a.t(2), a.d(3)))),
     OP("copy_", "tensor, source", RET_SELF(a.t(0).copy_(a.t(1)))),

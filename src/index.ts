@@ -1,0 +1,5 @@
+// simclr-ts: label-efficient image classification, the SimCLRv2 way, on libtorch.
+export * from './torch';
+export * as nn from './nn';
+export * from './models';
+export * from './optim';

@@ -1,0 +1,2 @@
+// simclr-ts/models: encoders (ResNet v1 with SimCLRv2's options).
+export * from './resnet';

@@ -1,0 +1,7 @@
+// simclr-ts/torch: tensors, ops, autograd and memory scopes over libtorch.
+export { Tensor, isDType, type DType, type MemoryFormat, type TypedArray } from './tensor';
+export * from './create';
+export * as F from './functional';
+export * from './modes';
+export { tidy, keep, scopeDepth } from './scope';
+export { loadSafetensors, saveSafetensors, parseHeader, SafetensorsError, MAX_HEADER_BYTES, type LoadedSafetensors } from './safetensors';
