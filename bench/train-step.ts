@@ -1,0 +1,56 @@
+// One training step (forward, cross-entropy, backward, SGD with momentum) of the CIFAR
+// ResNet-18 at batch 256, 32x32x3, against torchvision's in Python PyTorch, interleaved.
+import * as t from '../src';
+import { PyTorchPeer, median } from './peer';
+
+const BATCH = Number(process.env.BATCH ?? 256);
+const THREADS = Number(process.env.THREADS ?? 2);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const STEPS = Number(process.env.STEPS ?? 2);
+
+async function main(): Promise<void> {
+  t.setNumThreads(THREADS);
+  t.manualSeed(0);
+  const model = t.resnet({ depth: 18, imageSize: 32, numClasses: 10 });
+  const opt = new t.SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 });
+  const x = t.keep(t.randn([BATCH, 3, 32, 32]));
+  const y = t.keep(t.randint(0, 10, [BATCH]));
+  const step = (): void =>
+    t.tidy(() => {
+      opt.zeroGrad();
+      t.F.crossEntropy(model.forward(x), y).backward();
+      opt.step();
+    });
+  const ours = (steps: number): number => {
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) step();
+    return (performance.now() - t0) / 1000;
+  };
+
+  const peer = new PyTorchPeer();
+  await peer.call({ op: 'train_init', batch: BATCH, size: 32, threads: THREADS });
+  // Warm-up: allocator, oneDNN primitive caches.
+  ours(1);
+  await peer.call({ op: 'train_run', steps: 1 });
+
+  const oursRate: number[] = [];
+  const theirsRate: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const a = ours(STEPS);
+    const b = (await peer.call({ op: 'train_run', steps: STEPS })).seconds!;
+    oursRate.push((BATCH * STEPS) / a);
+    theirsRate.push((BATCH * STEPS) / b);
+    console.log(`round ${r + 1}: simclr-ts ${oursRate.at(-1)!.toFixed(1)} img/s, pytorch ${theirsRate.at(-1)!.toFixed(1)} img/s`);
+  }
+  peer.close();
+  const ratio = median(oursRate) / median(theirsRate);
+  console.log(`ResNet-18 (CIFAR stem) train step, batch ${BATCH}, 32x32x3, ${THREADS} threads, ${ROUNDS}x${STEPS} steps each, interleaved`);
+  console.log(`simclr-ts: ${median(oursRate).toFixed(1)} img/s (median)`);
+  console.log(`pytorch ${'1.13 (python3-torch)'}: ${median(theirsRate).toFixed(1)} img/s (median)`);
+  console.log(`step_ratio_vs_pytorch=${ratio.toFixed(3)}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,19 @@
+// `simclr info`: which libtorch the addon was built against, threads and devices.
+import { getNumThreads, runtimeInfo } from '../torch';
+import type { Flags } from './args';
+
+export function infoCommand(flags: Flags): void {
+  const json = flags.boolean('json');
+  flags.rejectUnknown();
+  const info = runtimeInfo();
+  if (json) {
+    console.log(JSON.stringify(info, null, 2));
+    return;
+  }
+  console.log(`simclr-ts ${require('../../../package.json').version}`);
+  console.log(`libtorch:  ${info.libtorchVersion} (${info.cudaBuild ? 'CUDA' : 'CPU'} build, from ${info.builtFrom})`);
+  console.log(`threads:   ${getNumThreads()} (set with --threads or OMP_NUM_THREADS)`);
+  console.log(`devices:   ${info.devices.join(', ')}${info.cudaAvailable ? '' : ' (no CUDA device seen)'}`);
+  console.log(`oneDNN:    ${info.mkldnn ? 'yes' : 'no'}, OpenMP: ${info.openmp ? 'yes' : 'no'}`);
+  console.log(`node:      ${process.version}`);
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// The `simclr` command: one file per subcommand.
+import { Flags, UsageError } from './args';
+
+const HELP = `simclr: label-efficient image classification, the SimCLRv2 way
+
+Usage: simclr <command> [options]
+
+Commands:
+  info                 libtorch version (CPU/CUDA), threads and devices
+                       e.g. simclr info --json
+  demo                 supervised baseline on Fashion-MNIST with 10% of the labels
+                       e.g. simclr demo --epochs 3 --labels 0.1 --threads 2
+  help                 this text
+
+Global options:
+  --threads N          intra-op threads for libtorch (default: all cores)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(HELP);
+    return 0;
+  }
+  const flags = new Flags(rest, ['json', 'help']);
+  if (flags.boolean('help')) {
+    console.log(HELP);
+    return 0;
+  }
+  const { setNumThreads } = await import('../torch');
+  const os = await import('node:os');
+  const defaultThreads = Number(process.env.OMP_NUM_THREADS) || os.availableParallelism();
+  setNumThreads(flags.number('threads', defaultThreads, { min: 1, max: 1024, integer: true }));
+  switch (command) {
+    case 'info':
+      (await import('./info')).infoCommand(flags);
+      return 0;
+    case 'demo':
+      return (await import('./demo')).demoCommand(flags);
+    default:
+      throw new UsageError(`unknown command '${command}' (try: simclr help)`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      console.error(`simclr: ${err.message}`);
+      process.exitCode = 2;
+    } else {
+      console.error(`simclr: ${(err as Error)?.message ?? String(err)}`);
+      if (process.env.SIMCLR_DEBUG) console.error(err);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,30 @@
+// A run folder: config.json, metrics.jsonl (one JSON object per line), checkpoints.
+import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class RunFolder {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  static timestamped(root: string, name: string): RunFolder {
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    return new RunFolder(join(root, `${name}-${stamp}`));
+  }
+
+  path(file: string): string {
+    return join(this.dir, file);
+  }
+
+  /** Writes JSON atomically (temp file + rename), so a stopped run never leaves half a file. */
+  writeJson(file: string, value: unknown): void {
+    const target = this.path(file);
+    const tmp = `${target}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+    renameSync(tmp, target);
+  }
+
+  metric(record: Record<string, unknown>): void {
+    appendFileSync(this.path('metrics.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n');
+  }
+}

@@ -1,0 +1,121 @@
+// Supervised training and evaluation of a classifier on uint8 images held in memory.
+import * as t from '../torch';
+import type { Tensor } from '../torch';
+import type { Module } from '../nn';
+import { SGD } from '../optim';
+import { Progress } from './progress';
+
+export interface ImageSet {
+  /** uint8 [N, C, H, W] */
+  images: Tensor;
+  /** int64 [N] */
+  labels: Tensor;
+}
+
+export interface Normalisation {
+  mean: number[];
+  std: number[];
+}
+
+/** uint8 images to normalised float32. */
+export function toInput(images: Tensor, norm: Normalisation): Tensor {
+  return t.tidy(() => {
+    const c = images.shape[1]!;
+    const mean = t.tensor(norm.mean.slice(0, c)).reshape(1, c, 1, 1);
+    const std = t.tensor(norm.std.slice(0, c)).reshape(1, c, 1, 1);
+    return images.to('float32').div(255).sub(mean).div(std);
+  });
+}
+
+/** Random horizontal flips, per image, as one batched op. */
+export function randomFlip(x: Tensor): Tensor {
+  return t.tidy(() => {
+    const mask = t.bernoulliLike(t.zeros([x.shape[0]!, 1, 1, 1]), 0.5).gt(0.5);
+    return t.where(mask, x.flip(3), x);
+  });
+}
+
+export interface SupervisedOptions {
+  epochs: number;
+  batchSize?: number;
+  /** Base learning rate, scaled by batch/256. Default 0.1. */
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  norm: Normalisation;
+  /** Called after every epoch with the mean loss. */
+  onEpoch?: (epoch: number, loss: number) => void;
+  /** Polled between steps; returning true stops training early. */
+  shouldStop?: () => boolean;
+}
+
+/** SGD (Nesterov) with cosine decay over all steps; returns the number of epochs completed. */
+export function trainSupervised(model: Module, data: ImageSet, o: SupervisedOptions): number {
+  const batch = o.batchSize ?? 128;
+  const n = data.images.shape[0]!;
+  const stepsPerEpoch = Math.ceil(n / batch);
+  const total = o.epochs * stepsPerEpoch;
+  const baseLr = (o.lr ?? 0.1) * (batch / 256);
+  const opt = new SGD(model.parameters(), { lr: baseLr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 5e-4, nesterov: true });
+  model.train();
+  let step = 0;
+  let epoch = 0;
+  try {
+    for (; epoch < o.epochs; epoch++) {
+      const progress = new Progress(`epoch ${epoch + 1}/${o.epochs}`, stepsPerEpoch, 'img');
+      const order = t.randperm(n);
+      let lossSum = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        if (o.shouldStop?.()) {
+          order.dispose();
+          return epoch;
+        }
+        const lr = 0.5 * baseLr * (1 + Math.cos((Math.PI * step) / total));
+        const loss = t.tidy(() => {
+          const idx = order.slice(0, s * batch, Math.min(n, (s + 1) * batch));
+          const x = randomFlip(toInput(data.images.indexSelect(0, idx), o.norm));
+          const l = t.F.crossEntropy(model.forward(x), data.labels.indexSelect(0, idx));
+          opt.zeroGrad();
+          l.backward();
+          opt.step(lr);
+          return l.item();
+        });
+        lossSum += loss;
+        step++;
+        progress.update(s + 1, Math.min(n, (s + 1) * batch), `loss ${loss.toFixed(3)}`);
+      }
+      progress.finish();
+      order.dispose();
+      o.onEpoch?.(epoch + 1, lossSum / stepsPerEpoch);
+    }
+    return epoch;
+  } finally {
+    opt.dispose();
+  }
+}
+
+/** Top-1 and top-5 accuracy (in %) in eval mode. */
+export function evaluate(model: Module, data: ImageSet, norm: Normalisation, batchSize = 500): { top1: number; top5: number } {
+  model.eval();
+  const n = data.images.shape[0]!;
+  let top1 = 0;
+  let top5 = 0;
+  const progress = new Progress('evaluating', n, 'img');
+  t.noGrad(() => {
+    for (let start = 0; start < n; start += batchSize) {
+      t.tidy(() => {
+        const end = Math.min(n, start + batchSize);
+        const logits = model.forward(toInput(data.images.slice(0, start, end), norm));
+        const labels = data.labels.slice(0, start, end).unsqueeze(1);
+        const k = Math.min(5, logits.shape[1]!);
+        const hits = logits.topk(k, 1).indices.eq(labels);
+        top1 += hits.slice(1, 0, 1).sum().item();
+        top5 += hits.sum().item();
+        progress.update(end, end);
+      });
+    }
+  });
+  progress.finish();
+  model.train();
+  return { top1: (100 * top1) / n, top5: (100 * top5) / n };
+}
