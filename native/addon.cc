@@ -14,6 +14,20 @@ namespace {
 std::atomic<int64_t> gLiveTensors{0};
 std::atomic<int64_t> gLiveBytes{0};
 
+// V8 is told about tensor memory in batches: a call per tiny tensor would cost more than
+// the op itself, and the GC only needs the figure to be right to within a few hundred KB.
+constexpr int64_t kReportThreshold = 256 * 1024;
+int64_t gUnreported = 0;
+
+void account(Napi::Env env, int64_t delta) {
+  gLiveBytes += delta;
+  gUnreported += delta;
+  if (gUnreported >= kReportThreshold || gUnreported <= -kReportThreshold) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, gUnreported);
+    gUnreported = 0;
+  }
+}
+
 int64_t hostBytes(const at::Tensor& t) {
   if (!t.defined() || !t.device().is_cpu()) return 0;
   return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
@@ -40,7 +54,6 @@ std::string describe(const Napi::Value& v) {
     case napi_string: return "a string";
     case napi_object: return v.IsArray() ? "an array" : "an object";
     case napi_function: return "a function";
-    case napi_external: return "a handle";
     default: return "a value of another type";
   }
 }
@@ -49,31 +62,75 @@ std::string describe(const Napi::Value& v) {
 int64_t liveTensorCount() { return gLiveTensors.load(); }
 int64_t liveTensorBytes() { return gLiveBytes.load(); }
 
-void release(Napi::Env env, TensorBox* box) {
-  if (!box->tensor.defined()) return;
-  box->tensor = at::Tensor();
+namespace {
+constexpr uint64_t kIndexBits = 28;  // up to 268M live tensors per thread
+constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
+constexpr uint64_t kGenerationMask = (uint64_t{1} << (53 - kIndexBits)) - 1;  // handles stay exact doubles
+
+thread_local std::vector<Slot> tSlots;
+thread_local std::vector<uint32_t> tFree;
+
+Slot* find(double handle) {
+  if (!(handle >= 0) || handle > 9007199254740991.0) return nullptr;
+  uint64_t h = static_cast<uint64_t>(handle);
+  if (static_cast<double>(h) != handle) return nullptr;
+  uint64_t index = h & kIndexMask;
+  if (index >= tSlots.size()) return nullptr;
+  Slot& slot = tSlots[index];
+  if (slot.generation != (h >> kIndexBits) || !slot.tensor.defined()) return nullptr;
+  return &slot;
+}
+}  // namespace
+
+// Small integers never name a tensor: generation 0 is never used, so a number passed
+// by mistake (a size, a scalar) is reported as a wrong argument.
+bool looksLikeHandle(double handle) {
+  if (!(handle >= 0) || handle > 9007199254740991.0) return false;
+  uint64_t h = static_cast<uint64_t>(handle);
+  return static_cast<double>(h) == handle && (h >> kIndexBits) != 0;
+}
+
+uint32_t nextGeneration(uint32_t g) {
+  g = static_cast<uint32_t>((g + 1) & kGenerationMask);
+  return g == 0 ? 1 : g;
+}
+
+bool isLive(double handle) { return find(handle) != nullptr; }
+
+bool release(Napi::Env env, double handle) {
+  Slot* slot = find(handle);
+  if (slot == nullptr) return false;
+  slot->tensor = at::Tensor();
+  slot->generation = nextGeneration(slot->generation);
   gLiveTensors--;
-  if (box->accounted) {
-    gLiveBytes -= box->accounted;
-    Napi::MemoryManagement::AdjustExternalMemory(env, -box->accounted);
-    box->accounted = 0;
+  if (slot->accounted) {
+    account(env, -slot->accounted);
+    slot->accounted = 0;
   }
+  tFree.push_back(static_cast<uint32_t>(slot - tSlots.data()));
+  return true;
 }
 
 Napi::Value wrap(Napi::Env env, at::Tensor tensor) {
   if (!tensor.defined()) return env.Null();
-  auto* box = new TensorBox();
-  box->accounted = hostBytes(tensor);
-  box->tensor = std::move(tensor);
-  gLiveTensors++;
-  if (box->accounted) {
-    gLiveBytes += box->accounted;
-    Napi::MemoryManagement::AdjustExternalMemory(env, box->accounted);
+  uint32_t index;
+  if (!tFree.empty()) {
+    index = tFree.back();
+    tFree.pop_back();
+  } else {
+    if (tSlots.size() > kIndexMask) throw std::runtime_error("too many live tensors");
+    index = static_cast<uint32_t>(tSlots.size());
+    tSlots.emplace_back();
+    // Start each slot at a scattered generation, so handles are unlikely to repeat across runs.
+    tSlots.back().generation = nextGeneration(static_cast<uint32_t>((index * 2654435761u) & kGenerationMask));
   }
-  return Napi::External<TensorBox>::New(env, box, [](Napi::Env e, TensorBox* b) {
-    release(e, b);
-    delete b;
-  });
+  Slot& slot = tSlots[index];
+  slot.accounted = hostBytes(tensor);
+  slot.tensor = std::move(tensor);
+  gLiveTensors++;
+  if (slot.accounted) account(env, slot.accounted);
+  double handle = static_cast<double>((static_cast<uint64_t>(slot.generation) << kIndexBits) | index);
+  return Napi::Number::New(env, handle);
 }
 
 Napi::Value wrapList(Napi::Env env, const std::vector<at::Tensor>& tensors) {
@@ -143,20 +200,20 @@ void Args::typeError(size_t i, const char* expected) const {
   throw Napi::TypeError::New(info_.Env(), msg.str());
 }
 
-TensorBox* Args::box(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsExternal()) typeError(i, "a Tensor");
-  auto* box = info_[i].As<Napi::External<TensorBox>>().Data();
-  if (box == nullptr || box->magic != TensorBox::kMagic) typeError(i, "a Tensor");
-  return box;
+double Args::handle(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsNumber()) typeError(i, "a Tensor");
+  return info_[i].As<Napi::Number>().DoubleValue();
 }
 
 const at::Tensor& Args::t(size_t i) const {
-  TensorBox* b = box(i);
-  if (!b->tensor.defined()) {
-    std::string name = paramName(i);
-    throw Napi::Error::New(info_.Env(), std::string(def_.name) + ": argument '" + name + "' is a tensor that was already disposed");
+  if (i >= info_.Length() || !info_[i].IsNumber()) typeError(i, "a Tensor");
+  double h = info_[i].As<Napi::Number>().DoubleValue();
+  Slot* slot = find(h);
+  if (slot == nullptr) {
+    if (!looksLikeHandle(h)) typeError(i, "a Tensor");
+    throw Napi::Error::New(info_.Env(), std::string(def_.name) + ": argument '" + paramName(i) + "' is a tensor that was already disposed (or not a tensor handle)");
   }
-  return b->tensor;
+  return slot->tensor;
 }
 
 c10::optional<at::Tensor> Args::ot(size_t i) const {
@@ -171,10 +228,10 @@ std::vector<at::Tensor> Args::ts(size_t i) const {
   out.reserve(arr.Length());
   for (uint32_t k = 0; k < arr.Length(); ++k) {
     Napi::Value v = arr.Get(k);
-    TensorBox* b = v.IsExternal() ? v.As<Napi::External<TensorBox>>().Data() : nullptr;
-    if (b == nullptr || b->magic != TensorBox::kMagic) typeError(i, "an array of Tensors");
-    if (!b->tensor.defined()) throw Napi::Error::New(info_.Env(), std::string(def_.name) + ": a tensor in the list was already disposed");
-    out.push_back(b->tensor);
+    if (!v.IsNumber() || !looksLikeHandle(v.As<Napi::Number>().DoubleValue())) typeError(i, "an array of Tensors");
+    Slot* slot = find(v.As<Napi::Number>().DoubleValue());
+    if (slot == nullptr) throw Napi::Error::New(info_.Env(), std::string(def_.name) + ": a tensor in the list was already disposed");
+    out.push_back(slot->tensor);
   }
   return out;
 }

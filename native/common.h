@@ -11,14 +11,15 @@
 
 namespace simclr {
 
-// A tensor handle as seen from JavaScript: a napi external pointing at this box.
-// dispose() drops the tensor at once; the box itself goes when the GC collects the
-// external (the finaliser is only a safety net).
-struct TensorBox {
-  static constexpr uint64_t kMagic = 0x53494d434c52544eULL;  // "SIMCLRTN"
-  uint64_t magic = kMagic;
+// Tensors live in a per-thread slot table; JavaScript holds a handle, a plain number
+// that encodes the slot index and the slot's generation. Numbers cost nothing to make
+// (no GC object, no finaliser per tensor); the generation makes a handle that outlived
+// its dispose() fail cleanly instead of reaching another tensor. The GC safety net is
+// on the TypeScript side, for tensors that leave every scope.
+struct Slot {
   at::Tensor tensor;
-  int64_t accounted = 0;  // bytes reported to V8 for this handle
+  uint32_t generation = 0;
+  int64_t accounted = 0;  // host bytes counted for this tensor
 };
 
 // One entry of the op table: a JS-visible name, its parameter names (comma separated,
@@ -35,7 +36,9 @@ const std::vector<OpDef>& opTable();
 Napi::Value wrap(Napi::Env env, at::Tensor tensor);
 Napi::Value wrapList(Napi::Env env, const std::vector<at::Tensor>& tensors);
 Napi::Value intList(Napi::Env env, at::IntArrayRef values);
-void release(Napi::Env env, TensorBox* box);
+// Frees the tensor behind a handle; false when the handle was already disposed.
+bool release(Napi::Env env, double handle);
+bool isLive(double handle);
 int64_t liveTensorCount();
 int64_t liveTensorBytes();
 
@@ -51,7 +54,7 @@ class Args {
   bool has(size_t i) const { return i < info_.Length() && !info_[i].IsUndefined() && !info_[i].IsNull(); }
   Napi::Value raw(size_t i) const { return info_[i]; }
 
-  TensorBox* box(size_t i) const;
+  double handle(size_t i) const;
   const at::Tensor& t(size_t i) const;
   c10::optional<at::Tensor> ot(size_t i) const;
   std::vector<at::Tensor> ts(size_t i) const;

@@ -133,8 +133,8 @@ at::Generator& cpuGenerator() {
 
 const std::vector<OpDef> kOps = {
     // ---- lifetime, memory, queries
-    OP("dispose", "tensor", { release(env, a.box(0)); return env.Undefined(); }),
-    OP("isDisposed", "tensor", { return boolean(env, !a.box(0)->tensor.defined()); }),
+    OP("dispose", "tensor", { return boolean(env, release(env, a.handle(0))); }),
+    OP("isDisposed", "tensor", { return boolean(env, !isLive(a.handle(0))); }),
     OP("liveTensors", "", { return num(env, static_cast<double>(liveTensorCount())); }),
     OP("liveBytes", "", { return num(env, static_cast<double>(liveTensorBytes())); }),
     OP("shape", "tensor", { return intList(env, a.t(0).sizes()); }),
@@ -214,8 +214,8 @@ const std::vector<OpDef> kOps = {
     OP("oneHot", "labels, classes", { RET(at::one_hot(a.t(0), a.i(1))) }),
 
     // ---- elementwise arithmetic (broadcasting), with scalar forms
-    OP("add", "a, b, alpha?", { RET(at::add(a.t(0), a.t(1), a.od(2).value_or(1.0))) }),
-    OP("sub", "a, b, alpha?", { RET(at::sub(a.t(0), a.t(1), a.od(2).value_or(1.0))) }),
+    OP("add", "a, b, alpha?", { RET(a.has(2) ? at::add(a.t(0), a.t(1), a.d(2)) : at::add(a.t(0), a.t(1))) }),
+    OP("sub", "a, b, alpha?", { RET(a.has(2) ? at::sub(a.t(0), a.t(1), a.d(2)) : at::sub(a.t(0), a.t(1))) }),
     OP("mul", "a, b", { RET(at::mul(a.t(0), a.t(1))) }),
     OP("div", "a, b", { RET(at::div(a.t(0), a.t(1))) }),
     OP("addScalar", "tensor, value", { RET(at::add(a.t(0), scalarFor(a.t(0), a.d(1)))) }),
@@ -325,7 +325,7 @@ const std::vector<OpDef> kOps = {
     }),
 
     // ---- in-place updates (optimisers, initialisers); they return their first argument
-    OP("add_", "tensor, other, alpha?", RET_SELF(a.t(0).add_(a.t(1), a.od(2).value_or(1.0)))),
+    OP("add_", "tensor, other, alpha?", RET_SELF(a.has(2) ? a.t(0).add_(a.t(1), a.d(2)) : a.t(0).add_(a.t(1)))),
     OP("addScalar_", "tensor, value", RET_SELF(a.t(0).add_(scalarFor(a.t(0), a.d(1))))),
     OP("mul_", "tensor, other", RET_SELF(a.t(0).mul_(a.t(1)))),
     OP("mulScalar_", "tensor, value", RET_SELF(a.t(0).mul_(scalarFor(a.t(0), a.d(1))))),

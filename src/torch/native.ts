@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Opaque reference to a libtorch tensor owned by the addon. */
-export type Handle = { readonly __brand: 'TensorHandle' };
+/** A number naming a libtorch tensor in the addon's slot table (index + generation). */
+export type Handle = number & { readonly __brand: 'TensorHandle' };
 
 export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'uint8' | 'int8' | 'int16' | 'int32' | 'int64' | 'bool';
 export type MemoryFormat = 'contiguous' | 'channels_last' | 'preserve';
@@ -16,7 +16,7 @@ type Opt<X> = X | undefined | null;
 export interface NativeAddon {
   buildInfo: string;
   headerVersion: string;
-  dispose(t: H): void;
+  dispose(t: H): boolean;
   isDisposed(t: H): boolean;
   liveTensors(): number;
   liveBytes(): number;

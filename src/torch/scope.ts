@@ -5,6 +5,8 @@
 export interface Disposable {
   dispose(): void;
   readonly isDisposed: boolean;
+  /** Hands the object to the GC safety net (it now outlives every scope). */
+  guard?(): void;
 }
 
 interface Scope {
@@ -14,15 +16,21 @@ interface Scope {
 const scopes: Scope[] = [];
 const kept = new WeakSet<Disposable>();
 
-/** Called by every new tensor: registers it with the innermost open scope. */
-export function track(t: Disposable): void {
+/** Called by every new tensor: registers it with the innermost open scope; false if none is open. */
+export function track(t: Disposable): boolean {
   const top = scopes[scopes.length - 1];
-  if (top !== undefined) top.tracked.push(t);
+  if (top === undefined) return false;
+  top.tracked.push(t);
+  return true;
 }
 
-/** Excludes a tensor from disposal by the enclosing scopes (it is then the caller's to free). */
+/**
+ * Excludes a tensor from disposal by the enclosing scopes: it is then the caller's to
+ * free, with the garbage collector as a safety net.
+ */
 export function keep<T extends Disposable>(t: T): T {
   kept.add(t);
+  t.guard?.();
   return t;
 }
 
@@ -71,8 +79,10 @@ export function tidy<R>(fn: () => R): R {
   collect(result, survivors);
   const parent = scopes[scopes.length - 1];
   // Only tensors this scope made move up; a tensor from outside stays its owner's.
-  if (parent !== undefined) {
-    for (const t of scope.tracked) if (survivors.has(t) && !kept.has(t)) parent.tracked.push(t);
+  for (const t of scope.tracked) {
+    if (!survivors.has(t) || kept.has(t)) continue;
+    if (parent !== undefined) parent.tracked.push(t);
+    else t.guard?.(); // leaving the last scope: from now on the GC is its safety net
   }
   release(scope, survivors);
   return result;

@@ -7,14 +7,26 @@ export type TypedArray = Float32Array | Float64Array | Uint8Array | Int8Array | 
 
 const n = native;
 
+// The safety net: a tensor that outlives every scope is freed when the GC collects its
+// Tensor object. Tensors inside scopes skip it, since registering costs more than a tiny op.
+const collected = new FinalizationRegistry<Handle>((h) => n.dispose(h));
+
 export class Tensor {
   /** @internal the addon handle; null once disposed */
   private handle: Handle | null;
+  private guarded = false;
 
   /** @internal Wraps a handle the addon returned. Use the factory functions instead. */
   constructor(handle: Handle) {
     this.handle = handle;
-    track(this);
+    if (!track(this)) this.guard();
+  }
+
+  /** @internal Puts this tensor under the GC safety net. */
+  guard(): void {
+    if (this.guarded || this.handle === null) return;
+    collected.register(this, this.handle, this);
+    this.guarded = true;
   }
 
   /** @internal */
@@ -26,10 +38,12 @@ export class Tensor {
   /** @internal Points this tensor at another handle, freeing the old one (Module.to). */
   replaceWith(other: Tensor): void {
     const h = other.h;
-    if (this.handle !== null) n.dispose(this.handle);
+    const wasGuarded = this.guarded;
+    this.dispose();
     this.handle = n.detach(h);
     if (n.requiresGrad(h)) n.setRequiresGrad(this.handle, true);
     other.dispose();
+    if (wasGuarded) this.guard();
   }
 
   get isDisposed(): boolean {
@@ -40,6 +54,10 @@ export class Tensor {
     if (this.handle !== null) {
       n.dispose(this.handle);
       this.handle = null;
+      if (this.guarded) {
+        collected.unregister(this);
+        this.guarded = false;
+      }
     }
   }
 

@@ -1,0 +1,46 @@
+// Resident memory of a 10,000-step training-style loop (forward, backward, SGD with
+// momentum, all tensors in scopes): RSS after step 10,000 against after step 100.
+import * as t from '../src';
+import { nn } from '../src';
+
+const STEPS = Number(process.env.STEPS ?? 10_000);
+
+function main(): void {
+  t.setNumThreads(1);
+  t.manualSeed(0);
+  const model = new nn.Sequential(
+    new nn.Conv2d(1, 8, 3, { padding: 1 }),
+    new nn.BatchNorm2d(8),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Flatten(),
+    new nn.Linear(8 * 8 * 8, 10),
+  );
+  const opt = new t.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 1e-4 });
+  const samples: { step: number; rss: number; live: number }[] = [];
+  const t0 = performance.now();
+  for (let step = 1; step <= STEPS; step++) {
+    t.tidy(() => {
+      const x = t.randn([32, 1, 16, 16]);
+      const y = t.randint(0, 10, [32]);
+      const loss = t.F.crossEntropy(model.forward(x), y);
+      opt.zeroGrad();
+      loss.backward();
+      opt.step();
+    });
+    if (step === 100 || step % 1000 === 0) {
+      samples.push({ step, rss: process.memoryUsage.rss(), live: t.liveTensors() });
+      console.log(`step ${step}: rss ${(samples.at(-1)!.rss / 2 ** 20).toFixed(1)} MiB, live tensors ${t.liveTensors()}`);
+    }
+  }
+  const at100 = samples.find((s) => s.step === 100)!;
+  const last = samples.at(-1)!;
+  const growth = last.rss / at100.rss - 1;
+  console.log(`${STEPS} steps in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  console.log(`rss step 100: ${(at100.rss / 2 ** 20).toFixed(1)} MiB, step ${last.step}: ${(last.rss / 2 ** 20).toFixed(1)} MiB`);
+  console.log(`live tensors step 100: ${at100.live}, step ${last.step}: ${last.live}`);
+  console.log(`rss_growth_percent=${(growth * 100).toFixed(2)}  (target: within 5)`);
+  if (Math.abs(growth) > 0.05 || last.live !== at100.live) process.exitCode = 1;
+}
+
+main();
