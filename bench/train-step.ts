@@ -5,7 +5,7 @@ import { PyTorchPeer, median } from './peer';
 
 const BATCH = Number(process.env.BATCH ?? 256);
 const THREADS = Number(process.env.THREADS ?? 2);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 4);
 const STEPS = Number(process.env.STEPS ?? 2);
 
 async function main(): Promise<void> {

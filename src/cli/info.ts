@@ -15,5 +15,6 @@ export function infoCommand(flags: Flags): void {
   console.log(`threads:   ${getNumThreads()} (set with --threads or OMP_NUM_THREADS)`);
   console.log(`devices:   ${info.devices.join(', ')}${info.cudaAvailable ? '' : ' (no CUDA device seen)'}`);
   console.log(`oneDNN:    ${info.mkldnn ? 'yes' : 'no'}, OpenMP: ${info.openmp ? 'yes' : 'no'}`);
+  console.log(`allocator: ${info.allocator}`);
   console.log(`node:      ${process.version}`);
 }

@@ -83,6 +83,7 @@ export interface RuntimeInfo {
   threads: number;
   mkldnn: boolean;
   openmp: boolean;
+  allocator: string;
 }
 
 export function runtimeInfo(): RuntimeInfo {
@@ -99,5 +100,6 @@ export function runtimeInfo(): RuntimeInfo {
     threads: rt.threads,
     mkldnn: rt.mkldnn,
     openmp: rt.openmp,
+    allocator: n.allocator,
   };
 }

@@ -16,6 +16,8 @@ type Opt<X> = X | undefined | null;
 export interface NativeAddon {
   buildInfo: string;
   headerVersion: string;
+  /** How the process allocator was set up at load (see native/addon.cc). */
+  allocator: string;
   dispose(t: H): boolean;
   isDisposed(t: H): boolean;
   liveTensors(): number;
