@@ -1,0 +1,63 @@
+// The `simclr` command as a user runs it: output, exit codes, and errors without stack traces.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './helpers';
+
+const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
+const simclr = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+
+test('simclr info prints the libtorch build, threads and devices', () => {
+  const text = simclr('info', '--threads', '1');
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /libtorch: +\d+\.\d+\.\d+ \((CPU|CUDA) build, from /);
+  assert.match(text.stdout, /threads: +1 /);
+  const json = simclr('info', '--json');
+  const info = JSON.parse(json.stdout) as { libtorchVersion: string; devices: string[]; threads: number };
+  assert.match(info.libtorchVersion, /^\d+\.\d+\.\d+$/);
+  assert.ok(info.devices.includes('cpu'));
+});
+
+test('usage errors name the command or flag and exit 2, without a stack trace', () => {
+  for (const [args, pattern] of [
+    [['bogus'], /unknown command 'bogus'/],
+    [['demo', '--labels', '2'], /--labels must be a number >= 0.0001 and <= 1, got '2'/],
+    [['demo', '--epochs', '1.5'], /--epochs must be an integer >= 1, got '1.5'/],
+    [['demo', '--epoch', '3'], /unknown option: --epoch/],
+    [['info', '--threads'], /--threads needs a value/],
+    [['demo', '--data', 'mnist'], /--data must be 'fashion-mnist' or 'fashion-mnist:DIR', got 'mnist'/],
+  ] as const) {
+    const r = simclr(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
+test('a missing data set says how to get it', () => {
+  const out = tempDir();
+  const r = simclr('demo', '--data', 'fashion-mnist:/nonexistent/fmnist', '--out', out);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /\/nonexistent\/fmnist\/train-images-idx3-ubyte\(\.gz\) not found\. Install Fashion-MNIST with `apt-get install dataset-fashion-mnist`/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  rmSync(out, { recursive: true, force: true });
+});
+
+test('a tiny demo run writes its run folder and a test accuracy', { skip: !existsSync('/usr/share/datasets/fashion-mnist') && 'Fashion-MNIST not installed' }, () => {
+  const out = tempDir();
+  const r = simclr('demo', '--epochs', '1', '--labels', '0.005', '--width', '0.125', '--out', out, '--threads', '2');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /test top-1 \d+\.\d+%/);
+  const [run] = readdirSync(out);
+  const dir = join(out, run!);
+  for (const f of ['config.json', 'labeled-subset.json', 'metrics.jsonl', 'model.safetensors', 'result.json']) assert.ok(existsSync(join(dir, f)), f);
+  const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { top1: number; labeled: number; testImages: number };
+  assert.equal(result.labeled, 300);
+  assert.equal(result.testImages, 10000);
+  assert.ok(result.top1 > 10 && result.top1 <= 100, `top-1 ${result.top1}`);
+  const subset = JSON.parse(readFileSync(join(dir, 'labeled-subset.json'), 'utf8')) as { indices: number[] };
+  assert.equal(subset.indices.length, 300);
+  rmSync(out, { recursive: true, force: true });
+});
