@@ -61,3 +61,10 @@ test('a tiny demo run writes its run folder and a test accuracy', { skip: !exist
   assert.equal(subset.indices.length, 300);
   rmSync(out, { recursive: true, force: true });
 });
+
+test('set-up with a LIBTORCH that is not a libtorch folder says what to do', () => {
+  const setup = join(__dirname, '..', '..', 'scripts', 'setup.mjs');
+  const r = spawnSync(process.execPath, [setup, '--native'], { encoding: 'utf8', env: { ...process.env, LIBTORCH: '/nonexistent/libtorch' } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /LIBTORCH=\/nonexistent\/libtorch is not a libtorch directory: expected .*version\.h and .*libtorch_cpu\.so\. Point LIBTORCH at/);
+});
