@@ -58,6 +58,15 @@ function chain(x: Tensor, ...fns: ((t: Tensor) => Tensor)[]): Tensor {
   return out;
 }
 
+/** relu(residual + shortcut(x)); frees the residual and the projected shortcut. */
+function addShortcut(residual: Tensor, x: Tensor, downsample: Sequential | null): Tensor {
+  const identity = downsample ? downsample.forward(x) : x;
+  const y = residual.add(identity);
+  residual.dispose();
+  if (identity !== x) identity.dispose();
+  return y.relu_();
+}
+
 /**
  * Selective kernel convolution (SimCLRv2's variant): one 3x3 conv makes two branches,
  * a softmax attention computed from their pooled sum mixes them per channel.
@@ -154,11 +163,7 @@ export class BasicBlock extends Module {
       (t) => this.conv2.forward(t),
       (t) => this.bn2.forward(t),
     );
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    const y = out.add(identity);
-    out.dispose();
-    if (identity !== x) identity.dispose();
-    return y.relu_();
+    return addShortcut(out, x, this.downsample);
   }
 }
 
@@ -202,11 +207,7 @@ export class Bottleneck extends Module {
       (t) => this.conv3.forward(t),
       (t) => this.bn3.forward(t),
     );
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    const y = out.add(identity);
-    out.dispose();
-    if (identity !== x) identity.dispose();
-    return y.relu_();
+    return addShortcut(out, x, this.downsample);
   }
 }
 
