@@ -159,16 +159,14 @@ export function saveSafetensors(file: string, tensors: Map<string, Tensor> | Rec
   const items = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
-  const blobs: Buffer[] = [];
   let offset = 0;
   for (const [name, t] of items) {
     if (name === '__metadata__') throw new Error(`saveSafetensors: '__metadata__' is reserved and cannot name a tensor`);
     const code = CODE_OF[t.dtype];
     if (!code) throw new Error(`saveSafetensors: tensor '${name}' has dtype ${t.dtype}, which safetensors cannot store`);
-    const raw = t.bytes();
-    header[name] = { dtype: code, shape: t.shape, data_offsets: [offset, offset + raw.length] };
-    offset += raw.length;
-    blobs.push(raw);
+    const size = t.numel * CODES[code]!.size;
+    header[name] = { dtype: code, shape: t.shape, data_offsets: [offset, offset + size] };
+    offset += size;
   }
   let json = JSON.stringify(header);
   // Pad with spaces so the data section starts 8-byte aligned, as other writers do.
@@ -179,7 +177,10 @@ export function saveSafetensors(file: string, tensors: Map<string, Tensor> | Rec
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
   const fd = openSync(tmp, 'w');
   try {
-    for (const chunk of [len, headerBytes, ...blobs]) writeAll(fd, chunk);
+    writeAll(fd, len);
+    writeAll(fd, headerBytes);
+    // One tensor's bytes in memory at a time, so a large model is not copied whole.
+    for (const [, t] of items) writeAll(fd, t.bytes());
   } catch (err) {
     closeSync(fd);
     unlinkSync(tmp);
