@@ -3,3 +3,5 @@ export * from './torch';
 export * as nn from './nn';
 export * from './models';
 export * from './optim';
+export * from './augment';
+export * from './losses';

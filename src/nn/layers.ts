@@ -65,7 +65,10 @@ export class Linear extends Module {
 export interface BatchNormOptions extends Placement {
   eps?: number;
   momentum?: number;
+  /** Learnable scale and shift. Default true. */
   affine?: boolean;
+  /** With affine: keep the shift (beta). false gives a scale-only norm, as SimCLR's last head layer. Default true. */
+  center?: boolean;
 }
 
 /** Batch norm over the channel dim; BatchNorm1d and BatchNorm2d differ only in their input rank. */
@@ -88,7 +91,7 @@ class BatchNorm extends Module {
     this.momentum = options.momentum ?? 0.1;
     const affine = options.affine ?? true;
     this.weight = affine ? this.registerParameter('weight', ones([numFeatures], place)) : null;
-    this.bias = affine ? this.registerParameter('bias', zeros([numFeatures], place)) : null;
+    this.bias = affine && options.center !== false ? this.registerParameter('bias', zeros([numFeatures], place)) : null;
     this.runningMean = this.registerBuffer('running_mean', zeros([numFeatures], place));
     this.runningVar = this.registerBuffer('running_var', ones([numFeatures], place));
     this.numBatchesTracked = this.registerBuffer('num_batches_tracked', zeros([], { dtype: 'int64', device: options.device }));

@@ -1,1 +1,5 @@
+// simclr-ts/optim: SGD, LARS and schedules.
 export * from './sgd';
+export * from './lars';
+export * from './schedule';
+export { isNormOrBias, type NamedParams } from './params';

@@ -1,5 +1,6 @@
 // SGD with momentum, Nesterov and weight decay, matching torch.optim.SGD's update.
 import { keep, noGrad, type Tensor } from '../torch';
+import { named, type NamedParams } from './params';
 
 export interface SGDOptions {
   lr: number;
@@ -9,11 +10,13 @@ export interface SGDOptions {
 }
 
 export class SGD {
-  private readonly buffers = new Map<Tensor, Tensor>();
+  readonly params: NamedParams;
+  private readonly buffers = new Map<string, Tensor>();
   constructor(
-    readonly params: Tensor[],
+    params: Tensor[] | NamedParams,
     readonly options: SGDOptions,
   ) {
+    this.params = named(params);
     if (!(options.lr >= 0)) throw new Error(`SGD: lr must be a non-negative number, got ${options.lr}`);
   }
 
@@ -21,16 +24,16 @@ export class SGD {
     const momentum = this.options.momentum ?? 0;
     const wd = this.options.weightDecay ?? 0;
     noGrad(() => {
-      for (const p of this.params) {
+      for (const [name, p] of this.params) {
         const g = p.grad;
         if (g === null) continue;
         if (wd !== 0) g.add_(p, wd);
         let update = g;
         if (momentum !== 0) {
-          let buf = this.buffers.get(p);
+          let buf = this.buffers.get(name);
           if (!buf) {
             buf = keep(g.clone()); // optimiser state outlives any scope
-            this.buffers.set(p, buf);
+            this.buffers.set(name, buf);
           } else {
             buf.mul_(momentum).add_(g);
           }
@@ -44,11 +47,34 @@ export class SGD {
   }
 
   zeroGrad(): void {
-    for (const p of this.params) p.grad = null;
+    for (const [, p] of this.params) p.grad = null;
+  }
+
+  /** Momentum buffers by parameter name (the optimiser's own tensors: do not dispose). */
+  stateDict(): Map<string, Tensor> {
+    return new Map([...this.buffers].map(([k, v]) => [`momentum.${k}`, v]));
+  }
+
+  loadStateDict(state: Map<string, Tensor>): void {
+    loadMomentum(this.buffers, this.params, state);
   }
 
   dispose(): void {
     for (const b of this.buffers.values()) b.dispose();
     this.buffers.clear();
+  }
+}
+
+/** Restores momentum buffers saved by stateDict(), checking names and shapes. */
+export function loadMomentum(buffers: Map<string, Tensor>, params: NamedParams, state: Map<string, Tensor>): void {
+  const shapes = new Map(params.map(([n, p]) => [n, p.shape.join('x')]));
+  for (const [key, value] of state) {
+    if (!key.startsWith('momentum.')) continue;
+    const name = key.slice('momentum.'.length);
+    const shape = shapes.get(name);
+    if (shape === undefined) throw new Error(`optimiser state: '${name}' is not a parameter of this optimiser`);
+    if (shape !== value.shape.join('x')) throw new Error(`optimiser state: '${name}' has shape [${value.shape.join('x')}], the parameter [${shape}]`);
+    buffers.get(name)?.dispose();
+    buffers.set(name, keep(value.clone()));
   }
 }

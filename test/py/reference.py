@@ -86,7 +86,64 @@ def roundtrip(t, a):
     return out
 
 
-CASES = {f.__name__: f for f in [conv2d, batch_norm, grid_sample, affine_grid, cross_entropy, resnet, roundtrip]}
+def nt_xent(t, a):
+    # The paper's form: all 2N views in one similarity matrix, diagonal masked out.
+    with_grads(t, ["z1", "z2"])
+    n = t["z1"].shape[0]
+    z = F.normalize(torch.cat([t["z1"], t["z2"]]), dim=1)
+    sim = z @ z.T / a["temperature"]
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    targets = torch.cat([torch.arange(n) + n, torch.arange(n)])
+    loss = F.cross_entropy(sim, targets)
+    loss.backward()
+    return {"loss": loss, "gz1": t["z1"].grad, "gz2": t["z2"].grad}
+
+
+def distill(t, a):
+    with_grads(t, ["student"])
+    temp = a["temperature"]
+    soft = -(F.softmax(t["teacher"] / temp, dim=1) * F.log_softmax(t["student"] / temp, dim=1)).sum(1).mean()
+    loss = (1 - a["alpha"]) * F.cross_entropy(t["student"], t["labels"]) + a["alpha"] * soft
+    loss.backward()
+    return {"loss": loss, "gstudent": t["student"].grad}
+
+
+def lars(t, a):
+    # SimCLR's LARS, written out: decay into the gradient, trust ratio, momentum of the scaled step.
+    params = {k[2:]: v.clone() for k, v in t.items() if k.startswith("p.")}
+    bufs = {k: torch.zeros_like(v) for k, v in params.items()}
+    for step in range(a["steps"]):
+        for k, w in params.items():
+            g = t["g%d.%s" % (step, k)].clone()
+            excluded = w.dim() <= 1
+            if not excluded:
+                g = g + a["wd"] * w
+                wn, gn = w.norm(), g.norm()
+                trust = a["eta"] * wn / gn if (wn > 0 and gn > 0) else torch.tensor(1.0, dtype=w.dtype)
+                scaled = a["lr"] * trust
+            else:
+                scaled = a["lr"]
+            bufs[k] = a["momentum"] * bufs[k] + scaled * g
+            params[k] = w - bufs[k]
+    out = {"p." + k: v for k, v in params.items()}
+    out.update({"m." + k: v for k, v in bufs.items()})
+    return out
+
+
+def schedule(t, a):
+    import math
+
+    peak = a["base"] * a["batch"] / 256 if a["scaling"] == "linear" else a["base"] * math.sqrt(a["batch"])
+    lrs = []
+    for step in range(a["steps"]):
+        if step < a["warmup"]:
+            lrs.append(peak * step / a["warmup"])
+        else:
+            lrs.append(0.5 * peak * (1 + math.cos(math.pi * (step - a["warmup"]) / (a["total"] - a["warmup"]))))
+    return {"lr": torch.tensor(lrs, dtype=torch.float64)}
+
+
+CASES = {f.__name__: f for f in [conv2d, batch_norm, grid_sample, affine_grid, cross_entropy, resnet, roundtrip, nt_xent, distill, lars, schedule]}
 
 if __name__ == "__main__":
     case, folder = sys.argv[1], sys.argv[2]

@@ -1,0 +1,2 @@
+// simclr-ts/augment: SimCLR views as batched tensor operations.
+export * from './views';

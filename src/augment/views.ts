@@ -1,0 +1,309 @@
+// SimCLR's augmentations as batched tensor operations: every parameter is drawn per image
+// from libtorch's seeded generator, and every step works on the whole batch on its device.
+import * as t from '../torch';
+import type { Tensor } from '../torch';
+
+export interface CropOptions {
+  /** Fraction of the image area kept. Default [0.08, 1]. */
+  scale?: [number, number];
+  /** Aspect ratio (w/h) range. Default [3/4, 4/3]. */
+  ratio?: [number, number];
+}
+
+export interface JitterOptions {
+  /** Colour distortion strength s: brightness, contrast, saturation 0.8s, hue 0.2s. Default 1 (0.5 for CIFAR). */
+  strength?: number;
+  /** Probability of jittering an image. Default 0.8. */
+  prob?: number;
+}
+
+export interface BlurOptions {
+  /** Default 0.5, and 0 for images of 32x32 or less. */
+  prob?: number;
+  /** Sigma range. Default [0.1, 2]. */
+  sigma?: [number, number];
+}
+
+export interface ViewOptions {
+  /** Output side in pixels. */
+  size: number;
+  /** Random resized crop; false keeps the whole image (resized). */
+  crop?: CropOptions | false;
+  flipProb?: number;
+  jitter?: JitterOptions | false;
+  grayscaleProb?: number;
+  blur?: BlurOptions | false;
+  /** Resampling of the crop. Default 'bicubic', as the official code. */
+  interpolation?: 'bilinear' | 'bicubic';
+}
+
+/** The per-image random choices behind a batch of views. */
+export interface ViewParams {
+  /** [N, 4]: crop box as (x0, y0, w, h), fractions of the image */
+  box: Tensor;
+  /** [N] bool */
+  flip: Tensor;
+  /** [N] bool */
+  jitter: Tensor;
+  /** [N, 4]: brightness, contrast, saturation factors and hue shift (identity where no jitter) */
+  colour: Tensor;
+  /** [N, 4] int64: the order of the four jitter ops for each image */
+  order: Tensor;
+  /** [N] bool */
+  gray: Tensor;
+  /** [N] bool */
+  blur: Tensor;
+  /** [N]: blur sigma */
+  sigma: Tensor;
+}
+
+const BLUR_OFF_AT = 32;
+
+/** The paper's defaults for an image size (jitter strength 0.5 and no blur at 32x32 or less). */
+export function simclrViewOptions(size: number, overrides: Partial<ViewOptions> = {}): ViewOptions {
+  const small = size <= BLUR_OFF_AT;
+  return {
+    size,
+    crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+    flipProb: 0.5,
+    jitter: { strength: small ? 0.5 : 1, prob: 0.8 },
+    grayscaleProb: 0.2,
+    blur: small ? false : { prob: 0.5, sigma: [0.1, 2] },
+    interpolation: 'bicubic',
+    ...overrides,
+  };
+}
+
+/** The fine-tuning transform: random resized crop and flip, no colour changes. */
+export function fineTuneViewOptions(size: number): ViewOptions {
+  return { ...simclrViewOptions(size), jitter: false, grayscaleProb: 0, blur: false };
+}
+
+const uniform = (n: number, low: number, high: number, device: string): Tensor => t.tidy(() => t.rand([n], { device }).mul(high - low).add(low));
+const coin = (n: number, p: number, device: string): Tensor => t.tidy(() => t.rand([n], { device }).lt(p));
+
+/** Draws the per-image parameters for n images of height x width. */
+export function sampleViewParams(n: number, height: number, width: number, o: ViewOptions, device = 'cpu'): ViewParams {
+  return t.tidy(() => {
+    const box = o.crop === false ? t.tensor([[0, 0, 1, 1]]).expand(n, 4).contiguous() : sampleCrops(n, height, width, o.crop ?? {}, device);
+    const flip = coin(n, o.flipProb ?? 0.5, device);
+    const { jitter, colour, order } = sampleJitter(n, o.jitter === undefined ? {} : o.jitter, device);
+    const gray = coin(n, o.grayscaleProb ?? 0.2, device);
+    const blurOpts = o.blur === undefined ? (o.size <= BLUR_OFF_AT ? false : {}) : o.blur;
+    const blur = coin(n, blurOpts === false ? 0 : (blurOpts.prob ?? 0.5), device);
+    const [s0, s1] = blurOpts === false ? [0.1, 2] : (blurOpts.sigma ?? [0.1, 2]);
+    const sigma = uniform(n, s0, s1, device);
+    return { box, flip, jitter, colour, order, gray, blur, sigma };
+  });
+}
+
+// Random resized crop as torchvision draws it: up to 10 tries of (area, log-ratio) per image;
+// the first that fits wins, else a centre crop at the nearest allowed ratio.
+function sampleCrops(n: number, height: number, width: number, o: CropOptions, device: string): Tensor {
+  const [a0, a1] = o.scale ?? [0.08, 1];
+  const [r0, r1] = o.ratio ?? [3 / 4, 4 / 3];
+  const tries = 10;
+  const aspect = width / height;
+  const area = t.rand([n, tries], { device }).mul(a1 - a0).add(a0);
+  const ratio = t.rand([n, tries], { device }).mul(Math.log(r1) - Math.log(r0)).add(Math.log(r0)).exp();
+  const w = area.mul(ratio).div(aspect).sqrt();
+  const h = area.div(ratio).mul(aspect).sqrt();
+  const fits = w.le(1).logicalAnd(h.le(1)).to('float32');
+  const first = fits.argmax(1, true);
+  const any = fits.amax(1, false).gt(0.5);
+  let fw = 1;
+  let fh = 1;
+  if (aspect < r0) fh = aspect / r0;
+  else if (aspect > r1) fw = r1 / aspect;
+  const cw = t.where(any, w.gather(1, first).squeeze(1), t.full([n], fw, { device }));
+  const ch = t.where(any, h.gather(1, first).squeeze(1), t.full([n], fh, { device }));
+  const x0 = t.rand([n], { device }).mul(cw.rsub(1));
+  const y0 = t.rand([n], { device }).mul(ch.rsub(1));
+  return t.stack([x0, y0, cw, ch], 1);
+}
+
+function sampleJitter(n: number, o: JitterOptions | false, device: string): { jitter: Tensor; colour: Tensor; order: Tensor } {
+  const s = o === false ? 0 : (o.strength ?? 1);
+  const jitter = coin(n, o === false ? 0 : (o.prob ?? 0.8), device);
+  const factor = (): Tensor => uniform(n, Math.max(0, 1 - 0.8 * s), 1 + 0.8 * s, device);
+  const drawn = t.stack([factor(), factor(), factor(), uniform(n, -0.2 * s, 0.2 * s, device)], 1);
+  const identity = t.tensor([[1, 1, 1, 0]], undefined, { device });
+  const colour = t.where(jitter.unsqueeze(1), drawn, identity);
+  const order = t.rand([n, 4], { device }).sort(1).indices;
+  return { jitter, colour, order };
+}
+
+/** One SimCLR view of each image: float [N, C, size, size] in [0, 1]. Input: uint8 or float in [0, 1]. */
+export function simclrView(images: Tensor, o: ViewOptions): Tensor {
+  return t.tidy(() => {
+    const [n, , h, w] = images.shape as [number, number, number, number];
+    const params = sampleViewParams(n, h, w, o, images.device);
+    return applyView(images, params, o);
+  });
+}
+
+/** Two independent views of each image, as the pretraining step needs. */
+export function simclrViews(images: Tensor, o: ViewOptions): [Tensor, Tensor] {
+  return t.tidy(() => {
+    const x = toUnit(images);
+    return [simclrView(x, o), simclrView(x, o)];
+  });
+}
+
+function toUnit(images: Tensor): Tensor {
+  return images.dtype === 'uint8' ? images.to('float32').div(255) : images;
+}
+
+/** Applies drawn parameters: crop + flip, colour jitter in each image's order, grayscale, blur. */
+export function applyView(images: Tensor, p: ViewParams, o: ViewOptions): Tensor {
+  return t.tidy(() => {
+    let x = cropResize(toUnit(images), p.box, p.flip, o.size, o.interpolation ?? 'bicubic');
+    if (o.jitter !== false) x = colourJitter(x, p.colour, p.order);
+    if ((o.grayscaleProb ?? 0.2) > 0 && x.shape[1] === 3) x = t.where(p.gray.reshape(-1, 1, 1, 1), grayscale(x).expand(x.shape), x);
+    const blurOpts = o.blur === undefined ? (o.size <= BLUR_OFF_AT ? false : {}) : o.blur;
+    if (blurOpts !== false) x = gaussianBlur(x, p.blur, p.sigma);
+    return x;
+  });
+}
+
+/** Crops box (x0, y0, w, h) of every image, flips where asked, resizes to size x size. */
+function cropResize(x: Tensor, box: Tensor, flip: Tensor, size: number, mode: 'bilinear' | 'bicubic'): Tensor {
+  const n = x.shape[0]!;
+  const [x0, y0, w, h] = box.chunk(4, 1).map((c) => c.squeeze(1));
+  // affine_grid maps output coords in [-1, 1] to input coords: x_in = sx * u + tx.
+  const sign = t.where(flip, t.fullLike(w, -1), t.onesLike(w));
+  const sx = w!.mul(sign);
+  const tx = x0!.mul(2).add(w!).sub(1);
+  const sy = h!;
+  const ty = y0!.mul(2).add(h!).sub(1);
+  const zero = t.zerosLike(sx);
+  const theta = t.stack([sx, zero, tx, zero, sy, ty], 1).reshape(n, 2, 3);
+  const grid = t.F.affineGrid(theta.to(x.dtype), [n, x.shape[1]!, size, size], false);
+  const out = t.F.gridSample(x, grid, { mode, paddingMode: 'border', alignCorners: false });
+  return mode === 'bicubic' ? out.clamp(0, 1) : out;
+}
+
+const LUMA = [0.299, 0.587, 0.114];
+
+/** ITU-R 601 luma, [N, 1, H, W]. */
+export function grayscale(x: Tensor): Tensor {
+  if (x.shape[1] === 1) return x;
+  return t.tidy(() => {
+    const weights = t.tensor(LUMA, undefined, { device: x.device }).to(x.dtype).reshape(1, 3, 1, 1);
+    return x.mul(weights).sum(1, true);
+  });
+}
+
+const perImage = (v: Tensor): Tensor => v.reshape(-1, 1, 1, 1);
+
+/** blend(a, b, r) = r * a + (1 - r) * b, clipped to [0, 1] as torchvision does after every op. */
+function blend(a: Tensor, b: Tensor, ratio: Tensor): Tensor {
+  const r = perImage(ratio);
+  return a.mul(r).add(b.mul(r.rsub(1))).clamp(0, 1);
+}
+
+/** Brightness, contrast, saturation, hue, each image in its own order. */
+function colourJitter(x: Tensor, colour: Tensor, order: Tensor): Tensor {
+  const channels = x.shape[1]!;
+  const [b, c, s, hue] = colour.chunk(4, 1).map((v) => v.squeeze(1));
+  let out = x;
+  for (let position = 0; position < 4; position++) {
+    const at = order.select(1, position);
+    // Each image runs exactly one op at each position; the others see identity parameters.
+    const pick = (k: number, value: Tensor, identity: number): Tensor => t.where(at.eq(k), value, t.fullLike(value, identity));
+    out = blend(out, t.zerosLike(out), pick(0, b!, 1));
+    const mean = grayscale(out).mean([1, 2, 3], true);
+    out = blend(out, mean, pick(1, c!, 1));
+    if (channels === 3) {
+      out = blend(out, grayscale(out), pick(2, s!, 1));
+      const hueHere = at.eq(3).logicalAnd(hue!.ne(0));
+      out = t.where(perImage(hueHere), shiftHue(out, hue!), out);
+    }
+  }
+  return out;
+}
+
+/** Rotates hue by shift (fractions of a turn) through HSV, per image. */
+export function shiftHue(x: Tensor, shift: Tensor): Tensor {
+  return t.tidy(() => {
+    const [r, g, b] = x.chunk(3, 1);
+    const maxc = x.amax(1, true);
+    const minc = x.amin(1, true);
+    const flat = maxc.eq(minc);
+    const range = maxc.sub(minc);
+    const one = t.onesLike(maxc);
+    const sat = range.div(t.where(flat, one, maxc));
+    const divisor = t.where(flat, one, range);
+    const rc = maxc.sub(r!).div(divisor);
+    const gc = maxc.sub(g!).div(divisor);
+    const bc = maxc.sub(b!).div(divisor);
+    const isR = maxc.eq(r!);
+    const isG = maxc.eq(g!).logicalAnd(isR.logicalNot());
+    const isB = isR.logicalNot().logicalAnd(isG.logicalNot());
+    const hr = bc.sub(gc).mul(isR.to(x.dtype));
+    const hg = rc.sub(bc).add(2).mul(isG.to(x.dtype));
+    const hb = gc.sub(rc).add(4).mul(isB.to(x.dtype));
+    const h = hr.add(hg).add(hb).div(6).add(1).add(perImage(shift)).remainder(1);
+    return hsvToRgb(h, sat, maxc);
+  });
+}
+
+function hsvToRgb(h: Tensor, s: Tensor, v: Tensor): Tensor {
+  const h6 = h.mul(6);
+  const sector = h6.floor();
+  const f = h6.sub(sector);
+  const i = sector.remainder(6);
+  const p = v.mul(s.rsub(1)).clamp(0, 1);
+  const q = v.mul(s.mul(f).rsub(1)).clamp(0, 1);
+  const u = v.mul(s.mul(f.rsub(1)).rsub(1)).clamp(0, 1);
+  // (r, g, b) for sectors 0..5: (v,u,p) (q,v,p) (p,v,u) (p,q,v) (u,p,v) (v,p,q)
+  const table: [Tensor, Tensor, Tensor][] = [
+    [v, u, p],
+    [q, v, p],
+    [p, v, u],
+    [p, q, v],
+    [u, p, v],
+    [v, p, q],
+  ];
+  const channel = (c: 0 | 1 | 2): Tensor => {
+    let out = table[5]![c];
+    for (let k = 4; k >= 0; k--) out = t.where(i.eq(k), table[k]![c], out);
+    return out;
+  };
+  return t.cat([channel(0), channel(1), channel(2)], 1);
+}
+
+/** Gaussian blur with a per-image sigma (kernel side = image side / 10, odd), zero padding. */
+function gaussianBlur(x: Tensor, on: Tensor, sigma: Tensor): Tensor {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const radius = Math.floor(Math.floor(h / 10) / 2);
+  if (radius < 1) return x;
+  const k = 2 * radius + 1;
+  const offsets = t.arange(-radius, radius + 1, 1, { dtype: x.dtype, device: x.device }).reshape(1, k);
+  const s = sigma.to(x.dtype).reshape(n, 1);
+  const kernel = offsets.pow(2).div(s.pow(2).mul(-2)).exp();
+  const normalised = kernel.div(kernel.sum(1, true));
+  const delta = offsets.eq(0).to(x.dtype).expand(n, k);
+  const weights = t.where(on.reshape(n, 1), normalised, delta); // identity kernel where no blur
+  const perChannel = weights.unsqueeze(1).expand(n, c, k).reshape(n * c, 1, k);
+  const flat = x.reshape(1, n * c, h, w);
+  const vertical = t.F.conv2d(flat, perChannel.unsqueeze(3), null, { padding: [radius, 0], groups: n * c });
+  const both = t.F.conv2d(vertical, perChannel.unsqueeze(2), null, { padding: [0, radius], groups: n * c });
+  return both.reshape(n, c, h, w);
+}
+
+/**
+ * Evaluation transform: centre crop of cropFraction of the shorter side (0.875 above
+ * 32x32 as the official code, the whole image at 32x32 or less), resized to size.
+ */
+export function centerCropResize(images: Tensor, size: number, cropFraction?: number): Tensor {
+  return t.tidy(() => {
+    const x = toUnit(images);
+    const [n, , h, w] = x.shape as [number, number, number, number];
+    const frac = cropFraction ?? (Math.min(h, w) <= BLUR_OFF_AT ? 1 : 0.875);
+    const side = Math.min(h, w) * frac;
+    const box = t.tensor([[(1 - side / w) / 2, (1 - side / h) / 2, side / w, side / h]]).expand(n, 4).contiguous();
+    if (side === h && side === w && h === size) return x.clone();
+    return cropResize(x, box, t.zeros([n], { dtype: 'bool' }), size, 'bicubic');
+  });
+}

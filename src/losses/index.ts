@@ -1,0 +1,3 @@
+// simclr-ts/losses: NT-Xent, distillation, cross-entropy.
+export * from './nt-xent';
+export * from './distill';
