@@ -191,7 +191,8 @@ function cpuCount() {
 function ensureNodeModules() {
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
   const addonApi = join(root, 'node_modules/node-addon-api');
-  if (existsSync(tsc) && existsSync(addonApi)) return;
+  const sharp = join(root, 'node_modules/sharp');
+  if (existsSync(tsc) && existsSync(addonApi) && existsSync(sharp)) return;
   log('installing npm dependencies');
   run(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund']);
 }

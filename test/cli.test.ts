@@ -68,3 +68,19 @@ test('set-up with a LIBTORCH that is not a libtorch folder says what to do', () 
   assert.equal(r.status, 1);
   assert.match(r.stderr, /LIBTORCH=\/nonexistent\/libtorch is not a libtorch directory: expected .*version\.h and .*libtorch_cpu\.so\. Point LIBTORCH at/);
 });
+
+test('simclr views writes a PNG grid of originals and view pairs from CIFAR-10 images', async () => {
+  const dir = tempDir();
+  const out = join(dir, 'views.png');
+  const r = simclr('views', '--data', join(__dirname, '..', '..', '..', 'shared', 'datasets', 'cifar10', 'test'), '--out', out, '--count', '5');
+  assert.equal(r.status, 0, r.stderr);
+  const sharp = (await import('sharp')).default;
+  const meta = await sharp(out).metadata();
+  assert.equal(meta.format, 'png');
+  assert.equal(meta.width, (3 * 32 + 4) * 4);
+  assert.equal(meta.height, 5 * (32 + 2) * 4);
+  const bad = simclr('views', '--data', join(dir, 'nope'), '--out', out);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /nope: cannot read the image folder \(ENOENT\)/);
+  rmSync(dir, { recursive: true, force: true });
+});

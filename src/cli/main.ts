@@ -11,6 +11,8 @@ Commands:
                        e.g. simclr info --json
   demo                 supervised baseline on Fashion-MNIST with 10% of the labels
                        e.g. simclr demo --epochs 3 --labels 0.1 --threads 2
+  views                a grid of images beside pairs of their SimCLR views
+                       e.g. simclr views --data ../shared/datasets/cifar10/train --out views.png
   help                 this text
 
 Global options:
@@ -38,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'demo':
       return (await import('./demo')).demoCommand(flags);
+    case 'views':
+      return (await import('./views')).viewsCommand(flags);
     default:
       throw new UsageError(`unknown command '${command}' (try: simclr help)`);
   }

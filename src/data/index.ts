@@ -1,2 +1,3 @@
 export * from './idx';
 export * from './subset';
+export * from './image-folder';
