@@ -212,6 +212,22 @@ test('views: identity settings return the input; same seed, same views; outputs 
     assert.equal(t.centerCropResize(u8, 32).sub(u8.to('float32').div(255)).abs().amax([0, 1, 2, 3]).item(), 0);
   }));
 
+test('fine-tuning views only crop and flip; evaluation crops the centre', () =>
+  t.tidy(() => {
+    const o = t.fineTuneViewOptions(32);
+    assert.equal(o.jitter, false);
+    assert.equal(o.grayscaleProb, 0);
+    assert.equal(o.blur, false);
+    // A constant image stays constant under crop + flip: no colour op touched it.
+    const flat = t.full([8, 3, 32, 32], 0.3);
+    const v = t.simclrView(flat, o);
+    assert.ok(v.sub(0.3).abs().amax([0, 1, 2, 3]).item() < 1e-6);
+    // Evaluation at 64px keeps the central 87.5% (56px), resized back.
+    const ramp = t.arange(0, 64, 1, { dtype: 'float32' }).div(63).reshape(1, 1, 1, 64).expand(1, 1, 64, 64);
+    const c = t.centerCropResize(ramp, 64);
+    assert.ok(c.amin([0, 1, 2, 3]).item() > 3 / 63 && c.amax([0, 1, 2, 3]).item() < 60 / 63);
+  }));
+
 test('views: grayscale makes the channels equal, hue 0 is the identity', () =>
   t.tidy(() => {
     const x = t.rand([4, 3, 8, 8]);

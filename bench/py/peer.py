@@ -54,6 +54,21 @@ for line in sys.stdin:
         out = {"ok": True}
     elif cmd["op"] == "train_run":
         out = {"seconds": state["train"].run(cmd["steps"])}
+    elif cmd["op"] == "pretrain_init":
+        import os
+        import sys as _sys
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        _sys.path.insert(0, here)
+        _sys.path.insert(0, os.path.join(here, "..", "..", "test", "py"))
+        import simclr_step
+        import st
+
+        images = st.load(cmd["images"])[0]["images"]
+        state["pretrain"] = simclr_step.PretrainStep(images, cmd["threads"])
+        out = {"ok": True}
+    elif cmd["op"] == "pretrain_run":
+        out = {"seconds": state["pretrain"].run(cmd["steps"])}
     elif cmd["op"] == "tiny_add":
         out = {"seconds": tiny_add(cmd["calls"], cmd["threads"])}
     elif cmd["op"] == "info":

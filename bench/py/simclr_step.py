@@ -1,0 +1,170 @@
+"""The SimCLR pretraining step in PyTorch, written to match simclr-ts's: batched views
+(random resized crop + flip through affine_grid/grid_sample, colour jitter in a random
+order per image, grayscale), ResNet-18 (CIFAR stem) + 3-layer projection head, NT-Xent,
+LARS with batch norm and biases excluded."""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+
+def cifar_resnet18():
+    m = torchvision.models.resnet18()
+    m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    m.maxpool = nn.Identity()
+    m.fc = nn.Identity()
+    return m
+
+
+def head(dim, out=128):
+    layers = []
+    for i in range(3):
+        last = i == 2
+        layers += [nn.Linear(dim, out if last else dim, bias=False), nn.BatchNorm1d(out if last else dim)]
+        if not last:
+            layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def sample_crops(n, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), tries=10):
+    area = torch.rand(n, tries) * (scale[1] - scale[0]) + scale[0]
+    r = torch.exp(torch.rand(n, tries) * (math.log(ratio[1]) - math.log(ratio[0])) + math.log(ratio[0]))
+    w, h = torch.sqrt(area * r), torch.sqrt(area / r)
+    fits = ((w <= 1) & (h <= 1)).float()
+    first = fits.argmax(1, keepdim=True)
+    anyfit = fits.amax(1) > 0.5
+    cw = torch.where(anyfit, w.gather(1, first).squeeze(1), torch.ones(n))
+    ch = torch.where(anyfit, h.gather(1, first).squeeze(1), torch.ones(n))
+    return torch.rand(n) * (1 - cw), torch.rand(n) * (1 - ch), cw, ch
+
+
+def gray(x):
+    return (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def blend(a, b, r):
+    r = r.view(-1, 1, 1, 1)
+    return (a * r + b * (1 - r)).clamp(0, 1)
+
+
+def shift_hue(x, shift):
+    r, g, b = x.chunk(3, 1)
+    maxc, minc = x.amax(1, keepdim=True), x.amin(1, keepdim=True)
+    flat = maxc == minc
+    rng = maxc - minc
+    one = torch.ones_like(maxc)
+    s = rng / torch.where(flat, one, maxc)
+    d = torch.where(flat, one, rng)
+    rc, gc, bc = (maxc - r) / d, (maxc - g) / d, (maxc - b) / d
+    is_r = maxc == r
+    is_g = (maxc == g) & ~is_r
+    is_b = ~is_r & ~is_g
+    h = ((bc - gc) * is_r + (2 + rc - bc) * is_g + (4 + gc - rc) * is_b) / 6
+    h = torch.remainder(h + 1 + shift.view(-1, 1, 1, 1), 1)
+    h6 = h * 6
+    sector = torch.floor(h6)
+    f = h6 - sector
+    i = torch.remainder(sector, 6)
+    v = maxc
+    p, q, u = (v * (1 - s)).clamp(0, 1), (v * (1 - s * f)).clamp(0, 1), (v * (1 - s * (1 - f))).clamp(0, 1)
+    table = [(v, u, p), (q, v, p), (p, v, u), (p, q, v), (u, p, v), (v, p, q)]
+    chans = []
+    for c in range(3):
+        out = table[5][c]
+        for k in range(4, -1, -1):
+            out = torch.where(i == k, table[k][c], out)
+        chans.append(out)
+    return torch.cat(chans, 1)
+
+
+def view(x, size, strength=0.5):
+    n = x.shape[0]
+    x0, y0, w, h = sample_crops(n)
+    flip = torch.rand(n) < 0.5
+    sx = w * torch.where(flip, -torch.ones(n), torch.ones(n))
+    zero = torch.zeros(n)
+    theta = torch.stack([sx, zero, 2 * x0 + w - 1, zero, h, 2 * y0 + h - 1], 1).view(n, 2, 3)
+    grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
+    out = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False).clamp(0, 1)
+    jitter = torch.rand(n) < 0.8
+    lo, hi = max(0, 1 - 0.8 * strength), 1 + 0.8 * strength
+    drawn = torch.stack([torch.rand(n) * (hi - lo) + lo for _ in range(3)] + [torch.rand(n) * 0.4 * strength - 0.2 * strength], 1)
+    colour = torch.where(jitter.unsqueeze(1), drawn, torch.tensor([[1.0, 1.0, 1.0, 0.0]]))
+    order = torch.rand(n, 4).sort(1).indices
+    b, c, s, hue = colour.unbind(1)
+    for pos in range(4):
+        at = order[:, pos]
+        pick = lambda k, v, ident: torch.where(at == k, v, torch.full_like(v, ident))
+        out = blend(out, torch.zeros_like(out), pick(0, b, 1))
+        out = blend(out, gray(out).mean([1, 2, 3], keepdim=True), pick(1, c, 1))
+        out = blend(out, gray(out), pick(2, s, 1))
+        here = (at == 3) & (hue != 0)
+        out = torch.where(here.view(-1, 1, 1, 1), shift_hue(out, hue), out)
+    g = torch.rand(n) < 0.2
+    return torch.where(g.view(-1, 1, 1, 1), gray(out).expand_as(out), out)
+
+
+def nt_xent(z1, z2, temperature):
+    h1, h2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    n = h1.shape[0]
+    labels = torch.arange(n)
+    mask = torch.eye(n, dtype=torch.bool)
+    aa = (h1 @ h1.T / temperature).masked_fill(mask, -1e9)
+    bb = (h2 @ h2.T / temperature).masked_fill(mask, -1e9)
+    ab, ba = h1 @ h2.T / temperature, h2 @ h1.T / temperature
+    return (F.cross_entropy(torch.cat([ab, aa], 1), labels) + F.cross_entropy(torch.cat([ba, bb], 1), labels)) / 2
+
+
+class LARS:
+    def __init__(self, params, lr, momentum=0.9, wd=1e-4, eta=0.001):
+        self.params = list(params)
+        self.lr, self.momentum, self.wd, self.eta = lr, momentum, wd, eta
+        self.bufs = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self):
+        for p, buf in zip(self.params, self.bufs):
+            if p.grad is None:
+                continue
+            g = p.grad
+            if p.dim() > 1:
+                g = g + self.wd * p
+                wn, gn = p.norm(), g.norm()
+                ok = (wn > 0) & (gn > 0)
+                trust = torch.where(ok, self.eta * wn / torch.where(ok, gn, torch.ones_like(gn)), torch.ones_like(wn))
+                step = g * (trust * self.lr)
+            else:
+                step = g * self.lr
+            buf.mul_(self.momentum).add_(step)
+            p.sub_(buf)
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+
+class PretrainStep:
+    def __init__(self, images, threads):
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        self.encoder, self.head = cifar_resnet18(), head(512)
+        params = list(self.encoder.parameters()) + list(self.head.parameters())
+        self.opt = LARS(params, lr=1.0 * images.shape[0] / 256)
+        self.images = images
+
+    def run(self, steps):
+        import time
+
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            x = self.images.float() / 255
+            v = torch.cat([view(x, 32), view(x, 32)])
+            z = self.head(self.encoder(v))
+            z1, z2 = z.chunk(2)
+            loss = nt_xent(z1, z2, 0.5)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+        return time.perf_counter() - t0
