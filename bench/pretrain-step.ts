@@ -17,7 +17,7 @@ async function cifarBatch(n: number): Promise<Uint8Array> {
   const list = listImages(CIFAR);
   const rnd = seededRandom(1);
   const files = Array.from({ length: n }, () => list.files[Math.floor(rnd() * list.files.length)]!);
-  return decodeImages(files, 32, 3);
+  return (await decodeImages(files, 32, 3)).pixels;
 }
 
 function pretrainer(images: t.Tensor): { step: () => void; dispose: () => void } {

@@ -23,7 +23,7 @@ test('simclr info prints the libtorch build, threads and devices', () => {
 test('usage errors name the command or flag and exit 2, without a stack trace', () => {
   for (const [args, pattern] of [
     [['bogus'], /unknown command 'bogus'/],
-    [['demo', '--labels', '2'], /--labels must be a number >= 0.0001 and <= 1, got '2'/],
+    [['demo', '--labels', '2'], /--labels must be a percentage \(1%, 10%\), a fraction in \(0, 1\] or N\/class \(25\/class\), got '2'/],
     [['demo', '--epochs', '1.5'], /--epochs must be an integer >= 1, got '1.5'/],
     [['demo', '--epoch', '3'], /unknown option: --epoch/],
     [['info', '--threads'], /--threads needs a value/],
@@ -47,18 +47,24 @@ test('a missing data set says how to get it', () => {
 
 test('a tiny demo run writes its run folder and a test accuracy', { skip: !existsSync('/usr/share/datasets/fashion-mnist') && 'Fashion-MNIST not installed' }, () => {
   const out = tempDir();
-  const r = simclr('demo', '--epochs', '1', '--labels', '0.005', '--width', '0.125', '--out', out, '--threads', '2');
+  const r = simclr('demo', '--epochs', '2', '--labels', '2%', '--width', '0.125', '--out', out, '--threads', '2');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /test top-1 \d+\.\d+%/);
   const [run] = readdirSync(out);
   const dir = join(out, run!);
-  for (const f of ['config.json', 'labeled-subset.json', 'metrics.jsonl', 'model.safetensors', 'result.json']) assert.ok(existsSync(join(dir, f)), f);
+  for (const f of ['config.json', 'labeled.txt', 'metrics.jsonl', 'model.safetensors', 'result.json']) assert.ok(existsSync(join(dir, f)), f);
   const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { top1: number; labeled: number; testImages: number };
-  assert.equal(result.labeled, 300);
+  assert.equal(result.labeled, 1200);
   assert.equal(result.testImages, 10000);
   assert.ok(result.top1 > 10 && result.top1 <= 100, `top-1 ${result.top1}`);
-  const subset = JSON.parse(readFileSync(join(dir, 'labeled-subset.json'), 'utf8')) as { indices: number[] };
-  assert.equal(subset.indices.length, 300);
+  const ids = readFileSync(join(dir, 'labeled.txt'), 'utf8').trim().split('\n');
+  assert.equal(ids.length, 1200);
+  assert.ok(ids.every((id) => /^train:\d+$/.test(id)), 'ids name training images only');
+  // --labels-file repeats the subset exactly
+  const again = simclr('demo', '--epochs', '1', '--labels-file', join(dir, 'labeled.txt'), '--width', '0.125', '--out', out, '--threads', '2');
+  assert.equal(again.status, 0, again.stderr);
+  const second = readdirSync(out).map((d) => join(out, d)).find((d) => d !== dir)!;
+  assert.equal(readFileSync(join(second, 'labeled.txt'), 'utf8'), readFileSync(join(dir, 'labeled.txt'), 'utf8'));
   rmSync(out, { recursive: true, force: true });
 });
 

@@ -2,7 +2,7 @@
 // on a stratified 10% of the labels, evaluated on the official test split.
 import * as t from '../torch';
 import { resnet, type ResNetDepth } from '../models';
-import { FASHION_MNIST_DIR, loadIdxSplit, stratifiedSubset, type LabeledImages } from '../data';
+import { BatchLoader, openDataset, parseLabelSpec, readSubsetFile, stratifiedSubset, writeSubsetFile, type ImageDataset } from '../data';
 import { RunFolder, evaluate, formatSeconds, trainSupervised, type ImageSet } from '../train';
 import { saveSafetensors } from '../torch';
 import type { Flags } from './args';
@@ -10,25 +10,18 @@ import { UsageError } from './args';
 
 const FASHION_NORM = { mean: [0.286], std: [0.353] };
 
-function dataDir(spec: string): string {
-  if (spec === 'fashion-mnist') return FASHION_MNIST_DIR;
-  if (spec.startsWith('fashion-mnist:')) return spec.slice('fashion-mnist:'.length);
-  throw new UsageError(`--data must be 'fashion-mnist' or 'fashion-mnist:DIR', got '${spec}'`);
+function toSet(ds: ImageDataset): ImageSet {
+  return t.tidy(() => ({
+    images: t.fromBytes(ds.pixels, [ds.count, ds.channels, ds.size, ds.size], 'uint8'),
+    labels: t.tensor(Float64Array.from(ds.labels!), undefined, { dtype: 'int64' }),
+  }));
 }
 
-function toSet(split: LabeledImages, indices?: number[]): ImageSet {
-  return t.tidy(() => {
-    const all = t.fromBytes(split.images, [split.count, 1, split.height, split.width], 'uint8');
-    const labels = t.tensor(Float64Array.from(split.labels), undefined, { dtype: 'int64' });
-    if (!indices) return { images: all, labels };
-    const idx = t.tensor(Float64Array.from(indices), undefined, { dtype: 'int64' });
-    return { images: all.indexSelect(0, idx), labels: labels.indexSelect(0, idx) };
-  });
-}
-
-export function demoCommand(flags: Flags): number {
-  const dir = dataDir(flags.string('data', 'fashion-mnist'));
-  const fraction = flags.number('labels', 0.1, { min: 1e-4, max: 1 });
+export async function demoCommand(flags: Flags): Promise<number> {
+  const spec = flags.string('data', 'fashion-mnist');
+  if (!spec.startsWith('fashion-mnist')) throw new UsageError(`--data must be 'fashion-mnist' or 'fashion-mnist:DIR', got '${spec}'`);
+  const labelsText = flags.string('labels', '10%');
+  const labelsFile = flags.string('labels-file', '');
   const epochs = flags.number('epochs', 3, { min: 1, integer: true });
   const batch = flags.number('batch', 128, { min: 1, integer: true });
   const seed = flags.number('seed', 0, { min: 0, integer: true });
@@ -36,22 +29,28 @@ export function demoCommand(flags: Flags): number {
   const width = flags.number('width', 0.5, { min: 0.0625, max: 4 });
   const out = flags.string('out', 'runs');
   flags.rejectUnknown();
+  let labelSpec;
+  try {
+    labelSpec = parseLabelSpec(labelsText);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 
   const started = performance.now();
   t.manualSeed(seed);
-  const train = loadIdxSplit(dir, 'train');
-  const test = loadIdxSplit(dir, 'test');
-  const subset = stratifiedSubset(train.labels, fraction, seed);
+  const train = await openDataset(spec, { split: 'train' });
+  const test = await openDataset(spec, { split: 'test' });
+  const subset = labelsFile ? readSubsetFile(labelsFile, train) : stratifiedSubset(train.labels!, labelSpec, seed);
   const run = RunFolder.timestamped(out, 'demo');
-  const config = { command: 'demo', data: dir, labelFraction: fraction, labeled: subset.length, epochs, batch, seed, model: { depth, width, cifarStem: true, inChannels: 1 }, threads: t.getNumThreads() };
+  const config = { command: 'demo', data: train.source, labels: labelsFile || labelsText, labeled: subset.length, classes: train.classes, epochs, batch, seed, model: { depth, width, cifarStem: true, inChannels: 1 }, threads: t.getNumThreads() };
   run.writeJson('config.json', config);
-  run.writeJson('labeled-subset.json', { seed, fraction, indices: subset });
-  console.log(`simclr demo: supervised ResNet-${depth} (width ${width}) on Fashion-MNIST, ${subset.length} labeled images (${fraction * 100}%), ${epochs} epochs`);
+  writeSubsetFile(run.path('labeled.txt'), train, subset);
+  console.log(`simclr demo: supervised ResNet-${depth} (width ${width}) on Fashion-MNIST, ${subset.length} labeled images (${labelsFile || labelsText}), ${epochs} epochs`);
   console.log(`run folder: ${run.dir}`);
 
-  const labeled = toSet(train, subset);
+  const loader = new BatchLoader(train, { batchSize: batch, seed, indices: subset });
   const testSet = toSet(test);
-  const model = resnet({ depth, width, inChannels: 1, numClasses: 10, imageSize: train.height });
+  const model = resnet({ depth, width, inChannels: 1, numClasses: 10, imageSize: train.size });
 
   let stop = false;
   const onSignal = (): void => {
@@ -60,9 +59,8 @@ export function demoCommand(flags: Flags): number {
     console.error('\nstopping after this step (Ctrl-C again to quit at once); the model so far is saved');
   };
   process.on('SIGINT', onSignal);
-  const done = trainSupervised(model, labeled, {
+  const done = trainSupervised(model, loader, {
     epochs,
-    batchSize: batch,
     norm: FASHION_NORM,
     shouldStop: () => stop,
     onEpoch: (epoch, loss) => {
@@ -71,6 +69,7 @@ export function demoCommand(flags: Flags): number {
     },
   });
   process.off('SIGINT', onSignal);
+  loader.dispose();
   saveSafetensors(run.path('model.safetensors'), model.stateDict(), { config: JSON.stringify(config.model) });
   const acc = evaluate(model, testSet, FASHION_NORM);
   const seconds = (performance.now() - started) / 1000;

@@ -21,7 +21,7 @@ export async function viewsCommand(flags: Flags): Promise<number> {
   const list = listImages(dir);
   const pick = seededRandom(seed);
   const chosen = Array.from({ length: Math.min(count, list.files.length) }, () => list.files[Math.floor(pick() * list.files.length)]!);
-  const pixels = await decodeImages(chosen, size, channels);
+  const { pixels } = await decodeImages(chosen, size, channels);
   t.manualSeed(seed);
   const grid = t.tidy(() => {
     const images = t.fromBytes(pixels, [chosen.length, channels, size, size], 'uint8');

@@ -1,7 +1,10 @@
 // Image folders: DIR/<class>/*.{jpg,jpeg,png,webp} (labeled) or DIR/*.{...} (unlabeled),
-// decoded with sharp to uint8 CHW at one size.
-import { readdirSync, statSync } from 'node:fs';
-import { extname, join } from 'node:path';
+// decoded with sharp (libvips threads) to uint8 CHW at one size, and cached on disk.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { extname, join, relative, resolve } from 'node:path';
+import type { ImageDataset } from './dataset';
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
@@ -14,57 +17,212 @@ export interface ImageList {
   skipped: number;
 }
 
-export function listImages(dir: string): ImageList {
-  let entries: string[];
+function readDir(dir: string, what: string): string[] {
   try {
-    entries = readdirSync(dir).sort();
+    return readdirSync(dir).sort();
   } catch (e) {
-    throw new Error(`${dir}: cannot read the image folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' ? ': check the path' : code === 'ENOTDIR' ? ': expected a folder' : '';
+    throw new Error(`${dir}: cannot read the ${what} (${code ?? (e as Error).message})${hint}`);
   }
-  const classes = entries.filter((e) => statSync(join(dir, e)).isDirectory());
+}
+
+/** Lists a folder's images; class subfolders (sorted by name) give labels. */
+export function listImages(dir: string): ImageList {
+  const entries = readDir(dir, 'image folder');
+  const classes = entries.filter((e) => !e.startsWith('.') && statSync(join(dir, e)).isDirectory());
   const out: ImageList = { files: [], labels: [], classes, skipped: 0 };
-  const take = (folder: string, label: number): void => {
-    for (const name of readdirSync(folder).sort()) {
+  const take = (folder: string, label: number): number => {
+    let found = 0;
+    for (const name of readDir(folder, 'class folder')) {
       const path = join(folder, name);
       if (!statSync(path).isFile()) continue;
       if (IMAGE_EXTENSIONS.has(extname(name).toLowerCase())) {
         out.files.push(path);
         out.labels.push(label);
+        found++;
       } else out.skipped++;
     }
+    return found;
   };
-  if (classes.length > 0) classes.forEach((c, i) => take(join(dir, c), i));
-  else take(dir, -1);
-  if (out.files.length === 0) throw new Error(`${dir}: no images found (looked for ${[...IMAGE_EXTENSIONS].join(', ')} files, in class subfolders or the folder itself)`);
+  if (classes.length > 0) {
+    classes.forEach((c, i) => {
+      if (take(join(dir, c), i) === 0) {
+        throw new Error(`${join(dir, c)}: the class folder '${c}' holds no images (${[...IMAGE_EXTENSIONS].join(', ')}); add some or remove it`);
+      }
+    });
+  } else take(dir, -1);
+  if (out.files.length === 0) {
+    throw new Error(`${dir}: no images found (looked for ${[...IMAGE_EXTENSIONS].join(', ')} files, in class subfolders or the folder itself)`);
+  }
   return out;
 }
 
-/** Decodes files into one uint8 array [N, channels, size, size]: shorter side resized to size, centre-cropped. */
-export async function decodeImages(files: string[], size: number, channels: 1 | 3): Promise<Uint8Array> {
-  const sharp = (await import('sharp')).default;
+async function loadSharp(): Promise<typeof import('sharp')> {
+  return (await import('sharp')).default;
+}
+
+export interface DecodeOptions {
+  /** Skip unreadable images instead of failing; they are listed in the result. */
+  skipBad?: boolean;
+  /** Called as images finish: (done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Decodes files into one uint8 array [N, channels, size, size]: shorter side resized to
+ * size, centre-cropped. libvips decodes on its own threads; a bounded number of files is
+ * in flight at once.
+ */
+export async function decodeImages(files: string[], size: number, channels: 1 | 3, o: DecodeOptions = {}): Promise<{ pixels: Uint8Array; bad: number[] }> {
+  const sharp = await loadSharp();
   const plane = size * size;
   const out = new Uint8Array(files.length * channels * plane);
-  await Promise.all(
-    files.map(async (file, i) => {
-      let pixels: Buffer;
+  const bad: number[] = [];
+  const errors = new Map<number, string>();
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const i = next++;
       try {
-        let img = sharp(file).resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha();
+        let img = sharp(files[i]!, { failOn: 'error' }).resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha();
         img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
-        pixels = await img.raw().toBuffer();
+        const pixels = await img.raw().toBuffer();
+        if (pixels.length !== plane * channels) throw new Error(`decoded to ${pixels.length} bytes, expected ${plane * channels}`);
+        const base = i * channels * plane;
+        // HWC (interleaved) to CHW (planes)
+        for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) out[base + c * plane + p] = pixels[p * channels + c]!;
       } catch (e) {
-        throw new Error(`${file}: cannot decode the image (${(e as Error).message})`);
+        bad.push(i);
+        errors.set(i, (e as Error).message);
       }
-      const base = i * channels * plane;
-      // HWC (interleaved) to CHW (planes)
-      for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) out[base + c * plane + p] = pixels[p * channels + c]!;
-    }),
-  );
-  return out;
+      done++;
+      o.onProgress?.(done, files.length);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  bad.sort((a, b) => a - b);
+  if (bad.length > 0 && !o.skipBad) {
+    const first = bad[0]!;
+    const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : '';
+    throw new Error(`${files[first]}: cannot decode the image (${errors.get(first)})${more}; fix or remove it, or pass --skip-bad-images`);
+  }
+  return { pixels: out, bad };
+}
+
+export function defaultCacheDir(): string {
+  return process.env.SIMCLR_CACHE || join(homedir(), '.cache', 'simclr-ts');
+}
+
+export interface ImageFolderOptions extends DecodeOptions {
+  imageSize: number;
+  channels: 1 | 3;
+  /** Where decoded images are kept. Default SIMCLR_CACHE or ~/.cache/simclr-ts; null: no cache. */
+  cacheDir?: string | null;
+}
+
+interface CacheIndex {
+  version: 1;
+  source: string;
+  imageSize: number;
+  channels: 1 | 3;
+  skipBad: boolean;
+  count: number;
+  classes: string[];
+  labeled: boolean;
+  /** [relative path, bytes, mtime ms] of every listed file, in order */
+  files: [string, number, number][];
+  /** indices (into files) that could not be decoded and were skipped */
+  bad: number[];
+  nonImages: number;
+}
+
+/** Reads an image folder, from the cache when the folder has not changed since it was written. */
+export async function loadImageFolder(dir: string, o: ImageFolderOptions): Promise<ImageDataset & { fromCache: boolean }> {
+  const root = resolve(dir);
+  const list = listImages(root);
+  const files = list.files.map((f): [string, number, number] => {
+    const st = statSync(f);
+    return [relative(root, f), st.size, Math.round(st.mtimeMs)];
+  });
+  const skipBad = o.skipBad ?? false;
+  const cacheDir = o.cacheDir === undefined ? defaultCacheDir() : o.cacheDir;
+  const key = createHash('sha256').update(JSON.stringify([root, o.imageSize, o.channels, skipBad])).digest('hex').slice(0, 24);
+  const indexPath = cacheDir ? join(cacheDir, `${key}.json`) : '';
+  const dataPath = cacheDir ? join(cacheDir, `${key}.u8`) : '';
+  const frame = o.channels * o.imageSize * o.imageSize;
+
+  const build = (pixels: Uint8Array, bad: number[], fromCache: boolean): ImageDataset & { fromCache: boolean } => {
+    const badSet = new Set(bad);
+    const keepIdx = bad.length ? list.files.map((_, i) => i).filter((i) => !badSet.has(i)) : null;
+    const labeled = list.classes.length > 0;
+    const labelsAll = Int32Array.from(list.labels);
+    const ids = files.map(([rel]) => rel);
+    return {
+      pixels,
+      count: pixels.length / frame,
+      channels: o.channels,
+      size: o.imageSize,
+      labels: labeled ? (keepIdx ? Int32Array.from(keepIdx, (i) => labelsAll[i]!) : labelsAll) : null,
+      classes: list.classes,
+      ids: keepIdx ? keepIdx.map((i) => ids[i]!) : ids,
+      source: root,
+      skipped: { nonImages: list.skipped, bad: bad.map((i) => files[i]![0]) },
+      fromCache,
+    };
+  };
+
+  if (cacheDir && existsSync(indexPath) && existsSync(dataPath)) {
+    try {
+      const index = JSON.parse(readFileSync(indexPath, 'utf8')) as CacheIndex;
+      const same = index.version === 1 && index.source === root && index.imageSize === o.imageSize && index.channels === o.channels && JSON.stringify(index.files) === JSON.stringify(files);
+      if (same && statSync(dataPath).size === index.count * frame) {
+        const data = readFileSync(dataPath);
+        return build(new Uint8Array(data.buffer, data.byteOffset, data.length), index.bad, true);
+      }
+    } catch {
+      // An unreadable index is rebuilt below.
+    }
+  }
+
+  const { pixels: all, bad } = await decodeImages(list.files, o.imageSize, o.channels, o);
+  let pixels = all;
+  if (bad.length) {
+    const badSet = new Set(bad);
+    pixels = new Uint8Array((list.files.length - bad.length) * frame);
+    let k = 0;
+    for (let i = 0; i < list.files.length; i++) if (!badSet.has(i)) pixels.set(all.subarray(i * frame, (i + 1) * frame), frame * k++);
+  }
+  if (cacheDir) {
+    // Data first, index last, each renamed into place: an index always describes complete data.
+    mkdirSync(cacheDir, { recursive: true });
+    const index: CacheIndex = {
+      version: 1,
+      source: root,
+      imageSize: o.imageSize,
+      channels: o.channels,
+      skipBad,
+      count: pixels.length / frame,
+      classes: list.classes,
+      labeled: list.classes.length > 0,
+      files,
+      bad,
+      nonImages: list.skipped,
+    };
+    const tmp = `.tmp-${process.pid}`;
+    rmSync(indexPath, { force: true });
+    writeFileSync(dataPath + tmp, pixels);
+    renameSync(dataPath + tmp, dataPath);
+    writeFileSync(indexPath + tmp, JSON.stringify(index));
+    renameSync(indexPath + tmp, indexPath);
+  }
+  return build(pixels, bad, false);
 }
 
 /** Writes uint8 CHW planes [channels, height, width] as a PNG. */
 export async function writePng(file: string, chw: Uint8Array, channels: 1 | 3, height: number, width: number): Promise<void> {
-  const sharp = (await import('sharp')).default;
+  const sharp = await loadSharp();
   const hwc = Buffer.alloc(chw.length);
   const plane = height * width;
   for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) hwc[p * channels + c] = chw[c * plane + p]!;

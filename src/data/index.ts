@@ -1,3 +1,8 @@
+// simclr-ts/data: sources (image folders, idx, CIFAR binary), cache, label subsets, batches.
+export * from './dataset';
 export * from './idx';
-export * from './subset';
+export * from './cifar-binary';
 export * from './image-folder';
+export * from './sources';
+export * from './subset';
+export * from './loader';

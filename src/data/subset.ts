@@ -1,4 +1,7 @@
-// Labeled subsets: stratified by class, chosen by a seed, so a run can be repeated exactly.
+// Labeled subsets: stratified by class, chosen by a seed, written as a list of image ids
+// (one per line, like the official ImageNet 1%/10% files) so that a run can be repeated.
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { ImageDataset } from './dataset';
 
 /** mulberry32: a small, fast, seedable PRNG (independent of libtorch's generator). */
 export function seededRandom(seed: number): () => number {
@@ -12,12 +15,37 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+export function shuffleInPlace<T>(xs: T[], rnd: () => number): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
+
+export type LabelSpec = { fraction: number } | { perClass: number };
+
+/** '1%', '10%', '0.1' (a fraction) or '25/class'. */
+export function parseLabelSpec(text: string): LabelSpec {
+  const s = text.trim();
+  let m = /^(\d+(?:\.\d+)?)%$/.exec(s);
+  if (m) {
+    const pct = Number(m[1]);
+    if (pct > 0 && pct <= 100) return { fraction: pct / 100 };
+  }
+  m = /^(\d+)\/class$/.exec(s);
+  if (m && Number(m[1]) > 0) return { perClass: Number(m[1]) };
+  if (/^\d*\.?\d+$/.test(s) && Number(s) > 0 && Number(s) <= 1) return { fraction: Number(s) };
+  throw new Error(`--labels must be a percentage (1%, 10%), a fraction in (0, 1] or N/class (25/class), got '${text}'`);
+}
+
 /**
- * Picks round(fraction x class size) examples of every class (at least one), shuffled by
- * the seed; returns sorted indices.
+ * Picks, from every class, round(fraction x class size) examples (at least one) or
+ * perClass examples, shuffled by the seed; returns sorted indices.
  */
-export function stratifiedSubset(labels: ArrayLike<number>, fraction: number, seed: number): number[] {
-  if (!(fraction > 0 && fraction <= 1)) throw new Error(`label fraction must be in (0, 1], got ${fraction}`);
+export function stratifiedSubset(labels: ArrayLike<number>, spec: LabelSpec | number, seed: number): number[] {
+  const s: LabelSpec = typeof spec === 'number' ? { fraction: spec } : spec;
+  if ('fraction' in s && !(s.fraction > 0 && s.fraction <= 1)) throw new Error(`label fraction must be in (0, 1], got ${s.fraction}`);
   const byClass = new Map<number, number[]>();
   for (let i = 0; i < labels.length; i++) {
     const c = labels[i]!;
@@ -27,12 +55,36 @@ export function stratifiedSubset(labels: ArrayLike<number>, fraction: number, se
   const rnd = seededRandom(seed);
   const chosen: number[] = [];
   for (const c of [...byClass.keys()].sort((x, y) => x - y)) {
-    const idx = byClass.get(c)!;
-    for (let i = idx.length - 1; i > 0; i--) {
-      const j = Math.floor(rnd() * (i + 1));
-      [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-    }
-    chosen.push(...idx.slice(0, Math.max(1, Math.round(fraction * idx.length))));
+    const idx = shuffleInPlace(byClass.get(c)!, rnd);
+    const want = 'fraction' in s ? Math.max(1, Math.round(s.fraction * idx.length)) : s.perClass;
+    if (want > idx.length) throw new Error(`--labels ${'perClass' in s ? `${s.perClass}/class` : ''}: class ${c} has only ${idx.length} images`);
+    chosen.push(...idx.slice(0, want));
   }
   return chosen.sort((x, y) => x - y);
+}
+
+/** Writes the chosen images' ids, one per line. */
+export function writeSubsetFile(file: string, ds: ImageDataset, indices: number[]): void {
+  writeFileSync(file, indices.map((i) => ds.ids[i]).join('\n') + '\n');
+}
+
+/** Reads a subset file back into indices of ds; every id must be in ds. */
+export function readSubsetFile(file: string, ds: ImageDataset): number[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`--labels-file ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const where = new Map(ds.ids.map((id, i) => [id, i]));
+  const out: number[] = [];
+  text.split(/\r?\n/).forEach((line, n) => {
+    const id = line.trim();
+    if (!id) return;
+    const i = where.get(id);
+    if (i === undefined) throw new Error(`--labels-file ${file}, line ${n + 1}: '${id}' is not an image of ${ds.source}`);
+    out.push(i);
+  });
+  if (out.length === 0) throw new Error(`--labels-file ${file}: no image ids in it`);
+  return [...new Set(out)].sort((a, b) => a - b);
 }

@@ -4,6 +4,7 @@ import type { Tensor } from '../torch';
 import type { Module } from '../nn';
 import { SGD } from '../optim';
 import { Progress } from './progress';
+import type { BatchLoader } from '../data';
 
 export interface ImageSet {
   /** uint8 [N, C, H, W] */
@@ -37,7 +38,6 @@ export function randomFlip(x: Tensor): Tensor {
 
 export interface SupervisedOptions {
   epochs: number;
-  batchSize?: number;
   /** Base learning rate, scaled by batch/256. Default 0.1. */
   lr?: number;
   momentum?: number;
@@ -50,45 +50,46 @@ export interface SupervisedOptions {
 }
 
 /** SGD (Nesterov) with cosine decay over all steps; returns the number of epochs completed. */
-export function trainSupervised(model: Module, data: ImageSet, o: SupervisedOptions): number {
-  const batch = o.batchSize ?? 128;
-  const n = data.images.shape[0]!;
-  const stepsPerEpoch = Math.ceil(n / batch);
+export function trainSupervised(model: Module, loader: BatchLoader, o: SupervisedOptions): number {
+  const batch = loader.options.batchSize;
+  const stepsPerEpoch = loader.batchesPerEpoch();
   const total = o.epochs * stepsPerEpoch;
   const baseLr = (o.lr ?? 0.1) * (batch / 256);
   const opt = new SGD(model.parameters(), { lr: baseLr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 5e-4, nesterov: true });
   model.train();
   let step = 0;
-  let epoch = 0;
   try {
-    for (; epoch < o.epochs; epoch++) {
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
       const progress = new Progress(`epoch ${epoch + 1}/${o.epochs}`, stepsPerEpoch, 'img');
-      const order = t.randperm(n);
       let lossSum = 0;
-      for (let s = 0; s < stepsPerEpoch; s++) {
+      let seen = 0;
+      let s = 0;
+      for (const b of loader.epoch(epoch)) {
         if (o.shouldStop?.()) {
-          order.dispose();
+          b.images.dispose();
+          b.labels?.dispose();
           return epoch;
         }
         const lr = 0.5 * baseLr * (1 + Math.cos((Math.PI * step) / total));
         const loss = t.tidy(() => {
-          const idx = order.slice(0, s * batch, Math.min(n, (s + 1) * batch));
-          const x = randomFlip(toInput(data.images.indexSelect(0, idx), o.norm));
-          const l = t.F.crossEntropy(model.forward(x), data.labels.indexSelect(0, idx));
+          const x = randomFlip(toInput(b.images, o.norm));
+          const l = t.F.crossEntropy(model.forward(x), b.labels!);
           opt.zeroGrad();
           l.backward();
           opt.step(lr);
+          b.images.dispose();
+          b.labels!.dispose();
           return l.item();
         });
         lossSum += loss;
+        seen += b.indices.length;
         step++;
-        progress.update(s + 1, Math.min(n, (s + 1) * batch), `loss ${loss.toFixed(3)}`);
+        progress.update(++s, seen, `loss ${loss.toFixed(3)}`);
       }
       progress.finish();
-      order.dispose();
       o.onEpoch?.(epoch + 1, lossSum / stepsPerEpoch);
     }
-    return epoch;
+    return o.epochs;
   } finally {
     opt.dispose();
   }

@@ -1,0 +1,75 @@
+// Batches for training: shuffled epochs from a seed, drop-last for pretraining, uint8
+// batches gathered from one tensor of the whole set (a memcpy per batch), turned to
+// float on the training device by the caller.
+import * as t from '../torch';
+import type { Tensor } from '../torch';
+import type { ImageDataset } from './dataset';
+import { seededRandom, shuffleInPlace } from './subset';
+
+export interface LoaderOptions {
+  batchSize: number;
+  seed?: number;
+  shuffle?: boolean;
+  /** Drop the last short batch (pretraining: NT-Xent wants full batches). Default false. */
+  dropLast?: boolean;
+  /** Only these images (e.g. a labeled subset). Default: all. */
+  indices?: number[];
+}
+
+export interface Batch {
+  /** uint8 [B, C, S, S] */
+  images: Tensor;
+  /** int64 [B], or null when unlabeled */
+  labels: Tensor | null;
+  /** positions in the data set */
+  indices: number[];
+}
+
+export class BatchLoader {
+  private readonly all: Tensor;
+  private readonly labels: Tensor | null;
+  private readonly pool: number[];
+
+  constructor(
+    readonly data: ImageDataset,
+    readonly options: LoaderOptions,
+  ) {
+    if (!(options.batchSize >= 1)) throw new Error(`batch size must be at least 1, got ${options.batchSize}`);
+    this.all = t.keep(t.fromBytes(data.pixels, [data.count, data.channels, data.size, data.size], 'uint8'));
+    this.labels = data.labels ? t.keep(t.tensor(Float64Array.from(data.labels), undefined, { dtype: 'int64' })) : null;
+    this.pool = options.indices ?? Array.from({ length: data.count }, (_, i) => i);
+    if (options.dropLast && this.pool.length < options.batchSize) {
+      throw new Error(`${data.source}: ${this.pool.length} images are fewer than one batch of ${options.batchSize}`);
+    }
+  }
+
+  batchesPerEpoch(): number {
+    const n = this.pool.length / this.options.batchSize;
+    return this.options.dropLast ? Math.floor(n) : Math.ceil(n);
+  }
+
+  /** The order of epoch e: a shuffle seeded by (seed, e), so a resumed run sees the same batches. */
+  order(epoch: number): number[] {
+    const order = [...this.pool];
+    if (this.options.shuffle ?? true) shuffleInPlace(order, seededRandom(((this.options.seed ?? 0) * 1000003 + epoch) >>> 0));
+    return order;
+  }
+
+  /** Batches of epoch e; each batch's tensors belong to the caller's scope. */
+  *epoch(epoch: number): Generator<Batch> {
+    const order = this.order(epoch);
+    const b = this.options.batchSize;
+    for (let k = 0; k < this.batchesPerEpoch(); k++) {
+      const indices = order.slice(k * b, (k + 1) * b);
+      const idx = t.tensor(Float64Array.from(indices), undefined, { dtype: 'int64' });
+      const batch = { images: this.all.indexSelect(0, idx), labels: this.labels ? this.labels.indexSelect(0, idx) : null, indices };
+      idx.dispose();
+      yield batch;
+    }
+  }
+
+  dispose(): void {
+    this.all.dispose();
+    this.labels?.dispose();
+  }
+}

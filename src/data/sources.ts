@@ -1,0 +1,64 @@
+// Data set specs as users write them: an image folder path, fashion-mnist[:DIR],
+// mnist:DIR, cifar10-bin:DIR or cifar100-bin:DIR.
+import { conform, type ImageDataset } from './dataset';
+import { FASHION_MNIST_DIR, loadIdxSplit } from './idx';
+import { readCifarBinary } from './cifar-binary';
+import { loadImageFolder, type ImageFolderOptions } from './image-folder';
+
+export interface OpenOptions extends Omit<ImageFolderOptions, 'imageSize' | 'channels'> {
+  /** Side of the (square) images kept. Default: the source's own (32 for CIFAR, 28 for MNIST), else 32. */
+  imageSize?: number;
+  /** 1 (gray) or 3 (RGB). Default: the source's own, 3 for image folders. */
+  channels?: 1 | 3;
+  /** Which split of a source that has them (idx, CIFAR binary). Default 'train'. */
+  split?: 'train' | 'test';
+}
+
+export function describeSpecs(): string {
+  return "an image folder (DIR/<class>/*.jpg|png|webp or DIR/*.jpg|...), 'fashion-mnist', 'fashion-mnist:DIR', 'mnist:DIR', 'cifar10-bin:DIR' or 'cifar100-bin:DIR'";
+}
+
+export async function openDataset(spec: string, o: OpenOptions = {}): Promise<ImageDataset & { fromCache?: boolean }> {
+  const split = o.split ?? 'train';
+  const colon = spec.indexOf(':');
+  const kind = colon > 0 ? spec.slice(0, colon) : spec;
+  const arg = colon > 0 ? spec.slice(colon + 1) : '';
+  let ds: ImageDataset & { fromCache?: boolean };
+  if (kind === 'fashion-mnist' || kind === 'mnist') {
+    if (kind === 'mnist' && !arg) throw new Error("mnist needs its folder: 'mnist:DIR' (the four idx files of the MNIST release)");
+    const dir = arg || FASHION_MNIST_DIR;
+    const raw = loadIdxSplit(dir, split);
+    const labels = Int32Array.from(raw.labels);
+    const bad = labels.findIndex((l) => l > 9);
+    if (bad >= 0) throw new Error(`${dir}: ${split} label ${bad} is ${labels[bad]}, outside 0..9 (not an MNIST-style label file?)`);
+    const classes = kind === 'fashion-mnist' ? FASHION_CLASSES : Array.from({ length: 10 }, (_, i) => String(i));
+    ds = {
+      pixels: raw.images,
+      count: raw.count,
+      channels: 1,
+      size: raw.height,
+      labels,
+      classes,
+      ids: Array.from({ length: raw.count }, (_, i) => `${split}:${i}`),
+      source: `${kind}:${dir}`,
+      skipped: { nonImages: 0, bad: [] },
+    };
+    if (raw.height !== raw.width) ds.size = Math.min(raw.height, raw.width);
+    return reshape(ds, raw.height, raw.width, o);
+  }
+  if (kind === 'cifar10-bin' || kind === 'cifar100-bin') {
+    if (!arg) throw new Error(`${kind} needs its folder: '${kind}:DIR'`);
+    ds = readCifarBinary(arg, kind === 'cifar10-bin' ? 'cifar10' : 'cifar100', split);
+    return reshape(ds, 32, 32, o);
+  }
+  return loadImageFolder(spec, { ...o, imageSize: o.imageSize ?? 32, channels: o.channels ?? 3 });
+}
+
+function reshape(ds: ImageDataset, height: number, width: number, o: OpenOptions): ImageDataset {
+  const size = o.imageSize ?? ds.size;
+  const channels = o.channels ?? ds.channels;
+  const pixels = conform(ds.pixels, ds.count, ds.channels, height, width, size, channels);
+  return { ...ds, pixels, size, channels };
+}
+
+export const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
