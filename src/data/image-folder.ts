@@ -86,7 +86,7 @@ export async function decodeImages(files: string[], size: number, channels: 1 | 
     while (next < files.length) {
       const i = next++;
       try {
-        let img = sharp(files[i]!, { failOn: 'error' }).resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha();
+        let img = sharp(files[i]!, { failOn: 'truncated' }).resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha();
         img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
         const pixels = await img.raw().toBuffer();
         if (pixels.length !== plane * channels) throw new Error(`decoded to ${pixels.length} bytes, expected ${plane * channels}`);
