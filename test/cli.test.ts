@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './helpers';
 
@@ -89,4 +89,30 @@ test('simclr views writes a PNG grid of originals and view pairs from CIFAR-10 i
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /nope: cannot read the image folder \(ENOENT\)/);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('simclr data summarises a folder, skips bad images when asked, and writes a label subset', () => {
+  const dir = tempDir('simclr-cli-data-');
+  const cache = tempDir('simclr-cli-cache-');
+  const src = join(__dirname, '..', '..', '..', 'shared', 'datasets', 'cifar10', 'test');
+  for (const c of ['cat', 'dog']) {
+    mkdirSync(join(dir, c));
+    for (const f of readdirSync(join(src, c)).slice(0, 30)) copyFileSync(join(src, c, f), join(dir, c, f));
+  }
+  writeFileSync(join(dir, 'dog', 'bad.jpg'), 'garbage');
+  const env = { ...process.env, SIMCLR_CACHE: cache };
+  const run = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env });
+  const failed = run('data', '--data', dir);
+  assert.equal(failed.status, 1);
+  assert.match(failed.stderr, /dog\/bad\.jpg: cannot decode the image .* or pass --skip-bad-images/);
+  const out = join(dir, '..', `labeled-${process.pid}.txt`);
+  const ok = run('data', '--data', dir, '--skip-bad-images', '--labels', '10/class', '--seed', '3', '--out', out);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /60 images, RGB 32x32, 2 classes/);
+  assert.match(ok.stdout, /skipped 1 unreadable images: dog\/bad\.jpg/);
+  assert.match(ok.stdout, /wrote .*: 20 labeled images \(10\/class, seed 3\)/);
+  assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, 20);
+  rmSync(out);
+  rmSync(dir, { recursive: true });
+  rmSync(cache, { recursive: true });
 });

@@ -11,6 +11,8 @@ Commands:
                        e.g. simclr info --json
   demo                 supervised baseline on Fashion-MNIST with 10% of the labels
                        e.g. simclr demo --epochs 3 --labels 0.1 --threads 2
+  data                 read and cache a data set, show what is in it, write a label subset
+                       e.g. simclr data --data ../shared/datasets/cifar10/train --labels 10% --out labeled.txt
   views                a grid of images beside pairs of their SimCLR views
                        e.g. simclr views --data ../shared/datasets/cifar10/train --out views.png
   help                 this text
@@ -25,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const flags = new Flags(rest, ['json', 'help']);
+  const flags = new Flags(rest, ['json', 'help', 'skip-bad-images']);
   if (flags.boolean('help')) {
     console.log(HELP);
     return 0;
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'demo':
       return (await import('./demo')).demoCommand(flags);
+    case 'data':
+      return (await import('./data')).dataCommand(flags);
     case 'views':
       return (await import('./views')).viewsCommand(flags);
     default:
