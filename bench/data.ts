@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import * as t from '../src';
 import { BatchLoader, openDataset, type ImageDataset } from '../src/data';
-import { tempDir } from '../test/helpers';
+import { DATASETS, tempDir } from '../test/helpers';
 
-const CIFAR = process.env.CIFAR ?? join(__dirname, '..', '..', '..', 'shared', 'datasets', 'cifar10');
+const CIFAR = process.env.CIFAR ?? join(DATASETS, 'cifar10');
 const BATCH = 256;
 
 const seconds = async <R>(fn: () => Promise<R> | R): Promise<[R, number]> => {

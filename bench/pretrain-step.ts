@@ -7,11 +7,12 @@ import { rmSync } from 'node:fs';
 import * as t from '../src';
 import { decodeImages, listImages, seededRandom } from '../src/data';
 import { PyTorchPeer, median } from './peer';
+import { DATASETS } from '../test/helpers';
 
 const BATCH = Number(process.env.BATCH ?? 256);
 const THREADS = Number(process.env.THREADS ?? 2);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const CIFAR = process.env.CIFAR ?? join(__dirname, '..', '..', '..', 'shared', 'datasets', 'cifar10', 'train');
+const CIFAR = process.env.CIFAR ?? join(DATASETS, 'cifar10', 'train');
 
 async function cifarBatch(n: number): Promise<Uint8Array> {
   const list = listImages(CIFAR);

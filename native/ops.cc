@@ -201,6 +201,7 @@ const std::vector<OpDef> kOps = {
     OP("indexSelect", "tensor, dim, index", { RET(at::index_select(a.t(0), a.i(1), a.t(2))) }),
     OP("gather", "tensor, dim, index", { RET(at::gather(a.t(0), a.i(1), a.t(2))) }),
     OP("scatter", "tensor, dim, index, source", { RET(at::scatter(a.t(0), a.i(1), a.t(2), a.t(3))) }),
+    OP("scatterAdd", "tensor, dim, index, source", { RET(at::scatter_add(a.t(0), a.i(1), a.t(2), a.t(3))) }),
     OP("maskedSelect", "tensor, mask", { RET(at::masked_select(a.t(0), a.t(1))) }),
     OP("maskedFill", "tensor, mask, value", { RET(at::masked_fill(a.t(0), a.t(1), a.d(2))) }),
     OP("cat", "tensors, dim", { RET(at::cat(a.ts(0), a.i(1))) }),

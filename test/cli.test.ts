@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from './helpers';
+import { DATASETS, tempDir } from './helpers';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const simclr = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
@@ -78,7 +78,7 @@ test('set-up with a LIBTORCH that is not a libtorch folder says what to do', () 
 test('simclr views writes a PNG grid of originals and view pairs from CIFAR-10 images', async () => {
   const dir = tempDir();
   const out = join(dir, 'views.png');
-  const r = simclr('views', '--data', join(__dirname, '..', '..', '..', 'shared', 'datasets', 'cifar10', 'test'), '--out', out, '--count', '5');
+  const r = simclr('views', '--data', join(DATASETS, 'cifar10', 'test'), '--out', out, '--count', '5');
   assert.equal(r.status, 0, r.stderr);
   const sharp = (await import('sharp')).default;
   const meta = await sharp(out).metadata();
@@ -94,7 +94,7 @@ test('simclr views writes a PNG grid of originals and view pairs from CIFAR-10 i
 test('simclr data summarises a folder, skips bad images when asked, and writes a label subset', () => {
   const dir = tempDir('simclr-cli-data-');
   const cache = tempDir('simclr-cli-cache-');
-  const src = join(__dirname, '..', '..', '..', 'shared', 'datasets', 'cifar10', 'test');
+  const src = join(DATASETS, 'cifar10', 'test');
   for (const c of ['cat', 'dog']) {
     mkdirSync(join(dir, c));
     for (const f of readdirSync(join(src, c)).slice(0, 30)) copyFileSync(join(src, c, f), join(dir, c, f));

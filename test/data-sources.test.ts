@@ -6,9 +6,9 @@ import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import * as t from '../src';
 import { BatchLoader, openDataset, parseLabelSpec, readSubsetFile, stratifiedSubset, writeSubsetFile, FASHION_MNIST_DIR, readIdx } from '../src/data';
-import { tempDir } from './helpers';
+import { DATASETS, tempDir } from './helpers';
 
-const CIFAR = join(__dirname, '..', '..', '..', 'shared', 'datasets', 'cifar10');
+const CIFAR = join(DATASETS, 'cifar10');
 const CLASSES = ['airplane', 'cat', 'ship'];
 
 /** A few hundred CIFAR-10 JPEGs copied into a temporary folder: 3 classes x perClass. */

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { loadSafetensors, saveSafetensors, type Tensor } from '../src';
 
 export const PYTHON = process.env.SIMCLR_PYTHON ?? '/usr/bin/python3';
+/** The shared data sets, beside the repository (../shared/datasets), or SIMCLR_DATASETS. */
+export const DATASETS = process.env.SIMCLR_DATASETS ?? join(__dirname, '..', '..', '..', 'shared', 'datasets');
 const SCRIPT = join(__dirname, '..', '..', 'test', 'py', 'reference.py');
 
 export function tempDir(prefix = 'simclr-test-'): string {

@@ -154,6 +154,10 @@ op(['narrow', 'slice', 'select'], () => {
   assertValues(a.slice(1, 0, 3, 2), [1, 3, 4, 6]);
   assertValues(a.select(0, 1), [4, 5, 6]);
 });
+op('scatterAdd', () => {
+  const idx = tensor([[0, 0, 2]], undefined, { dtype: 'int64' });
+  assertValues(t.zeros([1, 3]).scatterAdd(1, idx, tensor([[1, 2, 3]])), [3, 0, 3]);
+});
 op(['indexSelect', 'gather', 'scatter'], () => {
   const a = m23();
   assertValues(a.indexSelect(1, tensor([2, 0], undefined, { dtype: 'int64' })), [3, 1, 6, 4]);

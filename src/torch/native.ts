@@ -74,6 +74,7 @@ export interface NativeAddon {
   indexSelect(t: H, dim: number, index: H): H;
   gather(t: H, dim: number, index: H): H;
   scatter(t: H, dim: number, index: H, source: H): H;
+  scatterAdd(t: H, dim: number, index: H, source: H): H;
   maskedSelect(t: H, mask: H): H;
   maskedFill(t: H, mask: H, value: number): H;
   cat(ts: H[], dim: number): H;

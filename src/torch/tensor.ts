@@ -195,6 +195,10 @@ export class Tensor {
   scatter(dim: number, index: Tensor, source: Tensor): Tensor {
     return wrap(n.scatter(this.h, dim, index.h, source.h));
   }
+  /** Adds source into a copy of this tensor at index along dim (repeated indices accumulate). */
+  scatterAdd(dim: number, index: Tensor, source: Tensor): Tensor {
+    return wrap(n.scatterAdd(this.h, dim, index.h, source.h));
+  }
   maskedSelect(mask: Tensor): Tensor {
     return wrap(n.maskedSelect(this.h, mask.h));
   }

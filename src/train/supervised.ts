@@ -4,6 +4,7 @@ import type { Tensor } from '../torch';
 import type { Module } from '../nn';
 import { SGD } from '../optim';
 import { Progress } from './progress';
+import { normalise, type Normalisation } from './normalise';
 import type { BatchLoader } from '../data';
 
 export interface ImageSet {
@@ -13,20 +14,6 @@ export interface ImageSet {
   labels: Tensor;
 }
 
-export interface Normalisation {
-  mean: number[];
-  std: number[];
-}
-
-/** uint8 images to normalised float32. */
-export function toInput(images: Tensor, norm: Normalisation): Tensor {
-  return t.tidy(() => {
-    const c = images.shape[1]!;
-    const mean = t.tensor(norm.mean.slice(0, c)).reshape(1, c, 1, 1);
-    const std = t.tensor(norm.std.slice(0, c)).reshape(1, c, 1, 1);
-    return images.to('float32').div(255).sub(mean).div(std);
-  });
-}
 
 /** Random horizontal flips, per image, as one batched op. */
 export function randomFlip(x: Tensor): Tensor {
@@ -72,7 +59,7 @@ export function trainSupervised(model: Module, loader: BatchLoader, o: Supervise
         }
         const lr = 0.5 * baseLr * (1 + Math.cos((Math.PI * step) / total));
         const loss = t.tidy(() => {
-          const x = randomFlip(toInput(b.images, o.norm));
+          const x = randomFlip(normalise(b.images, o.norm));
           const l = t.F.crossEntropy(model.forward(x), b.labels!);
           opt.zeroGrad();
           l.backward();
@@ -106,7 +93,7 @@ export function evaluate(model: Module, data: ImageSet, norm: Normalisation, bat
     for (let start = 0; start < n; start += batchSize) {
       t.tidy(() => {
         const end = Math.min(n, start + batchSize);
-        const logits = model.forward(toInput(data.images.slice(0, start, end), norm));
+        const logits = model.forward(normalise(data.images.slice(0, start, end), norm));
         const labels = data.labels.slice(0, start, end).unsqueeze(1);
         const k = Math.min(5, logits.shape[1]!);
         const hits = logits.topk(k, 1).indices.eq(labels);
