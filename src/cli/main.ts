@@ -13,6 +13,20 @@ Commands:
                        e.g. simclr demo --epochs 3 --labels 0.1 --threads 2
   data                 read and cache a data set, show what is in it, write a label subset
                        e.g. simclr data --data ../shared/datasets/cifar10/train --labels 10% --out labeled.txt
+  pretrain             contrastive pretraining (SimCLRv2) on all images; writes a run folder
+                       e.g. simclr pretrain --data ../shared/datasets/cifar10/train --out runs/c10 --epochs 100
+  finetune             fine-tune from the first head layer on a labeled subset
+                       e.g. simclr finetune --from runs/c10 --labels 1%
+  distill              distill the fine-tuned teacher into a student on all images
+                       e.g. simclr distill --teacher runs/c10 --labels 1% --student-width 0.5
+  supervised           the baseline: the same network from scratch on the labeled subset only
+                       e.g. simclr supervised --from runs/c10 --labels 1%
+  eval                 top-1/top-5 of the run's classifiers on the test set; --knn for the encoder
+                       e.g. simclr eval --model runs/c10 --test-data ../shared/datasets/cifar10/test --knn
+  pipeline             pretrain, then baseline, fine-tune and distill for each label fraction
+                       e.g. simclr pipeline --data fashion-mnist --labels 1%,10% --out runs/fm --pretrain-epochs 8
+  predict              class and probability per image (--json for JSON)
+                       e.g. simclr predict --model runs/c10 cat.jpg dog.png
   views                a grid of images beside pairs of their SimCLR views
                        e.g. simclr views --data ../shared/datasets/cifar10/train --out views.png
   help                 this text
@@ -27,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const flags = new Flags(rest, ['json', 'help', 'skip-bad-images']);
+  const flags = new Flags(rest, ['json', 'help', 'skip-bad-images', 'resume', 'sk', 'knn']);
   if (flags.boolean('help')) {
     console.log(HELP);
     return 0;
@@ -44,6 +58,20 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./demo')).demoCommand(flags);
     case 'data':
       return (await import('./data')).dataCommand(flags);
+    case 'pretrain':
+      return (await import('./train-commands')).pretrainCommand(flags);
+    case 'finetune':
+      return (await import('./train-commands')).finetuneCommand(flags);
+    case 'distill':
+      return (await import('./train-commands')).distillCommand(flags);
+    case 'supervised':
+      return (await import('./train-commands')).supervisedCommand(flags);
+    case 'eval':
+      return (await import('./train-commands')).evalCommand(flags);
+    case 'predict':
+      return (await import('./train-commands')).predictCommand(flags);
+    case 'pipeline':
+      return (await import('./train-commands')).pipelineCommand(flags, rest);
     case 'views':
       return (await import('./views')).viewsCommand(flags);
     default:

@@ -6,6 +6,7 @@ import * as t from '../torch';
 import type { Tensor } from '../torch';
 import type { Module } from '../nn';
 import type { RunFolder } from './run-folder';
+import { NonFiniteLossError } from './control';
 
 export interface Stateful {
   stateDict(): Map<string, Tensor>;
@@ -15,6 +16,8 @@ export interface Stateful {
 export interface CheckpointMeta {
   /** epochs completed */
   epoch: number;
+  /** batches of the next epoch already done (a checkpoint made by Ctrl-C mid-epoch) */
+  batch?: number;
   /** optimiser steps taken */
   step: number;
   stage: string;
@@ -24,7 +27,10 @@ export interface CheckpointMeta {
   time: string;
 }
 
+/** Refuses to overwrite a good checkpoint with weights that are NaN or infinite. */
 export function saveCheckpoint(run: RunFolder, name: string, model: Module, optimizer: Stateful | null, meta: Omit<CheckpointMeta, 'rng' | 'time'>): void {
+  const finite = t.tidy(() => model.parameters().every((p) => Number.isFinite(p.abs().sum().item())));
+  if (!finite) throw new NonFiniteLossError(meta.stage, meta.step, 'weights');
   const tensors = new Map<string, Tensor>();
   for (const [k, v] of model.stateDict()) tensors.set(`model.${k}`, v);
   if (optimizer) for (const [k, v] of optimizer.stateDict()) tensors.set(`optim.${k}`, v);

@@ -46,6 +46,8 @@ export interface ClassifierRun {
   teacher?: Module;
   resume?: boolean;
   stop?: StopSignal;
+  /** Saved with each checkpoint so the model can be rebuilt (its architecture). */
+  arch?: unknown;
 }
 
 /** Trains; checkpoints as `stage` after every epoch. Returns whether it ran to the end. */
@@ -59,10 +61,12 @@ export function trainClassifier(r: ClassifierRun): boolean {
   if (!r.teacher && !r.data.labels) throw new Error(`${r.stage}: ${r.data.source} has no labels`);
   let epoch = 0;
   let step = 0;
+  let skip = 0;
   if (r.resume && hasCheckpoint(r.run, r.stage)) {
     const meta = loadCheckpoint(r.run, r.stage, r.model, opt, { restoreRng: true });
     epoch = meta.epoch;
     step = meta.step;
+    skip = meta.batch ?? 0;
     console.log(`resuming ${r.stage} after epoch ${epoch}`);
   }
   r.teacher?.eval();
@@ -71,12 +75,13 @@ export function trainClassifier(r: ClassifierRun): boolean {
     for (; epoch < c.epochs; epoch++) {
       const progress = new Progress(`${r.stage} epoch ${epoch + 1}/${c.epochs}`, perEpoch, 'img');
       const started = performance.now();
-      let k = 0;
+      let k = skip;
       let seen = 0;
-      for (const b of loader.epoch(epoch)) {
+      for (const b of loader.epoch(epoch, skip)) {
         if (r.stop?.stopped) {
           b.images.dispose();
           b.labels?.dispose();
+          saveCheckpoint(r.run, r.stage, r.model, opt, { epoch, batch: k, step, stage: r.stage, config: { ...c, arch: r.arch } });
           return false;
         }
         const lr = lrAt(step);
@@ -95,12 +100,14 @@ export function trainClassifier(r: ClassifierRun): boolean {
         });
         step++;
         k++;
+        r.stop?.tick();
         seen += b.indices.length;
         progress.update(k, seen, `loss ${loss.toFixed(3)}`);
         r.run.metric({ stage: r.stage, epoch: epoch + 1, step, loss, lr, images_per_s: seen / ((performance.now() - started) / 1000) });
       }
       progress.finish();
-      saveCheckpoint(r.run, r.stage, r.model, opt, { epoch: epoch + 1, step, stage: r.stage, config: c });
+      skip = 0;
+      saveCheckpoint(r.run, r.stage, r.model, opt, { epoch: epoch + 1, step, stage: r.stage, config: { ...c, arch: r.arch } });
     }
     return true;
   } finally {

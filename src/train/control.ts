@@ -2,6 +2,16 @@
 
 export class StopSignal {
   stopped = false;
+  private steps = 0;
+  // SIMCLR_STOP_AFTER_STEPS=N behaves as a Ctrl-C after N steps: how tests stop a run at a known point.
+  private readonly stopAfter = Number(process.env.SIMCLR_STOP_AFTER_STEPS ?? 0);
+
+  /** Counts a finished step. */
+  tick(): void {
+    this.steps++;
+    if (this.stopAfter > 0 && this.steps >= this.stopAfter) this.stopped = true;
+  }
+
   private readonly handler = (): void => {
     if (this.stopped) process.exit(130);
     this.stopped = true;
@@ -20,8 +30,9 @@ export class NonFiniteLossError extends Error {
   constructor(
     readonly stage: string,
     readonly step: number,
+    what: 'loss' | 'weights' = 'loss',
   ) {
-    super(`${stage}: the loss became NaN or infinite at step ${step}; stopped, and kept the last good checkpoint (try a lower --lr)`);
+    super(`${stage}: the ${what} became NaN or infinite at step ${step}; stopped, and kept the last good checkpoint (try a lower --lr)`);
     this.name = 'NonFiniteLossError';
   }
 }

@@ -7,3 +7,4 @@ export * from './checkpoint';
 export * from './knn';
 export * from './pretrain';
 export * from './classifier';
+export * from './report';

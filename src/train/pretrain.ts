@@ -79,10 +79,12 @@ export function pretrain(r: PretrainRun): { model: SimCLRModel; finished: boolea
   const lrAt = warmupCosine({ peak: scaleLearningRate(c.lr, c.batchSize, c.lrScaling), warmupSteps: Math.min(c.warmupEpochs * perEpoch, total), totalSteps: total });
   let epoch = 0;
   let step = 0;
+  let skip = 0;
   if (r.resume && hasCheckpoint(r.run, PRETRAIN_CHECKPOINT)) {
     const meta = loadCheckpoint(r.run, PRETRAIN_CHECKPOINT, model, opt, { restoreRng: true });
     epoch = meta.epoch;
     step = meta.step;
+    skip = meta.batch ?? 0;
     console.log(`resuming pretraining after epoch ${epoch} (step ${step})`);
   }
   model.train();
@@ -90,11 +92,12 @@ export function pretrain(r: PretrainRun): { model: SimCLRModel; finished: boolea
     for (; epoch < c.epochs; epoch++) {
       const progress = new Progress(`pretrain epoch ${epoch + 1}/${c.epochs}`, perEpoch, 'img');
       const started = performance.now();
-      let k = 0;
-      for (const b of loader.epoch(epoch)) {
+      let k = skip;
+      for (const b of loader.epoch(epoch, skip)) {
         if (r.stop?.stopped) {
           b.images.dispose();
           b.labels?.dispose();
+          saveCheckpoint(r.run, PRETRAIN_CHECKPOINT, model, opt, { epoch, batch: k, step, stage: 'pretrain', config: c });
           return { model, finished: false };
         }
         const lr = lrAt(step);
@@ -114,11 +117,13 @@ export function pretrain(r: PretrainRun): { model: SimCLRModel; finished: boolea
         });
         step++;
         k++;
-        const rate = (k * c.batchSize) / ((performance.now() - started) / 1000);
+        r.stop?.tick();
+        const rate = ((k - skip) * c.batchSize) / ((performance.now() - started) / 1000);
         progress.update(k, k * c.batchSize, `loss ${loss.toFixed(3)} acc ${(accuracy * 100).toFixed(1)}%`);
         r.run.metric({ stage: 'pretrain', epoch: epoch + 1, step, loss, contrastive_acc: accuracy, lr, images_per_s: rate });
       }
       progress.finish();
+      skip = 0;
       saveCheckpoint(r.run, PRETRAIN_CHECKPOINT, model, opt, { epoch: epoch + 1, step, stage: 'pretrain', config: c });
       if (r.knn) {
         const acc = knnAccuracy(model, r.knn.train, r.knn.test, r.norm);

@@ -1,0 +1,124 @@
+// The whole pipeline on a tiny budget (a few hundred CIFAR-10 images, one epoch a stage):
+// the run folder, resume equality, and bad input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as t from '../src';
+import { DATASETS, tempDir } from './helpers';
+
+const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
+const root = tempDir('simclr-pipeline-');
+const cache = join(root, 'cache');
+const env = { ...process.env, SIMCLR_CACHE: cache };
+const simclr = (args: string[], extraEnv: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [MAIN, ...args, '--threads', '1'], { encoding: 'utf8', env: { ...env, ...extraEnv } });
+
+function copyImages(split: 'train' | 'test', perClass: number): string {
+  const dir = join(root, split);
+  for (const c of ['airplane', 'cat', 'ship']) {
+    mkdirSync(join(dir, c), { recursive: true });
+    for (const f of readdirSync(join(DATASETS, 'cifar10', split, c)).slice(0, perClass)) copyFileSync(join(DATASETS, 'cifar10', split, c, f), join(dir, c, f));
+  }
+  return dir;
+}
+const train = copyImages('train', 100);
+const testDir = copyImages('test', 30);
+const tiny = ['--width', '0.125', '--pretrain-epochs', '1', '--pretrain-batch', '64', '--finetune-epochs', '1', '--supervised-epochs', '1', '--distill-epochs', '1'];
+
+test('the pipeline writes a complete run folder, and eval and predict read it', () => {
+  const run = join(root, 'run');
+  const r = simclr(['pipeline', '--data', train, '--test-data', testDir, '--labels', '10%', '--out', run, ...tiny]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /test top-1 \(%\)\s+10pct/);
+  assert.match(r.stdout, /finetune margin\s+[+-]\d+\.\d\d/);
+  for (const f of ['config.json', 'metrics.jsonl', 'labels-10pct.txt', 'pretrain.safetensors', 'pretrain.json', 'finetune-10pct.safetensors', 'distill-10pct.safetensors', 'supervised-10pct.safetensors', 'results.json', 'report.html']) {
+    assert.ok(existsSync(join(run, f)), `missing ${f}`);
+  }
+  const config = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+  assert.deepEqual(config.classes, ['airplane', 'cat', 'ship']);
+  assert.equal(config.pretrain.encoder.width, 0.125);
+  assert.equal(config.norm.mean.length, 3);
+  const { results } = JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')) as { results: { stage: string; top1: number }[] };
+  assert.deepEqual(results.map((x) => x.stage).sort(), ['distill-10pct', 'finetune-10pct', 'supervised-10pct']);
+  assert.ok(results.every((x) => x.top1 >= 0 && x.top1 <= 100));
+  assert.equal(readFileSync(join(run, 'labels-10pct.txt'), 'utf8').trim().split('\n').length, 30);
+  const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(metrics.some((m) => m.stage === 'pretrain' && typeof m.contrastive_acc === 'number' && typeof m.lr === 'number' && typeof m.images_per_s === 'number'));
+  const html = readFileSync(join(run, 'report.html'), 'utf8');
+  assert.match(html, /<table>.*finetune-10pct/s);
+  assert.match(html, /<svg/);
+  assert.doesNotMatch(html, /(src|href)="https?:/, 'no outside requests');
+  const ev = simclr(['eval', '--model', run, '--knn']);
+  assert.equal(ev.status, 0, ev.stderr);
+  assert.match(ev.stdout, /kNN \(k=200, T=0\.1\) top-1 \d+\.\d+% on 90 images/);
+  assert.match(ev.stdout, /distill-10pct: top-1 \d+\.\d+%/);
+  const img = join(testDir, 'cat', readdirSync(join(testDir, 'cat'))[0]!);
+  const pr = simclr(['predict', '--model', run, img, '--json']);
+  assert.equal(pr.status, 0, pr.stderr);
+  const out = JSON.parse(pr.stdout) as { model: string; predictions: { file: string; class: string; probability: number }[] };
+  assert.match(out.model, /distill-10pct$/);
+  assert.ok(['airplane', 'cat', 'ship'].includes(out.predictions[0]!.class));
+  assert.ok(out.predictions[0]!.probability > 0 && out.predictions[0]!.probability <= 1);
+});
+
+test('a stopped and resumed pretraining ends with the same weights as an uninterrupted one', () => {
+  const args = (out: string) => ['pretrain', '--data', train, '--out', out, '--width', '0.125', '--epochs', '2', '--batch', '64', '--seed', '3'];
+  const a = join(root, 'straight');
+  const b = join(root, 'resumed');
+  assert.equal(simclr(args(a)).status, 0);
+  const first = simclr(args(b), { SIMCLR_STOP_AFTER_STEPS: '6' });
+  assert.equal(first.status, 130, first.stderr);
+  const meta = JSON.parse(readFileSync(join(b, 'pretrain.json'), 'utf8'));
+  assert.deepEqual([meta.epoch, meta.batch, meta.step], [1, 2, 6], 'stopped mid-epoch 2 after 6 steps');
+  const second = simclr(['pretrain', '--out', b, '--resume']);
+  assert.equal(second.status, 0, second.stderr);
+  assert.match(second.stdout, /resuming pretraining after epoch 1 \(step 6\)/);
+  t.tidy(() => {
+    const wa = t.loadSafetensors(join(a, 'pretrain.safetensors')).tensors;
+    const wb = t.loadSafetensors(join(b, 'pretrain.safetensors')).tensors;
+    assert.deepEqual([...wa.keys()].sort(), [...wb.keys()].sort());
+    for (const [k, v] of wa) {
+      const diff = v.to('float64').sub(wb.get(k)!.to('float64')).abs().amax([...v.shape.keys()]).item();
+      assert.equal(diff, 0, `${k} differs by ${diff}`);
+    }
+  });
+});
+
+test('bad input gives a clear message and a non-zero exit, and keeps what was saved', () => {
+  const run = join(root, 'run');
+  const cases: [string[], number, RegExp][] = [
+    [['finetune', '--from', run, '--labels', '0%'], 2, /--labels must be a percentage/],
+    [['pretrain', '--data', train, '--out', join(root, 'b1'), '--batch', '1'], 2, /--batch must be at least 2 for NT-Xent/],
+    [['pretrain', '--data', train, '--out', join(root, 'w0'), '--width', '0'], 2, /--width must be a number >= 0.0625/],
+    [['finetune', '--from', join(root, 'nope'), '--labels', '10%'], 2, /nope: not a simclr run folder \(no config\.json\)/],
+    [['pretrain', '--data', train, '--out', run], 2, /already holds a run; pass --resume/],
+    [['pipeline', '--data', train, '--out', run, '--epochs', '3'], 2, /unknown option --epochs \(stage options take the stage's prefix/],
+    [['finetune', '--from', run, '--labels', '10%', '--bogus', '1'], 2, /unknown option: --bogus/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    const r = simclr(args);
+    assert.equal(r.status, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+  // A teacher whose class count differs from the data.
+  const metaFile = join(run, 'finetune-10pct.json');
+  const original = readFileSync(metaFile, 'utf8');
+  const meta = JSON.parse(original);
+  meta.config.arch.numClasses = 5;
+  writeFileSync(metaFile, JSON.stringify(meta));
+  const d = simclr(['distill', '--teacher', run, '--labels', '10%', '--epochs', '1']);
+  assert.equal(d.status, 2);
+  assert.match(d.stderr, /the teacher .*finetune-10pct has 5 classes, but .* has 3/);
+  writeFileSync(metaFile, original);
+  // A NaN loss stops with the step named; the checkpoint saved before stays as it was.
+  const before = readFileSync(join(run, 'finetune-10pct.safetensors'));
+  const nan = simclr(['finetune', '--from', run, '--labels', '10%', '--lr', '3e38', '--epochs', '3', '--resume']);
+  assert.equal(nan.status, 1, nan.stderr);
+  assert.match(nan.stderr, /finetune-10pct: the (loss|weights) became NaN or infinite at step \d+; stopped, and kept the last good checkpoint/);
+  assert.deepEqual(readFileSync(join(run, 'finetune-10pct.safetensors')), before);
+});
+
+test.after(() => rmSync(root, { recursive: true, force: true }));
