@@ -1,82 +1,47 @@
-// `simclr demo`: the engine end to end on Fashion-MNIST: a CIFAR-stem ResNet-18 trained
-// on a stratified 10% of the labels, evaluated on the official test split.
-import * as t from '../torch';
-import { resnet, type ResNetDepth } from '../models';
-import { BatchLoader, openDataset, parseLabelSpec, readSubsetFile, stratifiedSubset, writeSubsetFile, type ImageDataset } from '../data';
-import { RunFolder, evaluate, formatSeconds, trainSupervised, type ImageSet } from '../train';
-import { saveSafetensors } from '../torch';
+// `simclr demo`: the whole pipeline on Fashion-MNIST with 1% of the labels, at a budget
+// that fits a laptop (about 20 minutes on 2 cores; --quick about 3).
+import { join } from 'node:path';
 import type { Flags } from './args';
-import { UsageError } from './args';
+import { Flags as FlagParser } from './args';
+import { pipelineCommand } from './train-commands';
 
-const FASHION_NORM = { mean: [0.286], std: [0.353] };
-
-function toSet(ds: ImageDataset): ImageSet {
-  return t.tidy(() => ({
-    images: t.fromBytes(ds.pixels, [ds.count, ds.channels, ds.size, ds.size], 'uint8'),
-    labels: t.tensor(Float64Array.from(ds.labels!), undefined, { dtype: 'int64' }),
-  }));
+/** The demo's settings (see README): ResNet-18 width 0.25 with the CIFAR stem, 1 input channel. */
+export function demoArgs(quick: boolean, out: string, labels: string, seed: number): string[] {
+  return [
+    '--data', 'fashion-mnist',
+    '--labels', labels,
+    '--out', out,
+    '--width', '0.25',
+    '--seed', String(seed),
+    '--pretrain-epochs', quick ? '1' : '3',
+    '--pretrain-batch', '256',
+    ...(quick ? ['--pretrain-max-images', '10000'] : []),
+    '--finetune-epochs', quick ? '20' : '60',
+    '--finetune-lr', '0.05',
+    '--finetune-crop-min', '0.5',
+    '--supervised-epochs', quick ? '40' : '120',
+    '--supervised-lr', '0.1',
+    '--supervised-weight-decay', '5e-4',
+    '--supervised-crop-min', '0.5',
+    '--distill-epochs', '1',
+    '--distill-lr', '0.1',
+    '--distill-weight-decay', '5e-4',
+    '--distill-crop-min', '0.5',
+    ...(quick ? ['--distill-max-images', '10000'] : []),
+  ];
 }
 
 export async function demoCommand(flags: Flags): Promise<number> {
-  const spec = flags.string('data', 'fashion-mnist');
-  if (!spec.startsWith('fashion-mnist')) throw new UsageError(`--data must be 'fashion-mnist' or 'fashion-mnist:DIR', got '${spec}'`);
-  const labelsText = flags.string('labels', '10%');
-  const labelsFile = flags.string('labels-file', '');
-  const epochs = flags.number('epochs', 3, { min: 1, integer: true });
-  const batch = flags.number('batch', 128, { min: 1, integer: true });
+  const quick = flags.boolean('quick');
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const out = flags.string('out', join('runs', `demo-${stamp}`));
+  const labels = flags.string('labels', '1%');
   const seed = flags.number('seed', 0, { min: 0, integer: true });
-  const depth = flags.number('depth', 18, { integer: true }) as ResNetDepth;
-  const width = flags.number('width', 0.5, { min: 0.0625, max: 4 });
-  const out = flags.string('out', 'runs');
   flags.rejectUnknown();
-  let labelSpec;
-  try {
-    labelSpec = parseLabelSpec(labelsText);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-
   const started = performance.now();
-  t.manualSeed(seed);
-  const train = await openDataset(spec, { split: 'train' });
-  const test = await openDataset(spec, { split: 'test' });
-  const subset = labelsFile ? readSubsetFile(labelsFile, train) : stratifiedSubset(train.labels!, labelSpec, seed);
-  const run = RunFolder.timestamped(out, 'demo');
-  const config = { command: 'demo', data: train.source, labels: labelsFile || labelsText, labeled: subset.length, classes: train.classes, epochs, batch, seed, model: { depth, width, cifarStem: true, inChannels: 1 }, threads: t.getNumThreads() };
-  run.writeJson('config.json', config);
-  writeSubsetFile(run.path('labeled.txt'), train, subset);
-  console.log(`simclr demo: supervised ResNet-${depth} (width ${width}) on Fashion-MNIST, ${subset.length} labeled images (${labelsFile || labelsText}), ${epochs} epochs`);
-  console.log(`run folder: ${run.dir}`);
-
-  const loader = new BatchLoader(train, { batchSize: batch, seed, indices: subset });
-  const testSet = toSet(test);
-  const model = resnet({ depth, width, inChannels: 1, numClasses: 10, imageSize: train.size });
-
-  let stop = false;
-  const onSignal = (): void => {
-    if (stop) process.exit(130);
-    stop = true;
-    console.error('\nstopping after this step (Ctrl-C again to quit at once); the model so far is saved');
-  };
-  process.on('SIGINT', onSignal);
-  const done = trainSupervised(model, loader, {
-    epochs,
-    norm: FASHION_NORM,
-    shouldStop: () => stop,
-    onEpoch: (epoch, loss) => {
-      run.metric({ epoch, loss });
-      console.log(`epoch ${epoch}: mean loss ${loss.toFixed(4)}`);
-    },
-  });
-  process.off('SIGINT', onSignal);
-  loader.dispose();
-  saveSafetensors(run.path('model.safetensors'), model.stateDict(), { config: JSON.stringify(config.model) });
-  const acc = evaluate(model, testSet, FASHION_NORM);
-  const seconds = (performance.now() - started) / 1000;
-  const result = { top1: acc.top1, top5: acc.top5, epochsCompleted: done, seconds, testImages: test.count, ...config };
-  run.writeJson('result.json', result);
-  run.metric({ test_top1: acc.top1, test_top5: acc.top5 });
-  console.log(`test top-1 ${acc.top1.toFixed(2)}%, top-5 ${acc.top5.toFixed(2)}% on ${test.count} images`);
-  console.log(`budget: ResNet-${depth} width ${width}, ${done} epochs on ${subset.length} labels, seed ${seed}, ${t.getNumThreads()} threads, ${formatSeconds(seconds)}`);
-  return stop ? 130 : 0;
+  console.log(`simclr demo${quick ? ' --quick' : ''}: Fashion-MNIST, ${labels} of the labels; pretrain on all images, fine-tune, distill, and the supervised baseline`);
+  const args = demoArgs(quick, out, labels, seed);
+  const code = await pipelineCommand(new FlagParser(args, ['resume', 'sk']), args);
+  console.log(`demo finished in ${((performance.now() - started) / 60000).toFixed(1)} min; run folder ${out}`);
+  return code;
 }

@@ -9,8 +9,8 @@ Usage: simclr <command> [options]
 Commands:
   info                 libtorch version (CPU/CUDA), threads and devices
                        e.g. simclr info --json
-  demo                 supervised baseline on Fashion-MNIST with 10% of the labels
-                       e.g. simclr demo --epochs 3 --labels 0.1 --threads 2
+  demo                 the pipeline on Fashion-MNIST with 1% of the labels (about 20 min; --quick about 3)
+                       e.g. simclr demo --quick
   data                 read and cache a data set, show what is in it, write a label subset
                        e.g. simclr data --data ../shared/datasets/cifar10/train --labels 10% --out labeled.txt
   pretrain             contrastive pretraining (SimCLRv2) on all images; writes a run folder
@@ -41,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const flags = new Flags(rest, ['json', 'help', 'skip-bad-images', 'resume', 'sk', 'knn']);
+  const flags = new Flags(rest, ['json', 'help', 'skip-bad-images', 'resume', 'sk', 'knn', 'quick']);
   if (flags.boolean('help')) {
     console.log(HELP);
     return 0;

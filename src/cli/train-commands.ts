@@ -14,6 +14,7 @@ import {
   knnAccuracy,
   normalise,
   pretrain,
+  sampleImages,
   trainClassifier,
   writeReport,
   type ClassifierTrainConfig,
@@ -39,6 +40,7 @@ export async function pretrainCommand(flags: Flags): Promise<number> {
   const lr = flags.number('lr', 1.0, { min: 0 });
   const seed = flags.number('seed', 0, { min: 0, integer: true });
   const knn = flags.boolean('knn');
+  const maxImages = flags.number('max-images', 0, { min: 0, integer: true });
   if (!out) throw new UsageError('--out RUN (the run folder) is required');
   let config: RunConfig;
   let data: ImageDataset;
@@ -57,12 +59,13 @@ export async function pretrainCommand(flags: Flags): Promise<number> {
     const warmup = flags.number('warmup-epochs', epochs >= 10 ? Math.round(epochs / 10) : 0, { min: 0, integer: true });
     const cropMin = flags.number('crop-min', 0.08, { min: 0.01, max: 1 });
     flags.rejectUnknown();
-    config = newRunConfig(spec, test || null, data, { encoder, epochs, batchSize: batch, lr, seed, temperature, warmupEpochs: Math.min(warmup, epochs) });
+    config = newRunConfig(spec, test || null, data, { encoder, epochs, batchSize: batch, lr, seed, temperature, warmupEpochs: Math.min(warmup, epochs), maxImages });
     config.pretrain.views = { ...config.pretrain.views, crop: { scale: [cropMin, 1], ratio: [3 / 4, 4 / 3] } };
     run = new RunFolder(out);
     run.writeJson('config.json', config);
   }
-  console.log(`pretraining ResNet-${config.pretrain.encoder.depth} (width ${config.pretrain.encoder.width}${config.pretrain.encoder.skRatio ? ', SK' : ''}) on ${data.count} images of ${data.source}, ${config.pretrain.epochs} epochs, batch ${config.pretrain.batchSize}`);
+  const pool = config.pretrain.maxImages ? Math.min(config.pretrain.maxImages, data.count) : data.count;
+  console.log(`pretraining ResNet-${config.pretrain.encoder.depth} (width ${config.pretrain.encoder.width}${config.pretrain.encoder.skRatio ? ', SK' : ''}) on ${pool} images of ${data.source}, ${config.pretrain.epochs} epochs, batch ${config.pretrain.batchSize}`);
   const knnSets = knn ? { train: data, test: await testData(config) } : undefined;
   const stop = new StopSignal().listen();
   try {
@@ -101,6 +104,7 @@ async function classifierStage(
   const resume = flags.boolean('resume');
   const studentWidth = stage === 'distill' ? flags.number('student-width', 0, { min: 0, max: 8 }) : 0;
   const studentDepth = stage === 'distill' ? flags.number('student-depth', 0, { integer: true }) : 0;
+  const maxImages = stage === 'distill' ? flags.number('max-images', 0, { min: 0, integer: true }) : 0;
   const c = classifierConfig(flags, defaults);
   flags.rejectUnknown();
   parseLabels(labels);
@@ -131,7 +135,7 @@ async function classifierStage(
     t.manualSeed(c.seed);
     model = classifierFor(arch);
   }
-  const indices = stage === 'distill' ? undefined : subset;
+  const indices = stage === 'distill' ? sampleImages(data.count, maxImages, c.seed) : subset;
   console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}`);
   const stop = new StopSignal().listen();
   try {

@@ -1,4 +1,3 @@
-export * from './supervised';
 export * from './run-folder';
 export * from './progress';
 export * from './normalise';

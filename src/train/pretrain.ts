@@ -4,7 +4,7 @@ import { SimCLRModel, type ResNetOptions } from '../models';
 import { LARS, scaleLearningRate, warmupCosine, type LrScaling } from '../optim';
 import { simclrViewOptions, simclrViews, type ViewOptions } from '../augment';
 import { ntXent } from '../losses';
-import { BatchLoader, type ImageDataset } from '../data';
+import { BatchLoader, seededRandom, shuffleInPlace, type ImageDataset } from '../data';
 import { normalise, type Normalisation } from './normalise';
 import { saveCheckpoint, loadCheckpoint, hasCheckpoint } from './checkpoint';
 import { NonFiniteLossError, type StopSignal } from './control';
@@ -26,6 +26,8 @@ export interface PretrainConfig {
   temperature: number;
   views: ViewOptions;
   seed: number;
+  /** Pretrain on a seeded random subset of this many images (0: all). */
+  maxImages: number;
 }
 
 /** The paper's settings scaled to the data: CIFAR-sized images get temperature 0.5, weight decay 1e-4, jitter 0.5. */
@@ -45,6 +47,7 @@ export function defaultPretrainConfig(size: number, channels: 1 | 3, overrides: 
     temperature: small ? 0.5 : 0.1,
     views: simclrViewOptions(size),
     seed: 0,
+    maxImages: 0,
     ...overrides,
   };
 }
@@ -67,12 +70,20 @@ export interface PretrainRun {
 
 export const PRETRAIN_CHECKPOINT = 'pretrain';
 
+/** A seeded random subset of `max` of `count` images (sorted), or undefined for all. */
+export function sampleImages(count: number, max: number, seed: number): number[] | undefined {
+  if (!max || max >= count) return undefined;
+  return shuffleInPlace(Array.from({ length: count }, (_, i) => i), seededRandom(seed + 7919))
+    .slice(0, max)
+    .sort((a, b) => a - b);
+}
+
 /** Trains; returns the model (the caller disposes it) and whether it ran to the end. */
 export function pretrain(r: PretrainRun): { model: SimCLRModel; finished: boolean } {
   const c = r.config;
   t.manualSeed(c.seed);
   const model = buildSimCLR(c);
-  const loader = new BatchLoader(r.data, { batchSize: c.batchSize, seed: c.seed, dropLast: true });
+  const loader = new BatchLoader(r.data, { batchSize: c.batchSize, seed: c.seed, dropLast: true, indices: sampleImages(r.data.count, c.maxImages, c.seed) });
   const opt = new LARS(model.namedParameters(), { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, trustCoefficient: 0.001 });
   const perEpoch = loader.batchesPerEpoch();
   const total = c.epochs * perEpoch;
