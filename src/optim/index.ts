@@ -1,4 +1,5 @@
 // simclr-ts/optim: SGD, LARS and schedules.
+export * from './base';
 export * from './sgd';
 export * from './lars';
 export * from './schedule';

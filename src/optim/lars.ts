@@ -3,8 +3,8 @@
 // trust * ||w|| / ||g||, and the momentum buffer accumulates the scaled step.
 import * as t from '../torch';
 import { keep, noGrad, type Tensor } from '../torch';
-import { isNormOrBias, named, type NamedParams } from './params';
-import { loadMomentum } from './sgd';
+import { isNormOrBias, type NamedParams } from './params';
+import { MomentumOptimizer } from './base';
 
 export interface LARSOptions {
   lr: number;
@@ -21,15 +21,12 @@ export interface LARSOptions {
   excludeFromAdaptation?: (name: string, p: Tensor) => boolean;
 }
 
-export class LARS {
-  readonly params: NamedParams;
-  private readonly buffers = new Map<string, Tensor>();
+export class LARS extends MomentumOptimizer {
   constructor(
     params: Tensor[] | NamedParams,
     readonly options: LARSOptions,
   ) {
-    this.params = named(params);
-    if (!(options.lr >= 0)) throw new Error(`LARS: lr must be a non-negative number, got ${options.lr}`);
+    super(params, options.lr, 'LARS');
   }
 
   step(lr = this.options.lr): void {
@@ -66,22 +63,5 @@ export class LARS {
         });
       }
     });
-  }
-
-  zeroGrad(): void {
-    for (const [, p] of this.params) p.grad = null;
-  }
-
-  stateDict(): Map<string, Tensor> {
-    return new Map([...this.buffers].map(([k, v]) => [`momentum.${k}`, v]));
-  }
-
-  loadStateDict(state: Map<string, Tensor>): void {
-    loadMomentum(this.buffers, this.params, state);
-  }
-
-  dispose(): void {
-    for (const b of this.buffers.values()) b.dispose();
-    this.buffers.clear();
   }
 }

@@ -1,6 +1,7 @@
 // SGD with momentum, Nesterov and weight decay, matching torch.optim.SGD's update.
 import { keep, noGrad, type Tensor } from '../torch';
-import { named, type NamedParams } from './params';
+import type { NamedParams } from './params';
+import { MomentumOptimizer } from './base';
 
 export interface SGDOptions {
   lr: number;
@@ -9,15 +10,12 @@ export interface SGDOptions {
   nesterov?: boolean;
 }
 
-export class SGD {
-  readonly params: NamedParams;
-  private readonly buffers = new Map<string, Tensor>();
+export class SGD extends MomentumOptimizer {
   constructor(
     params: Tensor[] | NamedParams,
     readonly options: SGDOptions,
   ) {
-    this.params = named(params);
-    if (!(options.lr >= 0)) throw new Error(`SGD: lr must be a non-negative number, got ${options.lr}`);
+    super(params, options.lr, 'SGD');
   }
 
   step(lr = this.options.lr): void {
@@ -44,37 +42,5 @@ export class SGD {
         g.dispose();
       }
     });
-  }
-
-  zeroGrad(): void {
-    for (const [, p] of this.params) p.grad = null;
-  }
-
-  /** Momentum buffers by parameter name (the optimiser's own tensors: do not dispose). */
-  stateDict(): Map<string, Tensor> {
-    return new Map([...this.buffers].map(([k, v]) => [`momentum.${k}`, v]));
-  }
-
-  loadStateDict(state: Map<string, Tensor>): void {
-    loadMomentum(this.buffers, this.params, state);
-  }
-
-  dispose(): void {
-    for (const b of this.buffers.values()) b.dispose();
-    this.buffers.clear();
-  }
-}
-
-/** Restores momentum buffers saved by stateDict(), checking names and shapes. */
-export function loadMomentum(buffers: Map<string, Tensor>, params: NamedParams, state: Map<string, Tensor>): void {
-  const shapes = new Map(params.map(([n, p]) => [n, p.shape.join('x')]));
-  for (const [key, value] of state) {
-    if (!key.startsWith('momentum.')) continue;
-    const name = key.slice('momentum.'.length);
-    const shape = shapes.get(name);
-    if (shape === undefined) throw new Error(`optimiser state: '${name}' is not a parameter of this optimiser`);
-    if (shape !== value.shape.join('x')) throw new Error(`optimiser state: '${name}' has shape [${value.shape.join('x')}], the parameter [${shape}]`);
-    buffers.get(name)?.dispose();
-    buffers.set(name, keep(value.clone()));
   }
 }
