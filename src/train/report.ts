@@ -14,7 +14,8 @@ interface Metric {
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-function chart(title: string, series: { name: string; points: [number, number][] }[], yLabel: string): string {
+function chart(title: string, allSeries: { name: string; points: [number, number][] }[], yLabel: string): string {
+  const series = allSeries.filter((s) => s.points.length > 0);
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) return '';
   const [w, h, pad] = [640, 240, 40];
