@@ -5,7 +5,7 @@ import * as t from '../torch';
 import type { Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { centerCropResize, fineTuneViewOptions, simclrView, type ViewOptions } from '../augment';
-import { crossEntropy, mixedDistillationLoss } from '../losses';
+import { crossEntropy, distillationLoss } from '../losses';
 import { BatchLoader, type ImageDataset } from '../data';
 import { normalise, type Normalisation } from './normalise';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
@@ -24,13 +24,12 @@ export interface ClassifierTrainConfig {
   cropScale: [number, number];
   seed: number;
   dropLast: boolean;
-  /** Distillation: softmax temperature and the weight of the distillation term. */
+  /** Distillation: softmax temperature of teacher and student. */
   temperature: number;
-  alpha: number;
 }
 
 export function defaultClassifierConfig(overrides: Partial<ClassifierTrainConfig> = {}): ClassifierTrainConfig {
-  return { epochs: 30, batchSize: 256, lr: 0.05, momentum: 0.9, weightDecay: 0, nesterov: true, cropScale: [0.08, 1], seed: 0, dropLast: false, temperature: 1, alpha: 1, ...overrides };
+  return { epochs: 30, batchSize: 256, lr: 0.05, momentum: 0.9, weightDecay: 0, nesterov: true, cropScale: [0.08, 1], seed: 0, dropLast: false, temperature: 1, ...overrides };
 }
 
 export interface ClassifierRun {
@@ -88,7 +87,9 @@ export function trainClassifier(r: ClassifierRun): boolean {
         const loss = t.tidy(() => {
           const x = normalise(simclrView(b.images, views), r.norm);
           const logits = r.model.forward(x);
-          const l = r.teacher ? mixedDistillationLoss(logits, t.noGrad(() => r.teacher!.forward(x)), b.labels ?? t.zeros([x.shape[0]!], { dtype: 'int64' }), { temperature: c.temperature, alpha: b.labels ? c.alpha : 1 }) : crossEntropy(logits, b.labels!);
+          // Distillation learns the teacher's outputs only: the data set's own labels may
+          // cover every image, and only the labeled subset may be used.
+          const l = r.teacher ? distillationLoss(logits, t.noGrad(() => r.teacher!.forward(x)), { temperature: c.temperature }) : crossEntropy(logits, b.labels!);
           const value = l.item();
           if (!Number.isFinite(value)) throw new NonFiniteLossError(r.stage, step);
           opt.zeroGrad();
