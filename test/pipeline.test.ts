@@ -50,9 +50,12 @@ test('the pipeline writes a complete run folder, and eval and predict read it', 
   assert.match(html, /<table>.*finetune-10pct/s);
   assert.match(html, /<svg/);
   assert.doesNotMatch(html, /(src|href)="https?:/, 'no outside requests');
-  const ev = simclr(['eval', '--model', run, '--knn']);
+  const ev = simclr(['eval', '--model', run, '--knn', '--linear', '--linear-epochs', '3']);
   assert.equal(ev.status, 0, ev.stderr);
   assert.match(ev.stdout, /kNN \(k=200, T=0\.1\) top-1 \d+\.\d+% on 90 images/);
+  const lin = /linear evaluation \(frozen, all 300 training labels, 3 epochs\) top-1 (\d+\.\d+)% on 90 images/.exec(ev.stdout);
+  assert.ok(lin, ev.stdout);
+  assert.ok(Number(lin[1]) > 33.4, `linear evaluation ${lin[1]}% is not above chance (3 classes)`);
   assert.match(ev.stdout, /distill-10pct: top-1 \d+\.\d+%/);
   const img = join(testDir, 'cat', readdirSync(join(testDir, 'cat'))[0]!);
   const pr = simclr(['predict', '--model', run, img, '--json']);

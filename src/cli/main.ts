@@ -21,7 +21,7 @@ Commands:
                        e.g. simclr distill --teacher runs/c10 --labels 1% --student-width 0.5
   supervised           the baseline: the same network from scratch on the labeled subset only
                        e.g. simclr supervised --from runs/c10 --labels 1%
-  eval                 top-1/top-5 of the run's classifiers on the test set; --knn for the encoder
+  eval                 top-1/top-5 of the run's classifiers; --knn and --linear for the frozen encoder
                        e.g. simclr eval --model runs/c10 --test-data ../shared/datasets/cifar10/test --knn
   pipeline             pretrain, then baseline, fine-tune and distill for each label fraction
                        e.g. simclr pipeline --data fashion-mnist --labels 1%,10% --out runs/fm --pretrain-epochs 8
@@ -41,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const flags = new Flags(rest, ['json', 'help', 'skip-bad-images', 'resume', 'sk', 'knn', 'quick']);
+  const flags = new Flags(rest, ['json', 'help', 'skip-bad-images', 'resume', 'sk', 'knn', 'linear', 'quick']);
   if (flags.boolean('help')) {
     console.log(HELP);
     return 0;

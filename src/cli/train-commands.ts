@@ -12,6 +12,7 @@ import {
   evaluateClassifier,
   hasCheckpoint,
   knnAccuracy,
+  linearEvaluation,
   normalise,
   pretrain,
   sampleImages,
@@ -183,14 +184,23 @@ export async function evalCommand(flags: Flags): Promise<number> {
   const stage = flags.string('stage', '');
   const test = flags.string('test-data', '');
   const knn = flags.boolean('knn');
+  const linear = flags.boolean('linear');
+  const linearEpochs = flags.number('linear-epochs', 30, { min: 1, integer: true });
   flags.rejectUnknown();
   if (!dir) throw new UsageError('--model RUN is required');
   const { run, config } = openRun(dir);
   const testSet = await testData(config, test || undefined);
-  if (knn) {
+  if (knn || linear) {
     const model = pretrainedModel(run, config);
-    const acc = knnAccuracy(model, await trainData(config), testSet, config.norm);
-    console.log(`pretrained encoder: kNN (k=200, T=0.1) top-1 ${acc.toFixed(2)}% on ${testSet.count} images`);
+    const trainSet = await trainData(config);
+    if (knn) {
+      const acc = knnAccuracy(model, trainSet, testSet, config.norm);
+      console.log(`pretrained encoder: kNN (k=200, T=0.1) top-1 ${acc.toFixed(2)}% on ${testSet.count} images`);
+    }
+    if (linear) {
+      const acc = linearEvaluation(model, trainSet, testSet, config.norm, { epochs: linearEpochs });
+      console.log(`pretrained encoder: linear evaluation (frozen, all ${trainSet.count} training labels, ${linearEpochs} epochs) top-1 ${acc.toFixed(2)}% on ${testSet.count} images`);
+    }
     model.dispose();
   }
   const stages = stage ? [stage] : listStages(run);
@@ -200,7 +210,7 @@ export async function evalCommand(flags: Flags): Promise<number> {
     console.log(`${s}: top-1 ${acc.top1.toFixed(2)}%, top-5 ${acc.top5.toFixed(2)}% on ${testSet.count} images`);
     model.dispose();
   }
-  if (!knn && stages.length === 0) throw new UsageError(`${dir}: no trained classifier yet (run simclr finetune --from ${dir}), or pass --knn`);
+  if (!knn && !linear && stages.length === 0) throw new UsageError(`${dir}: no trained classifier yet (run simclr finetune --from ${dir}), or pass --knn`);
   return 0;
 }
 

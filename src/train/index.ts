@@ -7,3 +7,4 @@ export * from './knn';
 export * from './pretrain';
 export * from './classifier';
 export * from './report';
+export * from './linear-eval';

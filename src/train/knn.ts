@@ -7,8 +7,8 @@ import type { SimCLRModel } from '../models';
 import { centerCropResize } from '../augment';
 import { normalise, type Normalisation } from './normalise';
 
-/** Encoder features (L2-normalised) of a whole data set, in eval mode. */
-export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation, batch = 500): Tensor {
+/** Encoder features (L2-normalised unless unit is false) of a whole data set, in eval mode. */
+export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation, { batch = 500, unit = true } = {}): Tensor {
   model.eval();
   const parts: Tensor[] = [];
   t.noGrad(() => {
@@ -19,7 +19,8 @@ export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation
           const frame = ds.channels * ds.size * ds.size;
           const images = t.fromBytes(ds.pixels.subarray(start * frame, end * frame), [end - start, ds.channels, ds.size, ds.size], 'uint8');
           const x = normalise(centerCropResize(images, ds.size), norm);
-          return t.F.normalize(model.encoder.features(x), { dim: 1 });
+          const f = model.encoder.features(x);
+          return unit ? t.F.normalize(f, { dim: 1 }) : f;
         }),
       );
     }
