@@ -38,3 +38,11 @@ export function conform(pixels: Uint8Array, count: number, channels: number, hei
     return x.round().clamp(0, 255).to('uint8').contiguous().data() as Uint8Array;
   });
 }
+
+/** Images start..end of a data set as a uint8 tensor [end - start, C, S, S] (a copy). */
+export function imagesTensor(ds: ImageDataset, start = 0, end = ds.count): import('../torch').Tensor {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const t = require('../torch') as typeof import('../torch');
+  const frame = ds.channels * ds.size * ds.size;
+  return t.fromBytes(ds.pixels.subarray(start * frame, end * frame), [end - start, ds.channels, ds.size, ds.size], 'uint8');
+}

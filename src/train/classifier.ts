@@ -6,7 +6,7 @@ import type { Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { centerCropResize, fineTuneViewOptions, simclrView, type ViewOptions } from '../augment';
 import { crossEntropy, distillationLoss } from '../losses';
-import { BatchLoader, type ImageDataset } from '../data';
+import { BatchLoader, imagesTensor, type ImageDataset } from '../data';
 import { normalise, type Normalisation } from './normalise';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { NonFiniteLossError, type StopSignal } from './control';
@@ -123,12 +123,11 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
   model.eval();
   let top1 = 0;
   let top5 = 0;
-  const frame = ds.channels * ds.size * ds.size;
   t.noGrad(() => {
     for (let start = 0; start < ds.count; start += batch) {
       t.tidy(() => {
         const end = Math.min(ds.count, start + batch);
-        const images = t.fromBytes(ds.pixels.subarray(start * frame, end * frame), [end - start, ds.channels, ds.size, ds.size], 'uint8');
+        const images = imagesTensor(ds, start, end);
         const logits = model.forward(normalise(centerCropResize(images, ds.size), norm));
         const labels = t.tensor(Float64Array.from(ds.labels!.subarray(start, end)), undefined, { dtype: 'int64' }).unsqueeze(1);
         const hits = logits.topk(Math.min(5, logits.shape[1]!), 1).indices.eq(labels);

@@ -2,7 +2,7 @@
 // vote with weights exp(sim / T) (k = 200, T = 0.1 as the common SSL monitor).
 import * as t from '../torch';
 import type { Tensor } from '../torch';
-import type { ImageDataset } from '../data';
+import { imagesTensor, type ImageDataset } from '../data';
 import type { SimCLRModel } from '../models';
 import { centerCropResize } from '../augment';
 import { normalise, type Normalisation } from './normalise';
@@ -16,8 +16,7 @@ export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation
       const end = Math.min(ds.count, start + batch);
       parts.push(
         t.tidy(() => {
-          const frame = ds.channels * ds.size * ds.size;
-          const images = t.fromBytes(ds.pixels.subarray(start * frame, end * frame), [end - start, ds.channels, ds.size, ds.size], 'uint8');
+          const images = imagesTensor(ds, start, end);
           const x = normalise(centerCropResize(images, ds.size), norm);
           const f = model.encoder.features(x);
           return unit ? t.F.normalize(f, { dim: 1 }) : f;
