@@ -79,6 +79,11 @@ export function fineTuneViewOptions(size: number): ViewOptions {
   return { ...simclrViewOptions(size), jitter: false, grayscaleProb: 0, blur: false };
 }
 
+/** The blur settings in force: unset means on above 32x32 and off at 32x32 or less. */
+function blurSettings(o: ViewOptions): BlurOptions | false {
+  return o.blur === undefined ? (o.size <= BLUR_OFF_AT ? false : {}) : o.blur;
+}
+
 const uniform = (n: number, low: number, high: number, device: string): Tensor => t.tidy(() => t.rand([n], { device }).mul(high - low).add(low));
 const coin = (n: number, p: number, device: string): Tensor => t.tidy(() => t.rand([n], { device }).lt(p));
 
@@ -89,7 +94,7 @@ export function sampleViewParams(n: number, height: number, width: number, o: Vi
     const flip = coin(n, o.flipProb ?? 0.5, device);
     const { jitter, colour, order } = sampleJitter(n, o.jitter === undefined ? {} : o.jitter, device);
     const gray = coin(n, o.grayscaleProb ?? 0.2, device);
-    const blurOpts = o.blur === undefined ? (o.size <= BLUR_OFF_AT ? false : {}) : o.blur;
+    const blurOpts = blurSettings(o);
     const blur = coin(n, blurOpts === false ? 0 : (blurOpts.prob ?? 0.5), device);
     const [s0, s1] = blurOpts === false ? [0.1, 2] : (blurOpts.sigma ?? [0.1, 2]);
     const sigma = uniform(n, s0, s1, device);
@@ -160,8 +165,7 @@ export function applyView(images: Tensor, p: ViewParams, o: ViewOptions): Tensor
     let x = cropResize(toUnit(images), p.box, p.flip, o.size, o.interpolation ?? 'bicubic');
     if (o.jitter !== false) x = colourJitter(x, p.colour, p.order);
     if ((o.grayscaleProb ?? 0.2) > 0 && x.shape[1] === 3) x = t.where(p.gray.reshape(-1, 1, 1, 1), grayscale(x).expand(x.shape), x);
-    const blurOpts = o.blur === undefined ? (o.size <= BLUR_OFF_AT ? false : {}) : o.blur;
-    if (blurOpts !== false) x = gaussianBlur(x, p.blur, p.sigma);
+    if (blurSettings(o) !== false) x = gaussianBlur(x, p.blur, p.sigma);
     return x;
   });
 }

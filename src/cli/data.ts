@@ -1,8 +1,9 @@
 // `simclr data`: reads (and caches) a data set, prints what it found, optionally writes a label subset.
-import { openDataset, parseLabelSpec, stratifiedSubset, writeSubsetFile, describeSpecs, defaultCacheDir } from '../data';
+import { openDataset, stratifiedSubset, writeSubsetFile, describeSpecs, defaultCacheDir } from '../data';
 import { Progress } from '../train';
 import type { Flags } from './args';
 import { UsageError } from './args';
+import { parseLabels } from './run-context';
 
 export async function dataCommand(flags: Flags): Promise<number> {
   const spec = flags.string('data', '');
@@ -41,13 +42,7 @@ export async function dataCommand(flags: Flags): Promise<number> {
   if (ds.fromCache !== undefined) console.log(`${ds.fromCache ? 'read from' : 'decoded into'} the cache in ${defaultCacheDir()} (${seconds.toFixed(1)}s)`);
   if (labels) {
     if (!ds.labels) throw new UsageError(`--labels needs a labeled data set (class subfolders); ${ds.source} has none`);
-    let parsed;
-    try {
-      parsed = parseLabelSpec(labels);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const subset = stratifiedSubset(ds.labels, parsed, seed);
+    const subset = stratifiedSubset(ds.labels, parseLabels(labels), seed);
     writeSubsetFile(out, ds, subset);
     console.log(`wrote ${out}: ${subset.length} labeled images (${labels}, seed ${seed})`);
   }
