@@ -9,6 +9,7 @@
 #include <c10/core/GradMode.h>
 
 #include <cstring>
+#include <dlfcn.h>
 #include <limits>
 
 namespace simclr {
@@ -413,6 +414,18 @@ const std::vector<OpDef> kOps = {
       out.Set("openmp", at::hasOpenMP());
       out.Set("parallelInfo", at::get_parallel_info());
       out.Set("threads", at::get_num_threads());
+      return out;
+    }),
+    // Which BLAS libtorch's matrix products reach (the dgemm_ the process resolved) and,
+    // for OpenBLAS, the kernel family it picked for this processor.
+    OP("blasInfo", "", {
+      auto out = Napi::Object::New(env);
+      void* gemm = dlsym(RTLD_DEFAULT, "dgemm_");
+      Dl_info where{};
+      out.Set("library", gemm && dladdr(gemm, &where) && where.dli_fname ? where.dli_fname : "");
+      using CoreName = char* (*)();
+      auto core = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+      out.Set("openblasCore", core ? core() : "");
       return out;
     }),
 };

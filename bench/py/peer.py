@@ -66,9 +66,10 @@ for line in sys.stdin:
 
         images = st.load(cmd["images"])[0]["images"]
         state["pretrain"] = simclr_step.PretrainStep(images, cmd["threads"])
+        state["pretrain_best"] = simclr_step.PretrainStep(images, cmd["threads"], best=True)
         out = {"ok": True}
     elif cmd["op"] == "pretrain_run":
-        out = {"seconds": state["pretrain"].run(cmd["steps"])}
+        out = {"seconds": state["pretrain_best" if cmd.get("best") else "pretrain"].run(cmd["steps"])}
     elif cmd["op"] == "tiny_add":
         out = {"seconds": tiny_add(cmd["calls"], cmd["threads"])}
     elif cmd["op"] == "info":

@@ -146,10 +146,17 @@ class LARS:
 
 
 class PretrainStep:
-    def __init__(self, images, threads):
+    """best=False: PyTorch's defaults (float32, NCHW). best=True: the fastest settings
+    PyTorch offers on CPU: channels-last model and input, bfloat16 autocast for the
+    forward passes, the loss in float32."""
+
+    def __init__(self, images, threads, best=False):
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         self.encoder, self.head = cifar_resnet18(), head(512)
+        self.best = best
+        if best:
+            self.encoder = self.encoder.to(memory_format=torch.channels_last)
         params = list(self.encoder.parameters()) + list(self.head.parameters())
         self.opt = LARS(params, lr=1.0 * images.shape[0] / 256)
         self.images = images
@@ -161,7 +168,12 @@ class PretrainStep:
         for _ in range(steps):
             x = self.images.float() / 255
             v = torch.cat([view(x, 32), view(x, 32)])
-            z = self.head(self.encoder(v))
+            if self.best:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    z = self.head(self.encoder(v.contiguous(memory_format=torch.channels_last)))
+                z = z.float()
+            else:
+                z = self.head(self.encoder(v))
             z1, z2 = z.chunk(2)
             loss = nt_xent(z1, z2, 0.5)
             self.opt.zero_grad()

@@ -33,6 +33,10 @@ Commands:
 
 Global options:
   --threads N          intra-op threads for libtorch (default: all cores)
+  --precision P        fp32, bf16 or auto (default): bfloat16 autocast for forward passes
+                       where the processor has AMX or AVX512-BF16; losses stay float32
+  --channels-last M    on, off or auto (default): NHWC weights and batches where oneDNN runs
+                       the convolutions
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -50,6 +54,12 @@ async function main(argv: string[]): Promise<number> {
   const os = await import('node:os');
   const defaultThreads = Number(process.env.OMP_NUM_THREADS) || os.availableParallelism();
   setNumThreads(flags.number('threads', defaultThreads, { min: 1, max: 1024, integer: true }));
+  const precision = flags.string('precision', 'auto');
+  if (!['fp32', 'bf16', 'auto'].includes(precision)) throw new UsageError(`--precision must be fp32, bf16 or auto, got '${precision}'`);
+  const channelsLast = flags.string('channels-last', 'auto');
+  if (!['on', 'off', 'auto'].includes(channelsLast)) throw new UsageError(`--channels-last must be on, off or auto, got '${channelsLast}'`);
+  const { useCompute } = await import('../torch');
+  useCompute({ precision: precision as 'fp32' | 'bf16' | 'auto', channelsLast: channelsLast as 'on' | 'off' | 'auto' });
   switch (command) {
     case 'info':
       (await import('./info')).infoCommand(flags);

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as t from '../torch';
 import { centerCropResize } from '../augment';
+import { forwardIn, prepareModel } from '../nn';
 import { decodeImages, openDataset, type ImageDataset } from '../data';
 import {
   PRETRAIN_CHECKPOINT,
@@ -232,7 +233,7 @@ export async function predictCommand(flags: Flags): Promise<number> {
   const probs = t.tidy(() => {
     model.eval();
     const x = t.fromBytes(pixels, [files.length, config.channels, config.imageSize, config.imageSize], 'uint8');
-    return t.noGrad(() => model.forward(normalise(centerCropResize(x, config.imageSize), config.norm)).softmax(1)).toArray();
+    return t.noGrad(() => forwardIn(prepareModel(model), normalise(centerCropResize(x, config.imageSize), config.norm)).softmax(1)).toArray();
   });
   const k = config.classes.length;
   const out = files.map((file, i) => {
@@ -251,7 +252,7 @@ export async function pipelineCommand(flags: Flags, argv: string[]): Promise<num
   const out = flags.string('out', '');
   const labels = flags.string('labels', '1%,10%');
   if (!out) throw new UsageError('--out RUN is required');
-  const known = ['data', 'test-data', 'image-size', 'model', 'depth', 'width', 'sk', 'seed', 'labels', 'out', 'resume', 'threads'];
+  const known = ['data', 'test-data', 'image-size', 'model', 'depth', 'width', 'sk', 'seed', 'labels', 'out', 'resume', 'threads', 'precision', 'channels-last'];
   for (const a of argv) {
     const name = /^--([a-z-]+)/.exec(a)?.[1];
     if (name && !known.includes(name) && !/^(pretrain|finetune|distill|supervised)-/.test(name)) {

@@ -125,12 +125,20 @@ export abstract class Module {
     return { missing, unexpected };
   }
 
-  /** Moves every parameter and buffer to a device and/or floating dtype, in place. */
-  to(target: { device?: string; dtype?: DType }): this {
+  /**
+   * Moves every parameter and buffer to a device and/or floating dtype, and lays out its
+   * 4-D ones (convolution weights) in a memory format, in place.
+   */
+  to(target: { device?: string; dtype?: DType; memoryFormat?: 'contiguous' | 'channels_last' }): this {
     noGrad(() => {
       for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
         let next: Tensor | null = null;
         if (target.dtype && isFloat(t.dtype)) next = t.to(target.dtype);
+        if (target.memoryFormat && t.shape.length === 4 && !(next ?? t).isContiguous(target.memoryFormat)) {
+          const laid = (next ?? t).contiguous(target.memoryFormat);
+          next?.dispose();
+          next = laid;
+        }
         if (target.device && t.device !== target.device) {
           const moved = (next ?? t).to(target.device);
           next?.dispose();

@@ -3,5 +3,8 @@ export { Tensor, isDType, type DType, type MemoryFormat, type TypedArray } from 
 export * from './create';
 export * as F from './functional';
 export * from './modes';
+export * from './compute';
+export { blas, native } from './native';
+export type { BlasChoice } from './blas';
 export { tidy, keep, scopeDepth } from './scope';
 export { loadSafetensors, saveSafetensors, parseHeader, SafetensorsError, MAX_HEADER_BYTES, type LoadedSafetensors } from './safetensors';

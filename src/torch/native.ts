@@ -1,4 +1,6 @@
 // Loads the compiled addon and describes its op table to TypeScript.
+import { chooseBlasCore, type BlasChoice } from './blas';
+import { checkBlasProduct } from './blas-check';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -186,6 +188,7 @@ export interface NativeAddon {
     parallelInfo: string;
     threads: number;
   };
+  blasInfo(): { library: string; openblasCore: string };
 }
 
 function load(): NativeAddon {
@@ -198,8 +201,21 @@ function load(): NativeAddon {
         'Run `npm install` (or `node scripts/setup.mjs --native`) in the simclr-ts folder; set LIBTORCH to a libtorch directory if none is installed.',
     );
   }
+  blas = chooseBlasCore(path, join(__dirname, 'blas-probe.js'));
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require(path) as NativeAddon;
+  const addon = require(path) as NativeAddon;
+  const check = checkBlasProduct(addon);
+  if (!check.correct) {
+    const core = addon.blasInfo().openblasCore;
+    throw new Error(
+      `simclr-ts: the BLAS (${addon.blasInfo().library}${core ? `, OpenBLAS kernels ${core}` : ''}) computes a wrong float64 matrix product ` +
+        `(error ${check.maxError}). Set OPENBLAS_CORETYPE to a kernel family this processor supports (e.g. Haswell), or remove ${blas.coreType ? 'the remembered choice in SIMCLR_CACHE (~/.cache/simclr-ts/blas-*.json)' : 'OpenBLAS'}.`,
+    );
+  }
+  return addon;
 }
+
+/** The kernel family chosen for OpenBLAS before the addon loaded, and why. */
+export let blas: BlasChoice = { coreType: null, reason: 'not loaded' };
 
 export const native: NativeAddon = load();

@@ -2,7 +2,7 @@
 // against labels (fine-tuning, supervised baseline) or a frozen teacher's outputs
 // (distillation); and its top-1 / top-5 evaluation.
 import * as t from '../torch';
-import type { Module } from '../nn';
+import { forwardIn, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { centerCropResize, fineTuneViewOptions, simclrView, type ViewOptions } from '../augment';
 import { crossEntropy, distillationLoss } from '../losses';
@@ -52,6 +52,8 @@ export interface ClassifierRun {
 /** Trains; checkpoints as `stage` after every epoch. Returns whether it ran to the end. */
 export function trainClassifier(r: ClassifierRun): boolean {
   const c = r.config;
+  prepareModel(r.model);
+  if (r.teacher) prepareModel(r.teacher);
   const loader = new BatchLoader(r.data, { batchSize: Math.min(c.batchSize, (r.indices ?? r.data.ids).length), seed: c.seed, dropLast: c.dropLast, indices: r.indices });
   const opt = new SGD(r.model.namedParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: c.nesterov });
   const perEpoch = loader.batchesPerEpoch();
@@ -86,10 +88,10 @@ export function trainClassifier(r: ClassifierRun): boolean {
         const lr = lrAt(step);
         const loss = t.tidy(() => {
           const x = normalise(simclrView(b.images, views), r.norm);
-          const logits = r.model.forward(x);
+          const logits = forwardIn(r.model, x);
           // Distillation learns the teacher's outputs only: the data set's own labels may
           // cover every image, and only the labeled subset may be used.
-          const l = r.teacher ? distillationLoss(logits, t.noGrad(() => r.teacher!.forward(x)), { temperature: c.temperature }) : crossEntropy(logits, b.labels!);
+          const l = r.teacher ? distillationLoss(logits, t.noGrad(() => forwardIn(r.teacher!, x)), { temperature: c.temperature }) : crossEntropy(logits, b.labels!);
           const value = l.item();
           if (!Number.isFinite(value)) throw new NonFiniteLossError(r.stage, step);
           opt.zeroGrad();
@@ -120,7 +122,7 @@ export function trainClassifier(r: ClassifierRun): boolean {
 /** Top-1 and top-5 accuracy (%) on a labeled set: centre crop (whole image at 32px or less), eval mode. */
 export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normalisation, batch = 500): { top1: number; top5: number } {
   if (!ds.labels) throw new Error(`${ds.source} has no labels to evaluate against`);
-  model.eval();
+  prepareModel(model).eval();
   let top1 = 0;
   let top5 = 0;
   t.noGrad(() => {
@@ -128,7 +130,7 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
       t.tidy(() => {
         const end = Math.min(ds.count, start + batch);
         const images = imagesTensor(ds, start, end);
-        const logits = model.forward(normalise(centerCropResize(images, ds.size), norm));
+        const logits = forwardIn(model, normalise(centerCropResize(images, ds.size), norm));
         const labels = t.tensor(Float64Array.from(ds.labels!.subarray(start, end)), undefined, { dtype: 'int64' }).unsqueeze(1);
         const hits = logits.topk(Math.min(5, logits.shape[1]!), 1).indices.eq(labels);
         top1 += hits.slice(1, 0, 1).sum().item();

@@ -4,12 +4,13 @@ import * as t from '../torch';
 import type { Tensor } from '../torch';
 import { imagesTensor, type ImageDataset } from '../data';
 import type { SimCLRModel } from '../models';
+import { forwardIn, prepareModel } from '../nn';
 import { centerCropResize } from '../augment';
 import { normalise, type Normalisation } from './normalise';
 
 /** Encoder features (L2-normalised unless unit is false) of a whole data set, in eval mode. */
 export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation, { batch = 500, unit = true } = {}): Tensor {
-  model.eval();
+  prepareModel(model).eval();
   const parts: Tensor[] = [];
   t.noGrad(() => {
     for (let start = 0; start < ds.count; start += batch) {
@@ -18,7 +19,7 @@ export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation
         t.tidy(() => {
           const images = imagesTensor(ds, start, end);
           const x = normalise(centerCropResize(images, ds.size), norm);
-          const f = model.encoder.features(x);
+          const f = forwardIn({ forward: (v: Tensor) => model.encoder.features(v) }, x);
           return unit ? t.F.normalize(f, { dim: 1 }) : f;
         }),
       );

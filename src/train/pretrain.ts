@@ -1,6 +1,7 @@
 // Stage 1: contrastive pretraining (SimCLRv2) on all images, labels unused.
 import * as t from '../torch';
 import { SimCLRModel, type ResNetOptions } from '../models';
+import { forwardIn, prepareModel } from '../nn';
 import { LARS, scaleLearningRate, warmupCosine, type LrScaling } from '../optim';
 import { simclrViewOptions, simclrViews, type ViewOptions } from '../augment';
 import { ntXent } from '../losses';
@@ -82,7 +83,7 @@ export function sampleImages(count: number, max: number, seed: number): number[]
 export function pretrain(r: PretrainRun): { model: SimCLRModel; finished: boolean } {
   const c = r.config;
   t.manualSeed(c.seed);
-  const model = buildSimCLR(c);
+  const model = prepareModel(buildSimCLR(c));
   const loader = new BatchLoader(r.data, { batchSize: c.batchSize, seed: c.seed, dropLast: true, indices: sampleImages(r.data.count, c.maxImages, c.seed) });
   const opt = new LARS(model.namedParameters(), { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, trustCoefficient: 0.001 });
   const perEpoch = loader.batchesPerEpoch();
@@ -115,7 +116,7 @@ export function pretrain(r: PretrainRun): { model: SimCLRModel; finished: boolea
         const { loss, accuracy } = t.tidy(() => {
           const [v1, v2] = simclrViews(b.images, c.views);
           const x = normalise(t.cat([v1, v2]), r.norm);
-          const [z1, z2] = model.forward(x).chunk(2);
+          const [z1, z2] = forwardIn(model, x).chunk(2);
           const out = ntXent(z1!, z2!, { temperature: c.temperature });
           const value = out.loss.item();
           if (!Number.isFinite(value)) throw new NonFiniteLossError('pretrain', step);
