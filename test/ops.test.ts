@@ -410,6 +410,13 @@ op(['setNumThreads', 'getNumThreads', 'runtimeInfo'], () => {
   assert.equal(info.cudaDeviceCount, info.cudaAvailable ? info.devices.length - 1 : 0);
 });
 
+op(['blasInfo'], () => {
+  const info = native.blasInfo();
+  // Whatever BLAS answers dgemm_ is a loaded shared object; OpenBLAS names its kernels.
+  assert.match(info.library, /\.so/);
+  if (/openblas/i.test(info.library) || info.openblasCore) assert.ok(info.openblasCore.length > 0);
+});
+
 test('every op in the native table has a forward-value test', () => {
   const ops = Object.keys(native).filter((k) => typeof (native as unknown as Record<string, unknown>)[k] === 'function');
   const missing = ops.filter((k) => !covered.has(k));

@@ -39,9 +39,11 @@ export class Tensor {
   replaceWith(other: Tensor): void {
     const h = other.h;
     const wasGuarded = this.guarded;
+    // A parameter stays a parameter, though its replacement was made under noGrad.
+    const trainable = n.requiresGrad(this.h) || n.requiresGrad(h);
     this.dispose();
     this.handle = n.detach(h);
-    if (n.requiresGrad(h)) n.setRequiresGrad(this.handle, true);
+    if (trainable) n.setRequiresGrad(this.handle, true);
     other.dispose();
     if (wasGuarded) this.guard();
   }
