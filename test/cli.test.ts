@@ -20,6 +20,19 @@ test('simclr info prints the libtorch build, threads and devices', () => {
   assert.ok(info.devices.includes('cpu'));
 });
 
+test('simclr info says which precision, layout and BLAS kernels it chose and why; flags override', () => {
+  const auto = simclr('info', '--threads', '1');
+  assert.match(auto.stdout, /precision: (bf16|fp32) \(.+\)/);
+  assert.match(auto.stdout, /layout: +(channels-last|NCHW) \(.+\)/);
+  assert.match(auto.stdout, /BLAS: +\S+/);
+  const forced = simclr('info', '--threads', '1', '--precision', 'fp32', '--channels-last', 'off');
+  assert.match(forced.stdout, /precision: fp32 \(set by --precision\)/);
+  assert.match(forced.stdout, /layout: +NCHW \(set by --channels-last\)/);
+  const json = JSON.parse(simclr('info', '--json', '--precision', 'bf16').stdout) as { compute: { precision: string }; blas: { library: string } };
+  assert.equal(json.compute.precision, 'bf16');
+  assert.ok(json.blas.library.length > 0);
+});
+
 test('usage errors name the command or flag and exit 2, without a stack trace', () => {
   for (const [args, pattern] of [
     [['bogus'], /unknown command 'bogus'/],
@@ -27,6 +40,9 @@ test('usage errors name the command or flag and exit 2, without a stack trace', 
     [['demo', '--seed', '1.5'], /--seed must be an integer >= 0, got '1.5'/],
     [['demo', '--epoch', '3'], /unknown option: --epoch/],
     [['info', '--threads'], /--threads needs a value/],
+    [['info', '--precision', 'fp16'], /--precision must be fp32, bf16 or auto, got 'fp16'/],
+    [['info', '--channels-last', 'yes'], /--channels-last must be on, off or auto, got 'yes'/],
+    [['pretrain', '--data', 'fashion-mnist', '--out', '/nonexistent-simclr/x', '--interpolation', 'nearest'], /--interpolation must be bicubic or bilinear, got 'nearest'/],
     [['pretrain', '--data', 'x'], /--out RUN \(the run folder\) is required/],
   ] as const) {
     const r = simclr(...args);

@@ -60,9 +60,11 @@ export async function pretrainCommand(flags: Flags): Promise<number> {
     const temperature = flags.number('temperature', data.size <= 32 ? 0.5 : 0.1, { min: 1e-3 });
     const warmup = flags.number('warmup-epochs', epochs >= 10 ? Math.round(epochs / 10) : 0, { min: 0, integer: true });
     const cropMin = flags.number('crop-min', 0.08, { min: 0.01, max: 1 });
+    const interpolation = flags.string('interpolation', 'bicubic');
+    if (interpolation !== 'bicubic' && interpolation !== 'bilinear') throw new UsageError(`--interpolation must be bicubic or bilinear, got '${interpolation}'`);
     flags.rejectUnknown();
     config = newRunConfig(spec, test || null, data, { encoder, epochs, batchSize: batch, lr, seed, temperature, warmupEpochs: Math.min(warmup, epochs), maxImages });
-    config.pretrain.views = { ...config.pretrain.views, crop: { scale: [cropMin, 1], ratio: [3 / 4, 4 / 3] } };
+    config.pretrain.views = { ...config.pretrain.views, crop: { scale: [cropMin, 1], ratio: [3 / 4, 4 / 3] }, interpolation };
     run = new RunFolder(out);
     run.writeJson('config.json', config);
   }
@@ -140,13 +142,14 @@ async function classifierStage(
   const indices = stage === 'distill' ? sampleImages(data.count, maxImages, c.seed) : subset;
   console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}`);
   const stop = new StopSignal().listen();
+  const started = performance.now();
   try {
     const finished = trainClassifier({ stage: name, model, data, indices, norm: config.norm, run, config: c, teacher: teacher?.model, resume, stop, arch });
     if (!finished) return stopped(name);
     const test = await testData(config).catch(() => null);
     if (test) {
       const acc = evaluateClassifier(model, test, config.norm);
-      recordResult(run, name, acc, c, subset.length);
+      recordResult(run, name, acc, c, subset.length, (performance.now() - started) / 1000);
       console.log(`${name}: test top-1 ${acc.top1.toFixed(2)}%, top-5 ${acc.top5.toFixed(2)}%`);
     }
     return 0;
@@ -164,13 +167,17 @@ interface Result {
   labeled: number;
   epochs: number;
   lr: number;
+  /** Forward-pass precision the stage trained in. */
+  precision: t.Precision;
+  /** Wall time of this stage's training (and evaluation), this session. */
+  seconds: number;
 }
 
-function recordResult(run: RunFolder, stage: string, acc: { top1: number; top5: number }, c: ClassifierTrainConfig, labeled: number): void {
+function recordResult(run: RunFolder, stage: string, acc: { top1: number; top5: number }, c: ClassifierTrainConfig, labeled: number, seconds: number): void {
   const file = run.path('results.json');
   const results: Result[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { results: Result[] }).results : [];
   const next = results.filter((r) => r.stage !== stage);
-  next.push({ stage, top1: acc.top1, top5: acc.top5, labeled, epochs: c.epochs, lr: c.lr });
+  next.push({ stage, top1: acc.top1, top5: acc.top5, labeled, epochs: c.epochs, lr: c.lr, precision: t.computeSettings().precision, seconds: Math.round(seconds) });
   run.writeJson('results.json', { results: next });
   writeReport(run);
 }

@@ -14,15 +14,15 @@ export function layoutBatch(x: Tensor, s: ComputeSettings = computeSettings()): 
   return s.channelsLast && x.shape.length === 4 ? x.contiguous('channels_last') : x;
 }
 
-/** fn's output under the settings' precision, returned in float32. */
-export function inPrecision(fn: () => Tensor, s: ComputeSettings = computeSettings()): Tensor {
+/** fn's output under the settings' precision (autocast on the device fn computes on), returned in float32. */
+export function inPrecision(fn: () => Tensor, s: ComputeSettings = computeSettings(), device = 'cpu'): Tensor {
   if (s.precision === 'fp32') return fn();
-  const out = autocast(fn, { deviceType: 'cpu', dtype: 'bfloat16' });
+  const out = autocast(fn, { deviceType: device.startsWith('cuda') ? 'cuda' : 'cpu', dtype: 'bfloat16' });
   return out.dtype === 'float32' ? out : out.to('float32');
 }
 
 /** model(x) under the settings: the batch laid out, the forward pass in their precision, float32 out. */
 export function forwardIn(model: { forward(x: Tensor): Tensor }, x: Tensor, s: ComputeSettings = computeSettings()): Tensor {
   const input = layoutBatch(x, s);
-  return inPrecision(() => model.forward(input), s);
+  return inPrecision(() => model.forward(input), s, x.device);
 }
