@@ -28,6 +28,7 @@ export interface BlasProbe {
 const GENERIC_CORES = new Set(['prescott', 'core2', 'penryn', 'dunnington', 'nehalem', 'katmai', 'coppermine', 'northwood', 'banias', 'atom', 'unknown', '']);
 
 const PROBE_FLAG = 'SIMCLR_BLAS_PROBE';
+const INHERITED = 'SIMCLR_BLAS_CHOICE';
 
 export function cpuFlags(): Set<string> {
   try {
@@ -103,6 +104,9 @@ function decide(probeScript: string): BlasChoice {
  */
 export function chooseBlasCore(addonPath: string, probeScript: string): BlasChoice {
   if (process.env[PROBE_FLAG]) return { coreType: process.env.OPENBLAS_CORETYPE ?? null, reason: 'probe' };
+  // A child of a process that already chose inherits its choice (and OPENBLAS_CORETYPE).
+  const inherited = parseInherited(process.env[INHERITED]);
+  if (inherited && inherited.coreType === (process.env.OPENBLAS_CORETYPE ?? null)) return inherited;
   if (process.env.OPENBLAS_CORETYPE) return { coreType: process.env.OPENBLAS_CORETYPE, reason: 'set by OPENBLAS_CORETYPE in the environment' };
   if (process.platform !== 'linux' || !existsSync(probeScript)) return { coreType: null, reason: 'OpenBLAS chooses its own kernels' };
   const file = cacheFile(addonPath);
@@ -119,5 +123,16 @@ export function chooseBlasCore(addonPath: string, probeScript: string): BlasChoi
     }
   }
   if (choice.coreType) process.env.OPENBLAS_CORETYPE = choice.coreType;
+  process.env[INHERITED] = JSON.stringify(choice);
   return choice;
+}
+
+function parseInherited(text: string | undefined): BlasChoice | null {
+  if (!text) return null;
+  try {
+    const c = JSON.parse(text) as BlasChoice;
+    return typeof c.reason === 'string' && (c.coreType === null || typeof c.coreType === 'string') ? c : null;
+  } catch {
+    return null;
+  }
 }
