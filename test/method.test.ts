@@ -184,6 +184,20 @@ test('views: per-image parameters fall in their ranges at the configured rates',
     assert.ok(blurred.sigma.amin(0).item() >= 0.1 && blurred.sigma.amax(0).item() <= 2);
   }));
 
+test('colour jitter on the CPU (each op on its own images only) equals every op on every image', () =>
+  t.tidy(() => {
+    t.manualSeed(27);
+    const o = t.simclrViewOptions(32);
+    const p = t.sampleViewParams(64, 16, 16, o);
+    for (const channels of [1, 3]) {
+      const x = t.rand([64, channels, 16, 16]);
+      const masked = t.colourJitterMasked(x, p.colour, p.order);
+      const subset = t.colourJitterBySubset(x, p.colour, p.order);
+      assert.equal(subset.sub(masked).abs().amax([0, 1, 2, 3]).item(), 0, `${channels} channel(s)`);
+      assert.ok(masked.sub(x).abs().amax([0, 1, 2, 3]).item() > 0.01, 'the jitter changed the images');
+    }
+  }));
+
 test('views: identity settings return the input; same seed, same views; outputs in [0, 1]; 1 and 3 channels', () =>
   t.tidy(() => {
     t.manualSeed(26);
