@@ -37,12 +37,15 @@ export function recipeArgs(out: string): string[] {
     '--pretrain-temperature', '0.5',
     '--pretrain-crop-min', '0.08',
     '--pretrain-interpolation', 'bilinear',
-    // Fine-tuning from head layer 1: lr 0.05, no decay, crops 0.5-1 (epochs per fraction below).
+    // Fine-tuning from head layer 1: lr 0.05, no decay, crops 0.5-1, batch 256 dropping the
+    // last partial batch (epochs per fraction below).
     '--finetune-lr', '0.05',
+    '--finetune-drop-last', 'yes',
     '--finetune-weight-decay', '0',
     '--finetune-crop-min', '0.5',
-    // Baseline: lr 0.1, wd 5e-4, crops 0.5-1.
+    // Baseline: as fine-tuning, but lr 0.1, wd 5e-4.
     '--supervised-lr', '0.1',
+    '--supervised-drop-last', 'yes',
     '--supervised-weight-decay', '5e-4',
     '--supervised-crop-min', '0.5',
     // Self-distillation: 3 epochs on all 60,000 images, lr 0.1, wd 5e-4.

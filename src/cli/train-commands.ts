@@ -93,7 +93,14 @@ function classifierConfig(flags: Flags, defaults: Partial<ClassifierTrainConfig>
     weightDecay: flags.number('weight-decay', base.weightDecay, { min: 0 }),
     seed: flags.number('seed', base.seed, { min: 0, integer: true }),
     cropScale: [cropMin, 1],
+    dropLast: dropLastFlag(flags, base.dropLast),
   };
+}
+
+function dropLastFlag(flags: Flags, fallback: boolean): boolean {
+  const v = flags.string('drop-last', fallback ? 'yes' : 'no');
+  if (v !== 'yes' && v !== 'no') throw new UsageError(`--drop-last must be yes or no, got '${v}'`);
+  return v === 'yes';
 }
 
 async function classifierStage(
