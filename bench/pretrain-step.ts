@@ -50,8 +50,12 @@ const seconds = (fn: () => void): number => {
 async function main(): Promise<void> {
   t.setNumThreads(THREADS);
   t.manualSeed(0);
-  const compute = t.useCompute({ precision: (process.env.PRECISION ?? 'auto') as t.Precision, channelsLast: (process.env.CHANNELS_LAST ?? 'auto') as 'on' });
-  console.log(`simclr-ts settings: ${compute.precision}, ${compute.channelsLast ? 'channels-last' : 'NCHW'}; BLAS ${t.native.blasInfo().openblasCore || t.native.blasInfo().library}`);
+  const compute = t.useCompute({
+    precision: (process.env.PRECISION ?? 'auto') as t.ComputeOptions['precision'],
+    channelsLast: (process.env.CHANNELS_LAST ?? 'auto') as t.ComputeOptions['channelsLast'],
+  });
+  const blasLib = t.native.blasInfo();
+  console.log(`simclr-ts settings: ${compute.precision}, ${compute.channelsLast ? 'channels-last' : 'NCHW'}; BLAS ${blasLib.openblasCore || blasLib.library}`);
   const pixels = await cifarBatch(512);
   const all = t.keep(t.fromBytes(pixels, [512, 3, 32, 32], 'uint8'));
   const images = t.keep(all.slice(0, 0, BATCH));

@@ -48,6 +48,16 @@ export class Flags {
     return v;
   }
 
+  /** One of `allowed` (fallback when absent); any other value is a usage error listing them. */
+  choice<const T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const v = this.string(name, fallback);
+    if (!(allowed as readonly string[]).includes(v)) {
+      const list = allowed.length > 1 ? `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}` : `${allowed[0]}`;
+      throw new UsageError(`--${name} must be ${list}, got '${v}'`);
+    }
+    return v as T;
+  }
+
   boolean(name: string): boolean {
     this.used.add(name);
     return this.values.get(name) === 'true';

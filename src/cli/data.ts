@@ -10,14 +10,13 @@ export async function dataCommand(flags: Flags): Promise<number> {
   const imageSize = flags.number('image-size', 0, { min: 0, max: 4096, integer: true });
   const channels = flags.number('channels', 0, { integer: true });
   const skipBad = flags.boolean('skip-bad-images');
-  const split = flags.string('split', 'train');
+  const split = flags.choice('split', ['train', 'test'], 'train');
   const labels = flags.string('labels', '');
   const seed = flags.number('seed', 0, { min: 0, integer: true });
   const out = flags.string('out', 'labeled.txt');
   flags.rejectUnknown();
   if (!spec) throw new UsageError(`--data is required: ${describeSpecs()}`);
   if (channels !== 0 && channels !== 1 && channels !== 3) throw new UsageError(`--channels must be 1 or 3, got ${channels}`);
-  if (split !== 'train' && split !== 'test') throw new UsageError(`--split must be train or test, got '${split}'`);
   let progress: Progress | null = null;
   const started = performance.now();
   const ds = await openDataset(spec, {

@@ -50,16 +50,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const { setNumThreads } = await import('../torch');
+  const { setNumThreads, useCompute } = await import('../torch');
   const os = await import('node:os');
   const defaultThreads = Number(process.env.OMP_NUM_THREADS) || os.availableParallelism();
   setNumThreads(flags.number('threads', defaultThreads, { min: 1, max: 1024, integer: true }));
-  const precision = flags.string('precision', 'auto');
-  if (!['fp32', 'bf16', 'auto'].includes(precision)) throw new UsageError(`--precision must be fp32, bf16 or auto, got '${precision}'`);
-  const channelsLast = flags.string('channels-last', 'auto');
-  if (!['on', 'off', 'auto'].includes(channelsLast)) throw new UsageError(`--channels-last must be on, off or auto, got '${channelsLast}'`);
-  const { useCompute } = await import('../torch');
-  useCompute({ precision: precision as 'fp32' | 'bf16' | 'auto', channelsLast: channelsLast as 'on' | 'off' | 'auto' });
+  useCompute({ precision: flags.choice('precision', ['fp32', 'bf16', 'auto'], 'auto'), channelsLast: flags.choice('channels-last', ['on', 'off', 'auto'], 'auto') });
   switch (command) {
     case 'info':
       (await import('./info')).infoCommand(flags);

@@ -60,8 +60,7 @@ export async function pretrainCommand(flags: Flags): Promise<number> {
     const temperature = flags.number('temperature', data.size <= 32 ? 0.5 : 0.1, { min: 1e-3 });
     const warmup = flags.number('warmup-epochs', epochs >= 10 ? Math.round(epochs / 10) : 0, { min: 0, integer: true });
     const cropMin = flags.number('crop-min', 0.08, { min: 0.01, max: 1 });
-    const interpolation = flags.string('interpolation', 'bicubic');
-    if (interpolation !== 'bicubic' && interpolation !== 'bilinear') throw new UsageError(`--interpolation must be bicubic or bilinear, got '${interpolation}'`);
+    const interpolation = flags.choice('interpolation', ['bicubic', 'bilinear'], 'bicubic');
     flags.rejectUnknown();
     config = newRunConfig(spec, test || null, data, { encoder, epochs, batchSize: batch, lr, seed, temperature, warmupEpochs: Math.min(warmup, epochs), maxImages });
     config.pretrain.views = { ...config.pretrain.views, crop: { scale: [cropMin, 1], ratio: [3 / 4, 4 / 3] }, interpolation };
@@ -93,14 +92,8 @@ function classifierConfig(flags: Flags, defaults: Partial<ClassifierTrainConfig>
     weightDecay: flags.number('weight-decay', base.weightDecay, { min: 0 }),
     seed: flags.number('seed', base.seed, { min: 0, integer: true }),
     cropScale: [cropMin, 1],
-    dropLast: dropLastFlag(flags, base.dropLast),
+    dropLast: flags.choice('drop-last', ['yes', 'no'], base.dropLast ? 'yes' : 'no') === 'yes',
   };
-}
-
-function dropLastFlag(flags: Flags, fallback: boolean): boolean {
-  const v = flags.string('drop-last', fallback ? 'yes' : 'no');
-  if (v !== 'yes' && v !== 'no') throw new UsageError(`--drop-last must be yes or no, got '${v}'`);
-  return v === 'yes';
 }
 
 async function classifierStage(

@@ -2,9 +2,9 @@
 // decoded with sharp (libvips threads) to uint8 CHW at one size, and cached on disk.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { extname, join, relative, resolve } from 'node:path';
 import type { ImageDataset } from './dataset';
+import { defaultCacheDir } from '../torch/cache-dir';
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
@@ -111,9 +111,7 @@ export async function decodeImages(files: string[], size: number, channels: 1 | 
   return { pixels: out, bad };
 }
 
-export function defaultCacheDir(): string {
-  return process.env.SIMCLR_CACHE || join(homedir(), '.cache', 'simclr-ts');
-}
+export { defaultCacheDir };
 
 export interface ImageFolderOptions extends DecodeOptions {
   imageSize: number;

@@ -8,8 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { defaultCacheDir } from './cache-dir';
 
 export interface BlasChoice {
   /** The OPENBLAS_CORETYPE this process set, or null where it left OpenBLAS to choose. */
@@ -56,7 +56,7 @@ export function isGenericCore(core: string): boolean {
 }
 
 function cacheFile(addonPath: string): string {
-  const dir = process.env.SIMCLR_CACHE || join(homedir(), '.cache', 'simclr-ts');
+  const dir = defaultCacheDir();
   const key = createHash('sha256');
   key.update(readFileSync('/proc/cpuinfo', 'utf8').replace(/^(cpu MHz|bogomips|core id|processor|apicid|initial apicid).*$/gm, ''));
   for (const f of [addonPath, '/usr/lib/x86_64-linux-gnu/libblas.so.3', '/usr/lib/x86_64-linux-gnu/libopenblas.so.0']) {

@@ -4,6 +4,7 @@ export * from './create';
 export * as F from './functional';
 export * from './modes';
 export * from './compute';
+export { defaultCacheDir } from './cache-dir';
 export { blas, native } from './native';
 export type { BlasChoice } from './blas';
 export { tidy, keep, scopeDepth } from './scope';

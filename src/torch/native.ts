@@ -206,9 +206,9 @@ function load(): NativeAddon {
   const addon = require(path) as NativeAddon;
   const check = checkBlasProduct(addon);
   if (!check.correct) {
-    const core = addon.blasInfo().openblasCore;
+    const { library, openblasCore: core } = addon.blasInfo();
     throw new Error(
-      `simclr-ts: the BLAS (${addon.blasInfo().library}${core ? `, OpenBLAS kernels ${core}` : ''}) computes a wrong float64 matrix product ` +
+      `simclr-ts: the BLAS (${library}${core ? `, OpenBLAS kernels ${core}` : ''}) computes a wrong float64 matrix product ` +
         `(error ${check.maxError}). Set OPENBLAS_CORETYPE to a kernel family this processor supports (e.g. Haswell), or remove ${blas.coreType ? 'the remembered choice in SIMCLR_CACHE (~/.cache/simclr-ts/blas-*.json)' : 'OpenBLAS'}.`,
     );
   }

@@ -19,7 +19,7 @@ export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation
         t.tidy(() => {
           const images = imagesTensor(ds, start, end);
           const x = normalise(centerCropResize(images, ds.size), norm);
-          const f = forwardIn({ forward: (v: Tensor) => model.encoder.features(v) }, x);
+          const f = forwardIn(model.encoder, x); // the encoder has no fc: forward gives its features
           return unit ? t.F.normalize(f, { dim: 1 }) : f;
         }),
       );
