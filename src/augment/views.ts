@@ -8,6 +8,8 @@ export interface CropOptions {
   scale?: [number, number];
   /** Aspect ratio (w/h) range. Default [3/4, 4/3]. */
   ratio?: [number, number];
+  /** Whole-pixel boxes (sides rounded, integer origin), as torchvision draws them. Default false. */
+  pixelAligned?: boolean;
 }
 
 export interface JitterOptions {
@@ -111,9 +113,13 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   const aspect = width / height;
   const area = t.rand([n, tries], { device }).mul(a1 - a0).add(a0);
   const ratio = t.rand([n, tries], { device }).mul(Math.log(r1) - Math.log(r0)).add(Math.log(r0)).exp();
-  const w = area.mul(ratio).div(aspect).sqrt();
-  const h = area.div(ratio).mul(aspect).sqrt();
-  const fits = w.le(1).logicalAnd(h.le(1)).to('float32');
+  let w = area.mul(ratio).div(aspect).sqrt();
+  let h = area.div(ratio).mul(aspect).sqrt();
+  if (o.pixelAligned) {
+    w = w.mul(width).round().div(width);
+    h = h.mul(height).round().div(height);
+  }
+  const fits = w.le(1).logicalAnd(h.le(1)).logicalAnd(w.gt(0)).logicalAnd(h.gt(0)).to('float32');
   const first = fits.argmax(1, true);
   const any = fits.amax(1, false).gt(0.5);
   let fw = 1;
@@ -122,6 +128,12 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   else if (aspect > r1) fw = r1 / aspect;
   const cw = t.where(any, w.gather(1, first).squeeze(1), t.full([n], fw, { device }));
   const ch = t.where(any, h.gather(1, first).squeeze(1), t.full([n], fh, { device }));
+  if (o.pixelAligned) {
+    // an integer origin in 0..(side - crop), each equally likely
+    const x0 = t.rand([n], { device }).mul(cw.rsub(1).mul(width).add(1)).floor().div(width);
+    const y0 = t.rand([n], { device }).mul(ch.rsub(1).mul(height).add(1)).floor().div(height);
+    return t.stack([x0, y0, cw, ch], 1);
+  }
   const x0 = t.rand([n], { device }).mul(cw.rsub(1));
   const y0 = t.rand([n], { device }).mul(ch.rsub(1));
   return t.stack([x0, y0, cw, ch], 1);

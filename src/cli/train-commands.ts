@@ -93,6 +93,7 @@ function classifierConfig(flags: Flags, defaults: Partial<ClassifierTrainConfig>
     seed: flags.number('seed', base.seed, { min: 0, integer: true }),
     cropScale: [cropMin, 1],
     dropLast: flags.choice('drop-last', ['yes', 'no'], base.dropLast ? 'yes' : 'no') === 'yes',
+    interpolation: flags.choice('interpolation', ['bicubic', 'bilinear'], base.interpolation),
   };
 }
 

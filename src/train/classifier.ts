@@ -26,10 +26,14 @@ export interface ClassifierTrainConfig {
   dropLast: boolean;
   /** Distillation: softmax temperature of teacher and student. */
   temperature: number;
+  /** Resampling of the crops. */
+  interpolation: 'bicubic' | 'bilinear';
+  /** Whole-pixel crop boxes, as torchvision draws them. */
+  pixelAlignedCrops: boolean;
 }
 
 export function defaultClassifierConfig(overrides: Partial<ClassifierTrainConfig> = {}): ClassifierTrainConfig {
-  return { epochs: 30, batchSize: 256, lr: 0.05, momentum: 0.9, weightDecay: 0, nesterov: true, cropScale: [0.08, 1], seed: 0, dropLast: false, temperature: 1, ...overrides };
+  return { epochs: 30, batchSize: 256, lr: 0.05, momentum: 0.9, weightDecay: 0, nesterov: true, cropScale: [0.08, 1], seed: 0, dropLast: false, temperature: 1, interpolation: 'bicubic', pixelAlignedCrops: false, ...overrides };
 }
 
 export interface ClassifierRun {
@@ -58,7 +62,7 @@ export function trainClassifier(r: ClassifierRun): boolean {
   const opt = new SGD(r.model.namedParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: c.nesterov });
   const perEpoch = loader.batchesPerEpoch();
   const lrAt = warmupCosine({ peak: c.lr, warmupSteps: 0, totalSteps: c.epochs * perEpoch });
-  const views: ViewOptions = { ...fineTuneViewOptions(r.data.size), crop: { scale: c.cropScale, ratio: [3 / 4, 4 / 3] } };
+  const views: ViewOptions = { ...fineTuneViewOptions(r.data.size), crop: { scale: c.cropScale, ratio: [3 / 4, 4 / 3], pixelAligned: c.pixelAlignedCrops ?? false }, interpolation: c.interpolation ?? 'bicubic' };
   if (!r.teacher && !r.data.labels) throw new Error(`${r.stage}: ${r.data.source} has no labels`);
   let epoch = 0;
   let step = 0;
