@@ -4,7 +4,8 @@
 // (bench/py/supervised_baseline.py) on the same subsets, seed by seed, side by side
 // (one thread each). A single run moves by about a point, so means over seeds are compared.
 //
-//   node dist/bench/baseline-peer.js            SEEDS=4 PRECISION=fp32 INTERPOLATION=bilinear
+//   node dist/bench/baseline-peer.js    SEEDS=4 PRECISION=fp32 INTERPOLATION=bilinear PIXEL_CROPS=1
+//   (PIXEL_CROPS=0: our crop boxes in fractions of a pixel; PEER=0: ours only)
 //   extra arguments are passed to the PyTorch peer (e.g. --interpolation bicubic)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
   const train = await openDataset('fashion-mnist', { split: 'train' });
   const test = await openDataset('fashion-mnist', { split: 'test' });
   const norm = datasetStats(train);
-  const config = defaultClassifierConfig({ epochs: 120, lr: 0.1, weightDecay: 5e-4, cropScale: [0.5, 1], dropLast: true, interpolation: INTERPOLATION, pixelAlignedCrops: process.env.PIXEL_CROPS === '1' });
+  const config = defaultClassifierConfig({ epochs: 120, lr: 0.1, weightDecay: 5e-4, cropScale: [0.5, 1], dropLast: true, interpolation: INTERPOLATION, pixelAlignedCrops: process.env.PIXEL_CROPS !== '0' });
   const ours: number[] = [];
   const theirs: number[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'simclr-baseline-'));

@@ -152,7 +152,7 @@ test('views: per-image parameters fall in their ranges at the configured rates',
   t.tidy(() => {
     t.manualSeed(25);
     const n = 20000;
-    const o = t.simclrViewOptions(32);
+    const o = t.simclrViewOptions(32, { crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3], pixelAligned: false } });
     const p = t.sampleViewParams(n, 32, 32, o);
     const col = (k: number) => p.box.select(1, k);
     const area = col(2).mul(col(3));
@@ -182,6 +182,27 @@ test('views: per-image parameters fall in their ranges at the configured rates',
     const blurred = t.sampleViewParams(n, 96, 96, t.simclrViewOptions(96));
     assert.ok(Math.abs(rate(blurred.blur) - 0.5) < 0.02, 'blur rate above 32x32');
     assert.ok(blurred.sigma.amin(0).item() >= 0.1 && blurred.sigma.amax(0).item() <= 2);
+  }));
+
+test('views: crop boxes are whole pixels by default, as torchvision draws them, every origin reachable', () =>
+  t.tidy(() => {
+    t.manualSeed(26);
+    const n = 20000;
+    const p = t.sampleViewParams(n, 28, 28, t.fineTuneViewOptions(28));
+    const px = p.box.mul(28);
+    assert.ok(px.sub(px.round()).abs().amax([0, 1]).item() < 1e-4, 'origins and sides are whole pixels');
+    const col = (k: number) => px.select(1, k);
+    // rounding each side by up to half a pixel: the smallest (0.08 of 784 = 62.7 px^2) moves by < 10 px^2
+    const area = col(2).mul(col(3));
+    assert.ok(area.amin(0).item() >= 62.7 - 10 && area.amax(0).item() <= 784 + 1e-3, `crop areas ${area.amin(0).item()}..${area.amax(0).item()}`);
+    const right = col(0).add(col(2));
+    assert.ok(right.amax(0).item() <= 28 + 1e-4, 'boxes inside the image');
+    // a 20-pixel-wide crop can start at 0..8: both ends occur
+    const w20 = col(2).sub(20).abs().lt(0.5);
+    const starts = col(0).maskedSelect(w20);
+    assert.ok(starts.amin(0).item() < 0.5 && starts.amax(0).item() > 7.5, `origins of 20-pixel crops span 0..8 (${starts.amin(0).item()}..${starts.amax(0).item()})`);
+    const full = col(2).eq(28).to('float32').mean().item();
+    assert.ok(full > 0.01, `some crops keep the full width (${full})`);
   }));
 
 test('colour jitter on the CPU (each op on its own images only) equals every op on every image', () =>

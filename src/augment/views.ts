@@ -8,7 +8,10 @@ export interface CropOptions {
   scale?: [number, number];
   /** Aspect ratio (w/h) range. Default [3/4, 4/3]. */
   ratio?: [number, number];
-  /** Whole-pixel boxes (sides rounded, integer origin), as torchvision draws them. Default false. */
+  /**
+   * Whole-pixel boxes (sides rounded, integer origin), as torchvision and the official TF
+   * code draw them: a full-width crop is then an exact copy, not a resampled one. Default true.
+   */
   pixelAligned?: boolean;
 }
 
@@ -66,7 +69,7 @@ export function simclrViewOptions(size: number, overrides: Partial<ViewOptions> 
   const small = size <= BLUR_OFF_AT;
   return {
     size,
-    crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+    crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3], pixelAligned: true },
     flipProb: 0.5,
     jitter: { strength: small ? 0.5 : 1, prob: 0.8 },
     grayscaleProb: 0.2,
@@ -115,7 +118,8 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   const ratio = t.rand([n, tries], { device }).mul(Math.log(r1) - Math.log(r0)).add(Math.log(r0)).exp();
   let w = area.mul(ratio).div(aspect).sqrt();
   let h = area.div(ratio).mul(aspect).sqrt();
-  if (o.pixelAligned) {
+  const pixelAligned = o.pixelAligned ?? true;
+  if (pixelAligned) {
     w = w.mul(width).round().div(width);
     h = h.mul(height).round().div(height);
   }
@@ -128,7 +132,7 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   else if (aspect > r1) fw = r1 / aspect;
   const cw = t.where(any, w.gather(1, first).squeeze(1), t.full([n], fw, { device }));
   const ch = t.where(any, h.gather(1, first).squeeze(1), t.full([n], fh, { device }));
-  if (o.pixelAligned) {
+  if (pixelAligned) {
     // an integer origin in 0..(side - crop), each equally likely
     const x0 = t.rand([n], { device }).mul(cw.rsub(1).mul(width).add(1)).floor().div(width);
     const y0 = t.rand([n], { device }).mul(ch.rsub(1).mul(height).add(1)).floor().div(height);

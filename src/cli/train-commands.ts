@@ -63,7 +63,7 @@ export async function pretrainCommand(flags: Flags): Promise<number> {
     const interpolation = flags.choice('interpolation', ['bicubic', 'bilinear'], 'bicubic');
     flags.rejectUnknown();
     config = newRunConfig(spec, test || null, data, { encoder, epochs, batchSize: batch, lr, seed, temperature, warmupEpochs: Math.min(warmup, epochs), maxImages });
-    config.pretrain.views = { ...config.pretrain.views, crop: { scale: [cropMin, 1], ratio: [3 / 4, 4 / 3] }, interpolation };
+    config.pretrain.views = { ...config.pretrain.views, crop: { scale: [cropMin, 1], ratio: [3 / 4, 4 / 3], pixelAligned: true }, interpolation };
     run = new RunFolder(out);
     run.writeJson('config.json', config);
   }
