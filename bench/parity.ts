@@ -43,16 +43,19 @@ export function recipeArgs(out: string): string[] {
     '--finetune-drop-last', 'yes',
     '--finetune-weight-decay', '0',
     '--finetune-crop-min', '0.5',
+    '--finetune-interpolation', 'bilinear',
     // Baseline: as fine-tuning, but lr 0.1, wd 5e-4.
     '--supervised-lr', '0.1',
     '--supervised-drop-last', 'yes',
     '--supervised-weight-decay', '5e-4',
     '--supervised-crop-min', '0.5',
+    '--supervised-interpolation', 'bilinear',
     // Self-distillation: 3 epochs on all 60,000 images, lr 0.1, wd 5e-4.
     '--distill-epochs', '3',
     '--distill-lr', '0.1',
     '--distill-weight-decay', '5e-4',
     '--distill-crop-min', '0.5',
+    '--distill-interpolation', 'bilinear',
   ];
 }
 

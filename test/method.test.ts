@@ -184,11 +184,11 @@ test('views: per-image parameters fall in their ranges at the configured rates',
     assert.ok(blurred.sigma.amin(0).item() >= 0.1 && blurred.sigma.amax(0).item() <= 2);
   }));
 
-test('views: crop boxes are whole pixels by default, as torchvision draws them, every origin reachable', () =>
+test('views: whole-pixel crop boxes as torchvision draws them, every origin reachable', () =>
   t.tidy(() => {
     t.manualSeed(26);
     const n = 20000;
-    const p = t.sampleViewParams(n, 28, 28, t.fineTuneViewOptions(28));
+    const p = t.sampleViewParams(n, 28, 28, { ...t.fineTuneViewOptions(28), crop: { scale: [0.08, 1], pixelAligned: true } });
     const px = p.box.mul(28);
     assert.ok(px.sub(px.round()).abs().amax([0, 1]).item() < 1e-4, 'origins and sides are whole pixels');
     const col = (k: number) => px.select(1, k);

@@ -10,7 +10,10 @@ export interface CropOptions {
   ratio?: [number, number];
   /**
    * Whole-pixel boxes (sides rounded, integer origin), as torchvision and the official TF
-   * code draw them: a full-width crop is then an exact copy, not a resampled one. Default true.
+   * code draw them: a full-width crop is then an exact copy, not a resampled one. Default
+   * false: fractional boxes, a random sub-pixel shift in every view, which gave the better
+   * pretrained and fine-tuned models here; the supervised baseline is better with whole
+   * pixels (bench/parity-results.md).
    */
   pixelAligned?: boolean;
 }
@@ -69,7 +72,7 @@ export function simclrViewOptions(size: number, overrides: Partial<ViewOptions> 
   const small = size <= BLUR_OFF_AT;
   return {
     size,
-    crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3], pixelAligned: true },
+    crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3], pixelAligned: false },
     flipProb: 0.5,
     jitter: { strength: small ? 0.5 : 1, prob: 0.8 },
     grayscaleProb: 0.2,
@@ -118,7 +121,7 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   const ratio = t.rand([n, tries], { device }).mul(Math.log(r1) - Math.log(r0)).add(Math.log(r0)).exp();
   let w = area.mul(ratio).div(aspect).sqrt();
   let h = area.div(ratio).mul(aspect).sqrt();
-  const pixelAligned = o.pixelAligned ?? true;
+  const pixelAligned = o.pixelAligned ?? false;
   if (pixelAligned) {
     w = w.mul(width).round().div(width);
     h = h.mul(height).round().div(height);

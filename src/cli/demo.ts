@@ -23,7 +23,7 @@ export function demoArgs(quick: boolean, out: string, labels: string, seed: numb
     '--supervised-lr', '0.1',
     '--supervised-weight-decay', '5e-4',
     '--supervised-crop-min', '0.5',
-    '--distill-epochs', quick ? '1' : '3',
+    '--distill-epochs', quick ? '1' : '4',
     '--distill-lr', '0.1',
     '--distill-weight-decay', '5e-4',
     '--distill-crop-min', '0.5',

@@ -61,9 +61,10 @@ export async function pretrainCommand(flags: Flags): Promise<number> {
     const warmup = flags.number('warmup-epochs', epochs >= 10 ? Math.round(epochs / 10) : 0, { min: 0, integer: true });
     const cropMin = flags.number('crop-min', 0.08, { min: 0.01, max: 1 });
     const interpolation = flags.choice('interpolation', ['bicubic', 'bilinear'], 'bicubic');
+    const pixelAligned = flags.choice('pixel-crops', ['yes', 'no'], 'no') === 'yes';
     flags.rejectUnknown();
     config = newRunConfig(spec, test || null, data, { encoder, epochs, batchSize: batch, lr, seed, temperature, warmupEpochs: Math.min(warmup, epochs), maxImages });
-    config.pretrain.views = { ...config.pretrain.views, crop: { scale: [cropMin, 1], ratio: [3 / 4, 4 / 3], pixelAligned: true }, interpolation };
+    config.pretrain.views = { ...config.pretrain.views, crop: { scale: [cropMin, 1], ratio: [3 / 4, 4 / 3], pixelAligned }, interpolation };
     run = new RunFolder(out);
     run.writeJson('config.json', config);
   }
@@ -94,6 +95,7 @@ function classifierConfig(flags: Flags, defaults: Partial<ClassifierTrainConfig>
     cropScale: [cropMin, 1],
     dropLast: flags.choice('drop-last', ['yes', 'no'], base.dropLast ? 'yes' : 'no') === 'yes',
     interpolation: flags.choice('interpolation', ['bicubic', 'bilinear'], base.interpolation),
+    pixelAlignedCrops: flags.choice('pixel-crops', ['yes', 'no'], base.pixelAlignedCrops ? 'yes' : 'no') === 'yes',
   };
 }
 
@@ -184,7 +186,9 @@ function recordResult(run: RunFolder, stage: string, acc: { top1: number; top5: 
 }
 
 export const finetuneCommand = (flags: Flags) => classifierStage(flags, 'finetune', { lr: 0.05, weightDecay: 0, epochs: 30 });
-export const supervisedCommand = (flags: Flags) => classifierStage(flags, 'supervised', { lr: 0.1, weightDecay: 5e-4, epochs: 60 });
+// The baseline trains best on whole-pixel crops (torchvision's), the SimCLR stages on
+// fractional ones: each stage gets its better setting, as each has its own lr and decay.
+export const supervisedCommand = (flags: Flags) => classifierStage(flags, 'supervised', { lr: 0.1, weightDecay: 5e-4, epochs: 60, pixelAlignedCrops: true });
 export const distillCommand = (flags: Flags) => classifierStage(flags, 'distill', { lr: 0.1, weightDecay: 5e-4, epochs: 10 });
 
 // ------------------------------------------------------------------ eval
