@@ -43,6 +43,8 @@ test('usage errors name the command or flag and exit 2, without a stack trace', 
     [['info', '--precision', 'fp16'], /--precision must be fp32, bf16 or auto, got 'fp16'/],
     [['info', '--channels-last', 'yes'], /--channels-last must be on, off or auto, got 'yes'/],
     [['pretrain', '--data', 'fashion-mnist', '--out', '/nonexistent-simclr/x', '--interpolation', 'nearest'], /--interpolation must be bicubic or bilinear, got 'nearest'/],
+    [['pretrain', '--data', 'fashion-mnist', '--out', '/nonexistent-simclr/x', '--pixel-crops', 'maybe'], /--pixel-crops must be yes or no, got 'maybe'/],
+    [['supervised', '--from', '/nonexistent-simclr/x', '--interpolation', 'area'], /--interpolation must be bicubic or bilinear, got 'area'/],
     [['pretrain', '--data', 'x'], /--out RUN \(the run folder\) is required/],
   ] as const) {
     const r = simclr(...args);

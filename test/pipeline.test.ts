@@ -40,6 +40,10 @@ test('the pipeline writes a complete run folder, and eval and predict read it', 
   assert.deepEqual(config.classes, ['airplane', 'cat', 'ship']);
   assert.equal(config.pretrain.encoder.width, 0.125);
   assert.equal(config.norm.mean.length, 3);
+  // each stage's crops as documented: whole pixels for the baseline only
+  const crops = (stage: string) => JSON.parse(readFileSync(join(run, `${stage}.json`), 'utf8')).config.pixelAlignedCrops;
+  assert.deepEqual(['supervised-10pct', 'finetune-10pct', 'distill-10pct'].map(crops), [true, false, false]);
+  assert.equal(config.pretrain.views.crop.pixelAligned, false);
   const { results } = JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')) as { results: { stage: string; top1: number }[] };
   assert.deepEqual(results.map((x) => x.stage).sort(), ['distill-10pct', 'finetune-10pct', 'supervised-10pct']);
   assert.ok(results.every((x) => x.top1 >= 0 && x.top1 <= 100));
