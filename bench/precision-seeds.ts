@@ -1,7 +1,7 @@
 // bfloat16 against float32 where a single run cannot tell them apart: the supervised
 // baseline on 1% of Fashion-MNIST (600 images, the parity recipe's settings: ResNet-18
 // width 0.25, 120 epochs, SGD Nesterov lr 0.1 cosine, wd 5e-4, crop 0.5-1 + flip, drop
-// last) moves by a point or more between runs that differ only in thread count or
+// last; fractional crop boxes, as when first measured) moves by a point or more between runs that differ only in thread count or
 // rounding. So it is trained for several seeds (subset and initialisation) in each
 // precision, and the means are compared (issue 6: within 0.5 points).
 //
