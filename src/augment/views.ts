@@ -135,14 +135,11 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   else if (aspect > r1) fw = r1 / aspect;
   const cw = t.where(any, w.gather(1, first).squeeze(1), t.full([n], fw, { device }));
   const ch = t.where(any, h.gather(1, first).squeeze(1), t.full([n], fh, { device }));
-  if (pixelAligned) {
-    // an integer origin in 0..(side - crop), each equally likely
-    const x0 = t.rand([n], { device }).mul(cw.rsub(1).mul(width).add(1)).floor().div(width);
-    const y0 = t.rand([n], { device }).mul(ch.rsub(1).mul(height).add(1)).floor().div(height);
-    return t.stack([x0, y0, cw, ch], 1);
-  }
-  const x0 = t.rand([n], { device }).mul(cw.rsub(1));
-  const y0 = t.rand([n], { device }).mul(ch.rsub(1));
+  // Whole pixels: an integer origin in 0..(side - crop), each equally likely.
+  const origin = (crop: Tensor, side: number): Tensor =>
+    pixelAligned ? t.rand([n], { device }).mul(crop.rsub(1).mul(side).add(1)).floor().div(side) : t.rand([n], { device }).mul(crop.rsub(1));
+  const x0 = origin(cw, width);
+  const y0 = origin(ch, height);
   return t.stack([x0, y0, cw, ch], 1);
 }
 
