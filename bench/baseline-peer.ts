@@ -8,12 +8,12 @@
 //   (PIXEL_CROPS=0: our crop boxes in fractions of a pixel; PEER=0: ours only)
 //   extra arguments are passed to the PyTorch peer (e.g. --interpolation bicubic)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as t from '../src';
-import { openDataset, parseLabelSpec, stratifiedSubset } from '../src/data';
-import { RunFolder, datasetStats, defaultClassifierConfig, evaluateClassifier, trainClassifier } from '../src/train';
+import { writeSubsetFile } from '../src/data';
+import { baselineConfig, baselineSubset, fashionMnist, mean, sd, trainBaseline } from './baseline-recipe';
 
 const SEEDS = Number(process.env.SEEDS ?? 4);
 const FIRST = Number(process.env.FIRST_SEED ?? 0);
@@ -34,30 +34,21 @@ function peer(labelsFile: string, seed: number): Promise<number> {
   });
 }
 
-const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
-const sd = (v: number[]): number => Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / Math.max(1, v.length - 1));
-
 async function main(): Promise<void> {
   t.setNumThreads(1);
   t.useCompute({ precision: PRECISION });
-  const train = await openDataset('fashion-mnist', { split: 'train' });
-  const test = await openDataset('fashion-mnist', { split: 'test' });
-  const norm = datasetStats(train);
-  const config = defaultClassifierConfig({ epochs: 120, lr: 0.1, weightDecay: 5e-4, cropScale: [0.5, 1], dropLast: true, interpolation: INTERPOLATION, pixelAlignedCrops: process.env.PIXEL_CROPS !== '0' });
+  const data = await fashionMnist();
+  const config = baselineConfig({ interpolation: INTERPOLATION, pixelAlignedCrops: process.env.PIXEL_CROPS !== '0' });
   const ours: number[] = [];
   const theirs: number[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'simclr-baseline-'));
   try {
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
-      const subset = stratifiedSubset(train.labels!, parseLabelSpec('1%'), seed);
+      const subset = baselineSubset(data, seed);
       const labelsFile = join(dir, `labels-${seed}.txt`);
-      writeFileSync(labelsFile, subset.map((i) => `${train.ids[i]}\n`).join(''));
+      writeSubsetFile(labelsFile, data.train, subset);
       const pending = WITH_PEER ? peer(labelsFile, seed) : Promise.resolve(NaN);
-      t.manualSeed(seed);
-      const model = new t.Classifier(new t.SimCLRModel({ encoder: { depth: 18, width: 0.25, cifarStem: true, inChannels: 1 } }), 10);
-      trainClassifier({ stage: 'supervised-1pct', model, data: train, indices: subset, norm, run: new RunFolder(join(dir, `run-${seed}`)), config: { ...config, seed } });
-      ours.push(evaluateClassifier(model, test, norm).top1);
-      model.dispose();
+      ours.push(trainBaseline(data, subset, seed, config, join(dir, `run-${seed}`)));
       theirs.push(await pending);
       console.log(`seed ${seed}: simclr-ts ${ours.at(-1)!.toFixed(2)}  PyTorch ${theirs.at(-1)!.toFixed(2)}`);
     }

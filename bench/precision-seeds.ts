@@ -10,32 +10,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as t from '../src';
-import { openDataset, parseLabelSpec, stratifiedSubset } from '../src/data';
-import { RunFolder, datasetStats, defaultClassifierConfig, evaluateClassifier, trainClassifier } from '../src/train';
+import { baselineConfig, baselineSubset, fashionMnist, mean, sd, trainBaseline } from './baseline-recipe';
 
 const SEEDS = Number(process.env.SEEDS ?? 3);
 const THREADS = Number(process.env.THREADS ?? 2);
 
 async function main(): Promise<void> {
   t.setNumThreads(THREADS);
-  const train = await openDataset('fashion-mnist', { split: 'train' });
-  const test = await openDataset('fashion-mnist', { split: 'test' });
-  const norm = datasetStats(train);
-  const config = defaultClassifierConfig({ epochs: 120, lr: 0.1, weightDecay: 5e-4, cropScale: [0.5, 1], dropLast: true });
+  const data = await fashionMnist();
+  const config = baselineConfig();
   const results: Record<t.Precision, number[]> = { fp32: [], bf16: [] };
   const dir = mkdtempSync(join(tmpdir(), 'simclr-precision-'));
   try {
     for (let seed = 0; seed < SEEDS; seed++) {
       for (const precision of ['fp32', 'bf16'] as const) {
         const settings = t.useCompute({ precision });
-        const subset = stratifiedSubset(train.labels!, parseLabelSpec('1%'), seed);
-        t.manualSeed(seed);
-        const model = new t.Classifier(new t.SimCLRModel({ encoder: { depth: 18, width: 0.25, cifarStem: true, inChannels: 1 } }), 10);
-        const run = new RunFolder(join(dir, `${precision}-${seed}`));
         const started = performance.now();
-        trainClassifier({ stage: 'supervised-1pct', model, data: train, indices: subset, norm, run, config: { ...config, seed } });
-        const { top1 } = evaluateClassifier(model, test, norm);
-        model.dispose();
+        const top1 = trainBaseline(data, baselineSubset(data, seed), seed, config, join(dir, `${precision}-${seed}`));
         results[precision].push(top1);
         console.log(`seed ${seed} ${settings.precision}: top-1 ${top1.toFixed(2)}% (${((performance.now() - started) / 1000).toFixed(0)} s)`);
       }
@@ -43,8 +34,6 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
-  const sd = (v: number[]): number => Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / Math.max(1, v.length - 1));
   for (const p of ['fp32', 'bf16'] as const) console.log(`${p}: ${results[p].map((v) => v.toFixed(2)).join(', ')}; mean ${mean(results[p]).toFixed(2)}, sd ${sd(results[p]).toFixed(2)}`);
   console.log(`bf16_minus_fp32_mean_top1=${(mean(results.bf16) - mean(results.fp32)).toFixed(2)}  (target: within +-0.5)`);
 }

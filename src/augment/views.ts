@@ -119,14 +119,13 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   const aspect = width / height;
   const area = t.rand([n, tries], { device }).mul(a1 - a0).add(a0);
   const ratio = t.rand([n, tries], { device }).mul(Math.log(r1) - Math.log(r0)).add(Math.log(r0)).exp();
-  let w = area.mul(ratio).div(aspect).sqrt();
-  let h = area.div(ratio).mul(aspect).sqrt();
   const pixelAligned = o.pixelAligned ?? false;
-  if (pixelAligned) {
-    w = w.mul(width).round().div(width);
-    h = h.mul(height).round().div(height);
-  }
-  const fits = w.le(1).logicalAnd(h.le(1)).logicalAnd(w.gt(0)).logicalAnd(h.gt(0)).to('float32');
+  // Whole pixels: sides rounded, and a side rounded to 0 does not fit (as torchvision).
+  const toPixels = (fraction: Tensor, pixels: number): Tensor => (pixelAligned ? fraction.mul(pixels).round().div(pixels) : fraction);
+  const w = toPixels(area.mul(ratio).div(aspect).sqrt(), width);
+  const h = toPixels(area.div(ratio).mul(aspect).sqrt(), height);
+  const inside = w.le(1).logicalAnd(h.le(1));
+  const fits = (pixelAligned ? inside.logicalAnd(w.gt(0)).logicalAnd(h.gt(0)) : inside).to('float32');
   const first = fits.argmax(1, true);
   const any = fits.amax(1, false).gt(0.5);
   let fw = 1;
@@ -136,8 +135,10 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   const cw = t.where(any, w.gather(1, first).squeeze(1), t.full([n], fw, { device }));
   const ch = t.where(any, h.gather(1, first).squeeze(1), t.full([n], fh, { device }));
   // Whole pixels: an integer origin in 0..(side - crop), each equally likely.
-  const origin = (crop: Tensor, side: number): Tensor =>
-    pixelAligned ? t.rand([n], { device }).mul(crop.rsub(1).mul(side).add(1)).floor().div(side) : t.rand([n], { device }).mul(crop.rsub(1));
+  const origin = (crop: Tensor, side: number): Tensor => {
+    const u = t.rand([n], { device });
+    return pixelAligned ? u.mul(crop.rsub(1).mul(side).add(1)).floor().div(side) : u.mul(crop.rsub(1));
+  };
   const x0 = origin(cw, width);
   const y0 = origin(ch, height);
   return t.stack([x0, y0, cw, ch], 1);

@@ -58,6 +58,11 @@ export class Flags {
     return v as T;
   }
 
+  /** A yes/no flag (fallback when absent); any other value is a usage error. */
+  yesNo(name: string, fallback: boolean): boolean {
+    return this.choice(name, ['yes', 'no'], fallback ? 'yes' : 'no') === 'yes';
+  }
+
   boolean(name: string): boolean {
     this.used.add(name);
     return this.values.get(name) === 'true';

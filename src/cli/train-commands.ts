@@ -61,7 +61,7 @@ export async function pretrainCommand(flags: Flags): Promise<number> {
     const warmup = flags.number('warmup-epochs', epochs >= 10 ? Math.round(epochs / 10) : 0, { min: 0, integer: true });
     const cropMin = flags.number('crop-min', 0.08, { min: 0.01, max: 1 });
     const interpolation = flags.choice('interpolation', ['bicubic', 'bilinear'], 'bicubic');
-    const pixelAligned = flags.choice('pixel-crops', ['yes', 'no'], 'no') === 'yes';
+    const pixelAligned = flags.yesNo('pixel-crops', false);
     flags.rejectUnknown();
     config = newRunConfig(spec, test || null, data, { encoder, epochs, batchSize: batch, lr, seed, temperature, warmupEpochs: Math.min(warmup, epochs), maxImages });
     config.pretrain.views = { ...config.pretrain.views, crop: { scale: [cropMin, 1], ratio: [3 / 4, 4 / 3], pixelAligned }, interpolation };
@@ -93,9 +93,9 @@ function classifierConfig(flags: Flags, defaults: Partial<ClassifierTrainConfig>
     weightDecay: flags.number('weight-decay', base.weightDecay, { min: 0 }),
     seed: flags.number('seed', base.seed, { min: 0, integer: true }),
     cropScale: [cropMin, 1],
-    dropLast: flags.choice('drop-last', ['yes', 'no'], base.dropLast ? 'yes' : 'no') === 'yes',
+    dropLast: flags.yesNo('drop-last', base.dropLast),
     interpolation: flags.choice('interpolation', ['bicubic', 'bilinear'], base.interpolation),
-    pixelAlignedCrops: flags.choice('pixel-crops', ['yes', 'no'], base.pixelAlignedCrops ? 'yes' : 'no') === 'yes',
+    pixelAlignedCrops: flags.yesNo('pixel-crops', base.pixelAlignedCrops),
   };
 }
 

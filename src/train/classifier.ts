@@ -62,7 +62,7 @@ export function trainClassifier(r: ClassifierRun): boolean {
   const opt = new SGD(r.model.namedParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: c.nesterov });
   const perEpoch = loader.batchesPerEpoch();
   const lrAt = warmupCosine({ peak: c.lr, warmupSteps: 0, totalSteps: c.epochs * perEpoch });
-  const views: ViewOptions = { ...fineTuneViewOptions(r.data.size), crop: { scale: c.cropScale, ratio: [3 / 4, 4 / 3], pixelAligned: c.pixelAlignedCrops ?? false }, interpolation: c.interpolation ?? 'bicubic' };
+  const views: ViewOptions = { ...fineTuneViewOptions(r.data.size), crop: { scale: c.cropScale, ratio: [3 / 4, 4 / 3], pixelAligned: c.pixelAlignedCrops }, interpolation: c.interpolation };
   if (!r.teacher && !r.data.labels) throw new Error(`${r.stage}: ${r.data.source} has no labels`);
   let epoch = 0;
   let step = 0;
