@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Flags } from '../src/cli/args';
+import { parseArgs } from 'node:util';
 
 const PYTORCH: Record<string, Record<string, number>> = {
   '1pct': { supervised: 80.8, finetune: 81.2, distill: 82.5 },
@@ -40,13 +40,13 @@ export function recipeArgs(out: string): string[] {
     // Fine-tuning from head layer 1: lr 0.05, no decay, crops 0.5-1, batch 256 dropping the
     // last partial batch (epochs per fraction below).
     '--finetune-lr', '0.05',
-    '--finetune-drop-last', 'yes',
+    '--finetune-drop-last',
     '--finetune-weight-decay', '0',
     '--finetune-crop-min', '0.5',
     '--finetune-interpolation', 'bilinear',
     // Baseline: as fine-tuning, but lr 0.1, wd 5e-4.
     '--supervised-lr', '0.1',
-    '--supervised-drop-last', 'yes',
+    '--supervised-drop-last',
     '--supervised-weight-decay', '5e-4',
     '--supervised-crop-min', '0.5',
     '--supervised-interpolation', 'bilinear',
@@ -73,11 +73,8 @@ function readResults(dir: string): Result[] | null {
 }
 
 function main(): number {
-  const flags = new Flags(process.argv.slice(2));
-  const precision = flags.string('precision', 'auto');
-  const base = flags.string('out', join('runs', 'parity'));
-  const threads = flags.string('threads', '2');
-  flags.rejectUnknown();
+  const { values } = parseArgs({ options: { precision: { type: 'string', default: 'auto' }, out: { type: 'string', default: join('runs', 'parity') }, threads: { type: 'string', default: '2' } } });
+  const { precision, out: base, threads } = values as { precision: string; out: string; threads: string };
   const cli = join(__dirname, '..', 'src', 'cli', 'main.js');
   const dir = join(base, precision);
   // Epochs differ per fraction (60/20 fine-tuning, 120/40 baseline): the pipeline runs

@@ -4,8 +4,10 @@
 // output is already up to date, so `npm test` and `npm run demo` can call it every time.
 //
 //   node scripts/setup.mjs --native      libtorch + addon only (the npm `install` hook)
-//   node scripts/setup.mjs --for=test    + Python PyTorch reference, TypeScript build
+//   node scripts/setup.mjs --for=test    + Python PyTorch reference, Fashion-MNIST, TypeScript build
 //   node scripts/setup.mjs --for=demo    + Fashion-MNIST, TypeScript build
+// What the tests or the demo read and this script cannot install stops it with a message
+// saying what to install: no test is skipped for want of it.
 import { execFileSync } from 'node:child_process';
 import { existsSync, realpathSync, readFileSync, writeFileSync, statSync, readdirSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -230,14 +232,34 @@ function ensureTypeScriptBuild() {
   writeFileSync(out, new Date().toISOString() + '\n');
 }
 
-function ensurePythonReference() {
-  const ok = aptInstall(['python3-torch', 'python3-torchvision'], 'PyTorch reference for the tests and benchmarks');
-  if (!ok) log('warning: python3-torch/python3-torchvision are missing and cannot be installed here; reference tests will be skipped');
+function pythonHasTorch() {
+  try {
+    execFileSync('python3', ['-c', 'import torch, torchvision'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-function ensureFashionMnist() {
-  const ok = aptInstall(['dataset-fashion-mnist'], 'the demo data set');
-  if (!ok) log('warning: dataset-fashion-mnist is missing; pass the idx folder with fashion-mnist:DIR');
+function ensurePythonReference() {
+  if (pythonHasTorch()) return;
+  const ok = aptInstall(['python3-torch', 'python3-torchvision'], 'the PyTorch reference the tests compare against');
+  if (!ok || !pythonHasTorch()) {
+    fail('the tests compare against PyTorch, and `python3 -c "import torch, torchvision"` fails. Install them ' +
+      '(Debian/Ubuntu: `sudo apt-get install python3-torch python3-torchvision`; elsewhere: `pip install torch torchvision`), then run `npm test` again.');
+  }
+}
+
+const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
+
+function ensureFashionMnist(why) {
+  const present = () => ['train-images-idx3-ubyte', 't10k-images-idx3-ubyte'].every((f) => existsSync(join(FASHION_MNIST, f)) || existsSync(join(FASHION_MNIST, `${f}.gz`)));
+  if (present()) return;
+  const ok = aptInstall(['dataset-fashion-mnist'], why);
+  if (!ok || !present()) {
+    fail(`${why} read Fashion-MNIST from ${FASHION_MNIST}, which is missing. Install it (Debian/Ubuntu: \`sudo apt-get install dataset-fashion-mnist\`), ` +
+      'or run the demo on your own copy with `simclr pipeline --data fashion-mnist:DIR`.');
+  }
 }
 
 if (nativeOnly) {
@@ -247,7 +269,10 @@ if (nativeOnly) {
   ensureNodeModules();
   ensureNative();
   ensureFastBlas();
-  if (purpose === 'test') ensurePythonReference();
-  if (purpose === 'demo') ensureFashionMnist();
+  if (purpose === 'test') {
+    ensurePythonReference();
+    ensureFashionMnist('the tests');
+  }
+  if (purpose === 'demo') ensureFashionMnist('the demo');
   ensureTypeScriptBuild();
 }

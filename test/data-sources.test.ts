@@ -1,7 +1,7 @@
 // Every data source on small real data, the cache, label subsets, and bad input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import * as t from '../src';
@@ -86,7 +86,7 @@ test('the cache is reused, and invalidated when a file changes', async () => {
   rmSync(cache, { recursive: true });
 });
 
-test('idx files cut from Fashion-MNIST, resized and converted', { skip: !existsSync(FASHION_MNIST_DIR) && 'not installed' }, async () => {
+test('idx files cut from Fashion-MNIST, resized and converted', async () => {
   const dir = tempDir('simclr-idx-');
   const images = readIdx(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
   const labels = readIdx(join(FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'));

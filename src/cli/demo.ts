@@ -1,11 +1,11 @@
 // `simclr demo`: the whole pipeline on Fashion-MNIST with 1% of the labels, at a budget
 // that fits a laptop (about 20 minutes on 2 cores; --quick about 3).
 import { join } from 'node:path';
-import type { Flags } from './args';
-import { Flags as FlagParser } from './args';
-import { pipelineCommand } from './train-commands';
+import { parseCommand, type Parsed, type ParseResult } from './options';
+import { COMMANDS } from './specs';
+import { pipelineCommand } from './pipeline';
 
-/** The demo's settings (see README): ResNet-18 width 0.25 with the CIFAR stem, 1 input channel. */
+/** The demo's settings (see README) as pipeline options: ResNet-18 width 0.25, CIFAR stem, 1 input channel. */
 export function demoArgs(quick: boolean, out: string, labels: string, seed: number): string[] {
   return [
     '--data', 'fashion-mnist',
@@ -31,17 +31,15 @@ export function demoArgs(quick: boolean, out: string, labels: string, seed: numb
   ];
 }
 
-export async function demoCommand(flags: Flags): Promise<number> {
-  const quick = flags.boolean('quick');
+export async function demoCommand({ values: o }: { values: Parsed<typeof COMMANDS.demo.options> }): Promise<number> {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const out = flags.string('out', join('runs', `demo-${stamp}`));
-  const labels = flags.string('labels', '1%');
-  const seed = flags.number('seed', 0, { min: 0, integer: true });
-  flags.rejectUnknown();
+  const out = o.out ?? join('runs', `demo-${stamp}`);
   const started = performance.now();
-  console.log(`simclr demo${quick ? ' --quick' : ''}: Fashion-MNIST, ${labels} of the labels; pretrain on all images, fine-tune, distill, and the supervised baseline`);
-  const args = demoArgs(quick, out, labels, seed);
-  const code = await pipelineCommand(new FlagParser(args, ['resume', 'sk']), args);
+  console.log(`simclr demo${o.quick ? ' --quick' : ''}: Fashion-MNIST, ${o.labels} of the labels; pretrain on all images, fine-tune, distill, and the supervised baseline`);
+  // The settings are written as the pipeline's options so that `simclr pipeline` with the same
+  // list reproduces the demo; they are checked by the pipeline's own table.
+  const pipeline: ParseResult<typeof COMMANDS.pipeline.options> = parseCommand(COMMANDS.pipeline, demoArgs(o.quick, out, o.labels, o.seed));
+  const code = await pipelineCommand(pipeline);
   console.log(`demo finished in ${((performance.now() - started) / 60000).toFixed(1)} min; run folder ${out}`);
   return code;
 }

@@ -1,10 +1,7 @@
 // `simclr info`: which libtorch the addon was built against, threads and devices.
 import { blas, computeSettings, getNumThreads, native, runtimeInfo } from '../torch';
-import type { Flags } from './args';
 
-export function infoCommand(flags: Flags): void {
-  const json = flags.boolean('json');
-  flags.rejectUnknown();
+export function infoCommand({ json }: { json: boolean }): void {
   const info = runtimeInfo();
   const compute = computeSettings();
   const blasLib = native.blasInfo();

@@ -1,86 +1,78 @@
 #!/usr/bin/env node
-// The `simclr` command: one file per subcommand.
-import { Flags, UsageError } from './args';
+// The `simclr` command: one file per subcommand; options from one table per command (specs.ts).
+import { GLOBAL_OPTIONS, UsageError, parseCommand, renderHelp, renderOptions, type CommandSpec, type Parsed } from './options';
+import { COMMANDS, type CommandName } from './specs';
 
-const HELP = `simclr: label-efficient image classification, the SimCLRv2 way
+function generalHelp(): string {
+  const rows = Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(12)}${c.summary}\n  ${' '.repeat(12)}e.g. ${c.example}`);
+  return [
+    'simclr: label-efficient image classification, the SimCLRv2 way',
+    '',
+    'Usage: simclr <command> [options]     (simclr <command> --help: its options)',
+    '',
+    'Commands:',
+    ...rows,
+    `  ${'help'.padEnd(12)}this text`,
+    '',
+    'Global options (every command):',
+    renderOptions(GLOBAL_OPTIONS),
+    '',
+  ].join('\n');
+}
 
-Usage: simclr <command> [options]
+function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name);
+}
 
-Commands:
-  info                 libtorch version (CPU/CUDA), threads and devices
-                       e.g. simclr info --json
-  demo                 the pipeline on Fashion-MNIST with 1% of the labels (about 20 min; --quick about 3)
-                       e.g. simclr demo --quick
-  data                 read and cache a data set, show what is in it, write a label subset
-                       e.g. simclr data --data ../shared/datasets/cifar10/train --labels 10% --out labeled.txt
-  pretrain             contrastive pretraining (SimCLRv2) on all images; writes a run folder
-                       e.g. simclr pretrain --data ../shared/datasets/cifar10/train --out runs/c10 --epochs 100
-  finetune             fine-tune from the first head layer on a labeled subset
-                       e.g. simclr finetune --from runs/c10 --labels 1%
-  distill              distill the fine-tuned teacher into a student on all images
-                       e.g. simclr distill --teacher runs/c10 --labels 1% --student-width 0.5
-  supervised           the baseline: the same network from scratch on the labeled subset only
-                       e.g. simclr supervised --from runs/c10 --labels 1%
-  eval                 top-1/top-5 of the run's classifiers; --knn and --linear for the frozen encoder
-                       e.g. simclr eval --model runs/c10 --test-data ../shared/datasets/cifar10/test --knn
-  pipeline             pretrain, then baseline, fine-tune and distill for each label fraction
-                       e.g. simclr pipeline --data fashion-mnist --labels 1%,10% --out runs/fm --pretrain-epochs 8
-  predict              class and probability per image (--json for JSON)
-                       e.g. simclr predict --model runs/c10 cat.jpg dog.png
-  views                a grid of images beside pairs of their SimCLR views
-                       e.g. simclr views --data ../shared/datasets/cifar10/train --out views.png
-  help                 this text
-
-Global options:
-  --threads N          intra-op threads for libtorch (default: all cores)
-  --precision P        fp32, bf16 or auto (default): bfloat16 autocast for forward passes
-                       where the processor has AMX or AVX512-BF16; losses stay float32
-  --channels-last M    on, off or auto (default): NHWC weights and batches where oneDNN runs
-                       the convolutions
-`;
+/** Applies the global options (threads, precision, layout) before any command runs. */
+async function applyGlobals(values: Parsed<typeof GLOBAL_OPTIONS>): Promise<void> {
+  const { setNumThreads, useCompute } = await import('../torch');
+  const os = await import('node:os');
+  setNumThreads(values.threads ?? (Number(process.env.OMP_NUM_THREADS) || os.availableParallelism()));
+  useCompute({ precision: values.precision, channelsLast: values.channelsLast });
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
-    console.log(HELP);
+    console.log(generalHelp());
     return 0;
   }
-  const flags = new Flags(rest, ['json', 'help', 'skip-bad-images', 'resume', 'sk', 'knn', 'linear', 'quick']);
-  if (flags.boolean('help')) {
-    console.log(HELP);
+  if (!isCommand(command)) {
+    throw new UsageError(`unknown command '${command}' (commands: ${Object.keys(COMMANDS).join(', ')}; try simclr help)`);
+  }
+  const spec: CommandSpec = COMMANDS[command];
+  // Every command's table, checked here once; each command below reads its own typed values.
+  const { globals } = parseCommand(spec, rest);
+  if (globals.help) {
+    console.log(renderHelp(spec));
     return 0;
   }
-  const { setNumThreads, useCompute } = await import('../torch');
-  const os = await import('node:os');
-  const defaultThreads = Number(process.env.OMP_NUM_THREADS) || os.availableParallelism();
-  setNumThreads(flags.number('threads', defaultThreads, { min: 1, max: 1024, integer: true }));
-  useCompute({ precision: flags.choice('precision', ['fp32', 'bf16', 'auto'], 'auto'), channelsLast: flags.choice('channels-last', ['on', 'off', 'auto'], 'auto') });
+  await applyGlobals(globals);
   switch (command) {
     case 'info':
-      (await import('./info')).infoCommand(flags);
+      (await import('./info')).infoCommand(parseCommand(COMMANDS.info, rest).values);
       return 0;
     case 'demo':
-      return (await import('./demo')).demoCommand(flags);
+      return (await import('./demo')).demoCommand(parseCommand(COMMANDS.demo, rest));
     case 'data':
-      return (await import('./data')).dataCommand(flags);
-    case 'pretrain':
-      return (await import('./train-commands')).pretrainCommand(flags);
-    case 'finetune':
-      return (await import('./train-commands')).finetuneCommand(flags);
-    case 'distill':
-      return (await import('./train-commands')).distillCommand(flags);
-    case 'supervised':
-      return (await import('./train-commands')).supervisedCommand(flags);
-    case 'eval':
-      return (await import('./train-commands')).evalCommand(flags);
-    case 'predict':
-      return (await import('./train-commands')).predictCommand(flags);
-    case 'pipeline':
-      return (await import('./train-commands')).pipelineCommand(flags, rest);
+      return (await import('./data')).dataCommand(parseCommand(COMMANDS.data, rest));
     case 'views':
-      return (await import('./views')).viewsCommand(flags);
-    default:
-      throw new UsageError(`unknown command '${command}' (try: simclr help)`);
+      return (await import('./views')).viewsCommand(parseCommand(COMMANDS.views, rest));
+    case 'pretrain':
+      return (await import('./train-commands')).pretrainCommand(parseCommand(COMMANDS.pretrain, rest));
+    case 'finetune':
+      return (await import('./train-commands')).finetuneCommand(parseCommand(COMMANDS.finetune, rest));
+    case 'supervised':
+      return (await import('./train-commands')).supervisedCommand(parseCommand(COMMANDS.supervised, rest));
+    case 'distill':
+      return (await import('./train-commands')).distillCommand(parseCommand(COMMANDS.distill, rest));
+    case 'eval':
+      return (await import('./train-commands')).evalCommand(parseCommand(COMMANDS.eval, rest));
+    case 'predict':
+      return (await import('./train-commands')).predictCommand(parseCommand(COMMANDS.predict, rest));
+    case 'pipeline':
+      return (await import('./pipeline')).pipelineCommand(parseCommand(COMMANDS.pipeline, rest));
   }
 }
 

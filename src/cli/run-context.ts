@@ -3,16 +3,19 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Classifier, SimCLRModel, type ResNetDepth, type ResNetOptions } from '../models';
-import { openDataset, parseLabelSpec, readSubsetFile, stratifiedSubset, writeSubsetFile, type ImageDataset, type LabelSpec } from '../data';
+import { openDataset, parseLabelSpec, type OpenedDataset, readSubsetFile, stratifiedSubset, writeSubsetFile, type ImageDataset, type LabelSpec } from '../data';
 import { RunFolder, datasetStats, loadCheckpoint, hasCheckpoint, defaultPretrainConfig, type Normalisation, type PretrainConfig } from '../train';
-import type { Flags } from './args';
-import { UsageError } from './args';
+import { UsageError } from './options';
 
 export interface RunConfig {
   data: string;
   testData: string | null;
   imageSize: number;
   channels: 1 | 3;
+  /** Why imageSize and channels are what they are (auto choices from the images, or a flag). */
+  chosen?: { imageSize: string; channels: string };
+  /** Unreadable images were skipped (--skip-bad-images); later stages reading the data do the same. */
+  skipBadImages?: boolean;
   classes: string[];
   norm: Normalisation;
   pretrain: PretrainConfig;
@@ -33,39 +36,35 @@ export function openRun(dir: string): { run: RunFolder; config: RunConfig } {
   return { run: new RunFolder(dir), config: JSON.parse(readFileSync(file, 'utf8')) as RunConfig };
 }
 
-export async function trainData(config: RunConfig): Promise<ImageDataset> {
-  return openDataset(config.data, { imageSize: config.imageSize, channels: config.channels, split: 'train' });
+/** The run's training images, read as the run was made (size, channels, skipped images). */
+export async function trainData(config: RunConfig, skipBad?: boolean): Promise<ImageDataset> {
+  return openDataset(config.data, { imageSize: config.imageSize, channels: config.channels, split: 'train', skipBad: skipBad || config.skipBadImages });
 }
 
 /** The test set: --test-data, or the source's own test split where it has one. */
-export async function testData(config: RunConfig, override?: string): Promise<ImageDataset> {
+export async function testData(config: RunConfig, override?: string, skipBad?: boolean): Promise<ImageDataset> {
   const spec = override || config.testData;
-  if (spec) return openDataset(spec, { imageSize: config.imageSize, channels: config.channels, split: 'test' });
-  if (/^(fashion-mnist|mnist|cifar10-bin|cifar100-bin)(:|$)/.test(config.data)) {
-    return openDataset(config.data, { imageSize: config.imageSize, channels: config.channels, split: 'test' });
-  }
+  const o = { imageSize: config.imageSize, channels: config.channels, split: 'test' as const, skipBad: skipBad || config.skipBadImages };
+  if (spec) return openDataset(spec, o);
+  if (/^(fashion-mnist|mnist|cifar10-bin|cifar100-bin)(:|$)/.test(config.data)) return openDataset(config.data, o);
   throw new UsageError(`${config.data} has no test split: pass --test-data`);
 }
 
-/** Model flags shared by pretrain and supervised: --depth/--model, --width, --sk. */
-export function encoderFromFlags(flags: Flags, ds: ImageDataset): ResNetOptions {
-  const model = flags.string('model', '');
-  const depthFromModel = model ? Number(/^resnet(\d+)$/.exec(model)?.[1]) : NaN;
-  if (model && !depthFromModel) throw new UsageError(`--model must be resnet18, resnet34, resnet50, resnet101, resnet152 or resnet200, got '${model}'`);
-  const depth = flags.number('depth', depthFromModel || 18, { integer: true }) as ResNetDepth;
+/** The model options of pretrain and pipeline: --model or --depth, --width, --sk. */
+export function encoderOptions(o: { model: string; depth?: number; width: number; sk: boolean }, ds: ImageDataset): ResNetOptions {
+  const depth = (o.depth ?? Number(/^resnet(\d+)$/.exec(o.model)?.[1])) as ResNetDepth;
   if (![18, 34, 50, 101, 152, 200].includes(depth)) throw new UsageError(`--depth must be 18, 34, 50, 101, 152 or 200, got ${depth}`);
-  const width = flags.number('width', 1, { min: 0.0625, max: 8 });
-  if (!(width > 0)) throw new UsageError(`--width must be positive, got ${width}`);
-  const sk = flags.boolean('sk');
-  return { depth, width, skRatio: sk ? 0.0625 : 0, cifarStem: ds.size <= 32, inChannels: ds.channels };
+  return { depth, width: o.width, skRatio: o.sk ? 0.0625 : 0, cifarStem: ds.size <= 32, inChannels: ds.channels };
 }
 
-export function newRunConfig(spec: string, test: string | null, ds: ImageDataset, pretrain: Partial<PretrainConfig>): RunConfig {
+export function newRunConfig(spec: string, test: string | null, ds: OpenedDataset, pretrain: Partial<PretrainConfig>, skipBadImages = false): RunConfig {
   return {
     data: spec,
     testData: test,
     imageSize: ds.size,
     channels: ds.channels,
+    chosen: ds.auto,
+    skipBadImages,
     classes: ds.classes,
     norm: datasetStats(ds),
     pretrain: defaultPretrainConfig(ds.size, ds.channels, pretrain),

@@ -3,25 +3,30 @@
 import * as t from '../torch';
 import { simclrViewOptions, simclrViews } from '../augment';
 import { decodeImages, listImages, seededRandom, writePng } from '../data';
-import type { Flags } from './args';
-import { UsageError } from './args';
+import { chooseShape, readShapes } from '../data';
+import { UsageError, type Parsed } from './options';
+import type { COMMANDS } from './specs';
+import { channelsOption, skippedLine } from './images';
 
-export async function viewsCommand(flags: Flags): Promise<number> {
-  const dir = flags.string('data', '');
-  const out = flags.string('out', 'views.png');
-  const count = flags.number('count', 8, { min: 1, max: 64, integer: true });
-  const size = flags.number('size', 32, { min: 8, max: 512, integer: true });
-  const seed = flags.number('seed', 0, { min: 0, integer: true });
-  const channels = flags.number('channels', 3, { integer: true });
-  const zoom = flags.number('zoom', size <= 64 ? 4 : 1, { min: 1, max: 16, integer: true });
-  flags.rejectUnknown();
+export async function viewsCommand({ values: o }: { values: Parsed<typeof COMMANDS.views.options> }): Promise<number> {
+  const { data: dir, out, count, seed } = o;
   if (!dir) throw new UsageError('--data <image folder> is required, e.g. simclr views --data ../shared/datasets/cifar10/train --out views.png');
-  if (channels !== 1 && channels !== 3) throw new UsageError(`--channels must be 1 or 3, got ${channels}`);
-
   const list = listImages(dir);
   const pick = seededRandom(seed);
-  const chosen = Array.from({ length: Math.min(count, list.files.length) }, () => list.files[Math.floor(pick() * list.files.length)]!);
-  const { pixels } = await decodeImages(chosen, size, channels);
+  const drawn = Array.from({ length: Math.min(count, list.files.length) }, () => list.files[Math.floor(pick() * list.files.length)]!);
+  // Size and channels as a run on this folder would choose them, from the drawn images' headers.
+  const shape = chooseShape(await readShapes(drawn), { imageSize: o.imageSize, channels: channelsOption(o.channels) });
+  const { imageSize: size, channels } = shape;
+  const zoom = o.zoom ?? (size <= 64 ? 4 : 1);
+  const decoded = await decodeImages(drawn, size, channels, { skipBad: o.skipBadImages });
+  if (decoded.bad.length) console.log(skippedLine(decoded.bad.map((i) => drawn[i]!)));
+  const badSet = new Set(decoded.bad);
+  const chosen = drawn.filter((_, i) => !badSet.has(i));
+  if (chosen.length === 0) throw new Error(`${dir}: none of the ${drawn.length} images drawn could be decoded`);
+  const frame = channels * size * size;
+  const pixels = new Uint8Array(chosen.length * frame);
+  let k = 0;
+  for (let i = 0; i < drawn.length; i++) if (!badSet.has(i)) pixels.set(decoded.pixels.subarray(i * frame, (i + 1) * frame), frame * k++);
   t.manualSeed(seed);
   const grid = t.tidy(() => {
     const images = t.fromBytes(pixels, [chosen.length, channels, size, size], 'uint8');
@@ -38,6 +43,6 @@ export async function viewsCommand(flags: Flags): Promise<number> {
   const [, height, width] = grid.shape as [number, number, number];
   await writePng(out, grid.data() as Uint8Array, channels, height, width);
   grid.dispose();
-  console.log(`wrote ${out}: ${chosen.length} images from ${dir} (columns: original, view 1, view 2; ${size}px, seed ${seed})`);
+  console.log(`wrote ${out}: ${chosen.length} images from ${dir} (columns: original, view 1, view 2; ${size}px ${channels === 1 ? 'gray' : 'RGB'}, seed ${seed})`);
   return 0;
 }

@@ -114,8 +114,10 @@ export async function decodeImages(files: string[], size: number, channels: 1 | 
 export { defaultCacheDir };
 
 export interface ImageFolderOptions extends DecodeOptions {
-  imageSize: number;
-  channels: 1 | 3;
+  /** Side of the square images kept; 'auto': the images' own when all share one of at most 64px, else 32. */
+  imageSize: number | 'auto';
+  /** 1 (gray) or 3 (RGB); 'auto': 1 when every image is single-channel, else 3. */
+  channels: 1 | 3 | 'auto';
   /** Where decoded images are kept. Default SIMCLR_CACHE or ~/.cache/simclr-ts; null: no cache. */
   cacheDir?: string | null;
 }
@@ -136,22 +138,117 @@ interface CacheIndex {
   nonImages: number;
 }
 
+/** The largest side an image folder's own size is kept at by --image-size auto. */
+export const AUTO_SIZE_LIMIT = 64;
+/** The size --image-size auto falls back to. */
+export const DEFAULT_FOLDER_SIZE = 32;
+
+/** What a folder's images are, from their headers: for --channels auto and --image-size auto. */
+export interface FolderShape {
+  /** every readable image has one colour channel (alpha aside) */
+  gray: boolean;
+  /** [width, height] when every readable image has the same */
+  commonSize: [number, number] | null;
+  /** images whose header could not be read (decoding reports them) */
+  unreadable: number;
+}
+
+/** Reads the headers of image files (not their pixels). */
+export async function readShapes(files: string[]): Promise<FolderShape> {
+  const sharp = await loadSharp();
+  const shape: FolderShape = { gray: true, commonSize: null, unreadable: 0 };
+  let sameSize = true;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const file = files[next++]!;
+      try {
+        const m = await sharp(file).metadata();
+        const colours = (m.channels ?? 3) - (m.hasAlpha ? 1 : 0);
+        if (colours > 1) shape.gray = false;
+        const size: [number, number] = [m.width ?? 0, m.height ?? 0];
+        if (shape.commonSize === null && sameSize) shape.commonSize = size;
+        else if (shape.commonSize && (shape.commonSize[0] !== size[0] || shape.commonSize[1] !== size[1])) {
+          shape.commonSize = null;
+          sameSize = false;
+        }
+      } catch {
+        shape.unreadable++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  return shape;
+}
+
+export interface AutoChoice {
+  imageSize: number;
+  channels: 1 | 3;
+  /** why each was chosen, for `simclr data` and config.json */
+  why: { imageSize: string; channels: string };
+}
+
+/** Resolves 'auto' sizes and channels from the images' headers (read once, cached with the folder's listing). */
+async function resolveAuto(root: string, files: string[], listing: unknown, o: ImageFolderOptions, cacheDir: string | null): Promise<AutoChoice> {
+  const given = (what: string) => `set by --${what}`;
+  if (o.imageSize !== 'auto' && o.channels !== 'auto') return { imageSize: o.imageSize, channels: o.channels, why: { imageSize: given('image-size'), channels: given('channels') } };
+  const key = createHash('sha256').update(JSON.stringify(['shape', root, listing])).digest('hex').slice(0, 24);
+  const file = cacheDir ? join(cacheDir, `${key}.shape.json`) : '';
+  let shape: FolderShape | null = null;
+  if (file && existsSync(file)) {
+    try {
+      shape = JSON.parse(readFileSync(file, 'utf8')) as FolderShape;
+    } catch {
+      shape = null;
+    }
+  }
+  if (!shape) {
+    shape = await readShapes(files);
+    if (file) {
+      mkdirSync(cacheDir!, { recursive: true });
+      writeFileSync(`${file}.tmp-${process.pid}`, JSON.stringify(shape));
+      renameSync(`${file}.tmp-${process.pid}`, file);
+    }
+  }
+  return chooseShape(shape, o);
+}
+
+/** --image-size and --channels, with 'auto' resolved from what the images are. */
+export function chooseShape(shape: FolderShape, o: { imageSize: number | 'auto'; channels: 1 | 3 | 'auto' }): AutoChoice {
+  const given = (what: string) => `set by --${what}`;
+  const channels = o.channels !== 'auto' ? o.channels : shape.gray ? 1 : 3;
+  const channelsWhy = o.channels !== 'auto' ? given('channels') : shape.gray ? 'auto: every image has one channel' : 'auto: the images have colour channels';
+  let imageSize: number;
+  let sizeWhy: string;
+  if (o.imageSize !== 'auto') [imageSize, sizeWhy] = [o.imageSize, given('image-size')];
+  else if (shape.commonSize && Math.max(...shape.commonSize) <= AUTO_SIZE_LIMIT && Math.min(...shape.commonSize) >= 8) {
+    imageSize = Math.min(...shape.commonSize);
+    sizeWhy = `auto: every image is ${shape.commonSize[0]}x${shape.commonSize[1]}`;
+  } else {
+    imageSize = DEFAULT_FOLDER_SIZE;
+    sizeWhy = shape.commonSize ? `auto: the images are ${shape.commonSize[0]}x${shape.commonSize[1]}, over ${AUTO_SIZE_LIMIT}px; resized to ${DEFAULT_FOLDER_SIZE}` : `auto: the images differ in size; resized to ${DEFAULT_FOLDER_SIZE}`;
+  }
+  return { imageSize, channels, why: { imageSize: sizeWhy, channels: channelsWhy } };
+}
+
 /** Reads an image folder, from the cache when the folder has not changed since it was written. */
-export async function loadImageFolder(dir: string, o: ImageFolderOptions): Promise<ImageDataset & { fromCache: boolean }> {
+export async function loadImageFolder(dir: string, options: ImageFolderOptions): Promise<ImageDataset & { fromCache: boolean; auto: AutoChoice['why'] }> {
   const root = resolve(dir);
   const list = listImages(root);
   const files = list.files.map((f): [string, number, number] => {
     const st = statSync(f);
     return [relative(root, f), st.size, Math.round(st.mtimeMs)];
   });
-  const skipBad = o.skipBad ?? false;
-  const cacheDir = o.cacheDir === undefined ? defaultCacheDir() : o.cacheDir;
+  const skipBad = options.skipBad ?? false;
+  const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
+  const chosen = await resolveAuto(root, list.files, files, options, cacheDir);
+  const o = { ...options, imageSize: chosen.imageSize, channels: chosen.channels };
   const key = createHash('sha256').update(JSON.stringify([root, o.imageSize, o.channels, skipBad])).digest('hex').slice(0, 24);
   const indexPath = cacheDir ? join(cacheDir, `${key}.json`) : '';
   const dataPath = cacheDir ? join(cacheDir, `${key}.u8`) : '';
   const frame = o.channels * o.imageSize * o.imageSize;
 
-  const build = (pixels: Uint8Array, bad: number[], fromCache: boolean): ImageDataset & { fromCache: boolean } => {
+  const build = (pixels: Uint8Array, bad: number[], fromCache: boolean): ImageDataset & { fromCache: boolean; auto: AutoChoice['why'] } => {
     const badSet = new Set(bad);
     const keepIdx = bad.length ? list.files.map((_, i) => i).filter((i) => !badSet.has(i)) : null;
     const labeled = list.classes.length > 0;
@@ -168,6 +265,7 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions): Promi
       source: root,
       skipped: { nonImages: list.skipped, bad: bad.map((i) => files[i]![0]) },
       fromCache,
+      auto: chosen.why,
     };
   };
 

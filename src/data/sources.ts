@@ -6,10 +6,13 @@ import { readCifarBinary } from './cifar-binary';
 import { loadImageFolder, type ImageFolderOptions } from './image-folder';
 
 export interface OpenOptions extends Omit<ImageFolderOptions, 'imageSize' | 'channels'> {
-  /** Side of the (square) images kept. Default: the source's own (32 for CIFAR, 28 for MNIST), else 32. */
-  imageSize?: number;
-  /** 1 (gray) or 3 (RGB). Default: the source's own, 3 for image folders. */
-  channels?: 1 | 3;
+  /**
+   * Side of the (square) images kept. Default ('auto'): the source's own (32 for CIFAR, 28
+   * for MNIST); for an image folder the images' own when they all share one of at most 64px, else 32.
+   */
+  imageSize?: number | 'auto';
+  /** 1 (gray) or 3 (RGB). Default ('auto'): the source's own; for an image folder 1 when every image is single-channel. */
+  channels?: 1 | 3 | 'auto';
   /** Which split of a source that has them (idx, CIFAR binary). Default 'train'. */
   split?: 'train' | 'test';
 }
@@ -18,12 +21,15 @@ export function describeSpecs(): string {
   return "an image folder (DIR/<class>/*.jpg|png|webp or DIR/*.jpg|...), 'fashion-mnist', 'fashion-mnist:DIR', 'mnist:DIR', 'cifar10-bin:DIR' or 'cifar100-bin:DIR'";
 }
 
-export async function openDataset(spec: string, o: OpenOptions = {}): Promise<ImageDataset & { fromCache?: boolean }> {
+/** A data set as opened, with where it came from and why its size and channels are what they are. */
+export type OpenedDataset = ImageDataset & { fromCache?: boolean; auto: { imageSize: string; channels: string } };
+
+export async function openDataset(spec: string, o: OpenOptions = {}): Promise<OpenedDataset> {
   const split = o.split ?? 'train';
   const colon = spec.indexOf(':');
   const kind = colon > 0 ? spec.slice(0, colon) : spec;
   const arg = colon > 0 ? spec.slice(colon + 1) : '';
-  let ds: ImageDataset & { fromCache?: boolean };
+  let ds: ImageDataset;
   if (kind === 'fashion-mnist' || kind === 'mnist') {
     if (kind === 'mnist' && !arg) throw new Error("mnist needs its folder: 'mnist:DIR' (the four idx files of the MNIST release)");
     const dir = arg || FASHION_MNIST_DIR;
@@ -51,14 +57,17 @@ export async function openDataset(spec: string, o: OpenOptions = {}): Promise<Im
     ds = readCifarBinary(arg, kind === 'cifar10-bin' ? 'cifar10' : 'cifar100', split);
     return reshape(ds, 32, 32, o);
   }
-  return loadImageFolder(spec, { ...o, imageSize: o.imageSize ?? 32, channels: o.channels ?? 3 });
+  return loadImageFolder(spec, { ...o, imageSize: o.imageSize ?? 'auto', channels: o.channels ?? 'auto' });
 }
 
-function reshape(ds: ImageDataset, height: number, width: number, o: OpenOptions): ImageDataset {
-  const size = o.imageSize ?? ds.size;
-  const channels = o.channels ?? ds.channels;
+function reshape(ds: ImageDataset, height: number, width: number, o: OpenOptions): OpenedDataset {
+  const ownSize = o.imageSize === undefined || o.imageSize === 'auto';
+  const ownChannels = o.channels === undefined || o.channels === 'auto';
+  const size = ownSize ? ds.size : (o.imageSize as number);
+  const channels = ownChannels ? ds.channels : (o.channels as 1 | 3);
   const pixels = conform(ds.pixels, ds.count, ds.channels, height, width, size, channels);
-  return { ...ds, pixels, size, channels };
+  const auto = { imageSize: ownSize ? "the data set's own" : 'set by --image-size', channels: ownChannels ? "the data set's own" : 'set by --channels' };
+  return { ...ds, pixels, size, channels, auto };
 }
 
 export const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];

@@ -5,7 +5,7 @@ import { Linear } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import type { ImageDataset } from '../data';
 import type { SimCLRModel } from '../models';
-import { encode } from './knn';
+import { classCount, encode } from './knn';
 import type { Normalisation } from './normalise';
 import { seededRandom, shuffleInPlace } from '../data';
 
@@ -30,7 +30,7 @@ export function linearEvaluation(model: SimCLRModel, train: ImageDataset, test: 
   trainF.dispose();
   testF.dispose();
   const ys = t.keep(t.tensor(Float64Array.from(train.labels), undefined, { dtype: 'int64' }));
-  const classes = Math.max(train.classes.length, 1 + Math.max(...train.labels));
+  const classes = classCount(train);
   t.manualSeed(o.seed ?? 0);
   const head = new Linear(xs.shape[1]!, classes);
   const opt = new SGD(head.parameters(), { lr: o.lr ?? 0.1, momentum: 0.9, nesterov: true });

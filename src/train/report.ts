@@ -2,6 +2,19 @@
 // and accuracy curves from metrics.jsonl and the results table from results.json.
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { RunFolder } from './run-folder';
+import { extent } from '../util/extent';
+
+/** Points drawn per curve: more than a chart's width in pixels shows nothing more. */
+const MAX_POINTS = 2000;
+
+/** Every k-th point (and the last), so that a long run's curve stays a small page. */
+export function thin<P>(points: P[], max = MAX_POINTS): P[] {
+  if (points.length <= max) return points;
+  const stride = Math.ceil(points.length / max);
+  const out = points.filter((_, i) => i % stride === 0);
+  if ((points.length - 1) % stride !== 0) out.push(points[points.length - 1]!);
+  return out;
+}
 
 interface Metric {
   stage: string;
@@ -15,14 +28,15 @@ interface Metric {
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 function chart(title: string, allSeries: { name: string; points: [number, number][] }[], yLabel: string): string {
-  const series = allSeries.filter((s) => s.points.length > 0);
-  const all = series.flatMap((s) => s.points);
+  const all = allSeries.flatMap((s) => s.points);
+  const series = allSeries.filter((s) => s.points.length > 0).map((s) => ({ ...s, points: thin(s.points) }));
   if (all.length === 0) return '';
   const [w, h, pad] = [640, 240, 40];
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]).filter(Number.isFinite);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs) || 1];
-  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const [x0, xMax] = extent(xs);
+  const x1 = xMax || 1;
+  const [y0, y1] = extent(ys);
   const sx = (x: number) => pad + ((x - x0) / (x1 - x0 || 1)) * (w - 2 * pad);
   const sy = (y: number) => h - pad - ((y - y0) / (y1 - y0 || 1)) * (h - 2 * pad);
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];

@@ -1,0 +1,234 @@
+// Every command's options, in one place: the parser, `simclr <command> --help` and the
+// README's option lists are made from these tables (test/cli-options.test.ts checks the README).
+import type { CommandSpec, OptionSpec, OptionTable } from './options';
+
+const skipBadImages = { type: 'boolean', default: false, help: 'skip images that cannot be decoded (and list them) instead of stopping' } as const satisfies OptionSpec;
+const imageSize = {
+  type: 'integer', min: 8, max: 4096, auto: true, placeholder: 'N|auto', default: 'auto',
+  defaultText: "auto: an image folder's own size when every image shares one of at most 64px, else 32; a data set's own",
+  help: 'side of the square images trained on',
+} as const satisfies OptionSpec;
+const channels = {
+  type: 'string', choices: ['auto', '1', '3'], default: 'auto',
+  help: 'image channels: 1 (gray), 3 (RGB), or auto (1 when every image is single-channel)',
+} as const satisfies OptionSpec;
+const seed = { type: 'integer', min: 0, default: 0, help: 'seed of the label subset, initialisation and views' } as const satisfies OptionSpec;
+const resume = { type: 'boolean', default: false, help: 'continue the stage from its last checkpoint' } as const satisfies OptionSpec;
+const interpolation = { type: 'string', choices: ['bicubic', 'bilinear'], default: 'bicubic', help: 'resampling of the random crops' } as const satisfies OptionSpec;
+
+/** The data and model options shared by pretrain and pipeline. */
+const dataOptions = {
+  data: { type: 'string', placeholder: 'SPEC', required: true, help: 'an image folder (DIR/<class>/*.jpg|png|webp or DIR/*.jpg), fashion-mnist[:DIR], mnist:DIR, cifar10-bin:DIR or cifar100-bin:DIR' },
+  'test-data': { type: 'string', placeholder: 'SPEC', defaultText: "the source's test split", help: 'the test set, read once per stage for its results' },
+  'image-size': imageSize,
+  channels,
+  'skip-bad-images': skipBadImages,
+} as const satisfies OptionTable;
+
+const modelOptions = {
+  model: { type: 'string', choices: ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnet200'], default: 'resnet18', help: 'the encoder (ResNet v1)' },
+  depth: { type: 'integer', placeholder: 'N', defaultText: "--model's", help: 'ResNet depth (18, 34, 50, 101, 152 or 200), instead of --model' },
+  width: { type: 'number', min: 0.0625, max: 8, default: 1, help: 'width multiplier of the encoder' },
+  sk: { type: 'boolean', default: false, help: 'selective kernels (ratio 0.0625) with the ResNet-D stem' },
+} as const satisfies OptionTable;
+
+export const pretrainOptions = {
+  ...dataOptions,
+  out: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder to create (or to continue with --resume)' },
+  ...modelOptions,
+  epochs: { type: 'integer', min: 1, default: 100, help: 'pretraining epochs' },
+  batch: { type: 'integer', min: 2, default: 256, help: 'images per step (two views each)' },
+  lr: { type: 'number', min: 0, default: 1.0, help: 'LARS base learning rate, times batch/256' },
+  temperature: { type: 'number', min: 1e-3, defaultText: '0.5 at 32px or less, else 0.1', help: 'NT-Xent temperature' },
+  'warmup-epochs': { type: 'integer', min: 0, defaultText: 'a tenth of --epochs, 0 under 10', help: 'linear warm-up before the cosine decay' },
+  'crop-min': { type: 'number', min: 0.01, max: 1, default: 0.08, help: 'smallest crop area, as a fraction of the image' },
+  'max-images': { type: 'integer', min: 0, default: 0, help: 'pretrain on a seeded random subset of this many images (0: all)' },
+  interpolation,
+  'pixel-crops': { type: 'boolean', default: false, help: 'crop boxes in whole pixels, as torchvision draws them' },
+  seed,
+  knn: { type: 'boolean', default: false, help: 'kNN accuracy on the test set after each epoch' },
+  resume,
+} as const satisfies OptionTable;
+
+/** Options of the three classifier stages; each stage has its own defaults (below). */
+export type ClassifierTable = ReturnType<typeof classifierOptions>;
+function classifierOptions(d: { epochs: number; lr: number; weightDecay: number; pixelCrops: boolean }) {
+  return {
+    labels: { type: 'string', placeholder: 'SPEC', default: '10%', help: 'the labeled subset: 1%, 10%, a fraction such as 0.1, or 25/class (stratified, drawn by --seed)' },
+    'labels-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of labeled image ids (one per line) instead of drawing one' },
+    epochs: { type: 'integer', min: 1, default: d.epochs, help: 'training epochs' },
+    batch: { type: 'integer', min: 1, default: 256, help: 'images per step' },
+    lr: { type: 'number', min: 0, default: d.lr, help: 'SGD (Nesterov, cosine) learning rate' },
+    'weight-decay': { type: 'number', min: 0, default: d.weightDecay, help: 'weight decay' },
+    'crop-min': { type: 'number', min: 0.01, max: 1, default: 0.08, help: 'smallest crop area of the crop + flip views' },
+    'drop-last': { type: 'boolean', default: false, help: "drop each epoch's last partial batch" },
+    interpolation,
+    'pixel-crops': { type: 'boolean', default: d.pixelCrops, help: 'crop boxes in whole pixels, as torchvision draws them' },
+    seed,
+    'skip-bad-images': { ...skipBadImages, defaultText: 'as the run was made', default: false },
+    resume,
+  } as const satisfies OptionTable;
+}
+
+const fromRun = { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder (made by simclr pretrain)' } as const satisfies OptionSpec;
+
+export const finetuneOptions = { from: fromRun, ...classifierOptions({ epochs: 30, lr: 0.05, weightDecay: 0, pixelCrops: false }) } as const satisfies OptionTable;
+// The baseline trains best on whole-pixel crops (torchvision's), the SimCLR stages on
+// fractional ones: each stage gets its better setting, as each has its own lr and decay.
+export const supervisedOptions = { from: fromRun, ...classifierOptions({ epochs: 60, lr: 0.1, weightDecay: 5e-4, pixelCrops: true }) } as const satisfies OptionTable;
+export const distillOptions = {
+  teacher: { ...fromRun, help: 'the run folder holding the fine-tuned teacher (finetune-<labels>)' },
+  ...classifierOptions({ epochs: 10, lr: 0.1, weightDecay: 5e-4, pixelCrops: false }),
+  'student-width': { type: 'number', min: 0.0625, max: 8, defaultText: "the teacher's", help: 'width multiplier of the student' },
+  'student-depth': { type: 'integer', placeholder: 'N', defaultText: "the teacher's", help: 'ResNet depth of the student' },
+  'max-images': { type: 'integer', min: 0, default: 0, help: 'distill on a seeded random subset of this many images (0: all)' },
+} as const satisfies OptionTable;
+
+/** Stage options that the pipeline sets itself, so they take no stage prefix there. */
+export const PIPELINE_FIXED = new Set(['data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'resume', 'from', 'teacher', 'labels', 'labels-file']);
+export const PIPELINE_STAGES = { pretrain: pretrainOptions, supervised: supervisedOptions, finetune: finetuneOptions, distill: distillOptions } as const;
+export type PipelineStage = keyof typeof PIPELINE_STAGES;
+
+/** --pretrain-epochs, --finetune-lr, ...: every stage option with its stage's prefix. */
+function prefixedStageOptions(): OptionTable {
+  const out: Record<string, OptionSpec> = {};
+  for (const [stage, table] of Object.entries(PIPELINE_STAGES) as [string, OptionTable][]) {
+    for (const [name, o] of Object.entries(table)) {
+      if (PIPELINE_FIXED.has(name)) continue;
+      out[`${stage}-${name}`] = { ...o, help: `${stage}: ${o.help}`, ...(name === 'seed' ? { default: undefined, defaultText: '--seed' } : {}) };
+    }
+  }
+  return out;
+}
+
+/** The pipeline's own options; the stage options follow them with their prefix. */
+export const pipelineOwnOptions = {
+  ...dataOptions,
+  labels: { type: 'string', placeholder: 'LIST', default: '1%,10%', help: 'label fractions, comma-separated (each as in finetune --labels)' },
+  out: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder (an unfinished one is continued)' },
+  ...modelOptions,
+  seed: { ...seed, help: 'seed of every stage (a stage prefix overrides it: --finetune-seed)' },
+  resume,
+} as const satisfies OptionTable;
+
+// Typed as the pipeline's own options: the prefixed ones are read by name (pipeline.ts).
+export const pipelineOptions = { ...pipelineOwnOptions, ...prefixedStageOptions() } as typeof pipelineOwnOptions;
+
+export const COMMANDS = {
+  info: {
+    name: 'info',
+    summary: 'libtorch version and build (CPU/CUDA), threads, devices, and the precision, layout, BLAS kernels and allocator chosen for this machine',
+    usage: 'simclr info [--json]',
+    example: 'simclr info --json',
+    options: { json: { type: 'boolean', default: false, help: 'print JSON' } },
+  },
+  demo: {
+    name: 'demo',
+    summary: 'the pipeline on Fashion-MNIST with 1% of the labels (about 20 min on 2 cores; --quick about 3)',
+    usage: 'simclr demo [--quick] [--out RUN]',
+    example: 'simclr demo --quick',
+    options: {
+      quick: { type: 'boolean', default: false, help: 'a 3-minute version: fewer epochs and images' },
+      out: { type: 'string', placeholder: 'RUN', defaultText: 'runs/demo-<date>-<time>', help: 'the run folder' },
+      labels: { type: 'string', placeholder: 'SPEC', default: '1%', help: 'the label fraction' },
+      seed,
+    },
+  },
+  data: {
+    name: 'data',
+    summary: 'read (and cache) a data set, show what is in it, write a label subset',
+    usage: 'simclr data --data SPEC [--labels SPEC --out FILE]',
+    example: 'simclr data --data ../shared/datasets/cifar10/train --labels 10% --seed 0 --out labeled.txt',
+    options: {
+      data: dataOptions.data,
+      'image-size': imageSize,
+      channels,
+      split: { type: 'string', choices: ['train', 'test'], default: 'train', help: 'which split of a data set that has them (idx files, CIFAR binaries)' },
+      'skip-bad-images': skipBadImages,
+      labels: { type: 'string', placeholder: 'SPEC', help: 'write a stratified label subset (1%, 10%, 0.1 or 25/class)' },
+      seed,
+      out: { type: 'string', placeholder: 'FILE', default: 'labeled.txt', help: 'where --labels writes the image ids' },
+    },
+  },
+  views: {
+    name: 'views',
+    summary: 'a PNG grid: each row an image, then two SimCLR views of it',
+    usage: 'simclr views --data DIR [--out FILE]',
+    example: 'simclr views --data ../shared/datasets/cifar10/train --out views.png --count 8',
+    options: {
+      data: { type: 'string', placeholder: 'DIR', required: true, help: 'an image folder (DIR/<class>/*.jpg|png|webp or DIR/*.jpg)' },
+      out: { type: 'string', placeholder: 'FILE', default: 'views.png', help: 'the PNG to write' },
+      count: { type: 'integer', min: 1, max: 64, default: 8, help: 'images (rows)' },
+      'image-size': { ...imageSize, max: 512 },
+      channels,
+      zoom: { type: 'integer', min: 1, max: 16, defaultText: '4 up to 64px, else 1', help: 'pixel zoom, for a person to see' },
+      'skip-bad-images': skipBadImages,
+      seed,
+    },
+  },
+  pretrain: {
+    name: 'pretrain',
+    summary: 'SimCLRv2 contrastive pretraining on all images (labels unused); makes the run folder',
+    usage: 'simclr pretrain --data SPEC --out RUN [options] | simclr pretrain --out RUN --resume',
+    example: 'simclr pretrain --data ../shared/datasets/cifar10/train --out runs/c10 --epochs 100 --knn',
+    options: pretrainOptions,
+  },
+  finetune: {
+    name: 'finetune',
+    summary: 'fine-tune from the first head layer on a stratified labeled subset (written to the run folder)',
+    usage: 'simclr finetune --from RUN [--labels 1%] [options]',
+    example: 'simclr finetune --from runs/c10 --labels 1%',
+    options: finetuneOptions,
+  },
+  distill: {
+    name: 'distill',
+    summary: "distill the fine-tuned teacher into a fresh student (same size, or --student-width/--student-depth) on all training images",
+    usage: 'simclr distill --teacher RUN [--labels 1%] [options]',
+    example: 'simclr distill --teacher runs/c10 --labels 1%',
+    options: distillOptions,
+  },
+  supervised: {
+    name: 'supervised',
+    summary: 'the baseline: the same network from scratch on the labeled subset only',
+    usage: 'simclr supervised --from RUN [--labels 1%] [options]',
+    example: 'simclr supervised --from runs/c10 --labels 1%',
+    options: supervisedOptions,
+  },
+  eval: {
+    name: 'eval',
+    summary: "top-1/top-5 of the run's classifiers on the test set; --knn and --linear for the frozen pretrained encoder",
+    usage: 'simclr eval --model RUN [options]',
+    example: 'simclr eval --model runs/c10 --test-data ../shared/datasets/cifar10/test --knn --linear',
+    options: {
+      model: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder' },
+      stage: { type: 'string', placeholder: 'STAGE', defaultText: 'every trained classifier', help: 'one stage (finetune-1pct, distill-1pct, supervised-1pct, ...)' },
+      'test-data': { type: 'string', placeholder: 'SPEC', defaultText: "the run's test set", help: 'the test set' },
+      knn: { type: 'boolean', default: false, help: 'kNN accuracy (k=200, T=0.1) of the frozen pretrained encoder' },
+      linear: { type: 'boolean', default: false, help: 'linear evaluation of the frozen pretrained encoder on all training labels' },
+      'linear-epochs': { type: 'integer', min: 1, default: 30, help: "linear evaluation's epochs" },
+      'skip-bad-images': { ...skipBadImages, defaultText: 'as the run was made', default: false },
+    },
+  },
+  pipeline: {
+    name: 'pipeline',
+    summary: 'pretrain, then for each label fraction: baseline, fine-tune, distill; a results table and report.html',
+    usage: 'simclr pipeline --data SPEC --out RUN [--labels 1%,10%] [--<stage>-<option> VALUE ...]',
+    example: 'simclr pipeline --data fashion-mnist --labels 1%,10% --out runs/fm --pretrain-epochs 8',
+    options: pipelineOptions,
+  },
+  predict: {
+    name: 'predict',
+    summary: 'class and probability per image, from the distilled (else fine-tuned) model',
+    usage: 'simclr predict --model RUN IMAGE... [--json]',
+    example: 'simclr predict --model runs/c10 cat.jpg --json',
+    positionals: 'image files',
+    options: {
+      model: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder' },
+      stage: { type: 'string', placeholder: 'STAGE', defaultText: 'distill-*, else finetune-*', help: 'the classifier to use' },
+      json: { type: 'boolean', default: false, help: 'print JSON' },
+      'skip-bad-images': { ...skipBadImages, help: 'skip image files that cannot be decoded (and list them) instead of stopping' },
+    },
+  },
+} as const satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof COMMANDS;

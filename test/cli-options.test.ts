@@ -1,0 +1,87 @@
+// Command options: one table per command drives the parser, --help and the README.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { COMMANDS, PIPELINE_FIXED, pretrainOptions } from '../src/cli/specs';
+import { UsageError, nearest, parseCommand } from '../src/cli/options';
+import { readmeWithOptions } from '../src/cli/docs';
+import { stageSettings } from '../src/cli/pipeline';
+
+const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
+const simclr = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+
+test("the README's option lists are the ones --help prints", () => {
+  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+  for (const name of Object.keys(COMMANDS)) assert.ok(readme.includes(`<!-- options:${name} -->`), `README has no option list for ${name}`);
+  assert.equal(readmeWithOptions(readme), readme, 'README option lists are out of date: run node scripts/options-docs.mjs');
+  const help = simclr('pretrain', '--help');
+  assert.equal(help.status, 0, help.stderr);
+  const block = /<!-- options:pretrain -->\n```text\n([\s\S]*?)\n```/.exec(readme)![1]!;
+  assert.ok(help.stdout.includes(block), 'simclr pretrain --help prints the README block');
+});
+
+test('simclr pretrain --help lists every option with its default', () => {
+  const r = simclr('pretrain', '--help');
+  assert.equal(r.status, 0);
+  for (const [name, o] of Object.entries(pretrainOptions)) {
+    assert.match(r.stdout, new RegExp(`--${name}\\b`), `--${name} listed`);
+    if ('default' in o && o.type !== 'boolean') assert.match(r.stdout, new RegExp(`--${name} [^\\n]*(\\n +)?[^\\n]*\\(default: ${String(o.default).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), `--${name} shows its default`);
+  }
+  assert.match(r.stdout, /--skip-bad-images, --no-skip-bad-images[\s\S]*?\(default: off\)/);
+  assert.match(r.stdout, /--epochs N +pretraining epochs \(default: 100\)/);
+  assert.match(r.stdout, /--interpolation bicubic\|bilinear/);
+  // every command has its own help
+  for (const name of Object.keys(COMMANDS)) {
+    const h = simclr(name, '--help');
+    assert.equal(h.status, 0, `${name} --help`);
+    assert.match(h.stdout, new RegExp(`^simclr ${name}: `));
+  }
+});
+
+test('an unknown option exits 2 and names the nearest known one', () => {
+  const r = simclr('pretrain', '--epoch', '3', '--data', 'fashion-mnist', '--out', '/nonexistent-simclr/x');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown option --epoch for 'pretrain'; did you mean --epochs\?/);
+  assert.equal(nearest('lables', ['labels', 'lr', 'seed']), 'labels');
+  assert.equal(nearest('zzzzzz', ['labels', 'lr', 'seed']), null);
+});
+
+test('booleans are --name / --no-name everywhere, and take no value', () => {
+  const spec = COMMANDS.pretrain;
+  assert.equal(parseCommand(spec, ['--knn']).values.knn, true);
+  assert.equal(parseCommand(spec, ['--knn', '--no-knn']).values.knn, false);
+  assert.equal(parseCommand(spec, ['--pixel-crops']).values.pixelCrops, true);
+  assert.equal(parseCommand(COMMANDS.supervised, []).values.pixelCrops, true, "the baseline's default");
+  assert.equal(parseCommand(COMMANDS.supervised, ['--no-pixel-crops']).values.pixelCrops, false);
+  assert.throws(() => parseCommand(spec, ['--knn=yes']), (e: Error) => e instanceof UsageError && /--knn takes no value, got 'yes': write --knn or --no-knn/.test(e.message));
+  assert.throws(() => parseCommand(spec, ['--pixel-crops', 'yes']), /--pixel-crops takes no value, got 'yes'/);
+  assert.throws(() => parseCommand(spec, ['--epochs']), /--epochs needs a value/);
+  assert.throws(() => parseCommand(spec, ['--out', '--epochs', '3']), /--out needs a value \(RUN\)/);
+  assert.throws(() => parseCommand(spec, ['--epochs', '2.5']), /--epochs must be an integer >= 1, got '2.5'/);
+  assert.throws(() => parseCommand(spec, ['--image-size', 'big']), /--image-size must be an integer >= 8 and <= 4096 or 'auto', got 'big'/);
+  assert.equal(parseCommand(spec, ['--image-size', '28']).values.imageSize, 28);
+  assert.equal(parseCommand(spec, []).values.imageSize, 'auto');
+  assert.throws(() => parseCommand(spec, ['stray']), /'pretrain' takes no positional arguments/);
+  assert.deepEqual(parseCommand(COMMANDS.predict, ['--model', 'r', 'a.jpg', 'b.png']).positionals, ['a.jpg', 'b.png']);
+});
+
+test('pipeline passes every stage option, booleans included, to its stage as typed settings', () => {
+  const argv = ['--data', 'x', '--out', 'y', '--seed', '4', '--pretrain-epochs', '3', '--finetune-seed', '9', '--no-supervised-pixel-crops', '--pretrain-knn'];
+  const { values, given } = parseCommand(COMMANDS.pipeline, argv);
+  const pre = stageSettings('pretrain', values, given) as Record<string, unknown>;
+  assert.equal(pre.epochs, 3);
+  assert.equal(pre.knn, true, 'a boolean stage option given last');
+  assert.equal(pre.seed, 4, "the pipeline's seed");
+  assert.equal(pre.batch, 256, "the stage's own default");
+  const fine = stageSettings('finetune', values, given) as Record<string, unknown>;
+  assert.deepEqual([fine.epochs, fine.lr, fine.seed], [30, 0.05, 9]);
+  const sup = stageSettings('supervised', values, given) as Record<string, unknown>;
+  assert.deepEqual([sup.pixelCrops, sup.epochs, sup.seed], [false, 60, 4]);
+  const dist = stageSettings('distill', values, given) as Record<string, unknown>;
+  assert.deepEqual([dist.epochs, dist.pixelCrops], [10, false]);
+  for (const fixed of PIPELINE_FIXED) assert.ok(!Object.hasOwn(COMMANDS.pipeline.options, `finetune-${fixed}`), `--finetune-${fixed} is set by the pipeline itself`);
+  assert.throws(() => parseCommand(COMMANDS.pipeline, ['--epochs', '3']), /unknown option --epochs for 'pipeline'; stage options take the stage's prefix: --pretrain-epochs/);
+  assert.throws(() => parseCommand(COMMANDS.pipeline, ['--finetune-lr', 'fast']), /--finetune-lr must be a number >= 0, got 'fast'/);
+});
