@@ -232,9 +232,12 @@ function ensureTypeScriptBuild() {
   writeFileSync(out, new Date().toISOString() + '\n');
 }
 
+// The interpreter the tests run the reference with (test/helpers.ts): Debian's, where apt installs.
+const PYTHON = process.env.SIMCLR_PYTHON ?? '/usr/bin/python3';
+
 function pythonHasTorch() {
   try {
-    execFileSync('python3', ['-c', 'import torch, torchvision'], { stdio: 'ignore' });
+    execFileSync(PYTHON, ['-c', 'import torch, torchvision'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -245,8 +248,8 @@ function ensurePythonReference() {
   if (pythonHasTorch()) return;
   const ok = aptInstall(['python3-torch', 'python3-torchvision'], 'the PyTorch reference the tests compare against');
   if (!ok || !pythonHasTorch()) {
-    fail('the tests compare against PyTorch, and `python3 -c "import torch, torchvision"` fails. Install them ' +
-      '(Debian/Ubuntu: `sudo apt-get install python3-torch python3-torchvision`; elsewhere: `pip install torch torchvision`), then run `npm test` again.');
+    fail(`the tests compare against PyTorch, and \`${PYTHON} -c "import torch, torchvision"\` fails. Install them ` +
+      '(Debian/Ubuntu: `sudo apt-get install python3-torch python3-torchvision`; elsewhere: `pip install torch torchvision` and set SIMCLR_PYTHON to that python), then run `npm test` again.');
   }
 }
 

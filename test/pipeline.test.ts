@@ -97,12 +97,12 @@ test('bad input gives a clear message and a non-zero exit, and keeps what was sa
   const run = join(root, 'run');
   const cases: [string[], number, RegExp][] = [
     [['finetune', '--from', run, '--labels', '0%'], 2, /--labels must be a percentage/],
-    [['pretrain', '--data', train, '--out', join(root, 'b1'), '--batch', '1'], 2, /--batch must be at least 2 for NT-Xent/],
+    [['pretrain', '--data', train, '--out', join(root, 'b1'), '--batch', '1'], 2, /--batch must be an integer >= 2 \(for NT-Xent each image's negatives are the others\), got '1'/],
     [['pretrain', '--data', train, '--out', join(root, 'w0'), '--width', '0'], 2, /--width must be a number >= 0.0625/],
     [['finetune', '--from', join(root, 'nope'), '--labels', '10%'], 2, /nope: not a simclr run folder \(no config\.json\)/],
     [['pretrain', '--data', train, '--out', run], 2, /already holds a run; pass --resume/],
-    [['pipeline', '--data', train, '--out', run, '--epochs', '3'], 2, /unknown option --epochs \(stage options take the stage's prefix/],
-    [['finetune', '--from', run, '--labels', '10%', '--bogus', '1'], 2, /unknown option: --bogus/],
+    [['pipeline', '--data', train, '--out', run, '--epochs', '3'], 2, /unknown option --epochs for 'pipeline'; stage options take the stage's prefix: --pretrain-epochs/],
+    [['finetune', '--from', run, '--labels', '10%', '--bogus', '1'], 2, /unknown option --bogus for 'finetune'/],
   ];
   for (const [args, code, pattern] of cases) {
     const r = simclr(args);

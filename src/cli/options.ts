@@ -25,6 +25,8 @@ export interface OptionSpec {
   /** Numbers: the allowed range, inclusive. */
   readonly min?: number;
   readonly max?: number;
+  /** Why the range is what it is, said when a value is out of it. */
+  readonly rangeWhy?: string;
   /** Numbers: 'auto' is accepted too (the value is then the string 'auto'). */
   readonly auto?: boolean;
   /** The value's name in help (`--out RUN`). */
@@ -87,7 +89,7 @@ export function convertValue(name: string, o: OptionSpec, raw: string): string |
     if (o.auto && raw === 'auto') return 'auto';
     const v = raw.trim() === '' ? NaN : Number(raw);
     const bad = !Number.isFinite(v) || (o.type === 'integer' && !Number.isInteger(v)) || (o.min !== undefined && v < o.min) || (o.max !== undefined && v > o.max);
-    if (bad) throw new UsageError(`--${name} must be ${describeRange(o)}, got '${raw}'`);
+    if (bad) throw new UsageError(`--${name} must be ${describeRange(o)}${o.rangeWhy ? ` (${o.rangeWhy})` : ''}, got '${raw}'`);
     return v;
   }
   if (o.choices && !o.choices.includes(raw)) throw new UsageError(`--${name} must be ${listChoices(o.choices)}, got '${raw}'`);

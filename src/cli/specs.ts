@@ -37,7 +37,7 @@ export const pretrainOptions = {
   out: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder to create (or to continue with --resume)' },
   ...modelOptions,
   epochs: { type: 'integer', min: 1, default: 100, help: 'pretraining epochs' },
-  batch: { type: 'integer', min: 2, default: 256, help: 'images per step (two views each)' },
+  batch: { type: 'integer', min: 2, rangeWhy: "for NT-Xent each image's negatives are the others", default: 256, help: 'images per step (two views each)' },
   lr: { type: 'number', min: 0, default: 1.0, help: 'LARS base learning rate, times batch/256' },
   temperature: { type: 'number', min: 1e-3, defaultText: '0.5 at 32px or less, else 0.1', help: 'NT-Xent temperature' },
   'warmup-epochs': { type: 'integer', min: 0, defaultText: 'a tenth of --epochs, 0 under 10', help: 'linear warm-up before the cosine decay' },
