@@ -2,7 +2,7 @@
 // the run folder, resume equality, and bad input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as t from '../src';
@@ -81,7 +81,7 @@ test('a stopped and resumed pretraining ends with the same weights as an uninter
   assert.deepEqual([meta.epoch, meta.batch, meta.step], [1, 2, 6], 'stopped mid-epoch 2 after 6 steps');
   const second = simclr(['pretrain', '--out', b, '--resume']);
   assert.equal(second.status, 0, second.stderr);
-  assert.match(second.stdout, /resuming pretraining after epoch 1 \(step 6\)/);
+  assert.match(second.stdout, /resuming pretrain after epoch 1, batch 2 \(step 6\)/);
   t.tidy(() => {
     const wa = t.loadSafetensors(join(a, 'pretrain.safetensors')).tensors;
     const wb = t.loadSafetensors(join(b, 'pretrain.safetensors')).tensors;
@@ -92,6 +92,52 @@ test('a stopped and resumed pretraining ends with the same weights as an uninter
     }
   });
 });
+
+/** Weights of two checkpoints are identical. */
+function assertSameWeights(a: string, b: string): void {
+  t.tidy(() => {
+    const wa = t.loadSafetensors(a).tensors;
+    const wb = t.loadSafetensors(b).tensors;
+    assert.deepEqual([...wa.keys()].sort(), [...wb.keys()].sort());
+    for (const [k, v] of wa) {
+      const diff = v.to('float64').sub(wb.get(k)!.to('float64')).abs().amax([...v.shape.keys()]).item();
+      assert.equal(diff, 0, `${k} differs by ${diff}`);
+    }
+  });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal} mid-epoch stops within a step with a checkpoint, and --resume with the same command line ends level`, async () => {
+    const args = (out: string) => ['pretrain', '--data', train, '--out', out, '--width', '0.125', '--epochs', '2', '--batch', '8', '--seed', '5'];
+    const straight = join(root, `sig-straight-${signal}`);
+    const stopped = join(root, `sig-stopped-${signal}`);
+    assert.equal(simclr(args(straight)).status, 0);
+    const child = spawn(process.execPath, [MAIN, ...args(stopped), '--threads', '1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const metrics = join(stopped, 'metrics.jsonl');
+    const stepsSeen = () => (existsSync(metrics) ? readFileSync(metrics, 'utf8').trim().split('\n').length : 0);
+    // Signal once a few steps of the first epoch (37 steps) have run.
+    let sentAt = 0;
+    while (sentAt === 0) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (stepsSeen() >= 3) {
+        sentAt = stepsSeen();
+        child.kill(signal);
+      }
+    }
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, new RegExp(`${signal}: stopping after this step and saving a checkpoint`));
+    const meta = JSON.parse(readFileSync(join(stopped, 'pretrain.json'), 'utf8'));
+    assert.equal(meta.epoch, 0, 'stopped in the first epoch');
+    assert.ok(meta.batch >= sentAt && meta.batch <= sentAt + 2, `stopped at batch ${meta.batch}, the signal came after step ${sentAt}`);
+    const resumed = simclr([...args(stopped), '--resume']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stdout, new RegExp(`resuming pretrain after epoch 0, batch ${meta.batch}`));
+    assertSameWeights(join(straight, 'pretrain.safetensors'), join(stopped, 'pretrain.safetensors'));
+  });
+}
 
 test('bad input gives a clear message and a non-zero exit, and keeps what was saved', () => {
   const run = join(root, 'run');

@@ -75,7 +75,7 @@ export async function pretrainCommand({ values: o }: { values: PretrainOptions }
   const knnSets = knn ? { train: data, test: await testData(config, undefined, o.skipBadImages) } : undefined;
   const stop = new StopSignal().listen();
   try {
-    const { model, finished } = pretrain({ data, norm: config.norm, run, config: config.pretrain, resume, stop, knn: knnSets });
+    const { model, finished } = await pretrain({ data, norm: config.norm, run, config: config.pretrain, resume, stop, knn: knnSets });
     model.dispose();
     return finished ? 0 : stopped('pretraining');
   } finally {
@@ -141,7 +141,7 @@ async function classifierStage(stage: 'finetune' | 'supervised' | 'distill', o: 
   const stop = new StopSignal().listen();
   const started = performance.now();
   try {
-    const finished = trainClassifier({ stage: name, model, data, indices, norm: config.norm, run, config: c, teacher: teacher?.model, resume, stop, arch });
+    const finished = await trainClassifier({ stage: name, model, data, indices, norm: config.norm, run, config: c, teacher: teacher?.model, resume, stop, arch });
     if (!finished) return stopped(name);
     const test = await testData(config, undefined, o.skipBadImages).catch((e: unknown) => {
       if (e instanceof UsageError) return null; // no test split: the stage has no test result

@@ -55,6 +55,19 @@ export class BatchLoader {
     return order;
   }
 
+  private cachedOrder: { epoch: number; order: number[] } | null = null;
+
+  /** Batch k of epoch e, its tensors made in the caller's scope (the step's). */
+  batch(epoch: number, k: number): Batch {
+    if (this.cachedOrder?.epoch !== epoch) this.cachedOrder = { epoch, order: this.order(epoch) };
+    const b = this.options.batchSize;
+    const indices = this.cachedOrder.order.slice(k * b, (k + 1) * b);
+    return t.tidy(() => {
+      const idx = t.tensor(Float64Array.from(indices), undefined, { dtype: 'int64' });
+      return { images: this.all.indexSelect(0, idx), labels: this.labels ? this.labels.indexSelect(0, idx) : null, indices };
+    });
+  }
+
   /** Batches of epoch e from batch `from` on; each batch's tensors belong to the caller's scope. */
   *epoch(epoch: number, from = 0): Generator<Batch> {
     const order = this.order(epoch);

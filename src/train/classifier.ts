@@ -4,14 +4,13 @@
 import * as t from '../torch';
 import { forwardIn, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
-import { centerCropResize, fineTuneViewOptions, simclrView, type ViewOptions } from '../augment';
-import { crossEntropy, distillationLoss } from '../losses';
+import { centerCropResize, fineTuneViewOptions, type ViewOptions } from '../augment';
 import { BatchLoader, imagesTensor, type ImageDataset } from '../data';
 import { normalise, type Normalisation } from './normalise';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { NonFiniteLossError, type StopSignal } from './control';
-import { Progress } from './progress';
+import type { StopSignal } from './control';
 import type { RunFolder } from './run-folder';
+import { trainLoop } from './loop';
+import { classifierStep, distillStep } from './steps';
 
 export interface ClassifierTrainConfig {
   epochs: number;
@@ -54,71 +53,35 @@ export interface ClassifierRun {
 }
 
 /** Trains; checkpoints as `stage` after every epoch. Returns whether it ran to the end. */
-export function trainClassifier(r: ClassifierRun): boolean {
+export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
   const c = r.config;
   prepareModel(r.model);
-  if (r.teacher) prepareModel(r.teacher);
-  const loader = new BatchLoader(r.data, { batchSize: Math.min(c.batchSize, (r.indices ?? r.data.ids).length), seed: c.seed, dropLast: c.dropLast, indices: r.indices });
-  const opt = new SGD(r.model.namedParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: c.nesterov });
-  const perEpoch = loader.batchesPerEpoch();
-  const lrAt = warmupCosine({ peak: c.lr, warmupSteps: 0, totalSteps: c.epochs * perEpoch });
-  const views: ViewOptions = { ...fineTuneViewOptions(r.data.size), crop: { scale: c.cropScale, ratio: [3 / 4, 4 / 3], pixelAligned: c.pixelAlignedCrops }, interpolation: c.interpolation };
+  if (r.teacher) prepareModel(r.teacher).eval();
   if (!r.teacher && !r.data.labels) throw new Error(`${r.stage}: ${r.data.source} has no labels`);
-  let epoch = 0;
-  let step = 0;
-  let skip = 0;
-  if (r.resume && hasCheckpoint(r.run, r.stage)) {
-    const meta = loadCheckpoint(r.run, r.stage, r.model, opt, { restoreRng: true });
-    epoch = meta.epoch;
-    step = meta.step;
-    skip = meta.batch ?? 0;
-    console.log(`resuming ${r.stage} after epoch ${epoch}`);
-  }
-  r.teacher?.eval();
-  r.model.train();
+  const loader = new BatchLoader(r.data, { batchSize: Math.min(c.batchSize, (r.indices ?? r.data.ids).length), seed: c.seed, dropLast: c.dropLast, indices: r.indices });
+  const optimizer = new SGD(r.model.namedParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: c.nesterov });
+  const lrAt = warmupCosine({ peak: c.lr, warmupSteps: 0, totalSteps: c.epochs * loader.batchesPerEpoch() });
+  const views: ViewOptions = { ...fineTuneViewOptions(r.data.size), crop: { scale: c.cropScale, ratio: [3 / 4, 4 / 3], pixelAligned: c.pixelAlignedCrops }, interpolation: c.interpolation };
+  const state = { model: r.model, optimizer, views, norm: r.norm };
+  const teacher = r.teacher;
   try {
-    for (; epoch < c.epochs; epoch++) {
-      const progress = new Progress(`${r.stage} epoch ${epoch + 1}/${c.epochs}`, perEpoch, 'img');
-      const started = performance.now();
-      let k = skip;
-      let seen = 0;
-      for (const b of loader.epoch(epoch, skip)) {
-        if (r.stop?.stopped) {
-          b.images.dispose();
-          b.labels?.dispose();
-          saveCheckpoint(r.run, r.stage, r.model, opt, { epoch, batch: k, step, stage: r.stage, config: { ...c, arch: r.arch } });
-          return false;
-        }
-        const lr = lrAt(step);
-        const loss = t.tidy(() => {
-          const x = normalise(simclrView(b.images, views), r.norm);
-          const logits = forwardIn(r.model, x);
-          // Distillation learns the teacher's outputs only: the data set's own labels may
-          // cover every image, and only the labeled subset may be used.
-          const l = r.teacher ? distillationLoss(logits, t.noGrad(() => forwardIn(r.teacher!, x)), { temperature: c.temperature }) : crossEntropy(logits, b.labels!);
-          const value = l.item();
-          if (!Number.isFinite(value)) throw new NonFiniteLossError(r.stage, step);
-          opt.zeroGrad();
-          l.backward();
-          opt.step(lr);
-          b.images.dispose();
-          b.labels?.dispose();
-          return value;
-        });
-        step++;
-        k++;
-        r.stop?.tick();
-        seen += b.indices.length;
-        progress.update(k, seen, `loss ${loss.toFixed(3)}`);
-        r.run.metric({ stage: r.stage, epoch: epoch + 1, step, loss, lr, images_per_s: seen / ((performance.now() - started) / 1000) });
-      }
-      progress.finish();
-      skip = 0;
-      saveCheckpoint(r.run, r.stage, r.model, opt, { epoch: epoch + 1, step, stage: r.stage, config: { ...c, arch: r.arch } });
-    }
-    return true;
+    return await trainLoop({
+      stage: r.stage,
+      run: r.run,
+      model: r.model,
+      optimizer,
+      loader,
+      epochs: c.epochs,
+      lrAt,
+      config: { ...c, arch: r.arch },
+      resume: r.resume,
+      stop: r.stop,
+      step: teacher
+        ? (batch, at) => distillStep({ ...state, teacher, temperature: c.temperature }, batch.images, at)
+        : (batch, at) => classifierStep(state, batch.images, batch.labels!, at),
+    });
   } finally {
-    opt.dispose();
+    optimizer.dispose();
     loader.dispose();
   }
 }

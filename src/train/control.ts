@@ -1,4 +1,5 @@
-// Stopping cleanly: Ctrl-C finishes the current step and saves; NaN losses stop with the step named.
+// Stopping cleanly: Ctrl-C or SIGTERM (what Slurm and Kubernetes send) finishes the current
+// step and saves a mid-epoch checkpoint; NaN losses stop with the step named.
 
 export class StopSignal {
   stopped = false;
@@ -12,17 +13,20 @@ export class StopSignal {
     if (this.stopAfter > 0 && this.steps >= this.stopAfter) this.stopped = true;
   }
 
-  private readonly handler = (): void => {
-    if (this.stopped) process.exit(130);
+  // The loop yields to the event loop between steps, so these run within one step.
+  private readonly handler = (signal: NodeJS.Signals): void => {
+    if (this.stopped) process.exit(signal === 'SIGTERM' ? 143 : 130);
     this.stopped = true;
-    process.stderr.write('\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n');
+    process.stderr.write(`\n${signal}: stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)\n`);
   };
   listen(): this {
     process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
     return this;
   }
   close(): void {
     process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
   }
 }
 

@@ -8,3 +8,5 @@ export * from './pretrain';
 export * from './classifier';
 export * from './report';
 export * from './linear-eval';
+export * from './loop';
+export * from './steps';

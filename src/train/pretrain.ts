@@ -1,17 +1,16 @@
 // Stage 1: contrastive pretraining (SimCLRv2) on all images, labels unused.
 import * as t from '../torch';
 import { SimCLRModel, type ResNetOptions } from '../models';
-import { forwardIn, prepareModel } from '../nn';
+import { prepareModel } from '../nn';
 import { LARS, scaleLearningRate, warmupCosine, type LrScaling } from '../optim';
-import { simclrViewOptions, simclrViews, type ViewOptions } from '../augment';
-import { ntXent } from '../losses';
+import { simclrViewOptions, type ViewOptions } from '../augment';
 import { BatchLoader, seededRandom, shuffleInPlace, type ImageDataset } from '../data';
-import { normalise, type Normalisation } from './normalise';
-import { saveCheckpoint, loadCheckpoint, hasCheckpoint } from './checkpoint';
-import { NonFiniteLossError, type StopSignal } from './control';
-import { Progress } from './progress';
+import type { Normalisation } from './normalise';
+import type { StopSignal } from './control';
 import type { RunFolder } from './run-folder';
 import { knnAccuracy } from './knn';
+import { trainLoop } from './loop';
+import { pretrainStep, type PretrainState } from './steps';
 
 export interface PretrainConfig {
   encoder: ResNetOptions;
@@ -80,73 +79,43 @@ export function sampleImages(count: number, max: number, seed: number): number[]
 }
 
 /** Trains; returns the model (the caller disposes it) and whether it ran to the end. */
-export function pretrain(r: PretrainRun): { model: SimCLRModel; finished: boolean } {
+export async function pretrain(r: PretrainRun): Promise<{ model: SimCLRModel; finished: boolean }> {
   const c = r.config;
   t.manualSeed(c.seed);
   const model = prepareModel(buildSimCLR(c));
   const loader = new BatchLoader(r.data, { batchSize: c.batchSize, seed: c.seed, dropLast: true, indices: sampleImages(r.data.count, c.maxImages, c.seed) });
-  const opt = new LARS(model.namedParameters(), { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, trustCoefficient: 0.001 });
+  const optimizer = new LARS(model.namedParameters(), { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, trustCoefficient: 0.001 });
   const perEpoch = loader.batchesPerEpoch();
   const total = c.epochs * perEpoch;
   const lrAt = warmupCosine({ peak: scaleLearningRate(c.lr, c.batchSize, c.lrScaling), warmupSteps: Math.min(c.warmupEpochs * perEpoch, total), totalSteps: total });
-  let epoch = 0;
-  let step = 0;
-  let skip = 0;
-  if (r.resume && hasCheckpoint(r.run, PRETRAIN_CHECKPOINT)) {
-    const meta = loadCheckpoint(r.run, PRETRAIN_CHECKPOINT, model, opt, { restoreRng: true });
-    epoch = meta.epoch;
-    step = meta.step;
-    skip = meta.batch ?? 0;
-    console.log(`resuming pretraining after epoch ${epoch} (step ${step})`);
-  }
-  model.train();
+  const state: PretrainState = { model, optimizer, views: c.views, norm: r.norm, temperature: c.temperature };
   try {
-    for (; epoch < c.epochs; epoch++) {
-      const progress = new Progress(`pretrain epoch ${epoch + 1}/${c.epochs}`, perEpoch, 'img');
-      const started = performance.now();
-      let k = skip;
-      for (const b of loader.epoch(epoch, skip)) {
-        if (r.stop?.stopped) {
-          b.images.dispose();
-          b.labels?.dispose();
-          saveCheckpoint(r.run, PRETRAIN_CHECKPOINT, model, opt, { epoch, batch: k, step, stage: 'pretrain', config: c });
-          return { model, finished: false };
-        }
-        const lr = lrAt(step);
-        const { loss, accuracy } = t.tidy(() => {
-          const [v1, v2] = simclrViews(b.images, c.views);
-          const x = normalise(t.cat([v1, v2]), r.norm);
-          const [z1, z2] = forwardIn(model, x).chunk(2);
-          const out = ntXent(z1!, z2!, { temperature: c.temperature });
-          const value = out.loss.item();
-          if (!Number.isFinite(value)) throw new NonFiniteLossError('pretrain', step);
-          opt.zeroGrad();
-          out.loss.backward();
-          opt.step(lr);
-          b.images.dispose();
-          b.labels?.dispose();
-          return { loss: value, accuracy: out.accuracy.item() };
-        });
-        step++;
-        k++;
-        r.stop?.tick();
-        const rate = ((k - skip) * c.batchSize) / ((performance.now() - started) / 1000);
-        progress.update(k, k * c.batchSize, `loss ${loss.toFixed(3)} acc ${(accuracy * 100).toFixed(1)}%`);
-        r.run.metric({ stage: 'pretrain', epoch: epoch + 1, step, loss, contrastive_acc: accuracy, lr, images_per_s: rate });
-      }
-      progress.finish();
-      skip = 0;
-      saveCheckpoint(r.run, PRETRAIN_CHECKPOINT, model, opt, { epoch: epoch + 1, step, stage: 'pretrain', config: c });
-      if (r.knn) {
-        const acc = knnAccuracy(model, r.knn.train, r.knn.test, r.norm);
-        model.train();
-        r.run.metric({ stage: 'pretrain', epoch: epoch + 1, step, knn_top1: acc });
-        console.log(`pretrain epoch ${epoch + 1}: kNN top-1 ${acc.toFixed(2)}%`);
-      }
-    }
-    return { model, finished: true };
+    const finished = await trainLoop({
+      stage: PRETRAIN_CHECKPOINT,
+      run: r.run,
+      model,
+      optimizer,
+      loader,
+      epochs: c.epochs,
+      lrAt,
+      config: c,
+      resume: r.resume,
+      stop: r.stop,
+      step: (batch, at) => pretrainStep(state, batch.images, at),
+      afterEpoch: r.knn
+        ? (epoch, step) => {
+            const acc = knnAccuracy(model, r.knn!.train, r.knn!.test, r.norm);
+            r.run.metric({ stage: 'pretrain', epoch, step, knn_top1: acc });
+            console.log(`pretrain epoch ${epoch}: kNN top-1 ${acc.toFixed(2)}%`);
+          }
+        : undefined,
+    });
+    return { model, finished };
+  } catch (e) {
+    model.dispose();
+    throw e;
   } finally {
-    opt.dispose();
+    optimizer.dispose();
     loader.dispose();
   }
 }
