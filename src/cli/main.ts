@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `simclr` command: one file per subcommand.
 import { Flags, UsageError } from './args';
+import { tuneProcess } from '../torch/tune';
 
 const HELP = `simclr: label-efficient image classification, the SimCLRv2 way
 
@@ -40,6 +41,7 @@ Global options:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  tuneProcess(); // the command owns its process: OpenBLAS kernels and allocator, before libtorch loads
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     console.log(HELP);
