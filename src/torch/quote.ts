@@ -6,18 +6,25 @@ export const QUOTE_LIMIT = 80;
 
 /** `text` cut to `max` characters, with an ellipsis where it was cut. */
 export function cut(text: string, max = QUOTE_LIMIT): string {
-  if (text.length <= max) return text;
-  let end = max - 1;
-  // Do not split a surrogate pair.
-  const code = text.charCodeAt(end - 1);
-  if (code >= 0xd800 && code <= 0xdbff) end--;
-  return `${text.slice(0, end)}…`;
+  return text.length <= max ? text : ellipsis(text, max - 1);
+}
+
+/** The first `keep` characters (without splitting a surrogate pair) and an ellipsis. */
+function ellipsis(text: string, keep: number): string {
+  const code = text.charCodeAt(keep - 1);
+  return `${text.slice(0, code >= 0xd800 && code <= 0xdbff ? keep - 1 : keep)}…`;
 }
 
 /** A value from a file as JSON text (strings in double quotes), cut to `max` characters. */
 export function quote(value: unknown, max = QUOTE_LIMIT): string {
-  // A long string is cut before stringifying, so quoting costs no more than the limit.
-  if (typeof value === 'string') return cut(JSON.stringify(value.length > max ? value.slice(0, max) : value), max);
+  if (typeof value === 'string') {
+    // Cut before escaping, so quoting a huge string costs no more than the limit, and
+    // keep the closing quote, so the reader sees where the value was cut.
+    const inner = JSON.stringify(value.slice(0, max)).slice(1, -1);
+    return inner.length <= max - 2 && value.length <= max - 2 ? `"${inner}"` : `"${ellipsis(inner, max - 3)}"`;
+  }
+  // JSON would show Infinity and NaN as null.
+  if (typeof value === 'number') return cut(String(value), max);
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);
