@@ -1,10 +1,11 @@
 // OpenBLAS's kernel family for this processor. OpenBLAS reads OPENBLAS_CORETYPE once,
 // when libtorch loads it, and older releases (Debian 12's 0.3.21) fall back to their
 // oldest kernels ("Prescott", ~4x slower) on processors they do not know. So, when asked
-// (tuneProcess, before the addon loads), we pick a family: OpenBLAS's own when it is a real one, else the newest one
-// this processor runs that gives a correct float64 product, found once by probing child
-// processes and remembered per processor, library and addon build. After loading, a
-// float64 product is checked in-process before anything trains on it.
+// (tuneProcess, before the addon loads), we pick a family: OpenBLAS's own when it is a
+// real one, else the newest one this processor runs that gives a correct float64
+// product, found once by probing child processes and remembered per processor, library
+// and addon build. After loading, a float64 product under a chosen family is checked
+// in-process before anything trains on it.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
