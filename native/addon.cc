@@ -351,11 +351,19 @@ std::string decodeHex(const char* hex) {
 // glibc serves allocations over its mmap threshold with fresh pages and unmaps them on
 // free, so each training step faults in its activations again (about 1.4M page faults
 // per ResNet-18 step at batch 256, a quarter of the step). Keeping freed memory in the
-// heap lets the next step reuse it. SIMCLR_SYSTEM_MALLOC=1 keeps glibc's defaults.
+// heap lets the next step reuse it. This changes the whole process (a server embedding
+// the library would never give memory back), so it runs only when asked for, through
+// tuneAllocator() (tuneProcess() in TypeScript). SIMCLR_SYSTEM_MALLOC=1 keeps glibc's defaults.
+#if defined(__GLIBC__)
+static std::atomic<const char*> gAllocator{"glibc defaults"};
+#else
+static std::atomic<const char*> gAllocator{"system defaults"};
+#endif
+
 static const char* tuneAllocator() {
 #if defined(__GLIBC__)
   const char* opt = std::getenv("SIMCLR_SYSTEM_MALLOC");
-  if (opt != nullptr && opt[0] == '1') return "glibc defaults";
+  if (opt != nullptr && opt[0] == '1') return "glibc defaults (SIMCLR_SYSTEM_MALLOC=1)";
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, INT_MAX);
   return "glibc heap, freed memory kept for reuse";
@@ -364,10 +372,20 @@ static const char* tuneAllocator() {
 #endif
 }
 
+static Napi::Value tuneAllocatorOp(const Napi::CallbackInfo& info) {
+  gAllocator = tuneAllocator();
+  return Napi::String::New(info.Env(), gAllocator.load());
+}
+
+// `allocator` is read at each access, so it tells the state now, not at load.
+static Napi::Value allocatorState(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), gAllocator.load());
+}
+
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   using namespace simclr;
-  static const char* allocator = tuneAllocator();
-  exports.Set("allocator", Napi::String::New(env, allocator));
+  exports.DefineProperty(Napi::PropertyDescriptor::Accessor("allocator", allocatorState, napi_enumerable));
+  exports.Set("tuneAllocator", Napi::Function::New(env, tuneAllocatorOp, "tuneAllocator"));
   for (const OpDef& def : opTable()) {
     exports.Set(def.name, Napi::Function::New(env, dispatch, def.name, const_cast<OpDef*>(&def)));
   }

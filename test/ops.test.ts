@@ -417,6 +417,14 @@ op(['blasInfo'], () => {
   if (/openblas/i.test(info.library) || info.openblasCore) assert.ok(info.openblasCore.length > 0);
 });
 
+op(['tuneAllocator'], () => {
+  // Process-wide and one-way (test/process.test.ts checks its effect in fresh children);
+  // here only that it reports the state `allocator` then reads back.
+  const state = native.tuneAllocator();
+  assert.match(state, /^(glibc heap, freed memory kept for reuse|glibc defaults \(SIMCLR_SYSTEM_MALLOC=1\)|system defaults)$/);
+  assert.equal(native.allocator, state);
+});
+
 test('every op in the native table has a forward-value test', () => {
   const ops = Object.keys(native).filter((k) => typeof (native as unknown as Record<string, unknown>)[k] === 'function');
   const missing = ops.filter((k) => !covered.has(k));

@@ -162,3 +162,66 @@ test('thousands of mutated files (truncated, flipped bytes, huge sizes) are each
   assert.equal(t.liveTensors(), start, 'rejected files leave no tensors behind');
   rmSync(dir, { recursive: true });
 });
+
+/** A header from JSON text as written (an object literal cannot hold an own "__proto__" key). */
+function rawHeader(json: string): Buffer {
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([len, Buffer.from(json)]);
+}
+
+test('dtypes and names that are Object.prototype members are plain unknown dtypes and plain names', () => {
+  const dir = tempDir();
+  const file = join(dir, 'proto.safetensors');
+  for (const dtype of ['toString', '__proto__', 'constructor', 'hasOwnProperty']) {
+    writeFileSync(file, Buffer.concat([header({ x: { dtype, shape: [1], data_offsets: [0, 4] } }), Buffer.alloc(4)]));
+    assert.throws(() => t.loadSafetensors(file), (e: unknown) => {
+      assert.ok(e instanceof t.SafetensorsError, String(e));
+      assert.equal((e as Error).message, `${file}: not a valid safetensors file: tensor 'x' has unsupported dtype ${JSON.stringify(dtype)}`);
+      return true;
+    });
+  }
+  // Field names are looked up as own properties only: an entry without a dtype of its own is refused.
+  writeFileSync(file, Buffer.concat([rawHeader('{"x":{"__proto__":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}}'), Buffer.alloc(4)]));
+  assert.throws(() => t.loadSafetensors(file), /tensor 'x' has unsupported dtype undefined/);
+  // A tensor (and a metadata key) named __proto__ round-trip as ordinary names.
+  t.tidy(() => {
+    t.saveSafetensors(file, new Map([['__proto__', t.tensor([1, 2])], ['constructor', t.tensor([3])]]), { __proto__: 'kept' } as Record<string, string>);
+  });
+  const back = t.loadSafetensors(file);
+  assert.deepEqual([...back.tensors.keys()].sort(), ['__proto__', 'constructor']);
+  assert.deepEqual(back.tensors.get('__proto__')!.toArray(), [1, 2]);
+  assert.equal(Object.getPrototypeOf(back.metadata), Object.prototype);
+  for (const v of back.tensors.values()) v.dispose();
+  writeFileSync(file, Buffer.concat([rawHeader('{"__proto__":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"__metadata__":{"__proto__":"x"}}'), Buffer.from([7, 9])]));
+  const read = t.loadSafetensors(file);
+  assert.deepEqual(read.tensors.get('__proto__')!.toArray(), [7, 9]);
+  assert.ok(Object.hasOwn(read.metadata, '__proto__') && read.metadata['__proto__'] === 'x');
+  read.tensors.get('__proto__')!.dispose();
+  rmSync(dir, { recursive: true });
+});
+
+test('values quoted in errors are cut to a bounded length', () => {
+  const dir = tempDir();
+  const file = join(dir, 'long.safetensors');
+  const long = 'A'.repeat(100_000);
+  const cases: object[] = [
+    { x: { dtype: long, shape: [1], data_offsets: [0, 4] } },
+    { [long]: { dtype: 'F32', shape: [1], data_offsets: [0, 8] } },
+    { x: { dtype: 'F32', shape: Array.from({ length: 20_000 }, () => 1), data_offsets: [0, 4] } },
+    { x: { dtype: 'F32', shape: [1], data_offsets: [long, 4] } },
+    { __metadata__: { [long]: 5 } },
+    { __metadata__: { a: [long] } },
+  ];
+  for (const obj of cases) {
+    writeFileSync(file, Buffer.concat([header(obj), Buffer.alloc(4)]));
+    assert.throws(() => t.loadSafetensors(file), (e: unknown) => {
+      assert.ok(e instanceof t.SafetensorsError, String(e));
+      const detail = (e as Error).message.slice(`${file}: not a valid safetensors file: `.length);
+      assert.ok(detail.length < 250, `${detail.length} characters: ${detail.slice(0, 300)}`);
+      assert.match(detail, /(AAAA|1,)…/);
+      return true;
+    });
+  }
+  rmSync(dir, { recursive: true });
+});

@@ -2,6 +2,7 @@
 // The `simclr` command: one file per subcommand; options from one table per command (specs.ts).
 import { GLOBAL_OPTIONS, UsageError, parseCommand, renderHelp, renderOptions, type CommandSpec, type Parsed } from './options';
 import { COMMANDS, type CommandName } from './specs';
+import { tuneProcess } from '../torch/tune';
 
 function generalHelp(): string {
   const rows = Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(12)}${c.summary}\n  ${' '.repeat(12)}e.g. ${c.example}`);
@@ -26,6 +27,8 @@ function isCommand(name: string): name is CommandName {
 
 /** Applies the global options (threads, precision, layout) before any command runs. */
 async function applyGlobals(values: Parsed<typeof GLOBAL_OPTIONS>): Promise<void> {
+  // The command owns its process: OpenBLAS kernels and the allocator are set before libtorch loads.
+  tuneProcess();
   const { setNumThreads, useCompute } = await import('../torch');
   const os = await import('node:os');
   setNumThreads(values.threads ?? (Number(process.env.OMP_NUM_THREADS) || os.availableParallelism()));

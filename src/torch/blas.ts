@@ -1,10 +1,11 @@
 // OpenBLAS's kernel family for this processor. OpenBLAS reads OPENBLAS_CORETYPE once,
 // when libtorch loads it, and older releases (Debian 12's 0.3.21) fall back to their
-// oldest kernels ("Prescott", ~4x slower) on processors they do not know. So before the
-// addon loads we pick a family: OpenBLAS's own when it is a real one, else the newest one
-// this processor runs that gives a correct float64 product, found once by probing child
-// processes and remembered per processor, library and addon build. After loading, a
-// float64 product is checked in-process before anything trains on it.
+// oldest kernels ("Prescott", ~4x slower) on processors they do not know. So, when asked
+// (tuneProcess, before the addon loads), we pick a family: OpenBLAS's own when it is a
+// real one, else the newest one this processor runs that gives a correct float64
+// product, found once by probing child processes and remembered per processor, library
+// and addon build. After loading, a float64 product under a chosen family is checked
+// in-process before anything trains on it.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
@@ -98,8 +99,19 @@ function decide(probeScript: string): BlasChoice {
   return { coreType: null, reason: `OpenBLAS chose ${own.openblasCore}; no other kernel family was both correct and faster` };
 }
 
+/** Whether this process is a probe child (it reports the product check itself). */
+export function isBlasProbe(): boolean {
+  return Boolean(process.env[PROBE_FLAG]);
+}
+
+/** The choice a tuned process (this one or a parent) recorded in the environment. */
+export function rememberedChoice(): BlasChoice | null {
+  return parseInherited(process.env[INHERITED]);
+}
+
 /**
  * Sets OPENBLAS_CORETYPE for this process before the addon loads (unless the user set it).
+ * Only tuneProcess calls this: it may spawn probe children and changes the environment.
  * Probes once per processor/library/addon; later starts read the remembered choice.
  */
 export function chooseBlasCore(addonPath: string, probeScript: string): BlasChoice {

@@ -1,5 +1,7 @@
-// Loads the compiled addon and describes its op table to TypeScript.
-import { chooseBlasCore, type BlasChoice } from './blas';
+// Loads the compiled addon, on first use, and describes its op table to TypeScript.
+// Importing the library must not change the host process, so nothing loads libtorch
+// (which loads OpenBLAS and its threads) until the first tensor op.
+import { isBlasProbe, rememberedChoice } from './blas';
 import { checkBlasProduct } from './blas-check';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,8 +20,10 @@ type Opt<X> = X | undefined | null;
 export interface NativeAddon {
   buildInfo: string;
   headerVersion: string;
-  /** How the process allocator was set up at load (see native/addon.cc). */
-  allocator: string;
+  /** How the process allocator is set up now: "glibc defaults" until tuneAllocator(). */
+  readonly allocator: string;
+  /** Keeps freed memory in glibc's heap for reuse (unless SIMCLR_SYSTEM_MALLOC=1); returns the new state. */
+  tuneAllocator(): string;
   dispose(t: H): boolean;
   isDisposed(t: H): boolean;
   liveTensors(): number;
@@ -191,7 +195,8 @@ export interface NativeAddon {
   blasInfo(): { library: string; openblasCore: string };
 }
 
-function load(): NativeAddon {
+/** The compiled addon's path; throws with set-up advice when it is not built. */
+export function addonPath(): string {
   const root = join(__dirname, '..', '..', '..');
   const candidates = [join(root, 'build/Release/simclr_native.node'), join(root, 'build/Debug/simclr_native.node')];
   const path = candidates.find((p) => existsSync(p));
@@ -201,21 +206,83 @@ function load(): NativeAddon {
         'Run `npm install` (or `node scripts/setup.mjs --native`) in the simclr-ts folder; set LIBTORCH to a libtorch directory if none is installed.',
     );
   }
-  blas = chooseBlasCore(path, join(__dirname, 'blas-probe.js'));
+  return path;
+}
+
+function load(): NativeAddon {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const addon = require(path) as NativeAddon;
-  const check = checkBlasProduct(addon);
-  if (!check.correct) {
-    const { library, openblasCore: core } = addon.blasInfo();
-    throw new Error(
-      `simclr-ts: the BLAS (${library}${core ? `, OpenBLAS kernels ${core}` : ''}) computes a wrong float64 matrix product ` +
-        `(error ${check.maxError}). Set OPENBLAS_CORETYPE to a kernel family this processor supports (e.g. Haswell), or remove ${blas.coreType ? 'the remembered choice in SIMCLR_CACHE (~/.cache/simclr-ts/blas-*.json)' : 'OpenBLAS'}.`,
-    );
+  const addon = require(addonPath()) as NativeAddon;
+  // A kernel family chosen for OpenBLAS (by tuneProcess, a parent process or the user)
+  // may compute wrong numbers rather than fail, so it is checked before anything uses it.
+  // The probe child reports correctness itself instead.
+  const core = process.env.OPENBLAS_CORETYPE;
+  if (core && !isBlasProbe()) {
+    const check = checkBlasProduct(addon);
+    if (!check.correct) {
+      const { library, openblasCore } = addon.blasInfo();
+      const remembered = rememberedChoice()?.coreType === core;
+      throw new Error(
+        `simclr-ts: the BLAS (${library}${openblasCore ? `, OpenBLAS kernels ${openblasCore}` : ''}) computes a wrong float64 matrix product ` +
+          `(error ${check.maxError}). Set OPENBLAS_CORETYPE to a kernel family this processor supports (e.g. Haswell), or ` +
+          `${remembered ? 'remove the remembered choice in SIMCLR_CACHE (~/.cache/simclr-ts/blas-*.json)' : 'unset it to let OpenBLAS choose'}.`,
+      );
+    }
   }
   return addon;
 }
 
-/** The kernel family chosen for OpenBLAS before the addon loaded, and why. */
-export let blas: BlasChoice = { coreType: null, reason: 'not loaded' };
+let loaded: NativeAddon | null = null;
+let failure: unknown = null;
 
-export const native: NativeAddon = load();
+/** Whether libtorch is loaded in this process yet (after it, OpenBLAS's kernels are fixed). */
+export function isNativeLoaded(): boolean {
+  return loaded !== null;
+}
+
+/** The addon, loaded on the first call. A failed load fails again the same way. */
+export function getNative(): NativeAddon {
+  if (loaded) return loaded;
+  if (failure) throw failure;
+  try {
+    loaded = load();
+  } catch (e) {
+    failure = e;
+    throw e;
+  }
+  return loaded;
+}
+
+/**
+ * An object standing for the addon before it is loaded. Its prototype is a proxy: the
+ * first string-keyed member read loads the addon and copies its members onto the object
+ * itself, then the proxy is dropped, so later calls cost a plain property read (hot code
+ * such as tensor.ts holds this object, not the addon).
+ */
+function lazyAddon(): NativeAddon {
+  const stand = Object.create(null) as Record<string | symbol, unknown>;
+  const fill = (): NativeAddon => {
+    const addon = getNative();
+    if (Object.getPrototypeOf(stand) !== Object.prototype) {
+      for (const key of Reflect.ownKeys(addon)) {
+        const d = Object.getOwnPropertyDescriptor(addon, key)!;
+        // Accessors (the allocator state) keep reading the addon's current value.
+        if (d.get) Object.defineProperty(stand, key, { enumerable: true, get: () => Reflect.get(addon, key) });
+        else Object.defineProperty(stand, key, { enumerable: true, value: d.value });
+      }
+      Object.setPrototypeOf(stand, Object.prototype);
+    }
+    return addon;
+  };
+  const loader = new Proxy(Object.create(null) as object, {
+    get: (_target, key) => (typeof key === 'string' ? Reflect.get(fill(), key) : undefined),
+    has: (_target, key) => typeof key === 'string' && key in fill(),
+  });
+  Object.setPrototypeOf(stand, loader);
+  return stand as unknown as NativeAddon;
+}
+
+/**
+ * The addon's ops. Importing this module loads nothing: the first member used loads
+ * libtorch (call tuneProcess() before that to choose OpenBLAS's kernels).
+ */
+export const native: NativeAddon = lazyAddon();

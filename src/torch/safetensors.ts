@@ -5,23 +5,29 @@ import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, unlink
 import type { DType } from './native';
 import { Tensor } from './tensor';
 import { fromBytes } from './create';
+import { cut, quote } from './quote';
 
 /** Headers larger than this are refused (the reference implementation uses the same cap). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-const CODES: Record<string, { dtype: DType; size: number }> = {
-  F64: { dtype: 'float64', size: 8 },
-  F32: { dtype: 'float32', size: 4 },
-  F16: { dtype: 'float16', size: 2 },
-  BF16: { dtype: 'bfloat16', size: 2 },
-  I64: { dtype: 'int64', size: 8 },
-  I32: { dtype: 'int32', size: 4 },
-  I16: { dtype: 'int16', size: 2 },
-  I8: { dtype: 'int8', size: 1 },
-  U8: { dtype: 'uint8', size: 1 },
-  BOOL: { dtype: 'bool', size: 1 },
-};
-const CODE_OF: Record<DType, string> = Object.fromEntries(Object.entries(CODES).map(([code, v]) => [v.dtype, code])) as Record<DType, string>;
+// Maps, not objects: a dtype read from a file ("toString", "__proto__") must not find
+// anything on Object.prototype.
+const CODES = new Map<string, { dtype: DType; size: number }>([
+  ['F64', { dtype: 'float64', size: 8 }],
+  ['F32', { dtype: 'float32', size: 4 }],
+  ['F16', { dtype: 'float16', size: 2 }],
+  ['BF16', { dtype: 'bfloat16', size: 2 }],
+  ['I64', { dtype: 'int64', size: 8 }],
+  ['I32', { dtype: 'int32', size: 4 }],
+  ['I16', { dtype: 'int16', size: 2 }],
+  ['I8', { dtype: 'int8', size: 1 }],
+  ['U8', { dtype: 'uint8', size: 1 }],
+  ['BOOL', { dtype: 'bool', size: 1 }],
+]);
+const CODE_OF = new Map<DType, string>([...CODES].map(([code, v]) => [v.dtype, code]));
+
+/** A tensor name from a file, quoted and cut for a message. */
+const named = (name: string): string => `'${cut(name)}'`;
 
 export class SafetensorsError extends Error {
   constructor(
@@ -80,44 +86,51 @@ export function parseHeader(file: string, fd: number, fileSize: number): Safeten
   if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('the header is not a JSON object');
   const dataStart = 8 + hl;
   const dataSize = fileSize - dataStart;
-  const metadata: Record<string, string> = {};
+  const metadata: [string, string][] = [];
   const entries: TensorEntry[] = [];
+  // JSON.parse makes every key (even "__proto__") an own property, and Object.entries
+  // lists exactly those, so no key reaches Object.prototype.
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) bad('__metadata__ must be an object of strings');
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') bad(`__metadata__.${k} must be a string`);
-        metadata[k] = v as string;
+        if (typeof v !== 'string') bad(`__metadata__.${cut(k)} must be a string, not ${quote(v)}`);
+        metadata.push([k, v as string]);
       }
       continue;
     }
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) bad(`entry '${name}' is not an object`);
-    const { dtype, shape, data_offsets: offsets } = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== 'string' || !(dtype in CODES)) bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)}`);
-    const code = CODES[dtype as string]!;
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) bad(`entry ${named(name)} is not an object`);
+    const fields = raw as Record<string, unknown>;
+    const field = (key: string): unknown => (Object.hasOwn(fields, key) ? fields[key] : undefined);
+    const dtype = field('dtype');
+    const shape = field('shape');
+    const offsets = field('data_offsets');
+    const code = typeof dtype === 'string' ? CODES.get(dtype) : undefined;
+    if (!code) return bad(`tensor ${named(name)} has unsupported dtype ${quote(dtype)}`);
     if (!Array.isArray(shape) || shape.length > 16 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      bad(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+      bad(`tensor ${named(name)} has an invalid shape ${quote(shape)}`);
     }
     const dims = shape as number[];
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      bad(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+      bad(`tensor ${named(name)} has invalid data_offsets ${quote(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
-    if (begin > end || end > dataSize) bad(`tensor '${name}' spans bytes ${begin}..${end}, outside the ${dataSize}-byte data section`);
+    if (begin > end || end > dataSize) bad(`tensor ${named(name)} spans bytes ${begin}..${end}, outside the ${dataSize}-byte data section`);
     // Count bytes in BigInt so that a crafted shape cannot overflow into a small number.
     const expected = dims.reduce((acc, d) => acc * BigInt(d), 1n) * BigInt(code.size);
-    if (expected !== BigInt(end - begin)) bad(`tensor '${name}' is ${dtype}${JSON.stringify(dims)} = ${expected} bytes, but its range holds ${end - begin}`);
+    if (expected !== BigInt(end - begin)) bad(`tensor ${named(name)} is ${dtype}${JSON.stringify(dims)} = ${expected} bytes, but its range holds ${end - begin}`);
     entries.push({ name, dtype: code.dtype, shape: dims, begin, end });
   }
   // The data section must be covered exactly: no overlaps, no holes.
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
   for (const e of sorted) {
-    if (e.begin !== cursor) bad(`tensor '${e.name}' starts at byte ${e.begin}, expected ${cursor} (overlap or gap in the data section)`);
+    if (e.begin !== cursor) bad(`tensor ${named(e.name)} starts at byte ${e.begin}, expected ${cursor} (overlap or gap in the data section)`);
     cursor = e.end;
   }
   if (cursor !== dataSize) bad(`the data section has ${dataSize} bytes but the tensors cover ${cursor}`);
-  return { entries, metadata, dataStart };
+  // Object.fromEntries defines own properties, so a "__proto__" key stays plain data.
+  return { entries, metadata: Object.fromEntries(metadata), dataStart };
 }
 
 export interface LoadedSafetensors {
@@ -139,7 +152,7 @@ export function loadSafetensors(file: string): LoadedSafetensors {
     const { entries, metadata, dataStart } = parseHeader(file, fd, size);
     for (const e of entries) {
       const bytes = readExactly(fd, e.end - e.begin, dataStart + e.begin);
-      if (bytes.length !== e.end - e.begin) throw new SafetensorsError(file, `tensor '${e.name}' was cut short while reading`);
+      if (bytes.length !== e.end - e.begin) throw new SafetensorsError(file, `tensor ${named(e.name)} was cut short while reading`);
       tensors.set(e.name, fromBytes(bytes, e.shape, e.dtype));
     }
     return { tensors, metadata };
@@ -157,14 +170,15 @@ export function loadSafetensors(file: string): LoadedSafetensors {
  */
 export function saveSafetensors(file: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): void {
   const items = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
-  const header: Record<string, unknown> = {};
+  // No prototype: a tensor named "__proto__" becomes a key like any other.
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of items) {
     if (name === '__metadata__') throw new Error(`saveSafetensors: '__metadata__' is reserved and cannot name a tensor`);
-    const code = CODE_OF[t.dtype];
-    if (!code) throw new Error(`saveSafetensors: tensor '${name}' has dtype ${t.dtype}, which safetensors cannot store`);
-    const size = t.numel * CODES[code]!.size;
+    const code = CODE_OF.get(t.dtype);
+    if (!code) throw new Error(`saveSafetensors: tensor ${named(name)} has dtype ${t.dtype}, which safetensors cannot store`);
+    const size = t.numel * CODES.get(code)!.size;
     header[name] = { dtype: code, shape: t.shape, data_offsets: [offset, offset + size] };
     offset += size;
   }
