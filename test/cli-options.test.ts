@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { COMMANDS, PIPELINE_FIXED, pretrainOptions } from '../src/cli/specs';
 import { UsageError, nearest, parseCommand } from '../src/cli/options';
 import { readmeWithOptions } from '../src/cli/docs';
-import { stageSettings } from '../src/cli/pipeline';
+import { pipelinePlan } from '../src/cli/pipeline';
+import { CLASSIFIER_DEFAULTS } from '../src/run';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const simclr = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
@@ -69,18 +70,14 @@ test('booleans are --name / --no-name everywhere, and take no value', () => {
 
 test('pipeline passes every stage option, booleans included, to its stage as typed settings', () => {
   const argv = ['--data', 'x', '--out', 'y', '--seed', '4', '--pretrain-epochs', '3', '--finetune-seed', '9', '--no-supervised-pixel-crops', '--pretrain-knn'];
-  const { values, given } = parseCommand(COMMANDS.pipeline, argv);
-  const pre = stageSettings('pretrain', values, given) as Record<string, unknown>;
-  assert.equal(pre.epochs, 3);
-  assert.equal(pre.knn, true, 'a boolean stage option given last');
-  assert.equal(pre.seed, 4, "the pipeline's seed");
-  assert.equal(pre.batch, 256, "the stage's own default");
-  const fine = stageSettings('finetune', values, given) as Record<string, unknown>;
-  assert.deepEqual([fine.epochs, fine.lr, fine.seed], [30, 0.05, 9]);
-  const sup = stageSettings('supervised', values, given) as Record<string, unknown>;
-  assert.deepEqual([sup.pixelCrops, sup.epochs, sup.seed], [false, 60, 4]);
-  const dist = stageSettings('distill', values, given) as Record<string, unknown>;
-  assert.deepEqual([dist.epochs, dist.pixelCrops], [10, false]);
+  const plan = pipelinePlan(parseCommand(COMMANDS.pipeline, argv));
+  assert.deepEqual(plan.pretrain, { epochs: 3, knn: true }, 'a boolean stage option given last');
+  assert.equal(plan.seed, 4, "the pipeline's seed, for every stage");
+  assert.deepEqual(plan.finetune, { seed: 9 });
+  assert.deepEqual(plan.supervised, { pixelCrops: false });
+  assert.deepEqual(plan.distill, {});
+  assert.deepEqual(plan.labels, ['1%', '10%']);
+  assert.equal(CLASSIFIER_DEFAULTS.supervised.pixelCrops, true, 'so the flag overrides a default');
   for (const fixed of PIPELINE_FIXED) assert.ok(!Object.hasOwn(COMMANDS.pipeline.options, `finetune-${fixed}`), `--finetune-${fixed} is set by the pipeline itself`);
   assert.throws(() => parseCommand(COMMANDS.pipeline, ['--epochs', '3']), /unknown option --epochs for 'pipeline'; stage options take the stage's prefix: --pretrain-epochs/);
   assert.throws(() => parseCommand(COMMANDS.pipeline, ['--finetune-lr', 'fast']), /--finetune-lr must be a number >= 0, got 'fast'/);

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as t from '../src';
-import { RunFolder, classCount, knnClassify, writeReport } from '../src/train';
+import { RunFolder, classCount, knnClassify } from '../src/train';
+import { writeReport } from '../src/run';
 import { extent } from '../src/util/extent';
 import { tempDir } from './helpers';
 

@@ -1,2 +1,4 @@
 // simclr-ts/augment: SimCLR views as batched tensor operations.
 export * from './views';
+export * from './small';
+export * from './normalise';

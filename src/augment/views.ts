@@ -2,6 +2,7 @@
 // from libtorch's seeded generator, and every step works on the whole batch on its device.
 import * as t from '../torch';
 import type { Tensor } from '../torch';
+import { isSmallImage } from './small';
 
 export interface CropOptions {
   /** Fraction of the image area kept. Default [0.08, 1]. */
@@ -65,11 +66,10 @@ export interface ViewParams {
   sigma: Tensor;
 }
 
-const BLUR_OFF_AT = 32;
 
 /** The paper's defaults for an image size (jitter strength 0.5 and no blur at 32x32 or less). */
 export function simclrViewOptions(size: number, overrides: Partial<ViewOptions> = {}): ViewOptions {
-  const small = size <= BLUR_OFF_AT;
+  const small = isSmallImage(size);
   return {
     size,
     crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3], pixelAligned: false },
@@ -89,7 +89,7 @@ export function fineTuneViewOptions(size: number): ViewOptions {
 
 /** The blur settings in force: unset means on above 32x32 and off at 32x32 or less. */
 function blurSettings(o: ViewOptions): BlurOptions | false {
-  return o.blur === undefined ? (o.size <= BLUR_OFF_AT ? false : {}) : o.blur;
+  return o.blur === undefined ? (isSmallImage(o.size) ? false : {}) : o.blur;
 }
 
 const uniform = (n: number, low: number, high: number, device: string): Tensor => t.tidy(() => t.rand([n], { device }).mul(high - low).add(low));
@@ -172,7 +172,8 @@ export function simclrViews(images: Tensor, o: ViewOptions): [Tensor, Tensor] {
   });
 }
 
-function toUnit(images: Tensor): Tensor {
+/** uint8 pixels to float32 in [0, 1]; float input is taken as already there. */
+export function toUnit(images: Tensor): Tensor {
   return images.dtype === 'uint8' ? images.to('float32').div(255) : images;
 }
 
@@ -372,7 +373,7 @@ export function centerCropResize(images: Tensor, size: number, cropFraction?: nu
   return t.tidy(() => {
     const x = toUnit(images);
     const [n, , h, w] = x.shape as [number, number, number, number];
-    const frac = cropFraction ?? (Math.min(h, w) <= BLUR_OFF_AT ? 1 : 0.875);
+    const frac = cropFraction ?? (isSmallImage(Math.min(h, w)) ? 1 : 0.875);
     const side = Math.min(h, w) * frac;
     const box = t.tensor([[(1 - side / w) / 2, (1 - side / h) / 2, side / w, side / h]]).expand(n, 4).contiguous();
     if (side === h && side === w && h === size) return x.clone();

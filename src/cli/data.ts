@@ -3,7 +3,7 @@ import { openDataset, stratifiedSubset, writeSubsetFile, describeSpecs, defaultC
 import { Progress } from '../train';
 import { UsageError, type Parsed } from './options';
 import type { COMMANDS } from './specs';
-import { parseLabels } from './run-context';
+import { parseLabels } from '../run/folder';
 import { channelsOption, skippedLine } from './images';
 
 export async function dataCommand({ values: o }: { values: Parsed<typeof COMMANDS.data.options> }): Promise<number> {

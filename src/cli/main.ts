@@ -3,6 +3,7 @@
 import { GLOBAL_OPTIONS, UsageError, parseCommand, renderHelp, renderOptions, type CommandSpec, type Parsed } from './options';
 import { COMMANDS, type CommandName } from './specs';
 import { tuneProcess } from '../torch/tune';
+import { PlanError } from '../run/errors';
 
 function generalHelp(): string {
   const rows = Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(12)}${c.summary}\n  ${' '.repeat(12)}e.g. ${c.example}`);
@@ -84,7 +85,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof PlanError) {
       console.error(`simclr: ${err.message}`);
       process.exitCode = 2;
     } else {

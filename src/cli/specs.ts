@@ -1,6 +1,8 @@
 // Every command's options, in one place: the parser, `simclr <command> --help` and the
 // README's option lists are made from these tables (test/cli-options.test.ts checks the README).
 import type { CommandSpec, OptionSpec, OptionTable } from './options';
+import { CLASSIFIER_DEFAULTS, PRETRAIN_DEFAULTS } from '../run/defaults';
+import type { ClassifierSettings } from '../run/plans';
 
 const skipBadImages = { type: 'boolean', default: false, help: 'skip images that cannot be decoded (and list them) instead of stopping' } as const satisfies OptionSpec;
 const imageSize = {
@@ -13,7 +15,8 @@ const channels = {
   help: 'image channels: 1 (gray), 3 (RGB), or auto (1 when every image is single-channel)',
 } as const satisfies OptionSpec;
 const seed = { type: 'integer', min: 0, default: 0, help: 'seed of the label subset, initialisation and views' } as const satisfies OptionSpec;
-const resume = { type: 'boolean', default: false, help: 'continue the stage from its last checkpoint' } as const satisfies OptionSpec;
+const resume = { type: 'boolean', default: false, help: 'continue the stage from its last checkpoint (the command that started it, plus --resume)' } as const satisfies OptionSpec;
+const forceSettings = { type: 'boolean', default: false, help: 'resume under other compute settings (precision, layout, threads) than the run recorded' } as const satisfies OptionSpec;
 const interpolation = { type: 'string', choices: ['bicubic', 'bilinear'], default: 'bicubic', help: 'resampling of the random crops' } as const satisfies OptionSpec;
 
 /** The data and model options shared by pretrain and pipeline. */
@@ -36,56 +39,56 @@ export const pretrainOptions = {
   ...dataOptions,
   out: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder to create (or to continue with --resume)' },
   ...modelOptions,
-  epochs: { type: 'integer', min: 1, default: 100, help: 'pretraining epochs' },
-  batch: { type: 'integer', min: 2, rangeWhy: "for NT-Xent each image's negatives are the others", default: 256, help: 'images per step (two views each)' },
-  lr: { type: 'number', min: 0, default: 1.0, help: 'LARS base learning rate, times batch/256' },
+  epochs: { type: 'integer', min: 1, default: PRETRAIN_DEFAULTS.epochs, help: 'pretraining epochs' },
+  batch: { type: 'integer', min: 2, rangeWhy: "for NT-Xent each image's negatives are the others", default: PRETRAIN_DEFAULTS.batch, help: 'images per step (two views each)' },
+  lr: { type: 'number', min: 0, default: PRETRAIN_DEFAULTS.lr, help: 'LARS base learning rate, times batch/256' },
   temperature: { type: 'number', min: 1e-3, defaultText: '0.5 at 32px or less, else 0.1', help: 'NT-Xent temperature' },
   'warmup-epochs': { type: 'integer', min: 0, defaultText: 'a tenth of --epochs, 0 under 10', help: 'linear warm-up before the cosine decay' },
-  'crop-min': { type: 'number', min: 0.01, max: 1, default: 0.08, help: 'smallest crop area, as a fraction of the image' },
-  'max-images': { type: 'integer', min: 0, default: 0, help: 'pretrain on a seeded random subset of this many images (0: all)' },
+  'crop-min': { type: 'number', min: 0.01, max: 1, default: PRETRAIN_DEFAULTS.cropMin, help: 'smallest crop area, as a fraction of the image' },
+  'max-images': { type: 'integer', min: 0, default: PRETRAIN_DEFAULTS.maxImages, help: 'pretrain on a seeded random subset of this many images (0: all)' },
   interpolation,
-  'pixel-crops': { type: 'boolean', default: false, help: 'crop boxes in whole pixels, as torchvision draws them' },
+  'pixel-crops': { type: 'boolean', default: PRETRAIN_DEFAULTS.pixelCrops, help: 'crop boxes in whole pixels, as torchvision draws them' },
   seed,
   knn: { type: 'boolean', default: false, help: 'kNN accuracy on the test set after each epoch' },
   resume,
+  'force-settings': forceSettings,
 } as const satisfies OptionTable;
 
 /** Options of the three classifier stages; each stage has its own defaults (below). */
 export type ClassifierTable = ReturnType<typeof classifierOptions>;
-function classifierOptions(d: { epochs: number; lr: number; weightDecay: number; pixelCrops: boolean }) {
+function classifierOptions(d: ClassifierSettings) {
   return {
-    labels: { type: 'string', placeholder: 'SPEC', default: '10%', help: 'the labeled subset: 1%, 10%, a fraction such as 0.1, or 25/class (stratified, drawn by --seed)' },
+    labels: { type: 'string', placeholder: 'SPEC', default: d.labels, help: 'the labeled subset: 1%, 10%, a fraction such as 0.1, or 25/class (stratified, drawn by --seed)' },
     'labels-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of labeled image ids (one per line) instead of drawing one' },
     epochs: { type: 'integer', min: 1, default: d.epochs, help: 'training epochs' },
-    batch: { type: 'integer', min: 1, default: 256, help: 'images per step' },
+    batch: { type: 'integer', min: 1, default: d.batch, help: 'images per step' },
     lr: { type: 'number', min: 0, default: d.lr, help: 'SGD (Nesterov, cosine) learning rate' },
     'weight-decay': { type: 'number', min: 0, default: d.weightDecay, help: 'weight decay' },
-    'crop-min': { type: 'number', min: 0.01, max: 1, default: 0.08, help: 'smallest crop area of the crop + flip views' },
-    'drop-last': { type: 'boolean', default: false, help: "drop each epoch's last partial batch" },
+    'crop-min': { type: 'number', min: 0.01, max: 1, default: d.cropMin, help: 'smallest crop area of the crop + flip views' },
+    'drop-last': { type: 'boolean', default: d.dropLast, help: "drop each epoch's last partial batch" },
     interpolation,
     'pixel-crops': { type: 'boolean', default: d.pixelCrops, help: 'crop boxes in whole pixels, as torchvision draws them' },
     seed,
     'skip-bad-images': { ...skipBadImages, defaultText: 'as the run was made', default: false },
     resume,
+    'force-settings': forceSettings,
   } as const satisfies OptionTable;
 }
 
 const fromRun = { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder (made by simclr pretrain)' } as const satisfies OptionSpec;
 
-export const finetuneOptions = { from: fromRun, ...classifierOptions({ epochs: 30, lr: 0.05, weightDecay: 0, pixelCrops: false }) } as const satisfies OptionTable;
-// The baseline trains best on whole-pixel crops (torchvision's), the SimCLR stages on
-// fractional ones: each stage gets its better setting, as each has its own lr and decay.
-export const supervisedOptions = { from: fromRun, ...classifierOptions({ epochs: 60, lr: 0.1, weightDecay: 5e-4, pixelCrops: true }) } as const satisfies OptionTable;
+export const finetuneOptions = { from: fromRun, ...classifierOptions(CLASSIFIER_DEFAULTS.finetune) } as const satisfies OptionTable;
+export const supervisedOptions = { from: fromRun, ...classifierOptions(CLASSIFIER_DEFAULTS.supervised) } as const satisfies OptionTable;
 export const distillOptions = {
   teacher: { ...fromRun, help: 'the run folder holding the fine-tuned teacher (finetune-<labels>)' },
-  ...classifierOptions({ epochs: 10, lr: 0.1, weightDecay: 5e-4, pixelCrops: false }),
+  ...classifierOptions(CLASSIFIER_DEFAULTS.distill),
   'student-width': { type: 'number', min: 0.0625, max: 8, defaultText: "the teacher's", help: 'width multiplier of the student' },
   'student-depth': { type: 'integer', placeholder: 'N', defaultText: "the teacher's", help: 'ResNet depth of the student' },
   'max-images': { type: 'integer', min: 0, default: 0, help: 'distill on a seeded random subset of this many images (0: all)' },
 } as const satisfies OptionTable;
 
 /** Stage options that the pipeline sets itself, so they take no stage prefix there. */
-export const PIPELINE_FIXED = new Set(['data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'resume', 'from', 'teacher', 'labels', 'labels-file']);
+export const PIPELINE_FIXED = new Set(['data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file']);
 export const PIPELINE_STAGES = { pretrain: pretrainOptions, supervised: supervisedOptions, finetune: finetuneOptions, distill: distillOptions } as const;
 export type PipelineStage = keyof typeof PIPELINE_STAGES;
 
@@ -109,6 +112,7 @@ export const pipelineOwnOptions = {
   ...modelOptions,
   seed: { ...seed, help: 'seed of every stage (a stage prefix overrides it: --finetune-seed)' },
   resume,
+  'force-settings': forceSettings,
 } as const satisfies OptionTable;
 
 // Typed as the pipeline's own options: the prefixed ones are read by name (pipeline.ts).

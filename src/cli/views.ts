@@ -1,7 +1,7 @@
 // `simclr views`: a grid of images beside pairs of their SimCLR views, to see what the
 // augmentations do.
 import * as t from '../torch';
-import { simclrViewOptions, simclrViews } from '../augment';
+import { simclrViewOptions, simclrViews, toUnit } from '../augment';
 import { decodeImages, listImages, seededRandom, writePng } from '../data';
 import { chooseShape, readShapes } from '../data';
 import { UsageError, type Parsed } from './options';
@@ -31,7 +31,7 @@ export async function viewsCommand({ values: o }: { values: Parsed<typeof COMMAN
   const grid = t.tidy(() => {
     const images = t.fromBytes(pixels, [chosen.length, channels, size, size], 'uint8');
     const [v1, v2] = simclrViews(images, simclrViewOptions(size));
-    const original = images.to('float32').div(255);
+    const original = toUnit(images);
     // Rows: original | view 1 | view 2, with a white gap; each image zoomed for a person to see.
     const gap = t.ones([chosen.length, channels, size, 2]);
     const row = t.cat([original, gap, v1, gap, v2], 3);

@@ -46,3 +46,8 @@ export function imagesTensor(ds: ImageDataset, start = 0, end = ds.count): impor
   const frame = ds.channels * ds.size * ds.size;
   return t.fromBytes(ds.pixels.subarray(start * frame, end * frame), [end - start, ds.channels, ds.size, ds.size], 'uint8');
 }
+
+/** One line naming what reading passed over (unreadable images with skipBad), so a skipped file is never silent. */
+export function skippedLine(paths: readonly string[]): string {
+  return `skipped ${paths.length} unreadable image${paths.length > 1 ? 's' : ''}: ${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ', ...' : ''}`;
+}

@@ -4,9 +4,8 @@
 import * as t from '../torch';
 import { forwardIn, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
-import { centerCropResize, fineTuneViewOptions, type ViewOptions } from '../augment';
+import { evalInput, fineTuneViewOptions, type Normalisation, type ViewOptions } from '../augment';
 import { BatchLoader, imagesTensor, type ImageDataset } from '../data';
-import { normalise, type Normalisation } from './normalise';
 import type { StopSignal } from './control';
 import type { RunFolder } from './run-folder';
 import { trainLoop } from './loop';
@@ -50,6 +49,9 @@ export interface ClassifierRun {
   stop?: StopSignal;
   /** Saved with each checkpoint so the model can be rebuilt (its architecture). */
   arch?: unknown;
+  /** Saved with each checkpoint: the stage's settings as planned (to check a resume against) and the compute settings. */
+  settings?: unknown;
+  compute?: unknown;
 }
 
 /** Trains; checkpoints as `stage` after every epoch. Returns whether it ran to the end. */
@@ -73,7 +75,7 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
       loader,
       epochs: c.epochs,
       lrAt,
-      config: { ...c, arch: r.arch },
+      config: { ...c, arch: r.arch, settings: r.settings, compute: r.compute },
       resume: r.resume,
       stop: r.stop,
       step: teacher
@@ -97,7 +99,7 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
       t.tidy(() => {
         const end = Math.min(ds.count, start + batch);
         const images = imagesTensor(ds, start, end);
-        const logits = forwardIn(model, normalise(centerCropResize(images, ds.size), norm));
+        const logits = forwardIn(model, evalInput(images, ds.size, norm));
         const labels = t.tensor(Float64Array.from(ds.labels!.subarray(start, end)), undefined, { dtype: 'int64' }).unsqueeze(1);
         const hits = logits.topk(Math.min(5, logits.shape[1]!), 1).indices.eq(labels);
         top1 += hits.slice(1, 0, 1).sum().item();

@@ -6,7 +6,6 @@ export * from './checkpoint';
 export * from './knn';
 export * from './pretrain';
 export * from './classifier';
-export * from './report';
 export * from './linear-eval';
 export * from './loop';
 export * from './steps';

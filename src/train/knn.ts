@@ -5,8 +5,7 @@ import type { Tensor } from '../torch';
 import { imagesTensor, type ImageDataset } from '../data';
 import type { SimCLRModel } from '../models';
 import { forwardIn, prepareModel } from '../nn';
-import { centerCropResize } from '../augment';
-import { normalise, type Normalisation } from './normalise';
+import { evalInput, type Normalisation } from '../augment';
 import { extent } from '../util/extent';
 
 /** Encoder features (L2-normalised unless unit is false) of a whole data set, in eval mode. */
@@ -19,7 +18,7 @@ export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation
       parts.push(
         t.tidy(() => {
           const images = imagesTensor(ds, start, end);
-          const x = normalise(centerCropResize(images, ds.size), norm);
+          const x = evalInput(images, ds.size, norm);
           const f = forwardIn(model.encoder, x); // the encoder has no fc: forward gives its features
           return unit ? t.F.normalize(f, { dim: 1 }) : f;
         }),

@@ -1,12 +1,7 @@
-// Inputs scaled to [0, 1] then normalised by the training set's per-channel mean and std.
-import * as t from '../torch';
-import type { Tensor } from '../torch';
+// The training set's per-channel mean and std, for the normalisation every input gets
+// (src/augment/normalise.ts).
 import type { ImageDataset } from '../data';
-
-export interface Normalisation {
-  mean: number[];
-  std: number[];
-}
+import type { Normalisation } from '../augment';
 
 /** Per-channel mean and std of a data set's pixels, in [0, 1] units. */
 export function datasetStats(ds: ImageDataset): Normalisation {
@@ -33,13 +28,4 @@ export function datasetStats(ds: ImageDataset): Normalisation {
   return { mean, std };
 }
 
-/** (x - mean) / std for a float batch in [0, 1] (uint8 batches are scaled first). */
-export function normalise(x: Tensor, norm: Normalisation): Tensor {
-  return t.tidy(() => {
-    const unit = x.dtype === 'uint8' ? x.to('float32').div(255) : x;
-    const c = unit.shape[1]!;
-    const mean = t.tensor(norm.mean.slice(0, c), undefined, { device: unit.device }).reshape(1, c, 1, 1);
-    const std = t.tensor(norm.std.slice(0, c), undefined, { device: unit.device }).reshape(1, c, 1, 1);
-    return unit.sub(mean).div(std);
-  });
-}
+export { normalise, type Normalisation } from '../augment';

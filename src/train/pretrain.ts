@@ -3,7 +3,7 @@ import * as t from '../torch';
 import { SimCLRModel, type ResNetOptions } from '../models';
 import { prepareModel } from '../nn';
 import { LARS, scaleLearningRate, warmupCosine, type LrScaling } from '../optim';
-import { simclrViewOptions, type ViewOptions } from '../augment';
+import { isSmallImage, simclrViewOptions, type ViewOptions } from '../augment';
 import { BatchLoader, seededRandom, shuffleInPlace, type ImageDataset } from '../data';
 import type { Normalisation } from './normalise';
 import type { StopSignal } from './control';
@@ -32,7 +32,7 @@ export interface PretrainConfig {
 
 /** The paper's settings scaled to the data: CIFAR-sized images get temperature 0.5, weight decay 1e-4, jitter 0.5. */
 export function defaultPretrainConfig(size: number, channels: 1 | 3, overrides: Partial<PretrainConfig> = {}): PretrainConfig {
-  const small = size <= 32;
+  const small = isSmallImage(size);
   const epochs = overrides.epochs ?? 100;
   return {
     encoder: { depth: 18, width: 1, cifarStem: small, inChannels: channels },
@@ -66,6 +66,8 @@ export interface PretrainRun {
   stop?: StopSignal;
   /** kNN monitor (k=200, T=0.1) at the end of each epoch, on these labeled sets. */
   knn?: { train: ImageDataset; test: ImageDataset };
+  /** The compute settings in force, recorded with every checkpoint. */
+  compute?: unknown;
 }
 
 export const PRETRAIN_CHECKPOINT = 'pretrain';
@@ -98,7 +100,7 @@ export async function pretrain(r: PretrainRun): Promise<{ model: SimCLRModel; fi
       loader,
       epochs: c.epochs,
       lrAt,
-      config: c,
+      config: { ...c, compute: r.compute },
       resume: r.resume,
       stop: r.stop,
       step: (batch, at) => pretrainStep(state, batch.images, at),

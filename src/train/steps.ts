@@ -5,10 +5,9 @@ import * as t from '../torch';
 import type { Tensor } from '../torch';
 import { forwardIn, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
-import { simclrView, simclrViews, type ViewOptions } from '../augment';
+import { normalise, simclrView, simclrViews, type Normalisation, type ViewOptions } from '../augment';
 import { crossEntropy, distillationLoss, ntXent } from '../losses';
 import type { MomentumOptimizer as Optimizer } from '../optim';
-import { normalise, type Normalisation } from './normalise';
 import { NonFiniteLossError } from './control';
 
 /** Where a step is: for the learning rate and for naming the step when its loss is not finite. */

@@ -1,7 +1,7 @@
 // report.html: a self-contained page (inline SVG, no scripts, no requests) with the loss
 // and accuracy curves from metrics.jsonl and the results table from results.json.
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import type { RunFolder } from './run-folder';
+import type { RunFolder } from '../train';
 import { extent } from '../util/extent';
 
 /** Points drawn per curve: more than a chart's width in pixels shows nothing more. */

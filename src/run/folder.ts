@@ -1,11 +1,14 @@
-// What the training commands share: the run folder's config, data sets opened from it,
-// and the models of each stage rebuilt from their checkpoints.
+// A run folder as the stages see it: its config (data, model, compute settings,
+// normalisation), the data sets opened from it, the label subsets, and the models of each
+// stage rebuilt from their checkpoints.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Classifier, SimCLRModel, type ResNetDepth, type ResNetOptions } from '../models';
 import { openDataset, parseLabelSpec, type OpenedDataset, readSubsetFile, stratifiedSubset, writeSubsetFile, type ImageDataset, type LabelSpec } from '../data';
 import { RunFolder, datasetStats, loadCheckpoint, hasCheckpoint, defaultPretrainConfig, type Normalisation, type PretrainConfig } from '../train';
-import { UsageError } from './options';
+import type { Precision } from '../torch';
+import { PlanError } from './errors';
+import { isSmallImage } from '../augment';
 
 export interface RunConfig {
   data: string;
@@ -19,6 +22,15 @@ export interface RunConfig {
   classes: string[];
   norm: Normalisation;
   pretrain: PretrainConfig;
+  /** How the run computes (recorded at its start; resuming under others is refused unless forced). */
+  compute?: RecordedCompute;
+}
+
+/** Compute settings as a run records them. */
+export interface RecordedCompute {
+  precision: Precision;
+  channelsLast: boolean;
+  threads: number;
 }
 
 /** The architecture of a classifier stage, saved in its checkpoint so it can be rebuilt. */
@@ -32,7 +44,7 @@ export interface ClassifierArch {
 
 export function openRun(dir: string): { run: RunFolder; config: RunConfig } {
   const file = join(dir, 'config.json');
-  if (!existsSync(file)) throw new UsageError(`${dir}: not a simclr run folder (no config.json); make one with simclr pretrain --out ${dir}`);
+  if (!existsSync(file)) throw new PlanError(`${dir}: not a simclr run folder (no config.json); make one with simclr pretrain --out ${dir}`);
   return { run: new RunFolder(dir), config: JSON.parse(readFileSync(file, 'utf8')) as RunConfig };
 }
 
@@ -47,17 +59,16 @@ export async function testData(config: RunConfig, override?: string, skipBad?: b
   const o = { imageSize: config.imageSize, channels: config.channels, split: 'test' as const, skipBad: skipBad || config.skipBadImages };
   if (spec) return openDataset(spec, o);
   if (/^(fashion-mnist|mnist|cifar10-bin|cifar100-bin)(:|$)/.test(config.data)) return openDataset(config.data, o);
-  throw new UsageError(`${config.data} has no test split: pass --test-data`);
+  throw new PlanError(`${config.data} has no test split: pass --test-data`);
 }
 
-/** The model options of pretrain and pipeline: --model or --depth, --width, --sk. */
-export function encoderOptions(o: { model: string; depth?: number; width: number; sk: boolean }, ds: ImageDataset): ResNetOptions {
-  const depth = (o.depth ?? Number(/^resnet(\d+)$/.exec(o.model)?.[1])) as ResNetDepth;
-  if (![18, 34, 50, 101, 152, 200].includes(depth)) throw new UsageError(`--depth must be 18, 34, 50, 101, 152 or 200, got ${depth}`);
-  return { depth, width: o.width, skRatio: o.sk ? 0.0625 : 0, cifarStem: ds.size <= 32, inChannels: ds.channels };
+/** The encoder a plan asks for, fitted to the data: CIFAR stem for small images, the data's channels. */
+export function encoderFor(o: { depth: number; width: number; sk: boolean }, ds: ImageDataset): ResNetOptions {
+  if (![18, 34, 50, 101, 152, 200].includes(o.depth)) throw new PlanError(`--depth must be 18, 34, 50, 101, 152 or 200, got ${o.depth}`);
+  return { depth: o.depth as ResNetDepth, width: o.width, skRatio: o.sk ? 0.0625 : 0, cifarStem: isSmallImage(ds.size), inChannels: ds.channels };
 }
 
-export function newRunConfig(spec: string, test: string | null, ds: OpenedDataset, pretrain: Partial<PretrainConfig>, skipBadImages = false): RunConfig {
+export function newRunConfig(spec: string, test: string | null, ds: OpenedDataset, pretrain: Partial<PretrainConfig>, skipBadImages: boolean, compute: RecordedCompute): RunConfig {
   return {
     data: spec,
     testData: test,
@@ -68,6 +79,7 @@ export function newRunConfig(spec: string, test: string | null, ds: OpenedDatase
     classes: ds.classes,
     norm: datasetStats(ds),
     pretrain: defaultPretrainConfig(ds.size, ds.channels, pretrain),
+    compute,
   };
 }
 
@@ -80,13 +92,13 @@ export function parseLabels(text: string): LabelSpec {
   try {
     return parseLabelSpec(text);
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new PlanError((e as Error).message);
   }
 }
 
 /** The labeled subset for a label spec: reused from the run folder if it is there, else drawn and written. */
 export function labeledSubset(run: RunFolder, ds: ImageDataset, labels: string, seed: number, labelsFile?: string): number[] {
-  if (!ds.labels) throw new UsageError(`${ds.source} has no labels (no class subfolders): fine-tuning needs some`);
+  if (!ds.labels) throw new PlanError(`${ds.source} has no labels (no class subfolders): fine-tuning needs some`);
   const file = run.path(`labels-${labelTag(labels)}.txt`);
   if (labelsFile) {
     const subset = readSubsetFile(labelsFile, ds);
@@ -101,7 +113,7 @@ export function labeledSubset(run: RunFolder, ds: ImageDataset, labels: string, 
 
 export function pretrainedModel(run: RunFolder, config: RunConfig): SimCLRModel {
   const model = new SimCLRModel({ encoder: config.pretrain.encoder, head: { layers: config.pretrain.headLayers, outDim: config.pretrain.headDim } });
-  if (!hasCheckpoint(run, 'pretrain')) throw new UsageError(`${run.dir}: no pretraining checkpoint yet; run simclr pretrain --out ${run.dir} first`);
+  if (!hasCheckpoint(run, 'pretrain')) throw new PlanError(`${run.dir}: no pretraining checkpoint yet; run simclr pretrain --out ${run.dir} first`);
   loadCheckpoint(run, 'pretrain', model, null);
   return model;
 }
@@ -114,7 +126,7 @@ export function classifierFor(arch: ClassifierArch, from?: SimCLRModel): Classif
 /** The architecture a classifier stage's checkpoint was saved with. */
 export function stageArch(run: RunFolder, stage: string): ClassifierArch {
   const metaFile = run.path(`${stage}.json`);
-  if (!existsSync(metaFile)) throw new UsageError(`${run.dir}: no '${stage}' checkpoint (stages there: ${listStages(run).join(', ') || 'none'})`);
+  if (!existsSync(metaFile)) throw new PlanError(`${run.dir}: no '${stage}' checkpoint (stages there: ${listStages(run).join(', ') || 'none'})`);
   return (JSON.parse(readFileSync(metaFile, 'utf8')) as { config: { arch: ClassifierArch } }).config.arch;
 }
 

@@ -1,0 +1,10 @@
+// simclr-ts/run: runs as typed plans (pretraining, the classifier stages, the pipeline, the
+// demo), the run folder, results and the report.
+export * from './errors';
+export * from './defaults';
+export * from './folder';
+export * from './plans';
+export * from './results';
+export * from './report';
+export * from './evaluate';
+export * from './demo';

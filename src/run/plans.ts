@@ -1,0 +1,387 @@
+// Runs as typed plans: what to train, on what, with which settings. A plan holds only what
+// its author chose; everything else comes from the stage's defaults (defaults.ts). Resuming
+// a stage checks the plan against what the run recorded, so the command that started a
+// run, plus --resume, continues it.
+import { existsSync } from 'node:fs';
+import * as t from '../torch';
+import { isSmallImage } from '../augment';
+import { openDataset, skippedLine, type ImageDataset, type OpenedDataset } from '../data';
+import {
+  RunFolder,
+  StopSignal,
+  defaultClassifierConfig,
+  evaluateClassifier,
+  hasCheckpoint,
+  pretrain,
+  sampleImages,
+  trainClassifier,
+  PRETRAIN_CHECKPOINT,
+  type ClassifierTrainConfig,
+} from '../train';
+import { CLASSIFIER_DEFAULTS, PRETRAIN_DEFAULTS } from './defaults';
+import { PlanError } from './errors';
+import {
+  classifierFor,
+  encoderFor,
+  labelTag,
+  labeledSubset,
+  loadClassifier,
+  newRunConfig,
+  openRun,
+  parseLabels,
+  pretrainedModel,
+  stageArch,
+  testData,
+  trainData,
+  type ClassifierArch,
+  type RecordedCompute,
+  type RunConfig,
+} from './folder';
+import { recordResult, stageMeta } from './results';
+
+export type ClassifierKind = 'finetune' | 'supervised' | 'distill';
+
+/** How a run computes; resuming under other settings than the recorded ones is refused unless forced. */
+export interface ComputePlan {
+  precision?: 'fp32' | 'bf16' | 'auto';
+  channelsLast?: 'on' | 'off' | 'auto';
+  /** intra-op threads (default: the process's) */
+  threads?: number;
+  /** Resume even where the settings differ from the recorded ones. */
+  force?: boolean;
+}
+
+export interface DataPlan {
+  /** An image folder, fashion-mnist[:DIR], mnist:DIR, cifar10-bin:DIR or cifar100-bin:DIR. */
+  spec: string;
+  /** The test set (default: the source's test split). */
+  test?: string;
+  imageSize?: number | 'auto';
+  channels?: 1 | 3 | 'auto';
+}
+
+export interface EncoderPlan {
+  depth: number;
+  width: number;
+  sk: boolean;
+}
+
+export interface PretrainSettings {
+  epochs: number;
+  batch: number;
+  /** LARS base rate, times batch/256. */
+  lr: number;
+  /** Default: 0.5 for small images, else 0.1. */
+  temperature?: number;
+  /** Default: a tenth of the epochs (0 under 10). */
+  warmupEpochs?: number;
+  cropMin: number;
+  maxImages: number;
+  interpolation: 'bicubic' | 'bilinear';
+  pixelCrops: boolean;
+  seed: number;
+  /** kNN monitor after each epoch (not a training setting: may change on resume). */
+  knn: boolean;
+}
+
+export interface PretrainPlan {
+  out: string;
+  /** Continue the run in `out`; settings given here must match the recorded ones. */
+  resume?: boolean;
+  /** Required for a new run. */
+  data?: DataPlan;
+  encoder?: Partial<EncoderPlan>;
+  settings?: Partial<PretrainSettings>;
+  skipBadImages?: boolean;
+  compute?: ComputePlan;
+}
+
+export interface ClassifierSettings {
+  /** 1%, 10%, a fraction such as 0.1, or N/class. */
+  labels: string;
+  /** Reuse a list of labeled image ids instead of drawing one. */
+  labelsFile?: string;
+  epochs: number;
+  batch: number;
+  lr: number;
+  weightDecay: number;
+  cropMin: number;
+  dropLast: boolean;
+  interpolation: 'bicubic' | 'bilinear';
+  pixelCrops: boolean;
+  seed: number;
+  /** distill: the student's width and depth (default the teacher's), and a subset of images (0: all). */
+  studentWidth?: number;
+  studentDepth?: number;
+  maxImages?: number;
+}
+
+export interface ClassifierPlan {
+  kind: ClassifierKind;
+  /** The run folder (for distill: the one holding the fine-tuned teacher). */
+  run: string;
+  resume?: boolean;
+  settings?: Partial<ClassifierSettings>;
+  /** Default: as the run was made. */
+  skipBadImages?: boolean;
+  compute?: ComputePlan;
+}
+
+export type Outcome = 'finished' | 'stopped';
+
+// ------------------------------------------------------------------ compute
+
+/** Applies a plan's compute settings to this process and returns them as a run records them. */
+function applyCompute(c: ComputePlan = {}): RecordedCompute {
+  const settings = t.useCompute({ precision: c.precision ?? 'auto', channelsLast: c.channelsLast ?? 'auto' });
+  if (c.threads !== undefined) t.setNumThreads(c.threads);
+  return { precision: settings.precision, channelsLast: settings.channelsLast, threads: t.getNumThreads() };
+}
+
+const describeCompute = (c: RecordedCompute): string => `--precision ${c.precision} --channels-last ${c.channelsLast ? 'on' : 'off'} --threads ${c.threads}`;
+
+/** Refuses to continue a stage under other compute settings than it was trained with, unless forced. */
+function checkCompute(where: string, recorded: RecordedCompute | undefined, now: RecordedCompute, force = false): void {
+  if (!recorded || force) return;
+  const differs = recorded.precision !== now.precision || recorded.channelsLast !== now.channelsLast || recorded.threads !== now.threads;
+  if (differs) {
+    throw new PlanError(`${where} was trained with ${describeCompute(recorded)}; this process has ${describeCompute(now)}. ` + 'Resume with the recorded settings, or pass --force-settings to continue under these.');
+  }
+}
+
+// ------------------------------------------------------------------ resuming with the same plan
+
+const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** The given settings that differ from the recorded ones, as `--name (recorded X, given Y)`. */
+function differences(recorded: Record<string, unknown> | undefined, given: Record<string, unknown>, ignore: ReadonlySet<string> = new Set()): string[] {
+  if (!recorded) return [];
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(given)) {
+    if (value === undefined || ignore.has(key) || !Object.hasOwn(recorded, key)) continue;
+    if (JSON.stringify(recorded[key]) !== JSON.stringify(value)) out.push(`--${kebab(key)} (recorded ${JSON.stringify(recorded[key])}, given ${JSON.stringify(value)})`);
+  }
+  return out;
+}
+
+function refuseDifferences(where: string, diffs: string[]): void {
+  if (diffs.length) throw new PlanError(`${where}: --resume continues the run with its recorded settings, and these differ: ${diffs.join(', ')}`);
+}
+
+// ------------------------------------------------------------------ pretraining
+
+/** What a pretraining run records of its plan, to check a resume against. */
+interface RecordedPretrainPlan {
+  data: DataPlan;
+  encoder: EncoderPlan;
+  settings: PretrainSettings;
+}
+
+export async function runPretrain(plan: PretrainPlan): Promise<Outcome> {
+  if (!plan.out) throw new PlanError('--out RUN (the run folder) is required');
+  const compute = applyCompute(plan.compute);
+  let config: RunConfig & { plan?: RecordedPretrainPlan };
+  let data: ImageDataset;
+  let run: RunFolder;
+  const resume = plan.resume ?? false;
+  if (resume) {
+    ({ run, config } = openRun(plan.out));
+    const recorded = config.plan;
+    refuseDifferences(plan.out, [
+      ...differences(recorded?.data as Record<string, unknown> | undefined, { ...plan.data }),
+      ...differences(recorded?.encoder as Record<string, unknown> | undefined, { ...plan.encoder }),
+      ...differences(recorded?.settings as Record<string, unknown> | undefined, { ...plan.settings }, new Set(['knn'])),
+    ]);
+    checkCompute(plan.out, config.compute, compute, plan.compute?.force);
+    data = await trainData(config, plan.skipBadImages);
+  } else {
+    if (!plan.data?.spec) throw new PlanError('--data SPEC is required (an image folder, fashion-mnist, cifar10-bin:DIR, ...)');
+    if (existsSync(`${plan.out}/config.json`)) throw new PlanError(`${plan.out} already holds a run; pass --resume to continue it or choose another --out`);
+    const d = plan.data;
+    const opened: OpenedDataset = await openDataset(d.spec, { imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto', skipBad: plan.skipBadImages });
+    data = opened;
+    const s: PretrainSettings = { ...PRETRAIN_DEFAULTS, ...defined(plan.settings) };
+    const encoder: EncoderPlan = { depth: 18, width: 1, sk: false, ...defined(plan.encoder) };
+    const warmup = s.warmupEpochs ?? (s.epochs >= 10 ? Math.round(s.epochs / 10) : 0);
+    config = newRunConfig(
+      d.spec,
+      d.test ?? null,
+      opened,
+      {
+        encoder: encoderFor(encoder, data),
+        epochs: s.epochs,
+        batchSize: s.batch,
+        lr: s.lr,
+        seed: s.seed,
+        temperature: s.temperature ?? (isSmallImage(data.size) ? 0.5 : 0.1),
+        warmupEpochs: Math.min(warmup, s.epochs),
+        maxImages: s.maxImages,
+      },
+      plan.skipBadImages ?? false,
+      compute,
+    );
+    config.pretrain.views = { ...config.pretrain.views, crop: { scale: [s.cropMin, 1], ratio: [3 / 4, 4 / 3], pixelAligned: s.pixelCrops }, interpolation: s.interpolation };
+    config.plan = { data: { ...d }, encoder, settings: s };
+    run = new RunFolder(plan.out);
+    run.writeJson('config.json', config);
+    console.log(`${data.source}: ${data.size}x${data.size}, ${data.channels === 1 ? 'gray' : 'RGB'} (size: ${opened.auto.imageSize}; channels: ${opened.auto.channels})`);
+  }
+  reportSkipped(data);
+  const p = config.pretrain;
+  const pool = p.maxImages ? Math.min(p.maxImages, data.count) : data.count;
+  console.log(`pretraining ResNet-${p.encoder.depth} (width ${p.encoder.width}${p.encoder.skRatio ? ', SK' : ''}) on ${pool} images of ${data.source}, ${p.epochs} epochs, batch ${p.batchSize}`);
+  const knn = plan.settings?.knn ?? false;
+  const knnSets = knn ? { train: data, test: await testData(config, undefined, plan.skipBadImages) } : undefined;
+  const stop = new StopSignal().listen();
+  try {
+    const { model, finished } = await pretrain({ data, norm: config.norm, run, config: p, resume, stop, knn: knnSets, compute });
+    model.dispose();
+    return finished ? 'finished' : 'stopped';
+  } finally {
+    stop.close();
+  }
+}
+
+// ------------------------------------------------------------------ classifier stages
+
+/** The options an object really sets (undefined ones left out, so defaults stay). */
+function defined<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function trainConfig(s: ClassifierSettings): ClassifierTrainConfig {
+  return {
+    ...defaultClassifierConfig(),
+    epochs: s.epochs,
+    batchSize: s.batch,
+    lr: s.lr,
+    weightDecay: s.weightDecay,
+    seed: s.seed,
+    cropScale: [s.cropMin, 1],
+    dropLast: s.dropLast,
+    interpolation: s.interpolation,
+    pixelAlignedCrops: s.pixelCrops,
+  };
+}
+
+export function stageName(kind: ClassifierKind, labels: string): string {
+  return `${kind}-${labelTag(labels)}`;
+}
+
+export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome> {
+  if (!plan.run) throw new PlanError(plan.kind === 'distill' ? '--teacher RUN is required' : '--from RUN is required');
+  const s: ClassifierSettings = { ...CLASSIFIER_DEFAULTS[plan.kind], ...defined(plan.settings) };
+  parseLabels(s.labels);
+  const compute = applyCompute(plan.compute);
+  const { run, config } = openRun(plan.run);
+  const name = stageName(plan.kind, s.labels);
+  const resume = plan.resume ?? false;
+  if (resume && hasCheckpoint(run, name)) {
+    const recorded = stageMeta(run, name)?.config as { settings?: Record<string, unknown>; compute?: RecordedCompute } | undefined;
+    refuseDifferences(`${plan.run}:${name}`, differences(recorded?.settings, { ...plan.settings }));
+    checkCompute(`${plan.run}:${name}`, recorded?.compute, compute, plan.compute?.force);
+  }
+  const data = await trainData(config, plan.skipBadImages);
+  reportSkipped(data);
+  const c = trainConfig(s);
+  const subset = labeledSubset(run, data, s.labels, c.seed, s.labelsFile || undefined);
+  const numClasses = data.classes.length;
+  const baseArch: ClassifierArch = { encoder: config.pretrain.encoder, headLayers: config.pretrain.headLayers, headDim: config.pretrain.headDim, fineTuneFrom: 1, numClasses };
+  let arch = baseArch;
+  let teacher: ReturnType<typeof loadClassifier> | undefined;
+  let model;
+  if (plan.kind === 'finetune') {
+    model = classifierFor(arch, pretrainedModel(run, config));
+  } else if (plan.kind === 'supervised') {
+    t.manualSeed(c.seed);
+    model = classifierFor(arch);
+  } else {
+    const teacherStage = stageName('finetune', s.labels);
+    const teacherArch = stageArch(run, teacherStage);
+    if (teacherArch.numClasses !== numClasses) {
+      throw new PlanError(`the teacher ${plan.run}:${teacherStage} has ${teacherArch.numClasses} classes, but ${data.source} has ${numClasses}`);
+    }
+    teacher = loadClassifier(run, teacherStage);
+    arch = { ...baseArch, encoder: { ...baseArch.encoder, ...(s.studentDepth ? { depth: s.studentDepth as 18 } : {}), ...(s.studentWidth ? { width: s.studentWidth } : {}) } };
+    t.manualSeed(c.seed);
+    model = classifierFor(arch);
+  }
+  const indices = plan.kind === 'distill' ? sampleImages(data.count, s.maxImages ?? 0, c.seed) : subset;
+  console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}`);
+  const stop = new StopSignal().listen();
+  const started = performance.now();
+  try {
+    const finished = await trainClassifier({ stage: name, model, data, indices, norm: config.norm, run, config: c, teacher: teacher?.model, resume, stop, arch, settings: s, compute });
+    if (!finished) return 'stopped';
+    const test = await testData(config, undefined, plan.skipBadImages).catch((e: unknown) => {
+      if (e instanceof PlanError) return null; // no test split: the stage has no test result
+      throw e;
+    });
+    if (test) {
+      const acc = evaluateClassifier(model, test, config.norm);
+      recordResult(run, { stage: name, top1: acc.top1, top5: acc.top5, labeled: subset.length, epochs: c.epochs, lr: c.lr, precision: compute.precision, seconds: Math.round((performance.now() - started) / 1000) });
+      console.log(`${name}: test top-1 ${acc.top1.toFixed(2)}%, top-5 ${acc.top5.toFixed(2)}%`);
+    }
+    return 'finished';
+  } finally {
+    stop.close();
+    model.dispose();
+    teacher?.model.dispose();
+  }
+}
+
+function reportSkipped(ds: ImageDataset): void {
+  if (ds.skipped.bad.length) console.log(skippedLine(ds.skipped.bad));
+}
+
+// ------------------------------------------------------------------ the pipeline
+
+export interface PipelinePlan {
+  out: string;
+  resume?: boolean;
+  data: DataPlan;
+  encoder?: Partial<EncoderPlan>;
+  /** Label fractions, each as ClassifierSettings.labels. */
+  labels: string[];
+  /** Every stage's seed, unless a stage's settings give their own. */
+  seed?: number;
+  skipBadImages?: boolean;
+  compute?: ComputePlan;
+  pretrain?: Partial<PretrainSettings>;
+  supervised?: Partial<ClassifierSettings>;
+  finetune?: Partial<ClassifierSettings>;
+  distill?: Partial<ClassifierSettings>;
+}
+
+/** Pretraining, then for each label fraction the baseline, fine-tuning and distillation; a stopped stage stops the pipeline. */
+export async function runPipeline(plan: PipelinePlan): Promise<Outcome> {
+  if (!plan.out) throw new PlanError('--out RUN is required');
+  if (plan.labels.length === 0) throw new PlanError('the pipeline needs at least one label fraction');
+  for (const l of plan.labels) parseLabels(l);
+  const run = new RunFolder(plan.out);
+  const seed = plan.seed === undefined ? {} : { seed: plan.seed };
+  const started = await runPretrain({
+    out: plan.out,
+    resume: plan.resume || hasCheckpoint(run, PRETRAIN_CHECKPOINT),
+    data: plan.data,
+    encoder: plan.encoder,
+    settings: { ...seed, ...defined(plan.pretrain) },
+    skipBadImages: plan.skipBadImages,
+    compute: plan.compute,
+  });
+  if (started === 'stopped') return 'stopped';
+  for (const labels of plan.labels) {
+    for (const kind of ['supervised', 'finetune', 'distill'] as const) {
+      const outcome = await runClassifierStage({
+        kind,
+        run: plan.out,
+        resume: existsSync(run.path(`${stageName(kind, labels)}.json`)),
+        settings: { ...seed, ...defined(plan[kind]), labels },
+        skipBadImages: plan.skipBadImages,
+        compute: plan.compute,
+      });
+      if (outcome === 'stopped') return 'stopped';
+    }
+  }
+  return 'finished';
+}
