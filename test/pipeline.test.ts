@@ -156,6 +156,24 @@ test('bad input gives a clear message and a non-zero exit, and keeps what was sa
     assert.match(r.stderr, pattern);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
+  // Resuming: the command that started a run, plus --resume; a changed setting or other compute settings are refused.
+  const recordedCompute = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')).compute as { precision: string; threads: number };
+  assert.deepEqual([typeof recordedCompute.precision, recordedCompute.threads], ['string', 1], 'config.json records the compute settings');
+  const otherPrecision = recordedCompute.precision === 'bf16' ? 'fp32' : 'bf16';
+  for (const [args, pattern] of [
+    [['pretrain', '--out', run, '--resume', '--epochs', '5'], /--resume continues the run with its recorded settings, and these differ: --epochs \(recorded 1, given 5\)/],
+    [['pretrain', '--out', run, '--resume', '--width', '0.5'], /these differ: --width \(recorded 0\.125, given 0\.5\)/],
+    [['pretrain', '--out', run, '--resume', '--precision', otherPrecision], new RegExp(`was trained with --precision ${recordedCompute.precision} .*; this process has --precision ${otherPrecision} .*pass --force-settings`)],
+    [['finetune', '--from', run, '--labels', '10%', '--resume', '--lr', '0.5'], /finetune-10pct: --resume continues the run with its recorded settings, and these differ: --lr \(recorded 0\.05, given 0\.5\)/],
+  ] as [string[], RegExp][]) {
+    const r = simclr(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+  }
+  const same = simclr(['pretrain', '--data', train, '--out', run, '--width', '0.125', '--epochs', '1', '--batch', '64', '--resume']);
+  assert.equal(same.status, 0, same.stderr);
+  const forced = simclr(['pretrain', '--out', run, '--resume', '--precision', otherPrecision, '--force-settings']);
+  assert.equal(forced.status, 0, forced.stderr);
   // A teacher whose class count differs from the data.
   const metaFile = join(run, 'finetune-10pct.json');
   const original = readFileSync(metaFile, 'utf8');
@@ -168,7 +186,12 @@ test('bad input gives a clear message and a non-zero exit, and keeps what was sa
   writeFileSync(metaFile, original);
   // A NaN loss stops with the step named; the checkpoint saved before stays as it was.
   const before = readFileSync(join(run, 'finetune-10pct.safetensors'));
-  const nan = simclr(['finetune', '--from', run, '--labels', '10%', '--lr', '3e38', '--epochs', '3', '--resume']);
+  // Resuming keeps the recorded settings: make the recorded rate absurd to get a NaN.
+  const finetuneMeta = join(run, 'finetune-10pct.json');
+  const recorded = JSON.parse(readFileSync(finetuneMeta, 'utf8'));
+  Object.assign(recorded.config.settings, { lr: 3e38, epochs: 3 });
+  writeFileSync(finetuneMeta, JSON.stringify(recorded));
+  const nan = simclr(['finetune', '--from', run, '--labels', '10%', '--resume']);
   assert.equal(nan.status, 1, nan.stderr);
   assert.match(nan.stderr, /finetune-10pct: the (loss|weights) became NaN or infinite at step \d+; stopped, and kept the last good checkpoint/);
   assert.deepEqual(readFileSync(join(run, 'finetune-10pct.safetensors')), before);

@@ -270,17 +270,21 @@ export function stageName(kind: ClassifierKind, labels: string): string {
 
 export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome> {
   if (!plan.run) throw new PlanError(plan.kind === 'distill' ? '--teacher RUN is required' : '--from RUN is required');
-  const s: ClassifierSettings = { ...CLASSIFIER_DEFAULTS[plan.kind], ...defined(plan.settings) };
-  parseLabels(s.labels);
+  const labels = plan.settings?.labels ?? CLASSIFIER_DEFAULTS[plan.kind].labels;
+  parseLabels(labels);
   const compute = applyCompute(plan.compute);
   const { run, config } = openRun(plan.run);
-  const name = stageName(plan.kind, s.labels);
+  const name = stageName(plan.kind, labels);
   const resume = plan.resume ?? false;
+  // A resumed stage keeps its recorded settings; the plan may repeat them, not change them.
+  let recordedSettings: Partial<ClassifierSettings> = {};
   if (resume && hasCheckpoint(run, name)) {
-    const recorded = stageMeta(run, name)?.config as { settings?: Record<string, unknown>; compute?: RecordedCompute } | undefined;
-    refuseDifferences(`${plan.run}:${name}`, differences(recorded?.settings, { ...plan.settings }));
+    const recorded = stageMeta(run, name)?.config as { settings?: ClassifierSettings; compute?: RecordedCompute } | undefined;
+    refuseDifferences(`${plan.run}:${name}`, differences(recorded?.settings as Record<string, unknown> | undefined, { ...plan.settings }));
     checkCompute(`${plan.run}:${name}`, recorded?.compute, compute, plan.compute?.force);
+    recordedSettings = recorded?.settings ?? {};
   }
+  const s: ClassifierSettings = { ...CLASSIFIER_DEFAULTS[plan.kind], ...recordedSettings, ...defined(plan.settings) };
   const data = await trainData(config, plan.skipBadImages);
   reportSkipped(data);
   const c = trainConfig(s);
