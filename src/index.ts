@@ -5,3 +5,4 @@ export * from './models';
 export * from './optim';
 export * from './augment';
 export * from './losses';
+export * as run from './run';
