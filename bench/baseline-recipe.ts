@@ -39,3 +39,28 @@ export function trainBaseline(d: BaselineData, subset: number[], seed: number, c
 export const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
 /** Sample standard deviation. */
 export const sd = (v: number[]): number => Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / Math.max(1, v.length - 1));
+
+/**
+ * Mean of the per-seed differences a[i] - b[i] and its standard error (sd of the
+ * differences / sqrt(n)): the two sides share each seed's subset, so pairing removes
+ * the subset's share of the spread.
+ */
+export function pairedDifference(a: number[], b: number[]): { mean: number; se: number; n: number } {
+  if (a.length !== b.length || a.length === 0) throw new Error(`pairedDifference: need two equal, non-empty lists (got ${a.length} and ${b.length})`);
+  const d = a.map((x, i) => x - b[i]!);
+  return { mean: mean(d), se: d.length > 1 ? sd(d) / Math.sqrt(d.length) : NaN, n: d.length };
+}
+
+/** Seeds from "0-7" (a range, both ends in), "0,2,5" (a list) or "4" (that many from `first`). */
+export function parseSeeds(spec: string, first = 0): number[] {
+  const s = spec.trim();
+  const range = /^(\d+)\s*-\s*(\d+)$/.exec(s);
+  if (range) {
+    const [lo, hi] = [Number(range[1]), Number(range[2])];
+    if (hi < lo) throw new Error(`seed range ${s}: the end is before the start`);
+    return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+  }
+  if (/^\d+(\s*,\s*\d+)+$/.test(s)) return s.split(',').map((x) => Number(x.trim()));
+  if (/^\d+$/.test(s) && Number(s) > 0) return Array.from({ length: Number(s) }, (_, i) => first + i);
+  throw new Error(`seeds: expected a range (0-7), a list (0,2,5) or a count (4), got "${spec}"`);
+}

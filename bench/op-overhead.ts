@@ -1,5 +1,7 @@
 // Per-call overhead of a tiny op (add of two 1-element tensors) from TypeScript, against
-// the same call from Python PyTorch, interleaved in one run.
+// the same call from Python PyTorch, interleaved in one run, both with the same allocator
+// variables (./same-env).
+import { allocatorLine } from './same-env'; // first: re-runs us with the allocator variables the peer also gets
 import * as t from '../src';
 import { PyTorchPeer, median } from './peer';
 
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
   const ratio = median(theirsNs) / median(oursNs);
   console.log(`tiny op (add, 1-element tensors), ${ROUNDS}x${CALLS} calls each, interleaved`);
   console.log(`simclr-ts: ${median(oursNs).toFixed(0)} ns/call in a scope, ${median(outsideNs).toFixed(0)} ns/call outside any scope (median); pytorch 1.13: ${median(theirsNs).toFixed(0)} ns/call`);
+  console.log(allocatorLine());
   console.log(`op_overhead_speedup_vs_pytorch=${ratio.toFixed(3)}  (>= 1 means ours is no slower)`);
 }
 

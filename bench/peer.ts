@@ -2,16 +2,36 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { allocatorEnv } from './same-env';
 
 export const PYTHON = process.env.SIMCLR_PYTHON ?? '/usr/bin/python3';
+
+/**
+ * 'same': the peer gets this process's environment (the benches import ./same-env, so the
+ * same allocator variables, and OPENBLAS_CORETYPE as this process chose it).
+ * 'out-of-the-box': what a plain `python3 train.py` gets: glibc's allocator defaults and
+ * OpenBLAS's own kernel choice.
+ */
+export type PeerEnv = 'same' | 'out-of-the-box';
+
+export function peerEnv(kind: PeerEnv): NodeJS.ProcessEnv {
+  if (kind === 'same') return { ...process.env };
+  const env = allocatorEnv('glibc');
+  delete env.SIMCLR_SYSTEM_MALLOC;
+  delete env.OPENBLAS_CORETYPE;
+  return env;
+}
 
 export class PyTorchPeer {
   private readonly proc: ChildProcessWithoutNullStreams;
   private readonly lines: AsyncIterableIterator<string>;
 
-  constructor() {
-    this.proc = spawn(PYTHON, [join(__dirname, '..', '..', 'bench', 'py', 'peer.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[pytorch] ${d}`));
+  constructor(
+    env: PeerEnv = 'same',
+    readonly label = 'pytorch',
+  ) {
+    this.proc = spawn(PYTHON, [join(__dirname, '..', '..', 'bench', 'py', 'peer.py')], { stdio: ['pipe', 'pipe', 'pipe'], env: peerEnv(env) });
+    this.proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[${label}] ${d}`));
     this.lines = createInterface({ input: this.proc.stdout })[Symbol.asyncIterator]();
   }
 
@@ -29,8 +49,21 @@ export class PyTorchPeer {
   }
 }
 
-export function median(xs: number[]): number {
+/** The q-quantile (0..1) by linear interpolation between order statistics. */
+export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+export function median(xs: number[]): number {
+  return quantile(xs, 0.5);
+}
+
+/** "min-max" of the rounds, then the interquartile range: how much the figure moved. */
+export function spread(xs: number[], digits = 3): string {
+  const f = (v: number): string => v.toFixed(digits);
+  return `${f(Math.min(...xs))}-${f(Math.max(...xs))} (min-max of ${xs.length} rounds; IQR ${f(quantile(xs, 0.25))}-${f(quantile(xs, 0.75))})`;
 }

@@ -1,21 +1,32 @@
 // The full SimCLR pretraining step (two views, forward of both through encoder and head,
 // NT-Xent, backward, LARS) of ResNet-18 (CIFAR stem) at batch 256 on CIFAR-10 images,
-// against the same step in Python PyTorch (bench/py/simclr_step.py) with its defaults
-// (float32, NCHW) and at its best (channels-last + bfloat16 autocast), interleaved; and
-// the cost of the views for a batch of 512 as a fraction of a step at batch 512.
+// against the same step in Python PyTorch (bench/py/simclr_step.py), interleaved, with
+// the same work on both sides: the peer's colour jitter runs each op only on the images
+// that draw it, as ours does. Two peers:
+//  - tuned: what a careful PyTorch user runs here: our precision and layout (bf16 autocast,
+//    channels-last where ours picks them), the same allocator variables, OPENBLAS_CORETYPE
+//    as this process chose it, the same threads;
+//  - out of the box: float32, NCHW, glibc's allocator defaults, OpenBLAS's own kernel
+//    choice; given our thread count (on its own PyTorch 1.13 takes one per physical core).
+// Also: the model's part alone (encoder + head + loss + optimiser on the same fixed views,
+// against the tuned peer), the views alone, the step's achieved TFLOP/s against a
+// convolution ceiling measured in the same run, and the views' share of a batch-512 step.
 // Ours runs with the settings the process picks for this machine (PRECISION and
 // CHANNELS_LAST override, as --precision and --channels-last do).
+import { ALLOCATOR, allocatorLine } from './same-env'; // first: re-runs us with the allocator variables
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import * as t from '../src';
 import { decodeImages, listImages, seededRandom } from '../src/data';
-import { PyTorchPeer, median } from './peer';
+import { PyTorchPeer, median, spread } from './peer';
 import { DATASETS } from '../test/helpers';
 
 const BATCH = Number(process.env.BATCH ?? 256);
 const THREADS = Number(process.env.THREADS ?? 2);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const CIFAR = process.env.CIFAR ?? join(DATASETS, 'cifar10', 'train');
+/** The ceiling's convolution: [CEIL_N, 256, 32, 32] -> 256 channels, 3x3, padding 1. */
+const CEIL_N = Number(process.env.CEIL_N ?? 64);
 
 async function cifarBatch(n: number): Promise<Uint8Array> {
   const list = listImages(CIFAR);
@@ -24,27 +35,107 @@ async function cifarBatch(n: number): Promise<Uint8Array> {
   return (await decodeImages(files, 32, 3)).pixels;
 }
 
-function pretrainer(images: t.Tensor): { step: () => void; dispose: () => void } {
+/**
+ * Multiply-adds per image of the model's convolutions and linear layers in one forward,
+ * from the shapes they produce: each such layer's forward is wrapped for one small batch.
+ */
+function macsPerImage(model: t.nn.Module, size: number): number {
+  let total = 0;
+  const wrapped: t.nn.Module[] = [];
+  for (const [, m] of model.namedModules()) {
+    if (!(m instanceof t.nn.Conv2d) && !(m instanceof t.nn.Linear)) continue;
+    const layer = m;
+    const forward = layer.forward.bind(layer);
+    layer.forward = (x: t.Tensor): t.Tensor => {
+      const y = forward(x);
+      // Each output element is a dot product over (in channels / groups) x kernel, or in features.
+      if (layer instanceof t.nn.Conv2d) {
+        const [kh, kw] = typeof layer.kernelSize === 'number' ? [layer.kernelSize, layer.kernelSize] : layer.kernelSize;
+        total += y.numel * (layer.inChannels / (layer.options.groups ?? 1)) * kh * kw;
+      } else {
+        total += y.numel * layer.inFeatures;
+      }
+      return y;
+    };
+    wrapped.push(layer);
+  }
+  const n = 2;
+  try {
+    model.eval();
+    t.noGrad(() => t.tidy(() => void model.forward(t.rand([n, 3, size, size]))));
+  } finally {
+    model.train();
+    // Back to the class's forward.
+    for (const m of wrapped) delete (m as { forward?: unknown }).forward;
+  }
+  return total / n;
+}
+
+interface Pretrainer {
+  /** The whole step: views, forward, loss, backward, LARS. */
+  step: () => void;
+  /** The model's part on fixed views [2N, 3, H, W] (v1 then v2). */
+  modelStep: (views: t.Tensor) => void;
+  views: () => void;
+  macsPerImage: number;
+  params: number;
+  dispose: () => void;
+}
+
+function pretrainer(images: t.Tensor): Pretrainer {
   const model = t.nn.prepareModel(new t.SimCLRModel({ encoder: { depth: 18, cifarStem: true } }));
+  const macs = macsPerImage(model, images.shape[2]!);
   const batch = images.shape[0]!;
   const opt = new t.LARS(model.namedParameters(), { lr: t.scaleLearningRate(1.0, batch), weightDecay: 1e-4 });
-  const views = t.simclrViewOptions(32);
-  const step = (): void =>
-    t.tidy(() => {
-      const [v1, v2] = t.simclrViews(images, views);
-      const [z1, z2] = t.nn.forwardIn(model, t.cat([v1, v2])).chunk(2);
-      const { loss } = t.ntXent(z1!, z2!, { temperature: 0.5 });
-      opt.zeroGrad();
-      loss.backward();
-      opt.step();
-    });
-  return { step, dispose: () => (opt.dispose(), model.dispose()) };
+  const options = t.simclrViewOptions(32);
+  const train = (v: t.Tensor): void => {
+    const [z1, z2] = t.nn.forwardIn(model, v).chunk(2);
+    const { loss } = t.ntXent(z1!, z2!, { temperature: 0.5 });
+    opt.zeroGrad();
+    loss.backward();
+    opt.step();
+  };
+  return {
+    step: () => t.tidy(() => train(t.cat(t.simclrViews(images, options)))),
+    modelStep: (views) => t.tidy(() => train(views)),
+    views: () => t.tidy(() => void t.simclrViews(images, options)),
+    macsPerImage: macs,
+    params: model.parameterCount(),
+    dispose: () => (opt.dispose(), model.dispose()),
+  };
 }
 
 const seconds = (fn: () => void): number => {
   const t0 = performance.now();
   fn();
   return (performance.now() - t0) / 1000;
+};
+
+/** A large channels-last 3x3 convolution's forward at the step's dtype: TFLOP/s. */
+function convCeiling(dtype: t.DType): { run: () => number; dispose: () => void } {
+  const [c, hw] = [256, 32];
+  const x = t.keep(t.randn([CEIL_N, c, hw, hw]).to(dtype).contiguous('channels_last'));
+  const w = t.keep(t.randn([c, c, 3, 3]).mul(0.02).to(dtype).contiguous('channels_last'));
+  const flops = 2 * CEIL_N * c * hw * hw * c * 9;
+  const once = (): number => seconds(() => t.noGrad(() => t.tidy(() => void t.F.conv2d(x, w, null, { padding: 1 }))));
+  return {
+    // The median of three, each a whole forward.
+    run: () => flops / median([once(), once(), once()]) / 1e12,
+    dispose: () => (x.dispose(), w.dispose()),
+  };
+}
+
+/** Runs fns in an order rotated by the round, so that no side always goes first. */
+async function rotated(round: number, fns: (() => Promise<void> | void)[]): Promise<void> {
+  for (let i = 0; i < fns.length; i++) await fns[(i + round) % fns.length]!();
+}
+
+const loadavg = (): string => {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
 };
 
 async function main(): Promise<void> {
@@ -55,50 +146,125 @@ async function main(): Promise<void> {
     channelsLast: (process.env.CHANNELS_LAST ?? 'auto') as t.ComputeOptions['channelsLast'],
   });
   const blasLib = t.native.blasInfo();
-  console.log(`simclr-ts settings: ${compute.precision}, ${compute.channelsLast ? 'channels-last' : 'NCHW'}; BLAS ${blasLib.openblasCore || blasLib.library}`);
+  const addonAllocator = (t.runtimeInfo() as { allocator?: string }).allocator ?? 'n/a';
+  console.log(`load average at start: ${loadavg()}`);
+  console.log(
+    `simclr-ts: ${compute.precision}, ${compute.channelsLast ? 'channels-last' : 'NCHW'}, ${THREADS} threads; BLAS ${blasLib.openblasCore || blasLib.library}` +
+      ` (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}); addon allocator: ${addonAllocator}`,
+  );
+  console.log(allocatorLine());
   const pixels = await cifarBatch(512);
   const all = t.keep(t.fromBytes(pixels, [512, 3, 32, 32], 'uint8'));
   const images = t.keep(all.slice(0, 0, BATCH));
 
-  // 1. Views for 512 images against one pretraining step at batch 512.
-  const viewTimes = [0, 1, 2, 3].map(() => seconds(() => t.tidy(() => t.simclrViews(all, t.simclrViewOptions(32)))));
+  // 1. Views for 512 images against one pretraining step at batch 512 (ours only).
+  const viewTimes = [0, 1, 2, 3].map(() => seconds(() => t.tidy(() => void t.simclrViews(all, t.simclrViewOptions(32)))));
   const big = pretrainer(all);
   big.step(); // warm-up
   const bigStep = seconds(big.step);
   big.dispose();
   const viewFraction = median(viewTimes.slice(1)) / bigStep;
 
-  // 2. Step at BATCH, ours against PyTorch, interleaved.
-  const file = join(__dirname, `pretrain-images-${process.pid}.safetensors`);
-  t.saveSafetensors(file, { images });
-  const peer = new PyTorchPeer();
-  await peer.call({ op: 'pretrain_init', images: file, threads: THREADS });
-  rmSync(file);
+  // 2. Step at BATCH: ours, the tuned peer and the out-of-the-box peer, interleaved.
   const ours = pretrainer(images);
-  ours.step();
-  await peer.call({ op: 'pretrain_run', steps: 1 });
-  await peer.call({ op: 'pretrain_run', steps: 1, best: true });
-  const oursRate: number[] = [];
-  const theirsRate: number[] = [];
-  const bestRate: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    oursRate.push(BATCH / seconds(ours.step));
-    theirsRate.push(BATCH / (await peer.call({ op: 'pretrain_run', steps: 1 })).seconds!);
-    bestRate.push(BATCH / (await peer.call({ op: 'pretrain_run', steps: 1, best: true })).seconds!);
-    console.log(`round ${r + 1}: simclr-ts ${oursRate.at(-1)!.toFixed(1)} img/s, pytorch default ${theirsRate.at(-1)!.toFixed(1)} img/s, pytorch best ${bestRate.at(-1)!.toFixed(1)} img/s`);
+  const fixedViews = t.keep(t.tidy(() => t.cat(t.simclrViews(images, t.simclrViewOptions(32)))));
+  const file = join(__dirname, `pretrain-images-${process.pid}.safetensors`);
+  t.saveSafetensors(file, { images, views: fixedViews });
+  const tuned = new PyTorchPeer('same', 'pytorch tuned');
+  const plain = new PyTorchPeer('out-of-the-box', 'pytorch default');
+  type Init = { macs_per_image: number; params: number; bf16: boolean; channels_last: boolean };
+  type Info = { torch: string; threads: number; openblas_core: string; env: Record<string, string> };
+  let inits: [Init, Init];
+  try {
+    inits = [
+      await tuned.call<Init>({ op: 'pretrain_init', images: file, threads: THREADS, tuned: true, precision: compute.precision, channels_last: compute.channelsLast }),
+      await plain.call<Init>({ op: 'pretrain_init', images: file, threads: THREADS, tuned: false }),
+    ];
+  } finally {
+    rmSync(file);
   }
-  peer.close();
+  let agree = true;
+  for (const [peer, init] of [
+    [tuned, inits[0]],
+    [plain, inits[1]],
+  ] as const) {
+    const info = await peer.call<Info>({ op: 'info' });
+    const env = Object.entries(info.env).map(([k, v]) => `${k}=${v || 'unset'}`).join(' ');
+    console.log(
+      `${peer.label}: torch ${info.torch}, ${init.bf16 ? 'bf16 autocast' : 'fp32'}, ${init.channels_last ? 'channels-last' : 'NCHW'}, ${info.threads} threads, OpenBLAS ${info.openblas_core || '?'}; ${env}`,
+    );
+    // The same model on both sides: same parameter count and multiply-adds.
+    if (init.params !== ours.params || Math.abs(init.macs_per_image - ours.macsPerImage) > 0.5) {
+      agree = false;
+      console.log(`WARNING: ${peer.label} model differs: ${init.params} parameters, ${init.macs_per_image} MACs/image (ours ${ours.params}, ${ours.macsPerImage})`);
+    }
+  }
+  console.log(`model: ${ours.params} parameters, ${(ours.macsPerImage / 1e6).toFixed(1)} M multiply-adds per image forward (conv + linear, counted from the layers${agree ? "; PyTorch's hooks count the same" : ''})`);
+
+  const ceiling = convCeiling(compute.precision === 'bf16' ? 'bfloat16' : 'float32');
+  // Warm-up: allocator, oneDNN primitive caches, both parts on every side.
+  ours.step();
+  ours.modelStep(fixedViews);
+  ceiling.run();
+  for (const p of [tuned, plain]) await p.call({ op: 'pretrain_run', steps: 1 });
+  await tuned.call({ op: 'pretrain_run', steps: 1, part: 'model' });
+
+  const s = { ours: [] as number[], tuned: [] as number[], plain: [] as number[], oursModel: [] as number[], tunedModel: [] as number[], oursViews: [] as number[], tunedViews: [] as number[], ceiling: [] as number[] };
+  const peerSeconds = async (p: PyTorchPeer, part: string): Promise<number> => (await p.call({ op: 'pretrain_run', steps: 1, part })).seconds!;
+  for (let r = 0; r < ROUNDS; r++) {
+    await rotated(r, [
+      () => void s.ours.push(seconds(ours.step)),
+      async () => void s.tuned.push(await peerSeconds(tuned, 'step')),
+      async () => void s.plain.push(await peerSeconds(plain, 'step')),
+    ]);
+    await rotated(r, [() => void s.oursModel.push(seconds(() => ours.modelStep(fixedViews))), async () => void s.tunedModel.push(await peerSeconds(tuned, 'model'))]);
+    await rotated(r, [() => void s.oursViews.push(seconds(ours.views)), async () => void s.tunedViews.push(await peerSeconds(tuned, 'views'))]);
+    s.ceiling.push(ceiling.run());
+    const rate = (x: number[]): string => (BATCH / x.at(-1)!).toFixed(1);
+    console.log(
+      `round ${r + 1}: step simclr-ts ${rate(s.ours)}, pytorch tuned ${rate(s.tuned)}, pytorch default ${rate(s.plain)} img/s; ` +
+        `model part simclr-ts ${rate(s.oursModel)}, pytorch tuned ${rate(s.tunedModel)} img/s; ` +
+        `views ${(s.oursViews.at(-1)! * 1000).toFixed(0)} / ${(s.tunedViews.at(-1)! * 1000).toFixed(0)} ms; ceiling ${s.ceiling.at(-1)!.toFixed(3)} TFLOP/s; load ${loadavg()}`,
+    );
+  }
+  tuned.close();
+  plain.close();
+  ceiling.dispose();
   ours.dispose();
-  const ratio = median(oursRate) / median(theirsRate);
+
+  // Per-round ratios (the two sides ran moments apart), then their median and spread.
+  const ratios = (theirs: number[], mine: number[]): number[] => theirs.map((x, i) => x / mine[i]!);
+  const vsTuned = ratios(s.tuned, s.ours);
+  const vsPlain = ratios(s.plain, s.ours);
+  const modelVsTuned = ratios(s.tunedModel, s.oursModel);
+  const viewsVsTuned = ratios(s.tunedViews, s.oursViews);
+  // Forward + backward (gradients of inputs and of weights: 2x the forward) = 3x the
+  // forward's multiply-adds, 2 FLOPs each, over the 2 x BATCH views of a step.
+  const stepFlops = 3 * 2 * ours.macsPerImage * 2 * BATCH;
+  const tflops = stepFlops / median(s.ours) / 1e12;
+  const modelTflops = stepFlops / median(s.oursModel) / 1e12;
+  const ceilingTflops = median(s.ceiling);
+  const rates = (x: number[]): string => `${(BATCH / median(x)).toFixed(1)} img/s`;
+
+  console.log(`load average at end: ${loadavg()}`);
   console.log(`views for 512 CIFAR-10 images: ${(median(viewTimes.slice(1)) * 1000).toFixed(0)} ms; one pretraining step at batch 512: ${bigStep.toFixed(2)} s`);
   console.log(`views_fraction_of_step=${viewFraction.toFixed(4)}  (target: <= 0.10)`);
-  console.log(`SimCLR pretraining step, ResNet-18 CIFAR + 3-layer head, batch ${BATCH} (2 x ${BATCH} views), ${THREADS} threads, ${ROUNDS} rounds, interleaved`);
-  console.log(
-    `simclr-ts: ${median(oursRate).toFixed(1)} img/s; pytorch 1.13 default (fp32, NCHW): ${median(theirsRate).toFixed(1)} img/s; ` +
-      `pytorch 1.13 best (channels-last + bf16 autocast): ${median(bestRate).toFixed(1)} img/s (medians)`,
-  );
-  console.log(`pretrain_step_ratio_vs_pytorch=${ratio.toFixed(3)}  (target: >= 2.2)`);
-  console.log(`pretrain_step_ratio_vs_pytorch_best=${(median(oursRate) / median(bestRate)).toFixed(3)}  (target: >= 1.0)`);
+  console.log(`SimCLR pretraining step, ResNet-18 CIFAR + 3-layer head, batch ${BATCH} (2 x ${BATCH} views), ${THREADS} threads, ${ROUNDS} rounds, interleaved (order rotated each round); medians:`);
+  console.log(`  whole step: simclr-ts ${rates(s.ours)}; pytorch tuned ${rates(s.tuned)}; pytorch out of the box ${rates(s.plain)}`);
+  console.log(`  model part on fixed views: simclr-ts ${rates(s.oursModel)}; pytorch tuned ${rates(s.tunedModel)}`);
+  console.log(`  views (2 x ${BATCH}, same algorithm): simclr-ts ${(median(s.oursViews) * 1000).toFixed(0)} ms; pytorch ${(median(s.tunedViews) * 1000).toFixed(0)} ms`);
+  console.log(`pretrain_step_ratio_vs_pytorch_tuned=${median(vsTuned).toFixed(3)}`);
+  console.log(`pretrain_step_ratio_vs_pytorch_tuned_spread=${spread(vsTuned)}`);
+  console.log(`pretrain_step_ratio_vs_pytorch=${median(vsPlain).toFixed(3)}`);
+  console.log(`pretrain_step_ratio_vs_pytorch_spread=${spread(vsPlain)}`);
+  console.log(`model_step_ratio_vs_pytorch_tuned=${median(modelVsTuned).toFixed(3)}`);
+  console.log(`model_step_ratio_vs_pytorch_tuned_spread=${spread(modelVsTuned)}`);
+  console.log(`views_ratio_vs_pytorch=${median(viewsVsTuned).toFixed(3)}  (spread ${spread(viewsVsTuned)})`);
+  console.log(`step: ${(stepFlops / 1e12).toFixed(3)} TFLOP counted (3 x forward multiply-adds x 2)`);
+  console.log(`achieved_tflops=${tflops.toFixed(3)}  (whole step; model part alone: ${modelTflops.toFixed(3)})`);
+  console.log(`${compute.precision}_conv_ceiling_tflops=${ceilingTflops.toFixed(3)}  (3x3 conv forward, [${CEIL_N}, 256, 32, 32] -> 256, channels-last; spread ${spread(s.ceiling)})`);
+  console.log(`fraction_of_ceiling=${(tflops / ceilingTflops).toFixed(3)}`);
+  if (ALLOCATOR !== 'tuned') console.log('(run with BENCH_ALLOCATOR=glibc: both sides on glibc allocator defaults)');
 }
 
 main().catch((e) => {

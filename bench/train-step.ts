@@ -1,5 +1,8 @@
 // One training step (forward, cross-entropy, backward, SGD with momentum) of the CIFAR
 // ResNet-18 at batch 256, 32x32x3, against torchvision's in Python PyTorch, interleaved.
+// Both sides: float32, NCHW, the same threads, the same allocator variables (./same-env)
+// and the same OpenBLAS kernels (the peer inherits our OPENBLAS_CORETYPE).
+import { allocatorLine } from './same-env'; // first: re-runs us with the allocator variables the peer also gets
 import * as t from '../src';
 import { PyTorchPeer, median } from './peer';
 
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
   console.log(`ResNet-18 (CIFAR stem) train step, batch ${BATCH}, 32x32x3, ${THREADS} threads, ${ROUNDS}x${STEPS} steps each, interleaved`);
   console.log(`simclr-ts: ${median(oursRate).toFixed(1)} img/s (median)`);
   console.log(`pytorch ${'1.13 (python3-torch)'}: ${median(theirsRate).toFixed(1)} img/s (median)`);
+  console.log(allocatorLine());
   console.log(`step_ratio_vs_pytorch=${ratio.toFixed(3)}`);
 }
 

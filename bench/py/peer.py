@@ -64,16 +64,30 @@ for line in sys.stdin:
         import simclr_step
         import st
 
-        images = st.load(cmd["images"])[0]["images"]
-        state["pretrain"] = simclr_step.PretrainStep(images, cmd["threads"])
-        state["pretrain_best"] = simclr_step.PretrainStep(images, cmd["threads"], best=True)
-        out = {"ok": True}
+        loaded = st.load(cmd["images"])[0]
+        tuned = bool(cmd.get("tuned"))
+        step = simclr_step.PretrainStep(
+            loaded["images"], cmd["threads"], tuned=tuned, precision=cmd.get("precision", "bf16"), channels_last=cmd.get("channels_last", True)
+        )
+        step.fixed_views = loaded.get("views")
+        state["pretrain"] = step
+        out = {"ok": True, "macs_per_image": step.macs_per_image(), "params": step.params, "bf16": step.bf16, "channels_last": step.channels_last}
     elif cmd["op"] == "pretrain_run":
-        out = {"seconds": state["pretrain_best" if cmd.get("best") else "pretrain"].run(cmd["steps"])}
+        out = {"seconds": state["pretrain"].run(cmd["steps"], cmd.get("part", "step"))}
     elif cmd["op"] == "tiny_add":
         out = {"seconds": tiny_add(cmd["calls"], cmd["threads"])}
     elif cmd["op"] == "info":
-        out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+        import ctypes
+        import os
+
+        try:
+            blas = ctypes.CDLL("libopenblas.so.0")  # the copy libtorch already loaded
+            blas.openblas_get_corename.restype = ctypes.c_char_p
+            core = blas.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            core = ""
+        env = {k: os.environ.get(k, "") for k in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "OPENBLAS_CORETYPE")}
+        out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "openblas_core": core, "env": env}
     else:
         out = {"error": "unknown op"}
     print(json.dumps(out), flush=True)

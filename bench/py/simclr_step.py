@@ -1,7 +1,8 @@
 """The SimCLR pretraining step in PyTorch, written to match simclr-ts's: batched views
 (random resized crop + flip through affine_grid/grid_sample, colour jitter in a random
-order per image, grayscale), ResNet-18 (CIFAR stem) + 3-layer projection head, NT-Xent,
-LARS with batch norm and biases excluded."""
+order per image, each op run only on the images that draw it, grayscale), ResNet-18
+(CIFAR stem) + 3-layer projection head (the last norm without shift), NT-Xent, LARS with
+batch norm and biases excluded."""
 import math
 
 import torch
@@ -22,7 +23,12 @@ def head(dim, out=128):
     layers = []
     for i in range(3):
         last = i == 2
-        layers += [nn.Linear(dim, out if last else dim, bias=False), nn.BatchNorm1d(out if last else dim)]
+        bn = nn.BatchNorm1d(out if last else dim)
+        if last:
+            # Scale only, as simclr-ts's (and the official code's) last head layer.
+            del bn.bias
+            bn.register_parameter("bias", None)
+        layers += [nn.Linear(dim, out if last else dim, bias=False), bn]
         if not last:
             layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
@@ -79,7 +85,7 @@ def shift_hue(x, shift):
     return torch.cat(chans, 1)
 
 
-def view(x, size, strength=0.5):
+def view(x, size, strength=0.5, subset=True):
     n = x.shape[0]
     x0, y0, w, h = sample_crops(n)
     flip = torch.rand(n) < 0.5
@@ -93,6 +99,42 @@ def view(x, size, strength=0.5):
     drawn = torch.stack([torch.rand(n) * (hi - lo) + lo for _ in range(3)] + [torch.rand(n) * 0.4 * strength - 0.2 * strength], 1)
     colour = torch.where(jitter.unsqueeze(1), drawn, torch.tensor([[1.0, 1.0, 1.0, 0.0]]))
     order = torch.rand(n, 4).sort(1).indices
+    out = jitter_by_subset(out, colour, order) if subset else jitter_masked(out, colour, order)
+    g = torch.rand(n) < 0.2
+    return torch.where(g.view(-1, 1, 1, 1), gray(out).expand_as(out), out)
+
+
+JITTER_OPS = [
+    lambda x, v: blend(x, torch.zeros_like(x), v),
+    lambda x, v: blend(x, gray(x).mean([1, 2, 3], keepdim=True), v),
+    lambda x, v: blend(x, gray(x), v),
+    shift_hue,
+]
+IDENTITY = torch.tensor([1.0, 1.0, 1.0, 0.0])
+
+
+def jitter_by_subset(x, colour, order):
+    """At each of the four positions, each op runs on the images that draw it there (and
+    jitter at all): what a careful PyTorch user writes, and what simclr-ts does on CPU."""
+    n = x.shape[0]
+    out = x
+    for pos in range(4):
+        pieces, source, offset = [out], torch.arange(n), n
+        for k, op in enumerate(JITTER_OPS):
+            ids = ((order[:, pos] == k) & (colour[:, k] != IDENTITY[k])).nonzero().squeeze(1)
+            if ids.numel() == 0:
+                continue
+            pieces.append(op(out.index_select(0, ids), colour[:, k].index_select(0, ids)))
+            source[ids] = offset + torch.arange(ids.numel())
+            offset += ids.numel()
+        if len(pieces) > 1:
+            out = torch.cat(pieces).index_select(0, source)
+    return out
+
+
+def jitter_masked(out, colour, order):
+    """Every op on every image at every position, identity values where an image skips it
+    (about 3x the work of jitter_by_subset; kept to check that both agree)."""
     b, c, s, hue = colour.unbind(1)
     for pos in range(4):
         at = order[:, pos]
@@ -102,8 +144,7 @@ def view(x, size, strength=0.5):
         out = blend(out, gray(out), pick(2, s, 1))
         here = (at == 3) & (hue != 0)
         out = torch.where(here.view(-1, 1, 1, 1), shift_hue(out, hue), out)
-    g = torch.rand(n) < 0.2
-    return torch.where(g.view(-1, 1, 1, 1), gray(out).expand_as(out), out)
+    return out
 
 
 def nt_xent(z1, z2, temperature):
@@ -145,38 +186,89 @@ class LARS:
             p.grad = None
 
 
-class PretrainStep:
-    """best=False: PyTorch's defaults (float32, NCHW). best=True: the fastest settings
-    PyTorch offers on CPU: channels-last model and input, bfloat16 autocast for the
-    forward passes, the loss in float32."""
+def count_macs(modules, x):
+    """Multiply-adds per image of the convolutions and linear layers in one forward of x,
+    from the output shapes the layers produce (hooks; no constants)."""
+    total = [0]
 
-    def __init__(self, images, threads, best=False):
+    def hook(m, inputs, out):
+        if isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
+            total[0] += out.numel() * k
+        else:
+            total[0] += out.numel() * m.in_features
+
+    layers = [m for mod in modules for m in mod.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    try:
+        with torch.no_grad():
+            out = x
+            for mod in modules:
+                out = mod(out)
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0] / x.shape[0]
+
+
+class PretrainStep:
+    """tuned=False: PyTorch's defaults (float32, NCHW). tuned=True: what a careful user runs
+    on this processor: channels-last model and input, bfloat16 autocast for the forward
+    passes where the processor has bf16 (precision), the loss in float32. The process's
+    environment (allocator, OpenBLAS kernels) is set by whoever starts it."""
+
+    def __init__(self, images, threads, tuned=False, precision="bf16", channels_last=True):
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         self.encoder, self.head = cifar_resnet18(), head(512)
-        self.best = best
-        if best:
+        self.channels_last = tuned and channels_last
+        self.bf16 = tuned and precision == "bf16"
+        if self.channels_last:
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
         params = list(self.encoder.parameters()) + list(self.head.parameters())
         self.opt = LARS(params, lr=1.0 * images.shape[0] / 256)
+        self.params = sum(p.numel() for p in params)
         self.images = images
+        self.fixed_views = None
 
-    def run(self, steps):
+    def macs_per_image(self):
+        x = torch.rand(2, 3, self.images.shape[2], self.images.shape[3])
+        self.encoder.eval(), self.head.eval()
+        try:
+            return count_macs([self.encoder, self.head], x)
+        finally:
+            self.encoder.train(), self.head.train()
+
+    def views(self):
+        x = self.images.float() / 255
+        return torch.cat([view(x, 32), view(x, 32)])
+
+    def model_step(self, v):
+        if self.channels_last:
+            v = v.contiguous(memory_format=torch.channels_last)
+        if self.bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                z = self.head(self.encoder(v))
+            z = z.float()
+        else:
+            z = self.head(self.encoder(v))
+        z1, z2 = z.chunk(2)
+        loss = nt_xent(z1, z2, 0.5)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+
+    def run(self, steps, part="step"):
+        """Seconds for `steps` of: the whole step ("step"), the views alone ("views"), or
+        the model's part on the fixed views ("model": encoder, head, loss, optimiser)."""
         import time
 
         t0 = time.perf_counter()
         for _ in range(steps):
-            x = self.images.float() / 255
-            v = torch.cat([view(x, 32), view(x, 32)])
-            if self.best:
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    z = self.head(self.encoder(v.contiguous(memory_format=torch.channels_last)))
-                z = z.float()
+            if part == "views":
+                self.views()
+            elif part == "model":
+                self.model_step(self.fixed_views)
             else:
-                z = self.head(self.encoder(v))
-            z1, z2 = z.chunk(2)
-            loss = nt_xent(z1, z2, 0.5)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
+                self.model_step(self.views())
         return time.perf_counter() - t0
