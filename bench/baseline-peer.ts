@@ -65,7 +65,7 @@ async function main(): Promise<void> {
       const labelsFile = join(dir, `labels-${seed}.txt`);
       writeSubsetFile(labelsFile, data.train, subset);
       const pending = WITH_PEER ? peer(labelsFile, seed) : Promise.resolve(NaN);
-      ours.push(trainBaseline(data, subset, seed, config, join(dir, `run-${seed}`)));
+      ours.push(await trainBaseline(data, subset, seed, config, join(dir, `run-${seed}`)));
       theirs.push(await pending);
       console.log(`seed ${seed}: simclr-ts ${ours.at(-1)!.toFixed(2)}  PyTorch ${theirs.at(-1)!.toFixed(2)}`);
     }

@@ -25,11 +25,11 @@ export const baselineConfig = (overrides: Partial<ClassifierTrainConfig> = {}): 
 export const baselineSubset = (d: BaselineData, seed: number): number[] => stratifiedSubset(d.train.labels!, parseLabelSpec('1%'), seed);
 
 /** Trains a fresh model on `subset` (initialised from `seed`), checkpointing under dir; returns its test top-1. */
-export function trainBaseline(d: BaselineData, subset: number[], seed: number, config: ClassifierTrainConfig, dir: string): number {
+export async function trainBaseline(d: BaselineData, subset: number[], seed: number, config: ClassifierTrainConfig, dir: string): Promise<number> {
   t.manualSeed(seed);
   const model = new t.Classifier(new t.SimCLRModel({ encoder: { depth: 18, width: 0.25, cifarStem: true, inChannels: 1 } }), 10);
   try {
-    trainClassifier({ stage: 'supervised-1pct', model, data: d.train, indices: subset, norm: d.norm, run: new RunFolder(dir), config: { ...config, seed } });
+    await trainClassifier({ stage: 'supervised-1pct', model, data: d.train, indices: subset, norm: d.norm, run: new RunFolder(dir), config: { ...config, seed } });
     return evaluateClassifier(model, d.test, d.norm).top1;
   } finally {
     model.dispose();

@@ -1,6 +1,11 @@
 // Resident memory of a 10,000-step training-style loop (forward, backward, SGD with
 // momentum, all tensors in scopes): RSS after step 10,000 against after step 100.
 import * as t from '../src';
+
+// OpenBLAS's kernels as `simclr` picks them, before libtorch loads; a peer spawned after this
+// inherits OPENBLAS_CORETYPE, so both sides multiply with the same kernels. The allocator
+// comes from the environment on both sides (same-env.ts), or from tuneProcess where no peer runs.
+t.tuneProcess({ allocator: true });
 import { nn } from '../src';
 
 const STEPS = Number(process.env.STEPS ?? 10_000);

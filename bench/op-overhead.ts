@@ -3,6 +3,11 @@
 // variables (./same-env).
 import { allocatorLine } from './same-env'; // first: re-runs us with the allocator variables the peer also gets
 import * as t from '../src';
+
+// OpenBLAS's kernels as `simclr` picks them, before libtorch loads; a peer spawned after this
+// inherits OPENBLAS_CORETYPE, so both sides multiply with the same kernels. The allocator
+// comes from the environment on both sides (same-env.ts), or from tuneProcess where no peer runs.
+t.tuneProcess({ allocator: false });
 import { PyTorchPeer, median } from './peer';
 
 const CALLS = Number(process.env.CALLS ?? 200_000);

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
       for (const precision of ['fp32', 'bf16'] as const) {
         const settings = t.useCompute({ precision });
         const started = performance.now();
-        const top1 = trainBaseline(data, baselineSubset(data, seed), seed, config, join(dir, `${precision}-${seed}`));
+        const top1 = await trainBaseline(data, baselineSubset(data, seed), seed, config, join(dir, `${precision}-${seed}`));
         results[precision].push(top1);
         console.log(`seed ${seed} ${settings.precision}: top-1 ${top1.toFixed(2)}% (${((performance.now() - started) / 1000).toFixed(0)} s)`);
       }

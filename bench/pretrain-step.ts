@@ -17,8 +17,17 @@ import { ALLOCATOR, allocatorLine } from './same-env'; // first: re-runs us with
 import { join } from 'node:path';
 import { readFileSync, rmSync } from 'node:fs';
 import * as t from '../src';
+
+// OpenBLAS's kernels as `simclr` picks them, before libtorch loads; a peer spawned after this
+// inherits OPENBLAS_CORETYPE, so both sides multiply with the same kernels. The allocator
+// comes from the environment on both sides (same-env.ts), or from tuneProcess where no peer runs.
+t.tuneProcess({ allocator: false });
 import { decodeImages, listImages, seededRandom } from '../src/data';
 import { PyTorchPeer, median, spread } from './peer';
+import { pretrainStep, pretrainUpdate, type PretrainState } from '../src/train';
+
+/** CIFAR-10's channel statistics; bench/py/simclr_step.py normalises with the same numbers. */
+const CIFAR_NORM = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
 import { DATASETS } from '../test/helpers';
 
 const BATCH = Number(process.env.BATCH ?? 256);
@@ -86,22 +95,17 @@ function pretrainer(images: t.Tensor): Pretrainer {
   const model = t.nn.prepareModel(new t.SimCLRModel({ encoder: { depth: 18, cifarStem: true } }));
   const macs = macsPerImage(model, images.shape[2]!);
   const batch = images.shape[0]!;
-  const opt = new t.LARS(model.namedParameters(), { lr: t.scaleLearningRate(1.0, batch), weightDecay: 1e-4 });
-  const options = t.simclrViewOptions(32);
-  const train = (v: t.Tensor): void => {
-    const [z1, z2] = t.nn.forwardIn(model, v).chunk(2);
-    const { loss } = t.ntXent(z1!, z2!, { temperature: 0.5 });
-    opt.zeroGrad();
-    loss.backward();
-    opt.step();
-  };
+  const optimizer = new t.LARS(model.namedParameters(), { lr: t.scaleLearningRate(1.0, batch), weightDecay: 1e-4 });
+  // The training step itself (src/train/steps.ts), as `simclr pretrain` runs it.
+  const state: PretrainState = { model, optimizer, views: t.simclrViewOptions(32), norm: CIFAR_NORM, temperature: 0.5 };
+  const at = { stage: 'bench', step: 0, lr: t.scaleLearningRate(1.0, batch) };
   return {
-    step: () => t.tidy(() => train(t.cat(t.simclrViews(images, options)))),
-    modelStep: (views) => t.tidy(() => train(views)),
-    views: () => t.tidy(() => void t.simclrViews(images, options)),
+    step: () => void pretrainStep(state, images, at),
+    modelStep: (views) => void pretrainUpdate(state, views, at),
+    views: () => t.tidy(() => void t.simclrViews(images, state.views)),
     macsPerImage: macs,
     params: model.parameterCount(),
-    dispose: () => (opt.dispose(), model.dispose()),
+    dispose: () => (optimizer.dispose(), model.dispose()),
   };
 }
 

@@ -4,6 +4,11 @@
 // and the same OpenBLAS kernels (the peer inherits our OPENBLAS_CORETYPE).
 import { allocatorLine } from './same-env'; // first: re-runs us with the allocator variables the peer also gets
 import * as t from '../src';
+
+// OpenBLAS's kernels as `simclr` picks them, before libtorch loads; a peer spawned after this
+// inherits OPENBLAS_CORETYPE, so both sides multiply with the same kernels. The allocator
+// comes from the environment on both sides (same-env.ts), or from tuneProcess where no peer runs.
+t.tuneProcess({ allocator: false });
 import { PyTorchPeer, median } from './peer';
 
 const BATCH = Number(process.env.BATCH ?? 256);

@@ -243,7 +243,12 @@ class PretrainStep:
         x = self.images.float() / 255
         return torch.cat([view(x, 32), view(x, 32)])
 
+    # CIFAR-10's channel statistics, as bench/pretrain-step.ts normalises with (CIFAR_NORM).
+    MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).reshape(1, 3, 1, 1)
+    STD = torch.tensor([0.247, 0.2435, 0.2616]).reshape(1, 3, 1, 1)
+
     def model_step(self, v):
+        v = (v - self.MEAN) / self.STD
         if self.channels_last:
             v = v.contiguous(memory_format=torch.channels_last)
         if self.bf16:

@@ -47,9 +47,13 @@ function update(optimizer: Optimizer, loss: Tensor, lr: number): void {
 
 /** SimCLR: two views of each image, encoder + head, NT-Xent over the 2N views, one optimiser step. */
 export function pretrainStep(s: PretrainState, images: Tensor, at: StepAt): StepResult {
+  return t.tidy(() => pretrainUpdate(s, t.cat(simclrViews(images, s.views)), at));
+}
+
+/** The model's part of a pretraining step, on views already made: [2N, C, H, W], first views then second. */
+export function pretrainUpdate(s: PretrainState, views: Tensor, at: StepAt): StepResult {
   return t.tidy(() => {
-    const [v1, v2] = simclrViews(images, s.views);
-    const x = normalise(t.cat([v1, v2]), s.norm);
+    const x = normalise(views, s.norm);
     const [z1, z2] = forwardIn(s.model, x).chunk(2);
     const out = ntXent(z1!, z2!, { temperature: s.temperature });
     const loss = finite(out.loss, at);
