@@ -13,9 +13,9 @@ const anyNative = native as unknown as Record<string, (...args: unknown[]) => un
 
 test('fuzz: every addon op returns or throws on hostile arguments (seeded, in child processes)', { timeout: 180_000 }, async () => {
   const seed = Number(process.env.FUZZ_SEED ?? 20240601);
-  const r = await runFuzz({ seed, children: 4, callsPerChild: 3_000, parallel: 2, timeoutMs: 120_000 });
+  const r = await runFuzz({ seed, children: 4, callsPerChild: 5_000, parallel: 2, timeoutMs: 120_000 });
   assert.deepEqual(r.crashes.map(describeCrash), [], `crashes (rerun with FUZZ_SEED=${seed})`);
-  assert.equal(r.calls, 12_000);
+  assert.equal(r.calls, 20_000);
   assert.ok(r.ops >= 100, `only ${r.ops} ops found in the addon`);
   // The fuzzer learns what each parameter wants; most calls must get past the type checks.
   assert.ok(r.learnt >= r.params * 0.9, `learnt ${r.learnt} of ${r.params} parameter kinds`);
