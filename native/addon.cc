@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <new>
 #include <sstream>
@@ -51,18 +52,6 @@ std::vector<std::string> splitNames(const char* params) {
   return names;
 }
 
-std::string describe(const Napi::Value& v) {
-  switch (v.Type()) {
-    case napi_undefined: return "undefined";
-    case napi_null: return "null";
-    case napi_boolean: return "a boolean";
-    case napi_number: return "a number";
-    case napi_string: return "a string";
-    case napi_object: return v.IsArray() ? "an array" : "an object";
-    case napi_function: return "a function";
-    default: return "a value of another type";
-  }
-}
 }  // namespace
 
 int64_t liveTensorCount() { return gLiveTensors.load(); }
@@ -182,7 +171,111 @@ std::string dtypeName(at::ScalarType type) {
 }
 
 // ------------------------------------------------------------------ arguments
-Args::Args(const Napi::CallbackInfo& info, const OpDef& def) : info_(info), def_(def) {
+namespace {
+
+// A double names an int64 only when it is integral and within 2^53 (exact in both);
+// NaN, infinities, fractions and 1e300 are refused before any cast.
+bool exactInt(double v, int64_t* out) {
+  if (!(std::fabs(v) <= 9007199254740991.0) || std::trunc(v) != v) return false;
+  *out = static_cast<int64_t>(v);
+  return true;
+}
+
+[[noreturn]] void throwPending(Napi::Env env) { throw Napi::Error::New(env); }
+
+void readBytes(Napi::Env env, napi_value value, ArgValue& out) {
+  out.kind = ArgValue::kBytes;
+  napi_value buffer = value;
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+  bool isTyped = false, isView = false;
+  if (napi_is_typedarray(env, value, &isTyped) != napi_ok) throwPending(env);
+  if (!isTyped && napi_is_dataview(env, value, &isView) != napi_ok) throwPending(env);
+  if (isTyped) {
+    out.what = "a typed array";
+    napi_typedarray_type type;
+    size_t count = 0, offset = 0;
+    void* p = nullptr;
+    if (napi_get_typedarray_info(env, value, &type, &count, &p, &buffer, &offset) != napi_ok) throwPending(env);
+    size_t item = 1;
+    switch (type) {
+      case napi_int16_array: case napi_uint16_array: item = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: item = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: item = 8; break;
+      default: item = 1;
+    }
+    data = static_cast<const uint8_t*>(p);
+    length = count * item;
+  } else if (isView) {
+    out.what = "a DataView";
+    void* p = nullptr;
+    size_t offset = 0;
+    if (napi_get_dataview_info(env, value, &length, &p, &buffer, &offset) != napi_ok) throwPending(env);
+    data = static_cast<const uint8_t*>(p);
+  } else {
+    out.what = "an ArrayBuffer";
+    void* p = nullptr;
+    if (napi_get_arraybuffer_info(env, value, &p, &length) != napi_ok) throwPending(env);
+    data = static_cast<const uint8_t*>(p);
+  }
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok) throwPending(env);
+  if (detached || (data == nullptr && length != 0)) {
+    out.detached = true;
+    out.what = "a detached buffer";
+    return;
+  }
+  if (length) out.bytes.assign(data, data + length);
+}
+
+void readArray(const Napi::Array& arr, ArgValue& out) {
+  out.kind = ArgValue::kArray;
+  out.what = "an array";
+  uint32_t n = arr.Length();
+  if (n > Args::kMaxArrayLength) {
+    out.bad = true;
+    out.what = "an array of " + std::to_string(n) + " elements (at most " + std::to_string(Args::kMaxArrayLength) + ")";
+    return;
+  }
+  out.numbers.reserve(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    Napi::Value e = arr.Get(k);  // may run a getter
+    if (!e.IsNumber()) {
+      out.bad = true;
+      out.what = "an array whose element " + std::to_string(k) + " is not a number";
+      return;
+    }
+    out.numbers.push_back(e.As<Napi::Number>().DoubleValue());
+  }
+  uint32_t now = arr.Length();
+  if (now != n) {
+    out.bad = true;
+    out.what = "an array whose length changed from " + std::to_string(n) + " to " + std::to_string(now) + " while it was read";
+  }
+}
+
+ArgValue snapshot(Napi::Env env, const Napi::Value& v) {
+  ArgValue out;
+  switch (v.Type()) {
+    case napi_undefined: out.kind = ArgValue::kUndefined; out.what = "undefined"; break;
+    case napi_null: out.kind = ArgValue::kNull; out.what = "null"; break;
+    case napi_boolean: out.kind = ArgValue::kBoolean; out.what = "a boolean"; out.boolean = v.As<Napi::Boolean>().Value(); break;
+    case napi_number: out.kind = ArgValue::kNumber; out.what = "a number"; out.number = v.As<Napi::Number>().DoubleValue(); break;
+    case napi_string: out.kind = ArgValue::kString; out.what = "a string"; out.text = v.As<Napi::String>().Utf8Value(); break;
+    case napi_object:
+      if (v.IsArray()) readArray(v.As<Napi::Array>(), out);
+      else if (v.IsTypedArray() || v.IsArrayBuffer() || v.IsDataView()) readBytes(env, v, out);
+      else { out.kind = ArgValue::kOther; out.what = "an object"; }
+      break;
+    case napi_function: out.kind = ArgValue::kOther; out.what = "a function"; break;
+    default: out.kind = ArgValue::kOther; out.what = "a value of another type"; break;
+  }
+  return out;
+}
+
+}  // namespace
+
+Args::Args(const Napi::CallbackInfo& info, const OpDef& def) : env_(info.Env()), def_(def) {
   size_t count = def.params[0] ? 1 : 0;
   for (const char* c = def.params; *c; ++c) count += (*c == ',');
   if (info.Length() > count) {
@@ -190,34 +283,44 @@ Args::Args(const Napi::CallbackInfo& info, const OpDef& def) : info_(info), def_
     msg << def.name << ": expected at most " << count << " argument(s) (" << def.params << "), got " << info.Length();
     throw Napi::TypeError::New(info.Env(), msg.str());
   }
+  // Each argument is read once, in order; getters may run here and only here.
+  values_.reserve(info.Length());
+  for (size_t i = 0; i < info.Length(); ++i) values_.push_back(snapshot(env_, info[i]));
+}
+
+const ArgValue& Args::at(size_t i) const {
+  static const ArgValue missing;
+  return i < values_.size() ? values_[i] : missing;
 }
 
 std::string Args::paramName(size_t i) const {
   auto names = splitNames(def_.params);
-  return i < names.size() ? names[i] : std::to_string(i);
+  std::string name = i < names.size() ? names[i] : std::to_string(i);
+  if (!name.empty() && name.back() == '?') name.pop_back();
+  return name;
 }
 
 void Args::typeError(size_t i, const char* expected) const {
   std::ostringstream msg;
-  std::string name = paramName(i);
-  if (!name.empty() && name.back() == '?') name.pop_back();
-  msg << def_.name << ": argument '" << name << "' must be " << expected << ", got "
-      << (i < info_.Length() ? describe(info_[i]) : std::string("nothing"));
-  throw Napi::TypeError::New(info_.Env(), msg.str());
+  msg << def_.name << ": argument '" << paramName(i) << "' must be " << expected << ", got " << at(i).what;
+  throw Napi::TypeError::New(env_, msg.str());
+}
+
+void Args::typeErrorWhy(size_t i, const std::string& why) const {
+  throw Napi::TypeError::New(env_, std::string(def_.name) + ": argument '" + paramName(i) + "' " + why);
 }
 
 double Args::handle(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsNumber()) typeError(i, "a Tensor");
-  return info_[i].As<Napi::Number>().DoubleValue();
+  if (at(i).kind != ArgValue::kNumber) typeError(i, "a Tensor");
+  return at(i).number;
 }
 
-const at::Tensor& Args::t(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsNumber()) typeError(i, "a Tensor");
-  double h = info_[i].As<Napi::Number>().DoubleValue();
+at::Tensor Args::t(size_t i) const {
+  double h = handle(i);
   Slot* slot = find(h);
   if (slot == nullptr) {
     if (!looksLikeHandle(h)) typeError(i, "a Tensor");
-    throw Napi::Error::New(info_.Env(), std::string(def_.name) + ": argument '" + paramName(i) + "' is a tensor that was already disposed (or not a tensor handle)");
+    throw Napi::Error::New(env_, std::string(def_.name) + ": argument '" + paramName(i) + "' is a tensor that was already disposed (or not a tensor handle)");
   }
   return slot->tensor;
 }
@@ -228,23 +331,22 @@ c10::optional<at::Tensor> Args::ot(size_t i) const {
 }
 
 std::vector<at::Tensor> Args::ts(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsArray()) typeError(i, "an array of Tensors");
-  auto arr = info_[i].As<Napi::Array>();
+  const ArgValue& v = at(i);
+  if (v.kind != ArgValue::kArray || v.bad) typeError(i, "an array of Tensors");
   std::vector<at::Tensor> out;
-  out.reserve(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); ++k) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsNumber() || !looksLikeHandle(v.As<Napi::Number>().DoubleValue())) typeError(i, "an array of Tensors");
-    Slot* slot = find(v.As<Napi::Number>().DoubleValue());
-    if (slot == nullptr) throw Napi::Error::New(info_.Env(), std::string(def_.name) + ": a tensor in the list was already disposed");
+  out.reserve(v.numbers.size());
+  for (double h : v.numbers) {
+    if (!looksLikeHandle(h)) typeError(i, "an array of Tensors");
+    Slot* slot = find(h);
+    if (slot == nullptr) throw Napi::Error::New(env_, std::string(def_.name) + ": a tensor in the list was already disposed");
     out.push_back(slot->tensor);
   }
   return out;
 }
 
 double Args::d(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsNumber()) typeError(i, "a number");
-  return info_[i].As<Napi::Number>().DoubleValue();
+  if (at(i).kind != ArgValue::kNumber) typeError(i, "a number");
+  return at(i).number;
 }
 
 c10::optional<double> Args::od(size_t i) const {
@@ -253,10 +355,9 @@ c10::optional<double> Args::od(size_t i) const {
 }
 
 int64_t Args::i(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsNumber()) typeError(i, "an integer");
-  double v = info_[i].As<Napi::Number>().DoubleValue();
-  if (!(v == static_cast<double>(static_cast<int64_t>(v))) || v > 9007199254740991.0 || v < -9007199254740991.0) typeError(i, "an integer");
-  return static_cast<int64_t>(v);
+  int64_t out = 0;
+  if (at(i).kind != ArgValue::kNumber || !exactInt(at(i).number, &out)) typeError(i, "an integer");
+  return out;
 }
 
 c10::optional<int64_t> Args::oi(size_t i) const {
@@ -265,34 +366,37 @@ c10::optional<int64_t> Args::oi(size_t i) const {
 }
 
 bool Args::b(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsBoolean()) typeError(i, "a boolean");
-  return info_[i].As<Napi::Boolean>().Value();
+  if (at(i).kind != ArgValue::kBoolean) typeError(i, "a boolean");
+  return at(i).boolean;
 }
 
 std::vector<int64_t> Args::ints(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsArray()) typeError(i, "an array of integers");
-  auto arr = info_[i].As<Napi::Array>();
-  std::vector<int64_t> out(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); ++k) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsNumber()) typeError(i, "an array of integers");
-    double x = v.As<Napi::Number>().DoubleValue();
-    if (!(x == static_cast<double>(static_cast<int64_t>(x))) || x > 9007199254740991.0 || x < -9007199254740991.0) typeError(i, "an array of integers");
-    out[k] = static_cast<int64_t>(x);
+  const ArgValue& v = at(i);
+  if (v.kind != ArgValue::kArray || v.bad) typeError(i, "an array of integers");
+  std::vector<int64_t> out(v.numbers.size());
+  for (size_t k = 0; k < out.size(); ++k) {
+    if (!exactInt(v.numbers[k], &out[k])) typeError(i, "an array of integers");
   }
   return out;
 }
 
 std::string Args::s(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsString()) typeError(i, "a string");
-  return info_[i].As<Napi::String>().Utf8Value();
+  if (at(i).kind != ArgValue::kString) typeError(i, "a string");
+  return at(i).text;
+}
+
+const std::vector<uint8_t>& Args::bytes(size_t i, const char* expected) const {
+  const ArgValue& v = at(i);
+  if (v.kind != ArgValue::kBytes) typeError(i, expected);
+  if (v.detached) typeErrorWhy(i, "is a detached buffer (its ArrayBuffer was transferred)");
+  return v.bytes;
 }
 
 at::ScalarType Args::dtype(size_t i) const {
   if (!has(i)) return at::kFloat;
-  if (!info_[i].IsString()) typeError(i, "a dtype name");
+  if (at(i).kind != ArgValue::kString) typeError(i, "a dtype name");
   try {
-    return parseDtype(s(i));
+    return parseDtype(at(i).text);
   } catch (const std::invalid_argument&) {
     typeError(i, "one of float32, float64, float16, bfloat16, uint8, int8, int16, int32, int64, bool");
   }
@@ -303,7 +407,7 @@ at::Device Args::device(size_t i) const {
   std::string name = s(i);
   try {
     return at::Device(name);
-  } catch (const c10::Error&) {
+  } catch (const std::exception&) {
     typeError(i, "a device name such as 'cpu', 'cuda' or 'cuda:1'");
   }
 }
@@ -323,6 +427,8 @@ Napi::Value dispatch(const Napi::CallbackInfo& info) {
     return def->fn(args);
   } catch (const Napi::Error&) {
     throw;
+  } catch (const c10::TypeError& e) {
+    throw Napi::TypeError::New(env, std::string(def->name) + ": " + e.what_without_backtrace());
   } catch (const c10::Error& e) {
     throw Napi::Error::New(env, std::string(def->name) + ": " + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {

@@ -45,17 +45,44 @@ int64_t liveTensorBytes();
 at::ScalarType parseDtype(const std::string& name);
 std::string dtypeName(at::ScalarType type);
 
+// One JavaScript argument, read exactly once when the op is entered. Accessors work on
+// these copies only, so no JavaScript (a getter, a Proxy trap) can run once an op body
+// starts: a getter cannot shrink a list being read, dispose a tensor in use or detach a
+// buffer being copied.
+struct ArgValue {
+  enum Kind : uint8_t { kMissing, kUndefined, kNull, kBoolean, kNumber, kString, kArray, kBytes, kOther };
+  Kind kind = kMissing;
+  std::string what = "nothing";  // for messages: "a number", "an array", ...
+  bool boolean = false;
+  double number = 0;
+  std::string text;
+  // Arrays: the elements, read with the length fixed at entry. Numbers only; the first
+  // element of another type, a length beyond kMaxArrayLength or a length that changed
+  // while the elements were read marks the list bad (`what` says why where useful).
+  std::vector<double> numbers;
+  bool bad = false;
+  // Typed arrays, ArrayBuffers, DataViews: a copy of the bytes.
+  std::vector<uint8_t> bytes;
+  bool detached = false;
+};
+
 class Args {
  public:
+  // Arrays longer than this are refused unread (a sparse [] with length 2^32 - 1 would
+  // otherwise cost minutes of getter calls and gigabytes).
+  static constexpr uint32_t kMaxArrayLength = 1u << 20;
+
+  // Reads every argument into a snapshot (in order, each once); may run JavaScript (getters).
   Args(const Napi::CallbackInfo& info, const OpDef& def);
 
-  Napi::Env env() const { return info_.Env(); }
-  size_t size() const { return info_.Length(); }
-  bool has(size_t i) const { return i < info_.Length() && !info_[i].IsUndefined() && !info_[i].IsNull(); }
-  Napi::Value raw(size_t i) const { return info_[i]; }
+  Napi::Env env() const { return env_; }
+  size_t size() const { return values_.size(); }
+  bool has(size_t i) const { return i < values_.size() && values_[i].kind != ArgValue::kUndefined && values_[i].kind != ArgValue::kNull; }
 
   double handle(size_t i) const;
-  const at::Tensor& t(size_t i) const;
+  // The handle at i as a JS number (ops that return their first argument).
+  Napi::Value self(size_t i) const { return Napi::Number::New(env_, handle(i)); }
+  at::Tensor t(size_t i) const;
   c10::optional<at::Tensor> ot(size_t i) const;
   std::vector<at::Tensor> ts(size_t i) const;
   double d(size_t i) const;
@@ -65,17 +92,22 @@ class Args {
   bool b(size_t i) const;
   std::vector<int64_t> ints(size_t i) const;
   std::string s(size_t i) const;
+  // The copied bytes of a typed array, Buffer, ArrayBuffer or DataView.
+  const std::vector<uint8_t>& bytes(size_t i, const char* expected) const;
   at::ScalarType dtype(size_t i) const;
   at::Device device(size_t i) const;
   // Tensor options from a dtype at i (default float32) and a device at i + 1 (default cpu).
   at::TensorOptions options(size_t i) const;
 
   [[noreturn]] void typeError(size_t i, const char* expected) const;
+  [[noreturn]] void typeErrorWhy(size_t i, const std::string& why) const;
   std::string paramName(size_t i) const;
 
  private:
-  const Napi::CallbackInfo& info_;
+  const ArgValue& at(size_t i) const;
+  Napi::Env env_;
   const OpDef& def_;
+  std::vector<ArgValue> values_;
 };
 
 }  // namespace simclr

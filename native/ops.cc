@@ -8,6 +8,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 
+#include <cmath>
 #include <cstring>
 #include <dlfcn.h>
 #include <limits>
@@ -21,15 +22,16 @@ using T = at::Tensor;
   OpDef { NAME, PARAMS, [](Args& a) -> Napi::Value { Napi::Env env = a.env(); (void)env; __VA_ARGS__ } }
 
 #define RET(EXPR) return wrap(env, (EXPR));
-#define RET_SELF(EXPR) { EXPR; return a.raw(0); }
+#define RET_SELF(EXPR) { EXPR; return a.self(0); }
 
 Napi::Value num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
 Napi::Value boolean(Napi::Env env, bool v) { return Napi::Boolean::New(env, v); }
 Napi::Value pair(Napi::Env env, const std::tuple<T, T>& t) { return wrapList(env, {std::get<0>(t), std::get<1>(t)}); }
 
-// Integral tensors get integral scalars, so in-place updates keep their dtype.
+// Integral tensors get integral scalars, so in-place updates keep their dtype. The range
+// is checked before the cast (NaN or 1e300 would make the cast undefined).
 at::Scalar scalarFor(const T& t, double v) {
-  if (!at::isFloatingType(t.scalar_type()) && v == static_cast<double>(static_cast<int64_t>(v))) return at::Scalar(static_cast<int64_t>(v));
+  if (!at::isFloatingType(t.scalar_type()) && std::fabs(v) <= 9007199254740991.0 && std::trunc(v) == v) return at::Scalar(static_cast<int64_t>(v));
   return at::Scalar(v);
 }
 
@@ -42,27 +44,12 @@ int64_t checkedNumel(Args& a, const std::vector<int64_t>& shape, size_t argIndex
   return n;
 }
 
-// Copies raw little-endian bytes (any typed array or Buffer) into a new CPU tensor.
+// Copies raw little-endian bytes (any typed array or Buffer, copied when the op was
+// entered) into a new CPU tensor.
 Napi::Value fromBytes(Args& a) {
   Napi::Env env = a.env();
-  Napi::Value v = a.raw(0);
-  const uint8_t* data = nullptr;
-  size_t length = 0;
-  if (v.IsTypedArray()) {
-    auto arr = v.As<Napi::TypedArray>();
-    data = static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
-    length = arr.ByteLength();
-  } else if (v.IsArrayBuffer()) {
-    auto buf = v.As<Napi::ArrayBuffer>();
-    data = static_cast<const uint8_t*>(buf.Data());
-    length = buf.ByteLength();
-  } else if (v.IsDataView()) {
-    auto dv = v.As<Napi::DataView>();
-    data = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
-    length = dv.ByteLength();
-  } else {
-    a.typeError(0, "a typed array, Buffer or ArrayBuffer");
-  }
+  const std::vector<uint8_t>& data = a.bytes(0, "a typed array, Buffer or ArrayBuffer");
+  size_t length = data.size();
   std::vector<int64_t> shape = a.ints(1);
   at::ScalarType type = a.dtype(2);
   int64_t numel = checkedNumel(a, shape, 1);
@@ -73,7 +60,12 @@ Napi::Value fromBytes(Args& a) {
                                          " need " + std::to_string(numel) + " x " + std::to_string(itemSize));
   }
   T out = at::empty(shape, at::TensorOptions().dtype(type));
-  if (bytes) std::memcpy(out.data_ptr(), data, static_cast<size_t>(bytes));
+  if (bytes) std::memcpy(out.data_ptr(), data.data(), static_cast<size_t>(bytes));
+  // A bool is one byte holding 0 or 1; kernels may index with it, so other bytes become 1.
+  if (type == at::kBool) {
+    auto* p = static_cast<uint8_t*>(out.data_ptr());
+    for (int64_t k = 0; k < bytes; ++k) p[k] = p[k] != 0;
+  }
   return wrap(env, out);
 }
 
@@ -132,6 +124,28 @@ at::Generator& cpuGenerator() {
   return gen;
 }
 
+// CPUGeneratorImpl::set_state reads numel() bytes from data_ptr() and accepts two sizes;
+// only a state as getRngState makes it (defined, CPU, uint8, contiguous, that size) is
+// let through. Call with the generator's mutex held.
+void checkRngState(const T& state) {
+  TORCH_CHECK_TYPE(state.defined() && state.layout() == at::kStrided && state.device().is_cpu() && state.scalar_type() == at::kByte,
+                   "the state must be a CPU uint8 tensor (from getRngState)");
+  TORCH_CHECK(state.is_contiguous() && state.dim() == 1 && !state.is_neg() && !state.is_conj(), "the state must be a contiguous 1-d tensor");
+  static const int64_t size = cpuGenerator().get_state().numel();
+  TORCH_CHECK(state.numel() == size && state.storage().nbytes() >= static_cast<size_t>(state.storage_offset() + size),
+              "the state must have exactly ", size, " bytes, got ", state.numel());
+}
+
+// What PyTorch's `.grad` setter checks: a tensor of the same dtype, layout, device and shape.
+void checkGrad(const T& t, const T& g) {
+  TORCH_CHECK(!t.is_same(g), "a tensor cannot be its own gradient");
+  TORCH_CHECK_TYPE(g.scalar_type() == t.scalar_type(), "the gradient has dtype ", dtypeName(g.scalar_type()), " but the tensor has dtype ",
+                   dtypeName(t.scalar_type()));
+  TORCH_CHECK_TYPE(g.layout() == t.layout(), "the gradient has a different layout from the tensor");
+  TORCH_CHECK(g.device() == t.device(), "the gradient is on ", g.device().str(), " but the tensor is on ", t.device().str());
+  TORCH_CHECK(g.sizes().equals(t.sizes()), "the gradient has shape ", g.sizes(), " but the tensor has shape ", t.sizes());
+}
+
 const std::vector<OpDef> kOps = {
     // ---- lifetime, memory, queries
     OP("dispose", "tensor", { return boolean(env, release(env, a.handle(0))); }),
@@ -176,8 +190,10 @@ const std::vector<OpDef> kOps = {
       RET(cpuGenerator().get_state())
     }),
     OP("setRngState", "state", {
+      T state = a.t(0);
       std::lock_guard<std::mutex> lock(cpuGenerator().mutex());
-      cpuGenerator().set_state(a.t(0));
+      checkRngState(state);
+      cpuGenerator().set_state(state);
       return env.Undefined();
     }),
 
@@ -251,15 +267,15 @@ const std::vector<OpDef> kOps = {
     OP("lerp", "start, end, weight", { RET(at::lerp(a.t(0), a.t(1), a.t(2))) }),
     OP("compare", "a, op, b", {
       std::string op = a.s(1);
-      const T& x = a.t(0);
-      const T& y = a.t(2);
+      T x = a.t(0);
+      T y = a.t(2);
       if (op == "eq") RET(at::eq(x, y)) if (op == "ne") RET(at::ne(x, y)) if (op == "lt") RET(at::lt(x, y))
       if (op == "le") RET(at::le(x, y)) if (op == "gt") RET(at::gt(x, y)) if (op == "ge") RET(at::ge(x, y))
       a.typeError(1, "one of eq, ne, lt, le, gt, ge");
     }),
     OP("compareScalar", "a, op, value", {
       std::string op = a.s(1);
-      const T& x = a.t(0);
+      T x = a.t(0);
       double y = a.d(2);
       if (op == "eq") RET(at::eq(x, y)) if (op == "ne") RET(at::ne(x, y)) if (op == "lt") RET(at::lt(x, y))
       if (op == "le") RET(at::le(x, y)) if (op == "gt") RET(at::gt(x, y)) if (op == "ge") RET(at::ge(x, y))
@@ -314,7 +330,15 @@ const std::vector<OpDef> kOps = {
     }),
     OP("affineGrid", "theta, size, alignCorners", { RET(at::affine_grid_generator(a.t(0), a.ints(1), a.b(2))) }),
     OP("gridSample", "input, grid, mode?, paddingMode?, alignCorners?", {
-      RET(at::grid_sampler(a.t(0), a.t(1), interpolation(a, 2), padding(a, 3), a.has(4) ? a.b(4) : false))
+      T input = a.t(0), grid = a.t(1);
+      int64_t mode = interpolation(a, 2), pad = padding(a, 3);
+      bool align = a.has(4) ? a.b(4) : false;
+      // libtorch 1.13's grid_sampler_2d backward reads out of bounds (a segfault) for NaN or
+      // infinite grid values with border/reflection padding; refuse them when autograd records.
+      if (c10::GradMode::is_enabled() && (input.requires_grad() || grid.requires_grad()) && grid.is_floating_point()) {
+        TORCH_CHECK(at::isfinite(grid.detach()).all().item<bool>(), "the grid has NaN or infinite values, which libtorch cannot differentiate");
+      }
+      RET(at::grid_sampler(input, grid, mode, pad, align))
     }),
     OP("interpolate", "input, size, mode?, alignCorners?", {
       std::string mode = a.has(2) ? a.s(2) : "bilinear";
@@ -341,7 +365,7 @@ const std::vector<OpDef> kOps = {
       if (a.has(1)) lo = a.d(1);
       if (a.has(2)) hi = a.d(2);
       a.t(0).clamp_(lo, hi);
-      return a.raw(0);
+      return a.self(0);
     }),
 
     // ---- autograd
@@ -351,12 +375,17 @@ const std::vector<OpDef> kOps = {
     OP("grad", "tensor", { RET(a.t(0).grad()) }),
     OP("setGrad", "tensor, grad?", {
       T t = a.t(0);
-      if (a.has(1)) t.mutable_grad() = a.t(1);
-      else t.mutable_grad().reset();
+      if (a.has(1)) {
+        T g = a.t(1);
+        checkGrad(t, g);
+        t.mutable_grad() = g;
+      } else {
+        t.mutable_grad().reset();
+      }
       return env.Undefined();
     }),
     OP("backward", "tensor, gradient?, retainGraph?", {
-      const T& t = a.t(0);
+      T t = a.t(0);
       c10::optional<at::Tensor> g = a.ot(1);
       bool retain = a.has(2) ? a.b(2) : false;
       t.backward(g.has_value() ? *g : T(), retain, false);
