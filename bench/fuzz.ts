@@ -76,8 +76,8 @@ function describeNumber(x: number): string {
 /** One child: `calls` calls from the seed, each logged (one line, synchronously) before it is made. */
 export function runChild(seed: number, calls: number, logPath: string): void {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { native } = require('../src/torch/native') as typeof import('../src/torch/native');
-  const n = native as unknown as Record<string, unknown>;
+  const { getNative } = require('../src/torch/native') as typeof import('../src/torch/native');
+  const n = getNative() as unknown as Record<string, unknown>; // the addon itself: every op, loaded now
   const ops = Object.keys(n)
     .filter((k) => typeof n[k] === 'function')
     .sort();

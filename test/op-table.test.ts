@@ -30,7 +30,7 @@ function declarations(): Map<string, [string, boolean][]> {
   const start = src.indexOf('export interface NativeAddon');
   const body = src.slice(start, src.indexOf('\n}\n', start));
   const out = new Map<string, [string, boolean][]>();
-  for (const m of body.matchAll(/^ {2}(\w+)\((.*)\): .*;$/gm)) {
+  for (const m of body.matchAll(/^ {2}(\w+)\((.*)\):/gm)) {
     out.set(
       m[1]!,
       splitParams(m[2]!).map((p): [string, boolean] => {
