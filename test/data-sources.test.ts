@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync,
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import * as t from '../src';
-import { BatchLoader, openDataset, parseLabelSpec, readSubsetFile, stratifiedSubset, writeSubsetFile, FASHION_MNIST_DIR, readIdx } from '../src/data';
+import { BatchLoader, openDataset, parseLabelSpec, readSubsetFile, stratifiedSubset, validationSplit, writeSubsetFile, FASHION_MNIST_DIR, readIdx } from '../src/data';
 import { DATASETS, tempDir } from './helpers';
 
 const CIFAR = join(DATASETS, 'cifar10');
@@ -202,4 +202,22 @@ test('bad input: each case names the file or folder, and leaves no partial cache
   rmSync(dir, { recursive: true });
   rmSync(cache, { recursive: true });
   rmSync(empty, { recursive: true });
+});
+
+test('validation split: stratified, capped, apart from the label subset, and refused where a label list overlaps it', () => {
+  const labels = Int32Array.from({ length: 60000 }, (_, i) => i % 10);
+  const val = validationSplit(labels, '10%', 0);
+  assert.equal(val.length, 5000, 'capped at 5,000');
+  const perClass = new Array<number>(10).fill(0);
+  for (const i of val) perClass[labels[i]!]!++;
+  assert.deepEqual(perClass, new Array(10).fill(500), 'stratified');
+  assert.deepEqual(validationSplit(labels, '0', 0), []);
+  assert.equal(validationSplit(labels.subarray(0, 1000), '0.1', 3).length, 100);
+  assert.equal(validationSplit(labels, '300', 1).length, 300);
+  assert.throws(() => validationSplit(labels, '100%', 0), /--val must be a percentage under 100%/);
+  assert.throws(() => validationSplit(labels, 'lots', 0), /--val must be .* got 'lots'/);
+  const held = new Set(val);
+  const subset = stratifiedSubset(labels, parseLabelSpec('1%'), 0, held);
+  assert.equal(subset.length, 550, '1% of the 55,000 left');
+  assert.ok(subset.every((i) => !held.has(i)));
 });

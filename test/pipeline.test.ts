@@ -47,9 +47,18 @@ test('the pipeline writes a complete run folder, and eval and predict read it', 
   const { results } = JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')) as { results: { stage: string; top1: number }[] };
   assert.deepEqual(results.map((x) => x.stage).sort(), ['distill-10pct', 'finetune-10pct', 'supervised-10pct']);
   assert.ok(results.every((x) => x.top1 >= 0 && x.top1 <= 100));
-  assert.equal(readFileSync(join(run, 'labels-10pct.txt'), 'utf8').trim().split('\n').length, 30);
   const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(metrics.some((m) => m.stage === 'pretrain' && typeof m.contrastive_acc === 'number' && typeof m.lr === 'number' && typeof m.images_per_s === 'number'));
+  // The validation split (10% of 300) is held out; the labels are drawn from the rest, and every stage reports on both.
+  const valIds = readFileSync(join(run, 'val.txt'), 'utf8').trim().split('\n');
+  const labelIds = readFileSync(join(run, 'labels-10pct.txt'), 'utf8').trim().split('\n');
+  assert.equal(valIds.length, 30);
+  assert.equal(labelIds.length, 27, '10% of the 270 images left');
+  assert.deepEqual(labelIds.filter((id) => valIds.includes(id)), [], 'no labeled image is a validation image');
+  const withVal = JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')).results as { val_top1?: number; val_images?: number }[];
+  assert.ok(withVal.every((x) => typeof x.val_top1 === 'number' && x.val_top1 >= 0 && x.val_top1 <= 100 && x.val_images === 30), JSON.stringify(withVal));
+  assert.match(r.stdout, /validation top-1 \(%\)\s+10pct/);
+  assert.ok(metrics.some((m) => m.stage === 'finetune-10pct' && typeof m.val_top1 === 'number'), 'validation top-1 in the metrics');
   const html = readFileSync(join(run, 'report.html'), 'utf8');
   assert.match(html, /<table>.*finetune-10pct/s);
   assert.match(html, /<svg/);

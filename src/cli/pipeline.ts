@@ -13,7 +13,7 @@ export function pipelinePlan({ values, given }: Parse): PipelinePlan {
   const v = values as Record<string, unknown>;
   const data = dataPlan(v, given);
   if (!data) throw new PlanError('--data SPEC is required (an image folder, fashion-mnist, cifar10-bin:DIR, ...)');
-  const classifier = (stage: string) => pick<ClassifierSettings>(v, given, CLASSIFIER_SETTINGS.filter((n) => n !== 'labels' && n !== 'labels-file'), `${stage}-`);
+  const classifier = (stage: string) => pick<ClassifierSettings>(v, given, CLASSIFIER_SETTINGS.filter((n) => !['labels', 'labels-file', 'val', 'val-file'].includes(n)), `${stage}-`);
   return {
     out: values.out ?? '',
     resume: values.resume,
@@ -21,6 +21,7 @@ export function pipelinePlan({ values, given }: Parse): PipelinePlan {
     encoder: encoderPlan(v, given),
     labels: values.labels.split(',').map((s) => s.trim()).filter(Boolean),
     ...(given.has('seed') ? { seed: values.seed } : {}),
+    ...pick<{ val: string; valFile: string }>(v, given, ['val', 'val-file']),
     ...(given.has('skip-bad-images') ? { skipBadImages: values.skipBadImages } : {}),
     compute: computePlan(v, given),
     pretrain: pick<PretrainSettings>(v, given, PRETRAIN_SETTINGS, 'pretrain-'),

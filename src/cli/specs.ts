@@ -60,6 +60,8 @@ function classifierOptions(d: ClassifierSettings) {
   return {
     labels: { type: 'string', placeholder: 'SPEC', default: d.labels, help: 'the labeled subset: 1%, 10%, a fraction such as 0.1, or 25/class (stratified, drawn by --seed)' },
     'labels-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of labeled image ids (one per line) instead of drawing one' },
+    val: { type: 'string', placeholder: 'SPEC', default: d.val, help: "validation split held out of the training images' labels (10%, 0.1, 500 images, or 0 for none; at most 5,000), reported after each epoch; made once per run (val.txt)" },
+    'val-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of validation image ids instead of drawing one' },
     epochs: { type: 'integer', min: 1, default: d.epochs, help: 'training epochs' },
     batch: { type: 'integer', min: 1, default: d.batch, help: 'images per step' },
     lr: { type: 'number', min: 0, default: d.lr, help: 'SGD (Nesterov, cosine) learning rate' },
@@ -88,7 +90,7 @@ export const distillOptions = {
 } as const satisfies OptionTable;
 
 /** Stage options that the pipeline sets itself, so they take no stage prefix there. */
-export const PIPELINE_FIXED = new Set(['data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file']);
+export const PIPELINE_FIXED = new Set(['data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file', 'val', 'val-file']);
 export const PIPELINE_STAGES = { pretrain: pretrainOptions, supervised: supervisedOptions, finetune: finetuneOptions, distill: distillOptions } as const;
 export type PipelineStage = keyof typeof PIPELINE_STAGES;
 
@@ -111,6 +113,8 @@ export const pipelineOwnOptions = {
   out: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder (an unfinished one is continued)' },
   ...modelOptions,
   seed: { ...seed, help: 'seed of every stage (a stage prefix overrides it: --finetune-seed)' },
+  val: { type: 'string', placeholder: 'SPEC', default: CLASSIFIER_DEFAULTS.finetune.val, help: "validation split held out of the training images' labels (10%, 0.1, 500 images, or 0 for none; at most 5,000)" },
+  'val-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of validation image ids' },
   resume,
   'force-settings': forceSettings,
 } as const satisfies OptionTable;

@@ -43,11 +43,12 @@ export function parseLabelSpec(text: string): LabelSpec {
  * Picks, from every class, round(fraction x class size) examples (at least one) or
  * perClass examples, shuffled by the seed; returns sorted indices.
  */
-export function stratifiedSubset(labels: ArrayLike<number>, spec: LabelSpec | number, seed: number): number[] {
+export function stratifiedSubset(labels: ArrayLike<number>, spec: LabelSpec | number, seed: number, exclude?: ReadonlySet<number>): number[] {
   const s: LabelSpec = typeof spec === 'number' ? { fraction: spec } : spec;
   if ('fraction' in s && !(s.fraction > 0 && s.fraction <= 1)) throw new Error(`label fraction must be in (0, 1], got ${s.fraction}`);
   const byClass = new Map<number, number[]>();
   for (let i = 0; i < labels.length; i++) {
+    if (exclude?.has(i)) continue;
     const c = labels[i]!;
     if (!byClass.has(c)) byClass.set(c, []);
     byClass.get(c)!.push(i);
@@ -58,9 +59,37 @@ export function stratifiedSubset(labels: ArrayLike<number>, spec: LabelSpec | nu
     const idx = shuffleInPlace(byClass.get(c)!, rnd);
     const want = 'fraction' in s ? Math.max(1, Math.round(s.fraction * idx.length)) : s.perClass;
     if (want > idx.length) throw new Error(`--labels ${'perClass' in s ? `${s.perClass}/class` : ''}: class ${c} has only ${idx.length} images`);
-    chosen.push(...idx.slice(0, want));
+    for (let k = 0; k < want; k++) chosen.push(idx[k]!); // no spread: a class may hold more elements than a call takes arguments
   }
   return chosen.sort((x, y) => x - y);
+}
+
+/** A validation split: '10%', '0.1', '500' (images) or '0' (none); at most `cap` images. */
+export function parseValSpec(text: string): { fraction: number } | { count: number } {
+  const s = text.trim();
+  if (/^\d+$/.test(s)) return { count: Number(s) };
+  try {
+    const spec = parseLabelSpec(s);
+    if ('fraction' in spec && spec.fraction < 1) return spec;
+  } catch {
+    // the message below names the flag
+  }
+  throw new Error(`--val must be a percentage under 100% (10%), a fraction under 1 (0.1), a number of images (500) or 0 for none, got '${text}'`);
+}
+
+/**
+ * A stratified validation split of the training images (sorted indices), drawn with its
+ * own stream so that it does not move with the label subset; at most `cap` images.
+ */
+export function validationSplit(labels: ArrayLike<number>, text: string, seed: number, cap = 5000): number[] {
+  const spec = parseValSpec(text);
+  const n = labels.length;
+  const wanted = Math.min(cap, 'count' in spec ? spec.count : Math.round(spec.fraction * n));
+  if (wanted <= 0) return [];
+  if (wanted >= n) throw new Error(`--val ${text}: ${wanted} validation images would leave none to train on (${n} in all)`);
+  // floor keeps the split within the cap whatever the rounding per class.
+  const picked = stratifiedSubset(labels, { fraction: Math.max(wanted / n, 1e-9) }, (seed ^ 0x5f3759df) >>> 0);
+  return picked.length > wanted ? picked.slice(0, wanted) : picked;
 }
 
 /** Writes the chosen images' ids, one per line. */

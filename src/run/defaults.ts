@@ -16,6 +16,7 @@ export const PRETRAIN_DEFAULTS: PretrainSettings = {
 
 const classifier = (epochs: number, lr: number, weightDecay: number, pixelCrops: boolean): ClassifierSettings => ({
   labels: '10%',
+  val: '10%',
   epochs,
   batch: 256,
   lr,

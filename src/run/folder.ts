@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Classifier, SimCLRModel, type ResNetDepth, type ResNetOptions } from '../models';
-import { openDataset, parseLabelSpec, type OpenedDataset, readSubsetFile, stratifiedSubset, writeSubsetFile, type ImageDataset, type LabelSpec } from '../data';
+import { openDataset, parseLabelSpec, type OpenedDataset, readSubsetFile, stratifiedSubset, validationSplit, writeSubsetFile, type ImageDataset, type LabelSpec } from '../data';
 import { RunFolder, datasetStats, loadCheckpoint, hasCheckpoint, defaultPretrainConfig, type Normalisation, type PretrainConfig } from '../train';
 import type { Precision } from '../torch';
 import { PlanError } from './errors';
@@ -97,18 +97,50 @@ export function parseLabels(text: string): LabelSpec {
 }
 
 /** The labeled subset for a label spec: reused from the run folder if it is there, else drawn and written. */
-export function labeledSubset(run: RunFolder, ds: ImageDataset, labels: string, seed: number, labelsFile?: string): number[] {
+export function labeledSubset(run: RunFolder, ds: ImageDataset, labels: string, seed: number, labelsFile?: string, validation: readonly number[] = []): number[] {
   if (!ds.labels) throw new PlanError(`${ds.source} has no labels (no class subfolders): fine-tuning needs some`);
   const file = run.path(`labels-${labelTag(labels)}.txt`);
-  if (labelsFile) {
-    const subset = readSubsetFile(labelsFile, ds);
+  const held = new Set(validation);
+  let subset: number[];
+  if (labelsFile || existsSync(file)) {
+    subset = readSubsets(labelsFile ?? file, ds);
+    const overlap = subset.filter((i) => held.has(i));
+    if (overlap.length) {
+      throw new PlanError(`${labelsFile ?? file}: ${overlap.length} labeled images (${ds.ids[overlap[0]!]}${overlap.length > 1 ? ', ...' : ''}) are in the validation split ${run.path(VAL_FILE)}; choose labels outside it, or --val 0`);
+    }
+  } else subset = stratifiedSubset(ds.labels, parseLabels(labels), seed, held);
+  if (labelsFile || !existsSync(file)) writeSubsetFile(file, ds, subset);
+  return subset;
+}
+
+/** The run's validation split (val.txt), made once by the first stage that asks, from --val or --val-file. */
+export const VAL_FILE = 'val.txt';
+
+export function validationSubset(run: RunFolder, ds: ImageDataset, spec: string, seed: number, valFile?: string): number[] {
+  if (!ds.labels) return [];
+  const file = run.path(VAL_FILE);
+  if (valFile) {
+    const subset = readSubsets(valFile, ds, '--val-file');
     writeSubsetFile(file, ds, subset);
     return subset;
   }
-  if (existsSync(file)) return readSubsetFile(file, ds);
-  const subset = stratifiedSubset(ds.labels, parseLabels(labels), seed);
-  writeSubsetFile(file, ds, subset);
+  if (existsSync(file)) return readSubsets(file, ds, '--val-file');
+  let subset: number[];
+  try {
+    subset = validationSplit(ds.labels, spec, seed);
+  } catch (e) {
+    throw new PlanError((e as Error).message);
+  }
+  if (subset.length) writeSubsetFile(file, ds, subset);
   return subset;
+}
+
+function readSubsets(file: string, ds: ImageDataset, flag = '--labels-file'): number[] {
+  try {
+    return readSubsetFile(file, ds);
+  } catch (e) {
+    throw new PlanError((e as Error).message.replace('--labels-file', flag));
+  }
 }
 
 export function pretrainedModel(run: RunFolder, config: RunConfig): SimCLRModel {

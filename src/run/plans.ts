@@ -25,6 +25,7 @@ import {
   encoderFor,
   labelTag,
   labeledSubset,
+  validationSubset,
   loadClassifier,
   newRunConfig,
   openRun,
@@ -101,6 +102,13 @@ export interface ClassifierSettings {
   labels: string;
   /** Reuse a list of labeled image ids instead of drawing one. */
   labelsFile?: string;
+  /**
+   * The validation split held out of the training images ('10%', '0.1', '500' images, or
+   * '0' for none; at most 5,000): never trained on as labels, reported after each epoch.
+   */
+  val: string;
+  /** Reuse a list of validation image ids. */
+  valFile?: string;
   epochs: number;
   batch: number;
   lr: number;
@@ -288,7 +296,8 @@ export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome>
   const data = await trainData(config, plan.skipBadImages);
   reportSkipped(data);
   const c = trainConfig(s);
-  const subset = labeledSubset(run, data, s.labels, c.seed, s.labelsFile || undefined);
+  const val = validationSubset(run, data, s.val, c.seed, s.valFile || undefined);
+  const subset = labeledSubset(run, data, s.labels, c.seed, s.labelsFile || undefined, val);
   const numClasses = data.classes.length;
   const baseArch: ClassifierArch = { encoder: config.pretrain.encoder, headLayers: config.pretrain.headLayers, headDim: config.pretrain.headDim, fineTuneFrom: 1, numClasses };
   let arch = baseArch;
@@ -311,19 +320,33 @@ export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome>
     model = classifierFor(arch);
   }
   const indices = plan.kind === 'distill' ? sampleImages(data.count, s.maxImages ?? 0, c.seed) : subset;
-  console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}`);
+  console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}${val.length ? `; ${val.length} held out for validation` : ''}`);
   const stop = new StopSignal().listen();
   const started = performance.now();
+  const trained = model;
+  // Validation after an epoch costs a forward pass over the split: it runs every epoch where
+  // that is under a tenth of the epoch's training work (3 passes per image), else less often.
+  const perEpoch = indices ? indices.length : data.count;
+  const every = Math.max(1, Math.ceil(val.length / (0.3 * perEpoch)));
+  const validate = (epoch?: number, step?: number): number => {
+    const top1 = evaluateClassifier(trained, data, config.norm, { indices: val }).top1;
+    if (epoch !== undefined) run.metric({ stage: name, epoch, step, val_top1: top1 });
+    return top1;
+  };
+  let valTop1: number | undefined;
   try {
-    const finished = await trainClassifier({ stage: name, model, data, indices, norm: config.norm, run, config: c, teacher: teacher?.model, resume, stop, arch, settings: s, compute });
+    const afterEpoch = val.length ? (epoch: number, step: number) => void (epoch % every === 0 || epoch === c.epochs ? (valTop1 = validate(epoch, step)) : 0) : undefined;
+    const finished = await trainClassifier({ stage: name, model, data, indices, norm: config.norm, run, config: c, teacher: teacher?.model, resume, stop, arch, settings: s, compute, afterEpoch });
     if (!finished) return 'stopped';
+    if (val.length && valTop1 === undefined) valTop1 = validate(); // resumed after the last epoch
+    if (valTop1 !== undefined) console.log(`${name}: validation top-1 ${valTop1.toFixed(2)}% (${val.length} images)`);
     const test = await testData(config, undefined, plan.skipBadImages).catch((e: unknown) => {
       if (e instanceof PlanError) return null; // no test split: the stage has no test result
       throw e;
     });
     if (test) {
       const acc = evaluateClassifier(model, test, config.norm);
-      recordResult(run, { stage: name, top1: acc.top1, top5: acc.top5, labeled: subset.length, epochs: c.epochs, lr: c.lr, precision: compute.precision, seconds: Math.round((performance.now() - started) / 1000) });
+      recordResult(run, { stage: name, top1: acc.top1, top5: acc.top5, ...(valTop1 !== undefined ? { val_top1: valTop1, val_images: val.length } : {}), labeled: subset.length, epochs: c.epochs, lr: c.lr, precision: compute.precision, seconds: Math.round((performance.now() - started) / 1000) });
       console.log(`${name}: test top-1 ${acc.top1.toFixed(2)}%, top-5 ${acc.top5.toFixed(2)}%`);
     }
     return 'finished';
@@ -349,6 +372,9 @@ export interface PipelinePlan {
   labels: string[];
   /** Every stage's seed, unless a stage's settings give their own. */
   seed?: number;
+  /** The validation split of every classifier stage (ClassifierSettings.val, valFile). */
+  val?: string;
+  valFile?: string;
   skipBadImages?: boolean;
   compute?: ComputePlan;
   pretrain?: Partial<PretrainSettings>;
@@ -380,7 +406,7 @@ export async function runPipeline(plan: PipelinePlan): Promise<Outcome> {
         kind,
         run: plan.out,
         resume: existsSync(run.path(`${stageName(kind, labels)}.json`)),
-        settings: { ...seed, ...defined(plan[kind]), labels },
+        settings: { ...seed, ...defined({ val: plan.val, valFile: plan.valFile }), ...defined(plan[kind]), labels },
         skipBadImages: plan.skipBadImages,
         compute: plan.compute,
       });

@@ -23,6 +23,7 @@ interface Metric {
   loss?: number;
   contrastive_acc?: number;
   knn_top1?: number;
+  val_top1?: number;
 }
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
@@ -68,18 +69,19 @@ export function writeReport(run: RunFolder): void {
     { name: 'contrastive accuracy', points: pre.filter((m) => m.contrastive_acc !== undefined).map((m): [number, number] => [m.step!, m.contrastive_acc! * 100]) },
     { name: 'kNN top-1', points: pre.filter((m) => m.knn_top1 !== undefined).map((m): [number, number] => [m.step!, m.knn_top1!]) },
   ];
-  const results: { stage: string; top1: number; top5: number; labeled: number; epochs: number; lr: number; precision?: string; seconds?: number }[] = existsSync(run.path('results.json'))
+  const valSeries = [...byStage].map(([name, ms]) => ({ name, points: ms.filter((m) => m.val_top1 !== undefined && m.step !== undefined).map((m): [number, number] => [m.step!, m.val_top1!]) }));
+  const results: { stage: string; top1: number; top5: number; val_top1?: number; labeled: number; epochs: number; lr: number; precision?: string; seconds?: number }[] = existsSync(run.path('results.json'))
     ? (JSON.parse(readFileSync(run.path('results.json'), 'utf8')) as { results: never[] }).results
     : [];
   const config = existsSync(run.path('config.json')) ? readFileSync(run.path('config.json'), 'utf8') : '{}';
   const rows = results
-    .map((r) => `<tr><td>${esc(r.stage)}</td><td>${r.top1.toFixed(2)}</td><td>${r.top5.toFixed(2)}</td><td>${r.labeled}</td><td>${r.epochs}</td><td>${r.lr}</td><td>${esc(r.precision ?? '')}</td><td>${r.seconds === undefined ? '' : (r.seconds / 60).toFixed(1)}</td></tr>`)
+    .map((r) => `<tr><td>${esc(r.stage)}</td><td>${r.val_top1 === undefined ? '' : r.val_top1.toFixed(2)}</td><td>${r.top1.toFixed(2)}</td><td>${r.top5.toFixed(2)}</td><td>${r.labeled}</td><td>${r.epochs}</td><td>${r.lr}</td><td>${esc(r.precision ?? '')}</td><td>${r.seconds === undefined ? '' : (r.seconds / 60).toFixed(1)}</td></tr>`)
     .join('');
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>simclr-ts run ${esc(run.dir)}</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:900px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#eee}pre{background:#f4f4f4;padding:1em;overflow:auto;font-size:12px}</style></head><body>
 <h1>simclr-ts run</h1><p>${esc(run.dir)} &middot; written ${new Date().toISOString()}</p>
-<h2>Results (test set)</h2><table><tr><th>stage</th><th>top-1 %</th><th>top-5 %</th><th>labeled images</th><th>epochs</th><th>lr</th><th>precision</th><th>minutes</th></tr>${rows || '<tr><td colspan="8">no results yet</td></tr>'}</table>
-<h2>Curves</h2>${chart('Loss by step', lossSeries, 'loss')}${chart('Pretraining accuracy (%)', accSeries, '%')}
+<h2>Results</h2><p>Validation: held out of the training images, never trained on as labels (settings are chosen on it); test: the held-out test set, read once per stage.</p><table><tr><th>stage</th><th>validation top-1 %</th><th>test top-1 %</th><th>top-5 %</th><th>labeled images</th><th>epochs</th><th>lr</th><th>precision</th><th>minutes</th></tr>${rows || '<tr><td colspan="9">no results yet</td></tr>'}</table>
+<h2>Curves</h2>${chart('Loss by step', lossSeries, 'loss')}${chart('Pretraining accuracy (%)', accSeries, '%')}${chart('Validation top-1 (%) by step', valSeries, '%')}
 <h2>Configuration</h2><pre>${esc(config)}</pre></body></html>\n`;
   const tmp = run.path(`report.html.tmp-${process.pid}`);
   writeFileSync(tmp, html);

@@ -9,6 +9,9 @@ export interface Result {
   stage: string;
   top1: number;
   top5: number;
+  /** top-1 (%) on the run's validation split (held out of the training images) and its size */
+  val_top1?: number;
+  val_images?: number;
   labeled: number;
   epochs: number;
   lr: number;
@@ -54,6 +57,13 @@ export function resultsTable(run: RunFolder): string {
       return a && b ? `${a.top1 - b.top1 >= 0 ? '+' : ''}${(a.top1 - b.top1).toFixed(2)}` : '-';
     });
     lines.push(`${stage} margin`.padEnd(20) + row.map((v) => v.padStart(12)).join(''));
+  }
+  if (results.some((r) => r.val_top1 !== undefined)) {
+    lines.push('validation top-1 (%)' + tags.map((tg) => tg.padStart(12)).join(''));
+    for (const stage of ['supervised', 'finetune', 'distill']) {
+      const row = tags.map((tg) => results.find((r) => r.stage === `${stage}-${tg}`)?.val_top1?.toFixed(2) ?? '-');
+      lines.push(stage.padEnd(20) + row.map((v) => v.padStart(12)).join(''));
+    }
   }
   lines.push(`report: ${run.path('report.html')}`);
   return lines.join('\n');

@@ -52,6 +52,8 @@ export interface ClassifierRun {
   /** Saved with each checkpoint: the stage's settings as planned (to check a resume against) and the compute settings. */
   settings?: unknown;
   compute?: unknown;
+  /** After each epoch's checkpoint (the validation monitor). */
+  afterEpoch?: (epoch: number, step: number) => void;
 }
 
 /** Trains; checkpoints as `stage` after every epoch. Returns whether it ran to the end. */
@@ -78,6 +80,7 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
       config: { ...c, arch: r.arch, settings: r.settings, compute: r.compute },
       resume: r.resume,
       stop: r.stop,
+      afterEpoch: r.afterEpoch,
       step: teacher
         ? (batch, at) => distillStep({ ...state, teacher, temperature: c.temperature }, batch.images, at)
         : (batch, at) => classifierStep(state, batch.images, batch.labels!, at),
@@ -89,18 +92,33 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
 }
 
 /** Top-1 and top-5 accuracy (%) on a labeled set: centre crop (whole image at 32px or less), eval mode. */
-export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normalisation, batch = 500): { top1: number; top5: number } {
+export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normalisation, { batch = 500, indices }: { batch?: number; indices?: readonly number[] } = {}): { top1: number; top5: number } {
   if (!ds.labels) throw new Error(`${ds.source} has no labels to evaluate against`);
+  const count = indices ? indices.length : ds.count;
+  if (count === 0) throw new Error(`${ds.source}: no images to evaluate on`);
+  const frame = ds.channels * ds.size * ds.size;
   prepareModel(model).eval();
   let top1 = 0;
   let top5 = 0;
   t.noGrad(() => {
-    for (let start = 0; start < ds.count; start += batch) {
+    for (let start = 0; start < count; start += batch) {
       t.tidy(() => {
-        const end = Math.min(ds.count, start + batch);
-        const images = imagesTensor(ds, start, end);
+        const end = Math.min(count, start + batch);
+        let images: t.Tensor;
+        let labelValues: Float64Array;
+        if (indices) {
+          // A chosen set (the validation split): its frames gathered into one batch.
+          const part = indices.slice(start, end);
+          const pixels = new Uint8Array(part.length * frame);
+          part.forEach((i, k) => pixels.set(ds.pixels.subarray(i * frame, (i + 1) * frame), k * frame));
+          images = t.fromBytes(pixels, [part.length, ds.channels, ds.size, ds.size], 'uint8');
+          labelValues = Float64Array.from(part, (i) => ds.labels![i]!);
+        } else {
+          images = imagesTensor(ds, start, end);
+          labelValues = Float64Array.from(ds.labels!.subarray(start, end));
+        }
         const logits = forwardIn(model, evalInput(images, ds.size, norm));
-        const labels = t.tensor(Float64Array.from(ds.labels!.subarray(start, end)), undefined, { dtype: 'int64' }).unsqueeze(1);
+        const labels = t.tensor(labelValues, undefined, { dtype: 'int64' }).unsqueeze(1);
         const hits = logits.topk(Math.min(5, logits.shape[1]!), 1).indices.eq(labels);
         top1 += hits.slice(1, 0, 1).sum().item();
         top5 += hits.sum().item();
@@ -108,5 +126,5 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
     }
   });
   model.train();
-  return { top1: (100 * top1) / ds.count, top5: (100 * top5) / ds.count };
+  return { top1: (100 * top1) / count, top5: (100 * top5) / count };
 }
