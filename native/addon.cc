@@ -120,17 +120,24 @@ Napi::Value wrap(Napi::Env env, at::Tensor tensor) {
     tSlots.back().generation = nextGeneration(static_cast<uint32_t>((index * 2654435761u) & kGenerationMask));
   }
   Slot& slot = tSlots[index];
-  slot.accounted = hostBytes(tensor);
+  const int64_t bytes = hostBytes(tensor);
+  slot.accounted = bytes;
   slot.tensor = std::move(tensor);
   gLiveTensors++;
-  if (slot.accounted) account(env, slot.accounted);
-  double handle = static_cast<double>((static_cast<uint64_t>(slot.generation) << kIndexBits) | index);
+  const double handle = static_cast<double>((static_cast<uint64_t>(slot.generation) << kIndexBits) | index);
+  // Last: telling V8 about memory may start a collection; no slot reference is held across it.
+  if (bytes) account(env, bytes);
   return Napi::Number::New(env, handle);
 }
 
 Napi::Value wrapList(Napi::Env env, const std::vector<at::Tensor>& tensors) {
-  auto arr = Napi::Array::New(env, tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) arr.Set(static_cast<uint32_t>(i), wrap(env, tensors[i]));
+  // Every handle first: setting an element can run a setter on Array.prototype, and by then
+  // all the native work is done.
+  std::vector<Napi::Value> handles;
+  handles.reserve(tensors.size());
+  for (const at::Tensor& t : tensors) handles.push_back(wrap(env, t));
+  auto arr = Napi::Array::New(env, handles.size());
+  for (size_t i = 0; i < handles.size(); ++i) arr.Set(static_cast<uint32_t>(i), handles[i]);
   return arr;
 }
 

@@ -136,7 +136,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       }
     }
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    assert.equal(code, 130, stderr);
+    assert.equal(code, signal === 'SIGTERM' ? 143 : 130, stderr);
     assert.match(stderr, new RegExp(`${signal}: stopping after this step and saving a checkpoint`));
     const meta = JSON.parse(readFileSync(join(stopped, 'pretrain.json'), 'utf8'));
     assert.equal(meta.epoch, 0, 'stopped in the first epoch');
@@ -179,6 +179,19 @@ test('bad input gives a clear message and a non-zero exit, and keeps what was sa
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
   }
+  for (const [args, pattern] of [
+    [['pretrain', '--out', run, '--resume', '--temperature', '0.2'], /--temperature \(recorded 0\.5, given 0\.2\)/],
+    [['pretrain', '--out', run, '--resume', '--test-data', train], /--test-data \(recorded "[^"]*test", given "[^"]*train"\)/],
+    [['pipeline', '--data', train, '--test-data', testDir, '--labels', '10%', '--out', run, '--finetune-epochs', '5'], /--finetune-epochs \(recorded 1, given 5\)/],
+  ] as [string[], RegExp][]) {
+    const r = simclr(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+  }
+  // The pipeline run again without its stage options continues with the recorded ones: nothing left to train.
+  const again = simclr(['pipeline', '--data', train, '--test-data', testDir, '--labels', '10%', '--out', run, '--width', '0.125']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.doesNotMatch(again.stdout, /epoch 1\/30/, 'the recorded 1 epoch, not the default 30');
   const same = simclr(['pretrain', '--data', train, '--out', run, '--width', '0.125', '--epochs', '1', '--batch', '64', '--resume']);
   assert.equal(same.status, 0, same.stderr);
   const forced = simclr(['pretrain', '--out', run, '--resume', '--precision', otherPrecision, '--force-settings']);

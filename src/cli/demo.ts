@@ -10,7 +10,9 @@ export async function demoCommand({ values: o }: { values: Parsed<typeof COMMAND
   const out = o.out ?? join('runs', `demo-${stamp}`);
   const started = performance.now();
   console.log(`simclr demo${o.quick ? ' --quick' : ''}: Fashion-MNIST, ${o.labels} of the labels; pretrain on all images, fine-tune, distill, and the supervised baseline`);
-  const code = await runPipelineAndReport({ ...demoPlan({ quick: o.quick, out, labels: o.labels, seed: o.seed }), compute: { threads: o.threads, precision: o.precision, channelsLast: o.channelsLast } });
-  console.log(`demo finished in ${((performance.now() - started) / 60000).toFixed(1)} min; run folder ${out}`);
+  // Running the demo again on the same folder continues it (the pipeline resumes what it finds).
+  const again = `simclr demo${o.quick ? ' --quick' : ''} --out ${out}`;
+  const code = await runPipelineAndReport({ ...demoPlan({ quick: o.quick, out, labels: o.labels, seed: o.seed }), compute: { threads: o.threads, precision: o.precision, channelsLast: o.channelsLast } }, again);
+  if (code === 0) console.log(`demo finished in ${((performance.now() - started) / 60000).toFixed(1)} min; run folder ${out}`);
   return code;
 }

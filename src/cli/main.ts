@@ -27,12 +27,21 @@ function isCommand(name: string): name is CommandName {
 }
 
 /** Applies the global options (threads, precision, layout) before any command runs. */
+/** OMP_NUM_THREADS where it is a whole number of threads; otherwise all cores. */
+function threadsFromEnvironment(cores: number): number {
+  const raw = process.env.OMP_NUM_THREADS;
+  if (raw === undefined || raw.trim() === '') return cores;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`OMP_NUM_THREADS must be a whole number of threads from 1 to 1024, got '${raw}' (or pass --threads N)`);
+  return n;
+}
+
 async function applyGlobals(values: Parsed<typeof GLOBAL_OPTIONS>): Promise<void> {
   // The command owns its process: OpenBLAS kernels and the allocator are set before libtorch loads.
   tuneProcess();
   const { setNumThreads, useCompute } = await import('../torch');
   const os = await import('node:os');
-  setNumThreads(values.threads ?? (Number(process.env.OMP_NUM_THREADS) || os.availableParallelism()));
+  setNumThreads(values.threads ?? threadsFromEnvironment(os.availableParallelism()));
   useCompute({ precision: values.precision, channelsLast: values.channelsLast });
 }
 
@@ -46,12 +55,13 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command '${command}' (commands: ${Object.keys(COMMANDS).join(', ')}; try simclr help)`);
   }
   const spec: CommandSpec = COMMANDS[command];
-  // Every command's table, checked here once; each command below reads its own typed values.
-  const { globals } = parseCommand(spec, rest);
-  if (globals.help) {
+  // Help first: a mistyped option next to --help should not hide the help.
+  if (rest.includes('--help') || rest.includes('-h')) {
     console.log(renderHelp(spec));
     return 0;
   }
+  // Every command's table, checked here once; each command below reads its own typed values.
+  const { globals } = parseCommand(spec, rest);
   await applyGlobals(globals);
   switch (command) {
     case 'info':

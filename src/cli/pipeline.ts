@@ -12,12 +12,12 @@ type Parse = Pick<ParseResult<typeof pipelineOptions>, 'values' | 'given'>;
 export function pipelinePlan({ values, given }: Parse): PipelinePlan {
   const v = values as Record<string, unknown>;
   const data = dataPlan(v, given);
-  if (!data) throw new PlanError('--data SPEC is required (an image folder, fashion-mnist, cifar10-bin:DIR, ...)');
+  if (!data?.spec) throw new PlanError('--data SPEC is required (an image folder, fashion-mnist, cifar10-bin:DIR, ...)');
   const classifier = (stage: string) => pick<ClassifierSettings>(v, given, CLASSIFIER_SETTINGS.filter((n) => !['labels', 'labels-file', 'val', 'val-file'].includes(n)), `${stage}-`);
   return {
     out: values.out ?? '',
     resume: values.resume,
-    data,
+    data: { ...data, spec: data.spec },
     encoder: encoderPlan(v, given),
     labels: values.labels.split(',').map((s) => s.trim()).filter(Boolean),
     ...(given.has('seed') ? { seed: values.seed } : {}),
@@ -31,10 +31,10 @@ export function pipelinePlan({ values, given }: Parse): PipelinePlan {
   };
 }
 
-export async function runPipelineAndReport(plan: PipelinePlan): Promise<number> {
+export async function runPipelineAndReport(plan: PipelinePlan, howToContinue?: string): Promise<number> {
   const outcome = await runPipeline(plan);
   if (outcome === 'finished') console.log(`\n${resultsTable(new RunFolder(plan.out))}`);
-  return exitFor('the pipeline', outcome);
+  return exitFor('the pipeline', outcome, howToContinue);
 }
 
 export const pipelineCommand = (parsed: Parse): Promise<number> => runPipelineAndReport(pipelinePlan(parsed));

@@ -4,6 +4,7 @@
 import { camel, type Parsed } from './options';
 import type { COMMANDS, distillOptions, finetuneOptions, pretrainOptions, supervisedOptions } from './specs';
 import { channelsOption, skippedLine } from './images';
+import { stopExitCode } from '../train/control';
 import { evaluateRun, predictImages, runClassifierStage, runPretrain, type ClassifierKind, type ClassifierSettings, type ComputePlan, type Outcome, type PretrainPlan, type PretrainSettings } from '../run';
 
 type Values = Record<string, unknown>;
@@ -30,20 +31,20 @@ export function computePlan(values: Values, given: Given): ComputePlan {
 }
 
 export function dataPlan(values: Values, given: Given): PretrainPlan['data'] {
-  if (!given.has('data')) return undefined;
+  if (!['data', 'test-data', 'image-size', 'channels'].some((n) => given.has(n))) return undefined;
   return {
-    spec: String(values.data),
+    ...(given.has('data') ? { spec: String(values.data) } : {}),
     ...(given.has('test-data') ? { test: String(values.testData) } : {}),
     ...(given.has('image-size') ? { imageSize: values.imageSize as number | 'auto' } : {}),
     ...(given.has('channels') ? { channels: channelsOption(values.channels as 'auto' | '1' | '3') } : {}),
   };
 }
 
-/** Exit status for a stage's outcome; a stopped stage says how to go on. */
-export function exitFor(name: string, outcome: Outcome): number {
+/** Exit status for a stage's outcome (130 after Ctrl-C, 143 after SIGTERM); a stopped stage says how to go on. */
+export function exitFor(name: string, outcome: Outcome, howToContinue = 'the same command and --resume'): number {
   if (outcome === 'finished') return 0;
-  console.log(`${name} stopped; the last checkpoint is saved. Continue with the same command and --resume.`);
-  return 130;
+  console.log(`${name} stopped; the last checkpoint is saved. Continue with ${howToContinue}.`);
+  return stopExitCode();
 }
 
 type Parse<O> = { values: O; given: Given };

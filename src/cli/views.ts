@@ -3,7 +3,7 @@
 import * as t from '../torch';
 import { simclrViewOptions, simclrViews, toUnit } from '../augment';
 import { decodeImages, listImages, seededRandom, writePng } from '../data';
-import { chooseShape, readShapes } from '../data';
+import { chooseShape, readShapes, withoutBad } from '../data';
 import { UsageError, type Parsed } from './options';
 import type { COMMANDS } from './specs';
 import { channelsOption, skippedLine } from './images';
@@ -20,13 +20,8 @@ export async function viewsCommand({ values: o }: { values: Parsed<typeof COMMAN
   const zoom = o.zoom ?? (size <= 64 ? 4 : 1);
   const decoded = await decodeImages(drawn, size, channels, { skipBad: o.skipBadImages });
   if (decoded.bad.length) console.log(skippedLine(decoded.bad.map((i) => drawn[i]!)));
-  const badSet = new Set(decoded.bad);
-  const chosen = drawn.filter((_, i) => !badSet.has(i));
+  const { files: chosen, pixels } = withoutBad(drawn, decoded.pixels, decoded.bad, channels * size * size);
   if (chosen.length === 0) throw new Error(`${dir}: none of the ${drawn.length} images drawn could be decoded`);
-  const frame = channels * size * size;
-  const pixels = new Uint8Array(chosen.length * frame);
-  let k = 0;
-  for (let i = 0; i < drawn.length; i++) if (!badSet.has(i)) pixels.set(decoded.pixels.subarray(i * frame, (i + 1) * frame), frame * k++);
   t.manualSeed(seed);
   const grid = t.tidy(() => {
     const images = t.fromBytes(pixels, [chosen.length, channels, size, size], 'uint8');

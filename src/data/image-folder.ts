@@ -113,6 +113,20 @@ export async function decodeImages(files: string[], size: number, channels: 1 | 
 
 export { defaultCacheDir };
 
+/** The files that decoded and their frames packed together, leaving out those at `bad`. */
+export function withoutBad(files: readonly string[], pixels: Uint8Array, bad: readonly number[], frame: number): { files: string[]; pixels: Uint8Array } {
+  if (bad.length === 0) return { files: [...files], pixels };
+  const skip = new Set(bad);
+  const kept = new Uint8Array((files.length - skip.size) * frame);
+  const names: string[] = [];
+  for (let i = 0; i < files.length; i++) {
+    if (skip.has(i)) continue;
+    kept.set(pixels.subarray(i * frame, (i + 1) * frame), frame * names.length);
+    names.push(files[i]!);
+  }
+  return { files: names, pixels: kept };
+}
+
 export interface ImageFolderOptions extends DecodeOptions {
   /** Side of the square images kept; 'auto': the images' own when all share one of at most 64px, else 32. */
   imageSize: number | 'auto';
@@ -283,13 +297,7 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
   }
 
   const { pixels: all, bad } = await decodeImages(list.files, o.imageSize, o.channels, o);
-  let pixels = all;
-  if (bad.length) {
-    const badSet = new Set(bad);
-    pixels = new Uint8Array((list.files.length - bad.length) * frame);
-    let k = 0;
-    for (let i = 0; i < list.files.length; i++) if (!badSet.has(i)) pixels.set(all.subarray(i * frame, (i + 1) * frame), frame * k++);
-  }
+  const { pixels } = withoutBad(list.files, all, bad, frame);
   if (cacheDir) {
     // Data first, index last, each renamed into place: an index always describes complete data.
     mkdirSync(cacheDir, { recursive: true });

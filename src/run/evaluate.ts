@@ -2,7 +2,7 @@
 // of its pretrained encoder, and predictions for image files.
 import * as t from '../torch';
 import { evalInput } from '../augment';
-import { decodeImages } from '../data';
+import { decodeImages, withoutBad } from '../data';
 import { forwardIn, prepareModel } from '../nn';
 import { evaluateClassifier, knnAccuracy, linearEvaluation } from '../train';
 import { argmax } from '../util/extent';
@@ -81,13 +81,8 @@ export async function predictImages(plan: PredictPlan): Promise<Predictions> {
   const stage = plan.stage || stages.find((s) => s.startsWith('distill-')) || stages.find((s) => s.startsWith('finetune-')) || stages[0];
   if (!stage) throw new PlanError(`${plan.run}: no trained classifier to predict with`);
   const decoded = await decodeImages(plan.files, config.imageSize, config.channels, { skipBad: plan.skipBadImages });
-  const bad = new Set(decoded.bad);
-  const files = plan.files.filter((_, i) => !bad.has(i));
+  const { files, pixels } = withoutBad(plan.files, decoded.pixels, decoded.bad, config.channels * config.imageSize * config.imageSize);
   if (files.length === 0) throw new Error('none of the images could be decoded');
-  const frame = config.channels * config.imageSize * config.imageSize;
-  const pixels = new Uint8Array(files.length * frame);
-  let k = 0;
-  for (let i = 0; i < plan.files.length; i++) if (!bad.has(i)) pixels.set(decoded.pixels.subarray(i * frame, (i + 1) * frame), frame * k++);
   const { model } = loadClassifier(run, stage);
   try {
     const probs = t.tidy(() => {

@@ -2,14 +2,15 @@
 // its author chose; everything else comes from the stage's defaults (defaults.ts). Resuming
 // a stage checks the plan against what the run recorded, so the command that started a
 // run, plus --resume, continues it.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as t from '../torch';
 import { isSmallImage } from '../augment';
 import { openDataset, skippedLine, type ImageDataset, type OpenedDataset } from '../data';
 import {
   RunFolder,
-  StopSignal,
   defaultClassifierConfig,
+  holdStopSignal,
+  releaseStopSignal,
   evaluateClassifier,
   hasCheckpoint,
   pretrain,
@@ -89,8 +90,8 @@ export interface PretrainPlan {
   out: string;
   /** Continue the run in `out`; settings given here must match the recorded ones. */
   resume?: boolean;
-  /** Required for a new run. */
-  data?: DataPlan;
+  /** Required for a new run (a resume may repeat it). */
+  data?: Partial<DataPlan>;
   encoder?: Partial<EncoderPlan>;
   settings?: Partial<PretrainSettings>;
   skipBadImages?: boolean;
@@ -159,15 +160,21 @@ function checkCompute(where: string, recorded: RecordedCompute | undefined, now:
 
 // ------------------------------------------------------------------ resuming with the same plan
 
-const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+/** A plan key as the command line spells it. */
+const FLAG_NAMES: Readonly<Record<string, string>> = { spec: 'data', test: 'test-data', batch: 'batch' };
+const kebab = (name: string): string => (Object.hasOwn(FLAG_NAMES, name) ? FLAG_NAMES[name]! : name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
 
-/** The given settings that differ from the recorded ones, as `--name (recorded X, given Y)`. */
+/**
+ * The given settings that differ from the recorded ones, as `--name (recorded X, given Y)`.
+ * A setting the record does not hold was unset (its default), so giving it is a change too.
+ */
 function differences(recorded: Record<string, unknown> | undefined, given: Record<string, unknown>, ignore: ReadonlySet<string> = new Set()): string[] {
   if (!recorded) return [];
   const out: string[] = [];
   for (const [key, value] of Object.entries(given)) {
-    if (value === undefined || ignore.has(key) || !Object.hasOwn(recorded, key)) continue;
-    if (JSON.stringify(recorded[key]) !== JSON.stringify(value)) out.push(`--${kebab(key)} (recorded ${JSON.stringify(recorded[key])}, given ${JSON.stringify(value)})`);
+    if (value === undefined || ignore.has(key)) continue;
+    const was = Object.hasOwn(recorded, key) && recorded[key] !== null ? JSON.stringify(recorded[key]) : 'unset';
+    if (was !== JSON.stringify(value)) out.push(`--${kebab(key)} (recorded ${was}, given ${JSON.stringify(value)})`);
   }
   return out;
 }
@@ -200,12 +207,17 @@ export async function runPretrain(plan: PretrainPlan): Promise<Outcome> {
       ...differences(recorded?.encoder as Record<string, unknown> | undefined, { ...plan.encoder }),
       ...differences(recorded?.settings as Record<string, unknown> | undefined, { ...plan.settings }, new Set(['knn'])),
     ]);
-    checkCompute(plan.out, config.compute, compute, plan.compute?.force);
+    // The last stretch's settings: the checkpoint's (a --force-settings resume changes them), else the run's.
+    const lastCompute = (stageMeta(run, PRETRAIN_CHECKPOINT)?.config as { compute?: RecordedCompute } | undefined)?.compute ?? config.compute;
+    checkCompute(plan.out, lastCompute, compute, plan.compute?.force);
     data = await trainData(config, plan.skipBadImages);
   } else {
     if (!plan.data?.spec) throw new PlanError('--data SPEC is required (an image folder, fashion-mnist, cifar10-bin:DIR, ...)');
-    if (existsSync(`${plan.out}/config.json`)) throw new PlanError(`${plan.out} already holds a run; pass --resume to continue it or choose another --out`);
-    const d = plan.data;
+    // A folder with a config but no checkpoint never trained (it stopped at once): it may be planned anew.
+    if (existsSync(`${plan.out}/config.json`) && hasCheckpoint(new RunFolder(plan.out), PRETRAIN_CHECKPOINT)) {
+      throw new PlanError(`${plan.out} already holds a run; pass --resume to continue it or choose another --out`);
+    }
+    const d = plan.data as DataPlan;
     const opened: OpenedDataset = await openDataset(d.spec, { imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto', skipBad: plan.skipBadImages });
     data = opened;
     const s: PretrainSettings = { ...PRETRAIN_DEFAULTS, ...defined(plan.settings) };
@@ -229,7 +241,14 @@ export async function runPretrain(plan: PretrainPlan): Promise<Outcome> {
       compute,
     );
     config.pretrain.views = { ...config.pretrain.views, crop: { scale: [s.cropMin, 1], ratio: [3 / 4, 4 / 3], pixelAligned: s.pixelCrops }, interpolation: s.interpolation };
-    config.plan = { data: { ...d }, encoder, settings: s };
+    // Every setting as it took effect, so that a resume can be checked against all of them.
+    config.plan = {
+      data: { spec: d.spec, test: d.test ?? null, imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto' } as DataPlan,
+      encoder,
+      settings: { ...s, temperature: config.pretrain.temperature, warmupEpochs: config.pretrain.warmupEpochs },
+    };
+    // The kNN monitor needs a test set: found before anything is written.
+    if (s.knn) await testData(config, undefined, plan.skipBadImages);
     run = new RunFolder(plan.out);
     run.writeJson('config.json', config);
     console.log(`${data.source}: ${data.size}x${data.size}, ${data.channels === 1 ? 'gray' : 'RGB'} (size: ${opened.auto.imageSize}; channels: ${opened.auto.channels})`);
@@ -240,13 +259,13 @@ export async function runPretrain(plan: PretrainPlan): Promise<Outcome> {
   console.log(`pretraining ResNet-${p.encoder.depth} (width ${p.encoder.width}${p.encoder.skRatio ? ', SK' : ''}) on ${pool} images of ${data.source}, ${p.epochs} epochs, batch ${p.batchSize}`);
   const knn = plan.settings?.knn ?? false;
   const knnSets = knn ? { train: data, test: await testData(config, undefined, plan.skipBadImages) } : undefined;
-  const stop = new StopSignal().listen();
+  const stop = holdStopSignal();
   try {
     const { model, finished } = await pretrain({ data, norm: config.norm, run, config: p, resume, stop, knn: knnSets, compute });
     model.dispose();
-    return finished ? 'finished' : 'stopped';
+    return finished && !stop.stopped ? 'finished' : 'stopped';
   } finally {
-    stop.close();
+    releaseStopSignal();
   }
 }
 
@@ -278,6 +297,8 @@ export function stageName(kind: ClassifierKind, labels: string): string {
 
 export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome> {
   if (!plan.run) throw new PlanError(plan.kind === 'distill' ? '--teacher RUN is required' : '--from RUN is required');
+  const depth = plan.settings?.studentDepth;
+  if (depth !== undefined && ![18, 34, 50, 101, 152, 200].includes(depth)) throw new PlanError(`--student-depth must be 18, 34, 50, 101, 152 or 200, got ${depth}`);
   const labels = plan.settings?.labels ?? CLASSIFIER_DEFAULTS[plan.kind].labels;
   parseLabels(labels);
   const compute = applyCompute(plan.compute);
@@ -321,7 +342,7 @@ export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome>
   }
   const indices = plan.kind === 'distill' ? sampleImages(data.count, s.maxImages ?? 0, c.seed) : subset;
   console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}${val.length ? `; ${val.length} held out for validation` : ''}`);
-  const stop = new StopSignal().listen();
+  const stop = holdStopSignal();
   const started = performance.now();
   const trained = model;
   // Validation after an epoch costs a forward pass over the split: it runs every epoch where
@@ -349,9 +370,9 @@ export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome>
       recordResult(run, { stage: name, top1: acc.top1, top5: acc.top5, ...(valTop1 !== undefined ? { val_top1: valTop1, val_images: val.length } : {}), labeled: subset.length, epochs: c.epochs, lr: c.lr, precision: compute.precision, seconds: Math.round((performance.now() - started) / 1000) });
       console.log(`${name}: test top-1 ${acc.top1.toFixed(2)}%, top-5 ${acc.top5.toFixed(2)}%`);
     }
-    return 'finished';
+    return stop.stopped ? 'stopped' : 'finished';
   } finally {
-    stop.close();
+    releaseStopSignal();
     model.dispose();
     teacher?.model.dispose();
   }
@@ -383,35 +404,67 @@ export interface PipelinePlan {
   distill?: Partial<ClassifierSettings>;
 }
 
+/** What a pipeline records (pipeline.json) so that running it again continues it with the same stage settings. */
+type RecordedPipeline = Pick<PipelinePlan, 'seed' | 'val' | 'valFile' | 'pretrain' | 'supervised' | 'finetune' | 'distill'>;
+const PIPELINE_FILE = 'pipeline.json';
+const PIPELINE_STAGES = ['pretrain', 'supervised', 'finetune', 'distill'] as const;
+
+/** The plan's stage settings merged over the recorded ones; a given setting that differs from the record is refused. */
+function continuePipeline(run: RunFolder, plan: PipelinePlan): RecordedPipeline {
+  const given: RecordedPipeline = { ...defined({ seed: plan.seed, val: plan.val, valFile: plan.valFile }) };
+  for (const stage of PIPELINE_STAGES) given[stage] = defined(plan[stage]) as never;
+  const file = run.path(PIPELINE_FILE);
+  if (!existsSync(file)) {
+    run.writeJson(PIPELINE_FILE, given);
+    return given;
+  }
+  const recorded = JSON.parse(readFileSync(file, 'utf8')) as RecordedPipeline;
+  const diffs = differences(recorded as Record<string, unknown>, { seed: plan.seed, val: plan.val, valFile: plan.valFile });
+  for (const stage of PIPELINE_STAGES) {
+    diffs.push(...differences((recorded[stage] ?? {}) as Record<string, unknown>, { ...plan[stage] }, stage === 'pretrain' ? new Set(['knn']) : undefined).map((d) => d.replace('--', `--${stage}-`)));
+  }
+  refuseDifferences(plan.out, diffs);
+  const merged: RecordedPipeline = { ...recorded, ...given };
+  for (const stage of PIPELINE_STAGES) merged[stage] = { ...recorded[stage], ...given[stage] } as never;
+  return merged;
+}
+
 /** Pretraining, then for each label fraction the baseline, fine-tuning and distillation; a stopped stage stops the pipeline. */
 export async function runPipeline(plan: PipelinePlan): Promise<Outcome> {
   if (!plan.out) throw new PlanError('--out RUN is required');
   if (plan.labels.length === 0) throw new PlanError('the pipeline needs at least one label fraction');
   for (const l of plan.labels) parseLabels(l);
   const run = new RunFolder(plan.out);
-  const seed = plan.seed === undefined ? {} : { seed: plan.seed };
-  const started = await runPretrain({
-    out: plan.out,
-    resume: plan.resume || hasCheckpoint(run, PRETRAIN_CHECKPOINT),
-    data: plan.data,
-    encoder: plan.encoder,
-    settings: { ...seed, ...defined(plan.pretrain) },
-    skipBadImages: plan.skipBadImages,
-    compute: plan.compute,
-  });
-  if (started === 'stopped') return 'stopped';
-  for (const labels of plan.labels) {
-    for (const kind of ['supervised', 'finetune', 'distill'] as const) {
-      const outcome = await runClassifierStage({
-        kind,
-        run: plan.out,
-        resume: existsSync(run.path(`${stageName(kind, labels)}.json`)),
-        settings: { ...seed, ...defined({ val: plan.val, valFile: plan.valFile }), ...defined(plan[kind]), labels },
-        skipBadImages: plan.skipBadImages,
-        compute: plan.compute,
-      });
-      if (outcome === 'stopped') return 'stopped';
+  const settings = continuePipeline(run, plan);
+  const seed = settings.seed === undefined ? {} : { seed: settings.seed };
+  const stop = holdStopSignal();
+  try {
+    const started = await runPretrain({
+      out: plan.out,
+      resume: plan.resume || hasCheckpoint(run, PRETRAIN_CHECKPOINT),
+      data: plan.data,
+      encoder: plan.encoder,
+      settings: { ...seed, ...settings.pretrain },
+      skipBadImages: plan.skipBadImages,
+      compute: plan.compute,
+    });
+    if (started === 'stopped') return 'stopped';
+    for (const labels of plan.labels) {
+      for (const kind of ['supervised', 'finetune', 'distill'] as const) {
+        if (stop.stopped) return 'stopped';
+        const outcome = await runClassifierStage({
+          kind,
+          run: plan.out,
+          resume: existsSync(run.path(`${stageName(kind, labels)}.json`)),
+          settings: { ...seed, ...defined({ val: settings.val, valFile: settings.valFile }), ...settings[kind], labels },
+          skipBadImages: plan.skipBadImages,
+          compute: plan.compute,
+        });
+        if (outcome === 'stopped') return 'stopped';
+      }
     }
+    return 'finished';
+  } finally {
+    releaseStopSignal();
   }
-  return 'finished';
 }

@@ -3,6 +3,8 @@
 
 export class StopSignal {
   stopped = false;
+  /** The signal that asked to stop (null: none, or SIMCLR_STOP_AFTER_STEPS). */
+  signal: NodeJS.Signals | null = null;
   private steps = 0;
   // SIMCLR_STOP_AFTER_STEPS=N behaves as a Ctrl-C after N steps: how tests stop a run at a known point.
   private readonly stopAfter = Number(process.env.SIMCLR_STOP_AFTER_STEPS ?? 0);
@@ -17,6 +19,7 @@ export class StopSignal {
   private readonly handler = (signal: NodeJS.Signals): void => {
     if (this.stopped) process.exit(signal === 'SIGTERM' ? 143 : 130);
     this.stopped = true;
+    this.signal = signal;
     process.stderr.write(`\n${signal}: stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)\n`);
   };
   listen(): this {
@@ -28,6 +31,36 @@ export class StopSignal {
     process.off('SIGINT', this.handler);
     process.off('SIGTERM', this.handler);
   }
+
+  /** The exit status for a run this signal stopped: 143 for SIGTERM, else 130 (Ctrl-C's). */
+  get exitCode(): number {
+    return this.signal === 'SIGTERM' ? 143 : 130;
+  }
+}
+
+// One signal for everything running in this process, held while any stage or pipeline runs,
+// so that a Ctrl-C between two stages of a pipeline stops the pipeline rather than being lost.
+let shared: StopSignal | null = null;
+let holders = 0;
+let last: StopSignal | null = null;
+
+/** The process's stop signal, listening while at least one holder has it. */
+export function holdStopSignal(): StopSignal {
+  if (holders++ === 0) shared = new StopSignal().listen();
+  return shared!;
+}
+
+export function releaseStopSignal(): void {
+  if (--holders === 0 && shared) {
+    shared.close();
+    last = shared;
+    shared = null;
+  }
+}
+
+/** The exit status after a stop (130, or 143 when SIGTERM asked). */
+export function stopExitCode(): number {
+  return (shared ?? last)?.exitCode ?? 130;
 }
 
 export class NonFiniteLossError extends Error {

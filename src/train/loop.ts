@@ -77,6 +77,8 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
     progress.finish();
     skip = 0;
     save(epoch + 1);
+    // A stop asked for during the epoch's last step: the epoch is saved; skip the monitor.
+    if (o.stop?.stopped) return epoch + 1 >= o.epochs;
     if (o.afterEpoch) {
       o.afterEpoch(epoch + 1, step);
       o.model.train();
