@@ -283,7 +283,17 @@ export function runChild(seed: number, calls: number, logPath: string): void {
         delete a[a.length - 1];
         const k = String(a.length - 1);
         const [act, what] = sabotage(a);
-        Object.defineProperty(Array.prototype, k, { get() { act(); return 1; }, configurable: true });
+        // The setter lets every other array (the harness's own, Node's) still write that index.
+        Object.defineProperty(Array.prototype, k, {
+          get() {
+            act();
+            return 1;
+          },
+          set(this: unknown[], v: unknown) {
+            Object.defineProperty(this, k, { value: v, writable: true, enumerable: true, configurable: true });
+          },
+          configurable: true,
+        });
         protoIndex = k;
         return { value: a, desc: `[${inner},<hole>]+Array.prototype getter:${what}` };
       }

@@ -241,7 +241,7 @@ void readArray(const Napi::Array& arr, ArgValue& out) {
   uint32_t n = arr.Length();
   if (n > Args::kMaxArrayLength) {
     out.bad = true;
-    out.what = "an array of " + std::to_string(n) + " elements (at most " + std::to_string(Args::kMaxArrayLength) + ")";
+    out.detail = "an array of " + std::to_string(n) + " elements (at most " + std::to_string(Args::kMaxArrayLength) + ")";
     return;
   }
   out.numbers.reserve(n);
@@ -249,7 +249,7 @@ void readArray(const Napi::Array& arr, ArgValue& out) {
     Napi::Value e = arr.Get(k);  // may run a getter
     if (!e.IsNumber()) {
       out.bad = true;
-      out.what = "an array whose element " + std::to_string(k) + " is not a number";
+      out.detail = "an array whose element " + std::to_string(k) + " is not a number";
       return;
     }
     out.numbers.push_back(e.As<Napi::Number>().DoubleValue());
@@ -257,7 +257,7 @@ void readArray(const Napi::Array& arr, ArgValue& out) {
   uint32_t now = arr.Length();
   if (now != n) {
     out.bad = true;
-    out.what = "an array whose length changed from " + std::to_string(n) + " to " + std::to_string(now) + " while it was read";
+    out.detail = "an array whose length changed from " + std::to_string(n) + " to " + std::to_string(now) + " while it was read";
   }
 }
 
@@ -309,7 +309,7 @@ std::string Args::paramName(size_t i) const {
 
 void Args::typeError(size_t i, const char* expected) const {
   std::ostringstream msg;
-  msg << def_.name << ": argument '" << paramName(i) << "' must be " << expected << ", got " << at(i).what;
+  msg << def_.name << ": argument '" << paramName(i) << "' must be " << expected << ", got " << at(i).describe();
   throw Napi::TypeError::New(env_, msg.str());
 }
 

@@ -4,6 +4,7 @@
 
 #include <napi.h>
 #include <ATen/ATen.h>
+#include <c10/util/SmallVector.h>
 
 #include <cstdint>
 #include <string>
@@ -52,7 +53,11 @@ std::string dtypeName(at::ScalarType type);
 struct ArgValue {
   enum Kind : uint8_t { kMissing, kUndefined, kNull, kBoolean, kNumber, kString, kArray, kBytes, kOther };
   Kind kind = kMissing;
-  std::string what = "nothing";  // for messages: "a number", "an array", ...
+  // For messages: "a number", "an array", ... (static text, no allocation per argument),
+  // or a longer account in `detail` where one is needed.
+  const char* what = "nothing";
+  std::string detail;
+  std::string describe() const { return detail.empty() ? std::string(what) : detail; }
   bool boolean = false;
   double number = 0;
   std::string text;
@@ -107,7 +112,8 @@ class Args {
   const ArgValue& at(size_t i) const;
   Napi::Env env_;
   const OpDef& def_;
-  std::vector<ArgValue> values_;
+  // Most ops take a handful of arguments: kept inline, no heap allocation per call.
+  c10::SmallVector<ArgValue, 8> values_;
 };
 
 }  // namespace simclr
