@@ -8,7 +8,7 @@ import { COMMANDS, PIPELINE_FIXED, pretrainOptions } from '../src/cli/specs';
 import { UsageError, nearest, parseCommand } from '../src/cli/options';
 import { readmeWithOptions } from '../src/cli/docs';
 import { pipelinePlan } from '../src/cli/pipeline';
-import { CLASSIFIER_DEFAULTS } from '../src/run';
+import { CLASSIFIER_DEFAULTS, defaultPretrainLr } from '../src/run';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const simclr = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
@@ -81,4 +81,12 @@ test('pipeline passes every stage option, booleans included, to its stage as typ
   for (const fixed of PIPELINE_FIXED) assert.ok(!Object.hasOwn(COMMANDS.pipeline.options, `finetune-${fixed}`), `--finetune-${fixed} is set by the pipeline itself`);
   assert.throws(() => parseCommand(COMMANDS.pipeline, ['--epochs', '3']), /unknown option --epochs for 'pipeline'; stage options take the stage's prefix: --pretrain-epochs/);
   assert.throws(() => parseCommand(COMMANDS.pipeline, ['--finetune-lr', 'fast']), /--finetune-lr must be a number >= 0, got 'fast'/);
+});
+
+test("pretraining's learning rate follows the paper by image size, with --lr-scaling linear|sqrt", () => {
+  assert.equal(defaultPretrainLr(32, 'linear'), 1.0, 'the official CIFAR-10 recipe');
+  assert.equal(defaultPretrainLr(224, 'linear'), 0.3);
+  assert.equal(defaultPretrainLr(224, 'sqrt'), 0.075);
+  assert.equal(parseCommand(COMMANDS.pretrain, ['--lr-scaling', 'sqrt']).values.lrScaling, 'sqrt');
+  assert.throws(() => parseCommand(COMMANDS.pretrain, ['--lr-scaling', 'log']), /--lr-scaling must be linear or sqrt, got 'log'/);
 });

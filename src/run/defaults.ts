@@ -1,11 +1,21 @@
 // The settings of each stage when nothing else is said: the paper's, scaled to the data
 // where the paper does (see README). The command line's defaults come from here too.
+import { isSmallImage } from '../augment';
 import type { PretrainSettings, ClassifierSettings, ClassifierKind } from './plans';
+
+/**
+ * LARS's base rate: 1.0 x batch/256 for small images (the official CIFAR-10 recipe), else
+ * the paper's ImageNet rates, 0.3 x batch/256 (linear) or 0.075 x sqrt(batch) (sqrt).
+ */
+export function defaultPretrainLr(size: number, scaling: 'linear' | 'sqrt'): number {
+  if (isSmallImage(size)) return 1.0;
+  return scaling === 'sqrt' ? 0.075 : 0.3;
+}
 
 export const PRETRAIN_DEFAULTS: PretrainSettings = {
   epochs: 100,
   batch: 256,
-  lr: 1.0,
+  lrScaling: 'linear',
   cropMin: 0.08,
   maxImages: 0,
   interpolation: 'bicubic',

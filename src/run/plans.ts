@@ -19,7 +19,7 @@ import {
   PRETRAIN_CHECKPOINT,
   type ClassifierTrainConfig,
 } from '../train';
-import { CLASSIFIER_DEFAULTS, PRETRAIN_DEFAULTS } from './defaults';
+import { CLASSIFIER_DEFAULTS, PRETRAIN_DEFAULTS, defaultPretrainLr } from './defaults';
 import { PlanError } from './errors';
 import {
   classifierFor,
@@ -71,8 +71,9 @@ export interface EncoderPlan {
 export interface PretrainSettings {
   epochs: number;
   batch: number;
-  /** LARS base rate, times batch/256. */
-  lr: number;
+  /** LARS base rate, times batch/256 (linear) or sqrt(batch) (sqrt). Default: 1.0 for small images; else the paper's 0.3 (linear) or 0.075 (sqrt). */
+  lr?: number;
+  lrScaling: 'linear' | 'sqrt';
   /** Default: 0.5 for small images, else 0.1. */
   temperature?: number;
   /** Default: a tenth of the epochs (0 under 10). */
@@ -231,7 +232,8 @@ export async function runPretrain(plan: PretrainPlan): Promise<Outcome> {
         encoder: encoderFor(encoder, data),
         epochs: s.epochs,
         batchSize: s.batch,
-        lr: s.lr,
+        lr: s.lr ?? defaultPretrainLr(data.size, s.lrScaling),
+        lrScaling: s.lrScaling,
         seed: s.seed,
         temperature: s.temperature ?? (isSmallImage(data.size) ? 0.5 : 0.1),
         warmupEpochs: Math.min(warmup, s.epochs),
@@ -245,7 +247,7 @@ export async function runPretrain(plan: PretrainPlan): Promise<Outcome> {
     config.plan = {
       data: { spec: d.spec, test: d.test ?? null, imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto' } as DataPlan,
       encoder,
-      settings: { ...s, temperature: config.pretrain.temperature, warmupEpochs: config.pretrain.warmupEpochs },
+      settings: { ...s, lr: config.pretrain.lr, temperature: config.pretrain.temperature, warmupEpochs: config.pretrain.warmupEpochs },
     };
     // The kNN monitor needs a test set: found before anything is written.
     if (s.knn) await testData(config, undefined, plan.skipBadImages);
