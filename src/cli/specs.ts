@@ -133,7 +133,7 @@ export const COMMANDS = {
   },
   demo: {
     name: 'demo',
-    summary: 'the pipeline on Fashion-MNIST with 1% of the labels (about 20 min on 2 cores; --quick about 3)',
+    summary: 'the pipeline on Fashion-MNIST with 1% of the labels (about 15 min on 2 cores; --quick about 1-3)',
     usage: 'simclr demo [--quick] [--out RUN]',
     example: 'simclr demo --quick',
     options: {
