@@ -162,7 +162,7 @@ function checkCompute(where: string, recorded: RecordedCompute | undefined, now:
 // ------------------------------------------------------------------ resuming with the same plan
 
 /** A plan key as the command line spells it. */
-const FLAG_NAMES: Readonly<Record<string, string>> = { spec: 'data', test: 'test-data', batch: 'batch' };
+const FLAG_NAMES: Readonly<Record<string, string>> = { spec: 'data', test: 'test-data' };
 const kebab = (name: string): string => (Object.hasOwn(FLAG_NAMES, name) ? FLAG_NAMES[name]! : name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
 
 /**
