@@ -204,8 +204,8 @@ export interface AutoChoice {
 
 /** Resolves 'auto' sizes and channels from the images' headers (read once, cached with the folder's listing). */
 async function resolveAuto(root: string, files: string[], listing: unknown, o: ImageFolderOptions, cacheDir: string | null): Promise<AutoChoice> {
-  const given = (what: string) => `set by --${what}`;
-  if (o.imageSize !== 'auto' && o.channels !== 'auto') return { imageSize: o.imageSize, channels: o.channels, why: { imageSize: given('image-size'), channels: given('channels') } };
+  // Both given: no header needs reading.
+  if (o.imageSize !== 'auto' && o.channels !== 'auto') return chooseShape({ gray: false, commonSize: null, unreadable: 0 }, o);
   const key = createHash('sha256').update(JSON.stringify(['shape', root, listing])).digest('hex').slice(0, 24);
   const file = cacheDir ? join(cacheDir, `${key}.shape.json`) : '';
   let shape: FolderShape | null = null;

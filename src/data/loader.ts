@@ -70,15 +70,7 @@ export class BatchLoader {
 
   /** Batches of epoch e from batch `from` on; each batch's tensors belong to the caller's scope. */
   *epoch(epoch: number, from = 0): Generator<Batch> {
-    const order = this.order(epoch);
-    const b = this.options.batchSize;
-    for (let k = from; k < this.batchesPerEpoch(); k++) {
-      const indices = order.slice(k * b, (k + 1) * b);
-      const idx = t.tensor(Float64Array.from(indices), undefined, { dtype: 'int64' });
-      const batch = { images: this.all.indexSelect(0, idx), labels: this.labels ? this.labels.indexSelect(0, idx) : null, indices };
-      idx.dispose();
-      yield batch;
-    }
+    for (let k = from; k < this.batchesPerEpoch(); k++) yield this.batch(epoch, k);
   }
 
   dispose(): void {
