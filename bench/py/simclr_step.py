@@ -155,7 +155,7 @@ def nt_xent(z1, z2, temperature):
     aa = (h1 @ h1.T / temperature).masked_fill(mask, -1e9)
     bb = (h2 @ h2.T / temperature).masked_fill(mask, -1e9)
     ab, ba = h1 @ h2.T / temperature, h2 @ h1.T / temperature
-    return (F.cross_entropy(torch.cat([ab, aa], 1), labels) + F.cross_entropy(torch.cat([ba, bb], 1), labels)) / 2
+    return F.cross_entropy(torch.cat([ab, aa], 1), labels) + F.cross_entropy(torch.cat([ba, bb], 1), labels)
 
 
 class LARS:

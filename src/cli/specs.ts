@@ -33,6 +33,7 @@ const modelOptions = {
   depth: { type: 'integer', placeholder: 'N', defaultText: "--model's", help: 'ResNet depth (18, 34, 50, 101, 152 or 200), instead of --model' },
   width: { type: 'number', min: 0.0625, max: 8, default: 1, help: 'width multiplier of the encoder' },
   sk: { type: 'boolean', default: false, help: 'selective kernels (ratio 0.0625) with the ResNet-D stem' },
+  'zero-init-residual': { type: 'boolean', default: true, help: "start the last batch norm of each residual block at zero scale (the official code's init_zero)" },
 } as const satisfies OptionTable;
 
 export const pretrainOptions = {
@@ -91,7 +92,7 @@ export const distillOptions = {
 } as const satisfies OptionTable;
 
 /** Stage options that the pipeline sets itself, so they take no stage prefix there. */
-export const PIPELINE_FIXED = new Set(['data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file', 'val', 'val-file']);
+export const PIPELINE_FIXED = new Set(['data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'zero-init-residual', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file', 'val', 'val-file']);
 export const PIPELINE_STAGES = { pretrain: pretrainOptions, supervised: supervisedOptions, finetune: finetuneOptions, distill: distillOptions } as const;
 export type PipelineStage = keyof typeof PIPELINE_STAGES;
 

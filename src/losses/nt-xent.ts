@@ -15,7 +15,11 @@ export interface NTXentOptions {
 }
 
 export interface NTXentResult {
-  /** Mean over the 2N views of -log softmax at the positive (the paper's L). */
+  /**
+   * The official code's scale: the sum of the two directions' means (twice the paper's L,
+   * the mean over the 2N views). LARS's weight decay and its unscaled parameters (batch
+   * norm, biases) see the loss's scale, so the paper's hyper-parameters assume this one.
+   */
   loss: Tensor;
   /** Fraction of views whose most similar candidate is their sibling (a by-product, 0..1). */
   accuracy: Tensor;
@@ -26,7 +30,6 @@ const SELF_MASK = -1e9;
 /**
  * z1[i] and z2[i] are the projections of two views of image i. Each view's positive is its
  * sibling; every other view (and the queue) is a negative; self-similarity is masked out.
- * The official code returns the sum of the two directions (twice this value).
  */
 export function ntXent(z1: Tensor, z2: Tensor, o: NTXentOptions = {}): NTXentResult {
   return t.tidy(() => {
@@ -49,7 +52,7 @@ export function ntXent(z1: Tensor, z2: Tensor, o: NTXentOptions = {}): NTXentRes
       t.cat([sim(h, sibling), sim(h, same).maskedFill(self, SELF_MASK), ...(queue ? [sim(h, queue)] : [])], 1);
     const logitsA = rows(h1, g2.all, g1.all);
     const logitsB = rows(h2, g1.all, g2.all);
-    const loss = t.F.crossEntropy(logitsA, labels).add(t.F.crossEntropy(logitsB, labels)).div(2);
+    const loss = t.F.crossEntropy(logitsA, labels).add(t.F.crossEntropy(logitsB, labels));
     const hits = logitsA.argmax(1).eq(labels).to(loss.dtype).mean().add(logitsB.argmax(1).eq(labels).to(loss.dtype).mean()).div(2);
     return { loss, accuracy: hits };
   });

@@ -87,14 +87,15 @@ def roundtrip(t, a):
 
 
 def nt_xent(t, a):
-    # The paper's form: all 2N views in one similarity matrix, diagonal masked out.
+    # The paper's form: all 2N views in one similarity matrix, diagonal masked out; times 2,
+    # the official code's scale (the sum of the two directions' means).
     with_grads(t, ["z1", "z2"])
     n = t["z1"].shape[0]
     z = F.normalize(torch.cat([t["z1"], t["z2"]]), dim=1)
     sim = z @ z.T / a["temperature"]
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
     targets = torch.cat([torch.arange(n) + n, torch.arange(n)])
-    loss = F.cross_entropy(sim, targets)
+    loss = 2 * F.cross_entropy(sim, targets)
     loss.backward()
     return {"loss": loss, "gz1": t["z1"].grad, "gz2": t["z2"].grad}
 
