@@ -8,8 +8,9 @@
 //   npm run bench:variants -- --name t02 --pretrain="--temperature 0.2" --seeds 0-2
 //   npm run bench:variants -- --compare base,zero-init,t02     (paired differences to the first)
 //
-// --cli PATH runs another build of simclr (e.g. an older commit's) under the same recipe.
-import { existsSync, readdirSync } from 'node:fs';
+// --cli PATH runs another build of simclr (e.g. an older commit's) under the same recipe;
+// --pretrained-from NAME runs only the classifier stages, on NAME's pretrained encoders.
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLI, mean, pretrainDone, results, runCli, sd, se, seedList } from './stage-runs';
@@ -24,9 +25,19 @@ const BASE = {
   distill: ['--labels', '1%', '--epochs', '4', '--lr', '0.1', '--weight-decay', '5e-4', '--crop-min', '0.5'],
 };
 
-function runVariant(o: { name: string; cli: string; out: string; seeds: number[]; epochs: string; threads: string; stages: Record<string, string[] | null> }): number {
+function runVariant(o: { name: string; cli: string; out: string; seeds: number[]; epochs: string; threads: string; stages: Record<string, string[] | null>; pretrainedFrom?: string }): number {
   for (const seed of o.seeds) {
     const dir = join(o.out, o.name, `seed-${seed}`);
+    if (o.pretrainedFrom && !existsSync(join(dir, 'pretrain.safetensors'))) {
+      // The classifier stages of this variant on another variant's pretrained encoders.
+      const source = join(o.out, o.pretrainedFrom, `seed-${seed}`);
+      if (!pretrainDone(source)) {
+        console.error(`variants: ${source} has no finished pretraining (run --name ${o.pretrainedFrom} first)`);
+        return 2;
+      }
+      mkdirSync(dir, { recursive: true });
+      for (const f of ['config.json', 'pretrain.json', 'pretrain.safetensors']) copyFileSync(join(source, f), join(dir, f));
+    }
     const common = ['--seed', String(seed), '--threads', o.threads];
     const steps: [string, string[]][] = [];
     if (!pretrainDone(dir)) {
@@ -96,6 +107,7 @@ function main(): number {
       seeds: { type: 'string', default: '0-2' },
       'pretrain-epochs': { type: 'string', default: '2' },
       threads: { type: 'string', default: '2' },
+      'pretrained-from': { type: 'string' },
       pretrain: { type: 'string', default: '' },
       finetune: { type: 'string', default: '' },
       supervised: { type: 'string' },
@@ -118,7 +130,7 @@ function main(): number {
     supervised: values.supervised === undefined ? null : words(values.supervised),
     distill: values.distill === undefined ? null : words(values.distill),
   };
-  return runVariant({ name: values.name, cli: values.cli!, out: values.out!, seeds, epochs: values['pretrain-epochs']!, threads: values.threads!, stages });
+  return runVariant({ name: values.name, cli: values.cli!, out: values.out!, seeds, epochs: values['pretrain-epochs']!, threads: values.threads!, stages, pretrainedFrom: values['pretrained-from'] });
 }
 
 process.exitCode = main();

@@ -89,3 +89,20 @@ test('train() and eval() reach every submodule; loadStateDict checks names and s
   assert.throws(() => b.loadStateDict(partial), /missing keys: bn1.running_mean; unexpected keys: extra.weight/);
   for (const m of [a, b, wrong]) m.dispose();
 });
+
+test("zeroInitResidual starts each block's last batch norm at zero scale; the run layer asks for it by default", () =>
+  t.tidy(() => {
+    const lastBnScales = (m: t.ResNet): number[] => {
+      const out: number[] = [];
+      for (const [name, p] of m.stateDict()) if (/^layer\d\.\d+\.bn2\.weight$/.test(name)) out.push(p.abs().sum().item());
+      return out;
+    };
+    const zero = lastBnScales(t.resnet({ depth: 18, width: 0.25, imageSize: 32, zeroInitResidual: true }));
+    const one = lastBnScales(t.resnet({ depth: 18, width: 0.25, imageSize: 32 }));
+    assert.equal(zero.length, 8, 'eight basic blocks');
+    assert.deepEqual(zero, new Array(8).fill(0));
+    assert.ok(one.every((s) => s > 0), 'without it the scales start at one');
+    const ds = { size: 28, channels: 1 } as Parameters<typeof t.run.encoderFor>[1];
+    assert.equal(t.run.encoderFor({ depth: 18, width: 0.25, sk: false }, ds).zeroInitResidual, true);
+    assert.equal(t.run.encoderFor({ depth: 18, width: 0.25, sk: false, zeroInitResidual: false }, ds).zeroInitResidual, false);
+  }));

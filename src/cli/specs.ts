@@ -81,11 +81,16 @@ function classifierOptions(d: ClassifierSettings) {
 
 const fromRun = { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder (made by simclr pretrain)' } as const satisfies OptionSpec;
 
-export const finetuneOptions = { from: fromRun, ...classifierOptions(CLASSIFIER_DEFAULTS.finetune) } as const satisfies OptionTable;
+export const finetuneOptions = {
+  from: fromRun,
+  ...classifierOptions(CLASSIFIER_DEFAULTS.finetune),
+  'from-head-layer': { type: 'integer', min: 0, max: 3, default: 1, help: "fine-tune from this layer of the projection head (0: the encoder alone; SimCLRv2's choice: 1)" },
+} as const satisfies OptionTable;
 export const supervisedOptions = { from: fromRun, ...classifierOptions(CLASSIFIER_DEFAULTS.supervised) } as const satisfies OptionTable;
 export const distillOptions = {
   teacher: { ...fromRun, help: 'the run folder holding the fine-tuned teacher (finetune-<labels>)' },
   ...classifierOptions(CLASSIFIER_DEFAULTS.distill),
+  temperature: { type: 'number', min: 0.05, max: 100, default: 1, help: 'softmax temperature of teacher and student' },
   'student-width': { type: 'number', min: 0.0625, max: 8, defaultText: "the teacher's", help: 'width multiplier of the student' },
   'student-depth': { type: 'integer', placeholder: 'N', defaultText: "the teacher's", help: 'ResNet depth of the student' },
   'max-images': { type: 'integer', min: 0, default: 0, help: 'distill on a seeded random subset of this many images (0: all)' },

@@ -122,6 +122,10 @@ export interface ClassifierSettings {
   interpolation: 'bicubic' | 'bilinear';
   pixelCrops: boolean;
   seed: number;
+  /** finetune: fine-tune from this layer of the projection head (0: the encoder alone; SimCLRv2: 1). */
+  fromHeadLayer?: number;
+  /** distill: softmax temperature of teacher and student (default 1). */
+  temperature?: number;
   /** distill: the student's width and depth (default the teacher's), and a subset of images (0: all). */
   studentWidth?: number;
   studentDepth?: number;
@@ -292,6 +296,7 @@ function trainConfig(s: ClassifierSettings): ClassifierTrainConfig {
     dropLast: s.dropLast,
     interpolation: s.interpolation,
     pixelAlignedCrops: s.pixelCrops,
+    ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
   };
 }
 
@@ -324,7 +329,7 @@ export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome>
   const val = validationSubset(run, data, s.val, c.seed, s.valFile || undefined);
   const subset = labeledSubset(run, data, s.labels, c.seed, s.labelsFile || undefined, val);
   const numClasses = data.classes.length;
-  const baseArch: ClassifierArch = { encoder: config.pretrain.encoder, headLayers: config.pretrain.headLayers, headDim: config.pretrain.headDim, fineTuneFrom: 1, numClasses };
+  const baseArch: ClassifierArch = { encoder: config.pretrain.encoder, headLayers: config.pretrain.headLayers, headDim: config.pretrain.headDim, fineTuneFrom: plan.kind === 'finetune' ? (s.fromHeadLayer ?? 1) : 1, numClasses };
   let arch = baseArch;
   let teacher: ReturnType<typeof loadClassifier> | undefined;
   let model;
