@@ -238,6 +238,19 @@ export const COMMANDS = {
       'skip-bad-images': { ...skipBadImages, help: 'skip image files that cannot be decoded (and list them) instead of stopping' },
     },
   },
+  export: {
+    name: 'export',
+    summary: "a run's classifier for use elsewhere: ONNX (batch norm folded, preprocessing inside), torchvision safetensors, or a static web page",
+    usage: 'simclr export --model RUN --format onnx|safetensors-torchvision|web --out FILE|DIR [--stage STAGE]',
+    example: 'simclr export --model runs/c10 --format onnx --out model.onnx',
+    options: {
+      model: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder' },
+      stage: { type: 'string', placeholder: 'STAGE', defaultText: 'distill-*, else finetune-*', help: 'the classifier to export' },
+      format: { type: 'string', choices: ['onnx', 'safetensors-torchvision', 'web'], default: 'onnx', help: 'ONNX (opset 17, dynamic batch), safetensors under torchvision ResNet names (width 1, no SK), or a folder with a page that runs the model in the browser' },
+      out: { type: 'string', placeholder: 'FILE|DIR', required: true, help: 'the file to write (the folder, for --format web)' },
+      input: { type: 'string', choices: ['uint8', 'float'], default: 'uint8', help: "ONNX input 'pixels' [batch, C, H, W]: uint8 0..255, or float32 in [0, 1]" },
+    },
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;
