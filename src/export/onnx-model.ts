@@ -206,7 +206,7 @@ function preprocess(g: OnnxGraph, o: OnnxExportOptions): Val {
 export function describeInput(o: Pick<OnnxExportOptions, 'imageSize' | 'channels' | 'input'>): string {
   const px = (o.input ?? 'uint8') === 'uint8' ? 'uint8 pixels 0..255' : 'float32 pixels in [0, 1]';
   const colour = o.channels === 1 ? '1 channel (grayscale)' : '3 channels (RGB)';
-  return `'pixels': ${px}, shape [batch, ${o.channels}, ${o.imageSize}, ${o.imageSize}] (NCHW, ${colour}), the image resized on its shorter side to ${o.imageSize} and centre-cropped square; normalisation${isSmallImage(o.imageSize) ? '' : ' and the 87.5% centre crop'} happen inside the model`;
+  return `'pixels': ${px}, shape [batch, ${o.channels}, ${o.imageSize}, ${o.imageSize}] (NCHW, ${colour}), the image resized on its shorter side to ${o.imageSize} and centre-cropped square; normalisation${isSmallImage(o.imageSize) ? ' happens' : ' and the 87.5% centre crop happen'} inside the model`;
 }
 
 /** The classifier as ONNX protobuf bytes (opset 17, dynamic batch). */
