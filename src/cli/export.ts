@@ -16,6 +16,6 @@ export async function exportCommand({ values: o }: { values: Parsed<typeof COMMA
   console.log(`${o.model}:${r.stage} as ${r.format}; ${config.classes.length} classes`);
   if (r.format === 'onnx') console.log(`input ${describeInput({ imageSize: config.imageSize, channels: config.channels, input: o.input })}; outputs 'logits' and 'probabilities'`);
   if (r.format === 'safetensors-torchvision') console.log(`load it in Python with:\n${r.python}\nmodel.load_state_dict(state_dict)`);
-  if (r.format === 'web') console.log(`serve the folder with any static server (e.g. npx http-server ${o.out}) and open index.html`);
+  if (r.format === 'web') console.log(`serve the folder with any static server (e.g. python3 -m http.server -d ${o.out} 8000) and open index.html`);
   return 0;
 }

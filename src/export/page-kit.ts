@@ -110,6 +110,7 @@ export function renderPage(o: PageOptions): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(o.title)}</title>
 <style>${STYLE}</style>
 ${o.head ?? ''}

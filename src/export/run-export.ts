@@ -1,6 +1,6 @@
 // `simclr export`: a run's classifier (the distilled student by default, else the fine-tuned
 // model) written for use elsewhere: ONNX, torchvision safetensors, or a static web page.
-import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { saveSafetensors } from '../torch';
 import { PlanError } from '../run/errors';
@@ -10,6 +10,7 @@ import type { Classifier } from '../models';
 import { classifierToOnnx, type PixelInput } from './onnx-model';
 import { torchvisionState } from './torchvision';
 import { writeWebFolder } from './web';
+import { writeAtomic } from './write';
 
 export const EXPORT_FORMATS = ['onnx', 'safetensors-torchvision', 'web'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -42,13 +43,6 @@ export function defaultStage(run: RunFolder, dir: string): string {
   return stage;
 }
 
-/** Writes bytes to a file atomically (temporary file, then rename), making its folder. */
-export function writeAtomic(file: string, bytes: Uint8Array | string): void {
-  mkdirSync(dirname(resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, file);
-}
 
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
@@ -88,7 +82,7 @@ export async function exportRun(plan: ExportPlan): Promise<ExportResult> {
       }
       return { stage, format: plan.format, files: [{ path: plan.out, bytes: statSync(plan.out).size }], python };
     }
-    const files = await writeWebFolder(plan.out, onnxBytes(model, config, { ...meta, input: 'uint8' }), config, stage);
+    const files = await writeWebFolder(plan.out, onnxBytes(model, config, { ...meta, input: 'uint8' }), config, stage, plan.run);
     return { stage, format: plan.format, files };
   } finally {
     model.dispose();
