@@ -59,6 +59,13 @@ test('the exported web page classifies ?src= images in headless Chromium as simc
     assert.equal(bars, 5, 'top-5 bars');
   }
   assert.deepEqual(seen, expected.predictions.map((p) => p.class));
+  // Files chosen with the page's file input: a card each, the last one's class as top-1.
+  const cardsBefore = await page.$$eval('.card', (c) => c.length);
+  const input = await page.$('#file');
+  await input!.uploadFile(join(site, 'images', images[1]!), join(site, 'images', images[2]!));
+  await page.waitForFunction((n) => document.querySelectorAll('.card').length === n + 2, { timeout: 60_000 }, cardsBefore);
+  assert.equal(await page.$eval('#prediction', (e) => e.textContent), expected.predictions[2]!.class);
+  assert.equal(await page.$$eval('.card .error', (e) => e.length), 0);
   assert.deepEqual(problems, []);
   const shot = join(root, 'web-page.png');
   await page.setViewport({ width: 900, height: 620 });

@@ -85,7 +85,7 @@ function wireDropZone() {
   var drop = document.getElementById('drop');
   var input = document.getElementById('file');
   drop.addEventListener('click', function () { input.click(); });
-  input.addEventListener('change', function () { classifyFiles(input.files); input.value = ''; });
+  input.addEventListener('change', function () { var files = Array.prototype.slice.call(input.files); input.value = ''; classifyFiles(files); });
   ['dragenter', 'dragover'].forEach(function (t) { drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.add('over'); }); });
   ['dragleave', 'drop'].forEach(function (t) { drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.remove('over'); }); });
   drop.addEventListener('drop', function (e) { classifyFiles(e.dataTransfer.files); });
