@@ -63,7 +63,7 @@ test('the exported web page classifies ?src= images in headless Chromium as simc
   const cardsBefore = await page.$$eval('.card', (c) => c.length);
   const input = await page.$('#file');
   await input!.uploadFile(join(site, 'images', images[1]!), join(site, 'images', images[2]!));
-  await page.waitForFunction((n) => document.querySelectorAll('.card').length === n + 2, { timeout: 60_000 }, cardsBefore);
+  await page.waitForFunction(`document.querySelectorAll('.card').length === ${cardsBefore + 2}`, { timeout: 60_000 });
   assert.equal(await page.$eval('#prediction', (e) => e.textContent), expected.predictions[2]!.class);
   assert.equal(await page.$$eval('.card .error', (e) => e.length), 0);
   assert.deepEqual(problems, []);
