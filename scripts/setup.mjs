@@ -213,9 +213,13 @@ function ensureNodeModules() {
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
   const addonApi = join(root, 'node_modules/node-addon-api');
   const sharp = join(root, 'node_modules/sharp');
-  if (existsSync(tsc) && existsSync(addonApi) && existsSync(sharp)) return;
+  // export/serve and their tests: ONNX protobuf, onnxruntime (Node for the tests, web for the page), multipart, the browser driver.
+  const more = ['onnx-proto', 'onnxruntime-web', 'busboy', 'onnxruntime-node', 'puppeteer-core'].map((p) => join(root, 'node_modules', p));
+  if (existsSync(tsc) && existsSync(addonApi) && existsSync(sharp) && more.every((p) => existsSync(p))) return;
   log('installing npm dependencies');
-  run(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund']);
+  // onnxruntime-node ships its CPU binaries in the npm package; its install script would only
+  // fetch optional CUDA files from outside the registry, so scripts stay off (and it is told to skip).
+  run(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund'], { env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
 }
 
 function ensureTypeScriptBuild() {
@@ -253,6 +257,18 @@ function ensurePythonReference() {
   }
 }
 
+// The web page's and the report's tests open them in headless Chromium (driven by puppeteer-core).
+const CHROMIUM = process.env.SIMCLR_CHROMIUM ?? '/usr/bin/chromium';
+
+function ensureChromium() {
+  if (existsSync(CHROMIUM)) return;
+  const ok = aptInstall(['chromium'], 'the tests open the exported web page in headless Chromium');
+  if (!ok || !existsSync(CHROMIUM)) {
+    fail(`the tests open pages in headless Chromium, and ${CHROMIUM} is missing. Install it (Debian/Ubuntu: \`sudo apt-get install chromium\`), ` +
+      'or set SIMCLR_CHROMIUM to a Chromium or Chrome executable, then run `npm test` again.');
+  }
+}
+
 const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 
 function ensureFashionMnist(why) {
@@ -274,6 +290,7 @@ if (nativeOnly) {
   ensureFastBlas();
   if (purpose === 'test') {
     ensurePythonReference();
+    ensureChromium();
     ensureFashionMnist('the tests');
   }
   if (purpose === 'demo') ensureFashionMnist('the demo');

@@ -87,6 +87,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./train-commands')).predictCommand(parseCommand(COMMANDS.predict, rest));
     case 'pipeline':
       return (await import('./pipeline')).pipelineCommand(parseCommand(COMMANDS.pipeline, rest));
+    case 'export':
+      return (await import('./export')).exportCommand(parseCommand(COMMANDS.export, rest));
+    case 'serve':
+      return (await import('./serve')).serveCommand(parseCommand(COMMANDS.serve, rest));
   }
 }
 

@@ -244,6 +244,34 @@ export const COMMANDS = {
       'skip-bad-images': { ...skipBadImages, help: 'skip image files that cannot be decoded (and list them) instead of stopping' },
     },
   },
+  export: {
+    name: 'export',
+    summary: "a run's classifier for use elsewhere: ONNX (batch norm folded, preprocessing inside), torchvision safetensors, or a static web page",
+    usage: 'simclr export --model RUN --format onnx|safetensors-torchvision|web --out FILE|DIR [--stage STAGE]',
+    example: 'simclr export --model runs/c10 --format onnx --out model.onnx',
+    options: {
+      model: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder' },
+      stage: { type: 'string', placeholder: 'STAGE', defaultText: 'distill-*, else finetune-*', help: 'the classifier to export' },
+      format: { type: 'string', choices: ['onnx', 'safetensors-torchvision', 'web'], default: 'onnx', help: 'ONNX (opset 17, dynamic batch), safetensors under torchvision ResNet names (width 1, no SK), or a folder with a page that runs the model in the browser' },
+      out: { type: 'string', placeholder: 'FILE|DIR', required: true, help: 'the file to write (the folder, for --format web)' },
+      input: { type: 'string', choices: ['uint8', 'float'], default: 'uint8', help: "ONNX input 'pixels' [batch, C, H, W]: uint8 0..255, or float32 in [0, 1]" },
+    },
+  },
+  serve: {
+    name: 'serve',
+    summary: "an HTTP server around a run's classifier: POST /predict (an image, or multipart files) -> JSON top-k; GET / a page to drop images on; GET /healthz",
+    usage: 'simclr serve --model RUN [--port 8080] [--host 127.0.0.1]',
+    example: 'simclr serve --model runs/c10 --port 8080',
+    options: {
+      model: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder' },
+      stage: { type: 'string', placeholder: 'STAGE', defaultText: 'distill-*, else finetune-*', help: 'the classifier to serve' },
+      port: { type: 'integer', min: 0, max: 65535, default: 8080, help: 'TCP port (0: any free port)' },
+      host: { type: 'string', placeholder: 'ADDRESS', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface)' },
+      top: { type: 'integer', min: 1, max: 1000, default: 5, help: 'classes per image in the answer (a request can ask ?top=N)' },
+      'max-bytes': { type: 'integer', min: 1, default: 10485760, help: 'largest image accepted, in bytes (larger: 413)' },
+      'max-batch': { type: 'integer', min: 1, max: 1024, default: 32, help: 'most images per forward pass (concurrent requests are batched)' },
+    },
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;

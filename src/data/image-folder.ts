@@ -69,6 +69,24 @@ export interface DecodeOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** One image (a file, or its bytes) as uint8 CHW planes [channels, size, size]: shorter side resized to size, centre-cropped. */
+async function decodeWith(sharp: typeof import('sharp'), input: string | Buffer, size: number, channels: 1 | 3): Promise<Uint8Array> {
+  const plane = size * size;
+  let img = sharp(input, { failOn: 'truncated' }).resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha();
+  img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
+  const pixels = await img.raw().toBuffer();
+  if (pixels.length !== plane * channels) throw new Error(`decoded to ${pixels.length} bytes, expected ${plane * channels}`);
+  // HWC (interleaved) to CHW (planes)
+  const out = new Uint8Array(plane * channels);
+  for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) out[c * plane + p] = pixels[p * channels + c]!;
+  return out;
+}
+
+/** One image's bytes (PNG, JPEG, WebP, ...) decoded as predict and training decode files. */
+export async function decodeImageBytes(bytes: Buffer, size: number, channels: 1 | 3): Promise<Uint8Array> {
+  return decodeWith(await loadSharp(), bytes, size, channels);
+}
+
 /**
  * Decodes files into one uint8 array [N, channels, size, size]: shorter side resized to
  * size, centre-cropped. libvips decodes on its own threads; a bounded number of files is
@@ -86,13 +104,7 @@ export async function decodeImages(files: string[], size: number, channels: 1 | 
     while (next < files.length) {
       const i = next++;
       try {
-        let img = sharp(files[i]!, { failOn: 'truncated' }).resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha();
-        img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
-        const pixels = await img.raw().toBuffer();
-        if (pixels.length !== plane * channels) throw new Error(`decoded to ${pixels.length} bytes, expected ${plane * channels}`);
-        const base = i * channels * plane;
-        // HWC (interleaved) to CHW (planes)
-        for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) out[base + c * plane + p] = pixels[p * channels + c]!;
+        out.set(await decodeWith(sharp, files[i]!, size, channels), i * channels * plane);
       } catch (e) {
         bad.push(i);
         errors.set(i, (e as Error).message);

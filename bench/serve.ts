@@ -1,0 +1,147 @@
+// Load test of `simclr serve` on loopback: requests/s and p50/p99 latency of POST /predict
+// (one PNG per request) at concurrency 1, 8 and 32. Bounded: at most --requests requests
+// and --seconds seconds per level, to 127.0.0.1 only; the server is started and stopped here.
+//
+//   npm run bench:serve                          the newest run under runs/ with a classifier
+//   npm run bench:serve -- --model runs/demo-x [--requests 400] [--seconds 20] [--threads 1,2] [--out bench/serve-results.md]
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { writePng } from '../src/data';
+import { openRun, testData } from '../src/run/folder';
+import { defaultStage } from '../src/export';
+
+const LEVELS = [1, 8, 32];
+
+function newestRun(): string | null {
+  const found: { dir: string; time: number }[] = [];
+  const visit = (dir: string, depth: number): void => {
+    if (!existsSync(dir) || depth > 2) return;
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (!statSync(p).isDirectory()) continue;
+      if (existsSync(join(p, 'config.json')) && readdirSync(p).some((f) => /^(distill|finetune)-.*\.safetensors$/.test(f))) found.push({ dir: p, time: statSync(join(p, 'config.json')).mtimeMs });
+      else visit(p, depth + 1);
+    }
+  };
+  visit('runs', 0);
+  return found.sort((a, b) => b.time - a.time)[0]?.dir ?? null;
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+async function level(url: string, png: Buffer, concurrency: number, maxRequests: number, maxSeconds: number): Promise<{ done: number; seconds: number; p50: number; p99: number; errors: number }> {
+  const latencies: number[] = [];
+  let started = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  const deadline = t0 + maxSeconds * 1000;
+  const worker = async (): Promise<void> => {
+    while (started < maxRequests && performance.now() < deadline) {
+      started++;
+      const s = performance.now();
+      const res = await fetch(`${url}/predict`, { method: 'POST', body: png, headers: { 'content-type': 'image/png' } });
+      await res.arrayBuffer();
+      if (res.status !== 200) errors++;
+      latencies.push(performance.now() - s);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { done: latencies.length, seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string' },
+      requests: { type: 'string', default: '400' },
+      seconds: { type: 'string', default: '20' },
+      threads: { type: 'string', default: [...new Set([1, cpus().length])].join(',') },
+      out: { type: 'string', default: join('bench', 'serve-results.md') },
+    },
+  });
+  const run = values.model ?? newestRun();
+  if (!run) {
+    console.error('bench:serve: no run with a classifier under runs/; make one (npm run demo -- --quick) or pass --model RUN');
+    return 2;
+  }
+  const maxRequests = Number(values.requests);
+  const maxSeconds = Number(values.seconds);
+  const { run: folder, config } = openRun(run);
+  const stage = defaultStage(folder, run);
+  // One test image of the run, as a PNG.
+  const tmp = mkdtempSync(join(tmpdir(), 'simclr-bench-serve-'));
+  const pngFile = join(tmp, 'image.png');
+  const ds = await testData(config);
+  const frame = config.channels * config.imageSize * config.imageSize;
+  await writePng(pngFile, ds.pixels.subarray(0, frame), config.channels, config.imageSize, config.imageSize);
+  const png = readFileSync(pngFile);
+
+  const cli = join(__dirname, '..', 'src', 'cli', 'main.js');
+  const threadCounts = values.threads!.split(',').map((x) => Number(x.trim()));
+  if (threadCounts.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error(`bench:serve: --threads must be whole numbers, comma-separated (1,2), got '${values.threads}'`);
+    return 2;
+  }
+  const rows: string[] = [];
+  try {
+    for (const threads of threadCounts) {
+      const child = spawn(process.execPath, [cli, 'serve', '--model', run, '--port', '0', '--host', '127.0.0.1', '--threads', String(threads)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => {
+            out += d;
+            const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+            if (m) resolve(m[1]!);
+          });
+          child.on('exit', (code) => reject(new Error(`simclr serve exited with ${code}`)));
+        });
+        await level(url, png, 4, 40, 10); // warm-up
+        for (const c of LEVELS) {
+          const r = await level(url, png, c, maxRequests, maxSeconds);
+          console.log(`threads ${threads}, concurrency ${c}: ${r.done} requests in ${r.seconds.toFixed(1)} s, ${(r.done / r.seconds).toFixed(1)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.errors} errors`);
+          rows.push(`| ${threads} | ${c} | ${r.done} | ${(r.done / r.seconds).toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} |`);
+        }
+      } finally {
+        child.kill('SIGTERM');
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const load = loadavg()[0]!.toFixed(1);
+  const md = [
+    '# `simclr serve` under load',
+    '',
+    `Made by \`npm run bench:serve\` (bench/serve.ts) on ${new Date().toISOString().slice(0, 10)}: POST /predict with one`,
+    `${config.imageSize}x${config.imageSize} PNG (${png.length} bytes) per request, over loopback with keep-alive; client and server on the same`,
+    `machine (${cpus().length} cores, ${cpu}; 1-minute load average ${load} at the end, other jobs included). Model: ${run}:${stage}`,
+    `(ResNet-${config.pretrain.encoder.depth} width ${config.pretrain.encoder.width}, ${config.channels} channel${config.channels > 1 ? 's' : ''}, ${config.classes.length} classes). Each level: at most ${maxRequests} requests`,
+    `or ${maxSeconds} s. Concurrent requests are decoded by sharp on its threads and classified together in one forward pass`,
+    '(up to --max-batch 32 images). `threads` is the server\'s --threads (libtorch intra-op threads).',
+    '',
+    '| threads | concurrency | requests | requests/s | p50 latency (ms) | p99 latency (ms) | errors |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  ].join('\n');
+  writeFileSync(values.out!, md);
+  console.log(`wrote ${values.out}`);
+  return 0;
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (e: unknown) => {
+    console.error(`bench:serve: ${(e as Error).message}`);
+    process.exitCode = 1;
+  },
+);

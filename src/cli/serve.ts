@@ -1,0 +1,35 @@
+// simclr serve: starts the server and runs until Ctrl-C or SIGTERM, then closes it cleanly.
+import type { Parsed } from './options';
+import { UsageError } from './options';
+import type { COMMANDS } from './specs';
+import { startServer } from '../serve';
+
+export async function serveCommand({ values: o }: { values: Parsed<typeof COMMANDS.serve.options> }): Promise<number> {
+  if (!o.model) throw new UsageError('--model RUN is required: the run folder whose classifier to serve');
+  let server;
+  try {
+    server = await startServer({ run: o.model, stage: o.stage, port: o.port, host: o.host, top: o.top, maxBytes: o.maxBytes, maxBatch: o.maxBatch });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UsageError(`--port ${o.port}: the port is in use on ${o.host}; choose another (or --port 0 for any free one)`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`--host ${o.host}: not an address of this machine`);
+    throw e;
+  }
+  const { model } = server;
+  console.log(`serving ${o.model}:${model.stage} (${model.classes.length} classes, ${model.config.imageSize}px) at ${server.url}`);
+  console.log(`  POST ${server.url}/predict   an image body or multipart files -> JSON top-${Math.min(o.top, model.classes.length)}`);
+  console.log(`  GET  ${server.url}/          a page to choose or drop images on`);
+  console.log(`  GET  ${server.url}/healthz`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  console.log('server closed');
+  return 0;
+}

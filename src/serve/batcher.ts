@@ -1,0 +1,44 @@
+// Micro-batching: requests whose images are decoded in the same turn of the event loop go
+// through the model together (one forward pass for up to maxBatch images), so a server under
+// concurrent load computes in batches while a lone request waits for nothing.
+export class Batcher<In, Out> {
+  private queue: { input: In; resolve: (o: Out) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+  /** Sizes of the batches run, for tests and statistics. */
+  readonly batchSizes: number[] = [];
+
+  constructor(
+    private readonly runBatch: (inputs: In[]) => Out[],
+    readonly maxBatch = 32,
+  ) {
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`Batcher: maxBatch must be a positive integer, got ${maxBatch}`);
+  }
+
+  submit(input: In): Promise<Out> {
+    return new Promise<Out>((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue.splice(0, this.maxBatch);
+    if (batch.length === 0) return;
+    if (this.queue.length > 0) this.schedule();
+    this.batchSizes.push(batch.length);
+    if (this.batchSizes.length > 10_000) this.batchSizes.splice(0, 5_000);
+    try {
+      const out = this.runBatch(batch.map((b) => b.input));
+      batch.forEach((b, i) => b.resolve(out[i]!));
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+    }
+  }
+}

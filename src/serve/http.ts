@@ -1,0 +1,228 @@
+// `simclr serve`: an HTTP server (node:http) around a run's classifier.
+//   POST /predict   an image as the body (image/*, application/octet-stream), or
+//                   multipart/form-data with one or more image files -> JSON top-k
+//   GET  /          a page that classifies images dropped on it or chosen
+//   GET  /healthz   {"status":"ok", model, stage, classes}
+// Bad input (not an image, too large, another content type) gets a 4xx and a JSON
+// {"error": ...}; the server goes on serving.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import busboy from 'busboy';
+import { Batcher } from './batcher';
+import { ServedModel, type ClassProbability } from './model';
+import { servePage } from './page';
+
+export interface ServeOptions {
+  run: string;
+  stage?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1 (this machine only). */
+  host?: string;
+  /** Largest image accepted, in bytes. Default 10 MiB. */
+  maxBytes?: number;
+  /** Most files in one multipart request. Default 64. */
+  maxFiles?: number;
+  /** Classes returned per image unless ?top= says otherwise. Default 5. */
+  top?: number;
+  /** Most images per forward pass. Default 32. */
+  maxBatch?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  model: ServedModel;
+  server: Server;
+  batcher: Batcher<Uint8Array, Float32Array>;
+  close(): Promise<void>;
+}
+
+/** A request the client got wrong: answered with this status and a JSON message. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...extra });
+  res.end(text);
+}
+
+/** The whole body, refused with 413 past `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new HttpError(413, `the image is ${declared} bytes; the most this server takes is ${limit} (--max-bytes)`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        reject(new HttpError(413, `the image is over ${limit} bytes, the most this server takes (--max-bytes)`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => failed || resolve(Buffer.concat(chunks)));
+    req.on('error', (e) => failed || reject(e));
+  });
+}
+
+interface Upload {
+  name: string;
+  bytes: Buffer;
+}
+
+/** The files of a multipart/form-data body (every file field), each at most `limit` bytes. */
+function readMultipart(req: IncomingMessage, limit: number, maxFiles: number): Promise<Upload[]> {
+  return new Promise((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: req.headers, limits: { fileSize: limit, files: maxFiles } });
+    } catch (e) {
+      reject(new HttpError(400, `cannot read the multipart body: ${(e as Error).message}`));
+      return;
+    }
+    const files: Upload[] = [];
+    let error: HttpError | null = null;
+    bb.on('file', (_field, stream, info) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('limit', () => (error ??= new HttpError(413, `${info.filename || 'a file'} is over ${limit} bytes, the most this server takes (--max-bytes)`)));
+      stream.on('close', () => files.push({ name: info.filename || `file${files.length + 1}`, bytes: Buffer.concat(chunks) }));
+    });
+    bb.on('filesLimit', () => (error ??= new HttpError(413, `more than ${maxFiles} files in one request`)));
+    bb.on('error', (e: Error) => reject(new HttpError(400, `cannot read the multipart body: ${e.message}`)));
+    bb.on('close', () => {
+      if (error) reject(error);
+      else if (files.length === 0) reject(new HttpError(400, 'the multipart body has no files: send the images as file fields'));
+      else resolve(files);
+    });
+    req.pipe(bb);
+  });
+}
+
+function topFrom(url: URL, classes: number, fallback: number): number {
+  const raw = url.searchParams.get('top');
+  if (raw === null) return Math.min(fallback, classes);
+  const k = Number(raw);
+  if (!Number.isInteger(k) || k < 1) throw new HttpError(400, `top must be a whole number from 1 to ${classes}, got '${raw}'`);
+  return Math.min(k, classes);
+}
+
+export async function startServer(o: ServeOptions): Promise<RunningServer> {
+  const model = ServedModel.load(o.run, o.stage);
+  const maxBytes = o.maxBytes ?? 10 * 2 ** 20;
+  const maxFiles = o.maxFiles ?? 64;
+  const top = o.top ?? 5;
+  const batcher = new Batcher<Uint8Array, Float32Array>((frames) => model.probabilities(frames), o.maxBatch ?? 32);
+  const page = servePage({ model: `${o.run}:${model.stage}`, classes: model.classes, top: Math.min(top, model.classes.length) });
+
+  async function classify(bytes: Buffer, name: string, k: number): Promise<ClassProbability[]> {
+    if (bytes.length === 0) throw new HttpError(400, `${name}: the body is empty; send the image's bytes`);
+    let frame: Uint8Array;
+    try {
+      frame = await model.decode(bytes);
+    } catch (e) {
+      throw new HttpError(400, `${name}: not an image this server can read (PNG, JPEG, WebP, GIF, TIFF, AVIF, SVG): ${(e as Error).message}`);
+    }
+    return model.topK(await batcher.submit(frame), k);
+  }
+
+  async function predict(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const k = topFrom(url, model.classes.length, top);
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const about = { model: o.run, stage: model.stage };
+    if (type === 'multipart/form-data') {
+      const files = await readMultipart(req, maxBytes, maxFiles);
+      const results = await Promise.all(
+        files.map(async (f) => {
+          try {
+            return { file: f.name, predictions: await classify(f.bytes, f.name, k) };
+          } catch (e) {
+            if (e instanceof HttpError) return { file: f.name, error: e.message };
+            throw e;
+          }
+        }),
+      );
+      const ok = results.some((r) => 'predictions' in r);
+      sendJson(res, ok ? 200 : 400, ok ? { ...about, results } : { error: 'none of the files is an image this server can read', results });
+      return;
+    }
+    if (!(type.startsWith('image/') || type === 'application/octet-stream')) {
+      throw new HttpError(415, `content type '${type || 'none'}' is not an image: send the image's bytes as image/png, image/jpeg, ... or application/octet-stream, or files as multipart/form-data`);
+    }
+    const bytes = await readBody(req, maxBytes);
+    sendJson(res, 200, { ...about, predictions: await classify(bytes, 'the body', k) });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = `${req.method} ${url.pathname}`;
+    switch (route) {
+      case 'GET /':
+      case 'GET /index.html':
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page) });
+        res.end(page);
+        return;
+      case 'GET /healthz':
+        sendJson(res, 200, { status: 'ok', model: o.run, stage: model.stage, classes: model.classes, imageSize: model.config.imageSize, channels: model.config.channels });
+        return;
+      case 'POST /predict':
+        await predict(req, res, url);
+        return;
+    }
+    if (['/', '/index.html', '/healthz', '/predict'].includes(url.pathname)) {
+      throw new HttpError(405, `${req.method} is not allowed on ${url.pathname} (${url.pathname === '/predict' ? 'POST' : 'GET'} it)`);
+    }
+    throw new HttpError(404, `no such route: ${req.method} ${url.pathname} (routes: GET /, GET /healthz, POST /predict)`);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const status = e instanceof HttpError ? e.status : 500;
+      const message = e instanceof HttpError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
+      if (status === 500) console.error(`simclr serve: ${req.method} ${req.url}: ${message}`);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // A body left unread (413, 415) is drained; the connection closes after the answer.
+      const unread = !req.complete;
+      sendJson(res, status, { error: message }, unread ? { connection: 'close' } : {});
+      if (unread) req.resume();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 8080, o.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    model,
+    server,
+    batcher,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          model.dispose();
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
+}

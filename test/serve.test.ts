@@ -1,0 +1,128 @@
+// simclr serve on loopback: POST /predict answers a PNG with the top-5 that `simclr predict`
+// gives, multipart files each with theirs, bad input with a 4xx JSON error (and the server
+// goes on serving), GET / with the page, GET /healthz; the CLI starts and stops cleanly.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { predictImages } from '../src/run';
+import { startServer, type RunningServer } from '../src/serve';
+import { DATASETS, tempDir } from './helpers';
+import { makeRun } from './export-fixture';
+
+const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
+const root = tempDir('simclr-serve-');
+const classes = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog'];
+const { run } = makeRun(join(root, 'run'), { encoder: { depth: 18, width: 0.25, cifarStem: true, inChannels: 3 }, imageSize: 32, classes, stage: 'distill-1pct' });
+const images = ['cat', 'ship', 'frog'].map((c) => join(DATASETS, 'cifar10', 'test', c, readdirSync(join(DATASETS, 'cifar10', 'test', c))[0]!));
+let server: RunningServer;
+after(() => server?.close());
+
+type Body = NonNullable<Parameters<typeof fetch>[1]>['body'];
+async function post(path: string, body: Body, type?: string): Promise<{ status: number; json: any; headers: Headers }> {
+  const res = await fetch(`${server.url}${path}`, { method: 'POST', body, headers: type ? { 'content-type': type } : {} });
+  const text = await res.text();
+  return { status: res.status, json: JSON.parse(text), headers: res.headers };
+}
+
+test('POST /predict with a PNG answers JSON top-5 with the probabilities simclr predict gives', async () => {
+  server = await startServer({ run, port: 0, host: '127.0.0.1', maxBytes: 64 * 1024 });
+  assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const expected = await predictImages({ run, files: images });
+  for (const [i, file] of images.entries()) {
+    const r = await post('/predict', readFileSync(file), 'image/png');
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.match(r.headers.get('content-type')!, /application\/json/);
+    assert.equal(r.json.stage, 'distill-1pct');
+    const preds = r.json.predictions as { class: string; probability: number }[];
+    assert.equal(preds.length, 5);
+    for (let j = 1; j < preds.length; j++) assert.ok(preds[j - 1]!.probability >= preds[j]!.probability, 'most probable first');
+    assert.ok(preds.every((p) => classes.includes(p.class) && p.probability >= 0 && p.probability <= 1));
+    assert.ok(preds.reduce((a, p) => a + p.probability, 0) <= 1 + 1e-6);
+    assert.equal(preds[0]!.class, expected.predictions[i]!.class);
+    assert.ok(Math.abs(preds[0]!.probability - expected.predictions[i]!.probability) < 1e-4);
+  }
+  // ?top=2, and application/octet-stream is an image body too
+  const two = await post('/predict?top=2', readFileSync(images[0]!), 'application/octet-stream');
+  assert.equal(two.status, 200);
+  assert.equal(two.json.predictions.length, 2);
+});
+
+test('multipart/form-data: each file gets its own top-k; a bad file gets its own error', async () => {
+  const form = new FormData();
+  form.append('a', new Blob([readFileSync(images[0]!)], { type: 'image/png' }), 'cat.png');
+  form.append('b', new Blob([readFileSync(images[1]!)], { type: 'image/png' }), 'ship.png');
+  form.append('c', new Blob([Buffer.from('not an image at all')], { type: 'text/plain' }), 'notes.txt');
+  const r = await post('/predict', form);
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.deepEqual(r.json.results.map((x: { file: string }) => x.file), ['cat.png', 'ship.png', 'notes.txt']);
+  assert.equal(r.json.results[0].predictions.length, 5);
+  assert.match(r.json.results[2].error, /not an image/);
+  const single = await post('/predict', readFileSync(images[0]!), 'image/png');
+  assert.deepEqual(r.json.results[0].predictions, single.json.predictions);
+});
+
+test('bad input gets a 4xx JSON error and the server keeps serving', async () => {
+  const cases: [string, () => Promise<{ status: number; json: any }>, number, RegExp][] = [
+    ['a text body', () => post('/predict', 'hello, is this a cat?', 'text/plain'), 415, /content type 'text\/plain' is not an image/],
+    ['no content type', () => post('/predict', new Uint8Array([1, 2, 3])), 415, /not an image/],
+    ['bytes that are no image', () => post('/predict', Buffer.from('GIF89a but not really'), 'image/gif'), 400, /not an image this server can read/],
+    ['an empty body', () => post('/predict', new Uint8Array(0), 'image/png'), 400, /empty/],
+    ['too large', () => post('/predict', new Uint8Array(65 * 1024), 'image/png'), 413, /65536/],
+    ['a bad ?top', () => post('/predict?top=zero', readFileSync(images[0]!), 'image/png'), 400, /top must be a whole number/],
+    ['a multipart body with no files', () => post('/predict', (() => { const f = new FormData(); f.append('x', 'y'); return f; })()), 400, /no files/],
+    ['an unknown route', async () => { const res = await fetch(`${server.url}/nope`); return { status: res.status, json: await res.json() }; }, 404, /no such route/],
+    ['GET /predict', async () => { const res = await fetch(`${server.url}/predict`); return { status: res.status, json: await res.json() }; }, 405, /POST it/],
+  ];
+  for (const [what, send, status, message] of cases) {
+    const r = await send();
+    assert.equal(r.status, status, `${what}: ${JSON.stringify(r.json)}`);
+    assert.match(r.json.error, message, what);
+  }
+  const ok = await post('/predict', readFileSync(images[2]!), 'image/png');
+  assert.equal(ok.status, 200);
+  // Concurrent requests are answered, in batches.
+  const before = server.batcher.batchSizes.length;
+  const many = await Promise.all(Array.from({ length: 24 }, (_, i) => post('/predict', readFileSync(images[i % 3]!), 'image/png')));
+  assert.ok(many.every((m) => m.status === 200));
+  const sizes = server.batcher.batchSizes.slice(before);
+  assert.equal(sizes.reduce((a, b) => a + b, 0), 24);
+  assert.ok(sizes.length < 24, `24 concurrent requests in ${sizes.length} forward passes`);
+});
+
+test('GET / is the page and GET /healthz says what is served', async () => {
+  const page = await fetch(`${server.url}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type')!, /text\/html/);
+  const html = await page.text();
+  assert.match(html, /<input id="file" type="file" accept="image\/\*" multiple/);
+  assert.match(html, /id="prediction"/);
+  assert.match(html, /fetch\('predict\?top='/);
+  const health = await (await fetch(`${server.url}/healthz`)).json();
+  assert.deepEqual(health, { status: 'ok', model: run, stage: 'distill-1pct', classes, imageSize: 32, channels: 3 });
+});
+
+test('simclr serve --port 0 prints its address, answers, and closes on SIGTERM', async () => {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--model', run, '--port', '0', '--threads', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
+  const r = await fetch(`${url}/predict`, { method: 'POST', body: readFileSync(images[0]!), headers: { 'content-type': 'image/png' } });
+  assert.equal(r.status, 200);
+  assert.equal(((await r.json()) as { predictions: unknown[] }).predictions.length, 5);
+  const code = await new Promise<number | null>((resolve) => {
+    child.on('exit', resolve);
+    child.kill('SIGTERM');
+  });
+  assert.equal(code, 0, err);
+  assert.match(out, /server closed/);
+});
