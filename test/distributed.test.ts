@@ -128,7 +128,7 @@ test('the rendezvous port in use, a wrong WORLD_SIZE: clear errors naming the po
   try {
     const [w0] = await runWorkers('collectives', 2, port, { SIMCLR_DIST_TIMEOUT_MS: '3000' }, [0]);
     assert.equal(w0!.code, 3);
-    assert.match(w0!.lines[0]!.error as string, new RegExp(`worker rank 0 of 2: the master port ${port} is in use on 127.0.0.1: choose another \\(--master-port, or MASTER_PORT\\)`));
+    assert.match(w0!.lines[0]!.error as string, new RegExp(`worker rank 0 of 2: the master port ${port} is in use on 127.0.0.1: choose another \\(--master-port with --nproc, else MASTER_PORT\\)`));
   } finally {
     blocker.close();
   }
@@ -164,4 +164,24 @@ test('a process group of one: collectives are identities, and a destroyed group 
   });
   g.destroy();
   assert.throws(() => t.tidy(() => g.barrier()), /worker rank 0: the process group was destroyed/);
+});
+
+test('keyed views: an image\'s views depend on (seed, epoch, image index), not on its batch or its place in it', () => {
+  t.tidy(() => {
+    t.manualSeed(0);
+    const images = t.rand([3, 3, 16, 16]);
+    const o = t.simclrViewOptions(16);
+    const [a1, a2] = t.simclrViews(images, o, { seed: 7, epoch: 2, indices: [5, 9, 2] });
+    // The same images in another order and company: image 2 first, then image 5.
+    const [b1, b2] = t.simclrViews(t.cat([images.narrow(0, 2, 1), images.narrow(0, 0, 1)]), o, { seed: 7, epoch: 2, indices: [2, 5] });
+    assert.ok(a1.narrow(0, 2, 1).sub(b1.narrow(0, 0, 1)).abs().amax([0, 1, 2, 3]).item() === 0, 'image 2, first view');
+    assert.ok(a2.narrow(0, 0, 1).sub(b2.narrow(0, 1, 1)).abs().amax([0, 1, 2, 3]).item() === 0, 'image 5, second view');
+    // Another epoch, or the other view, differs.
+    const [c1] = t.simclrViews(images, o, { seed: 7, epoch: 3, indices: [5, 9, 2] });
+    assert.ok(a1.sub(c1).abs().amax([0, 1, 2, 3]).item() > 0.01, 'epoch 3 draws other views');
+    assert.ok(a1.sub(a2).abs().amax([0, 1, 2, 3]).item() > 0.01, 'the two views differ');
+    // The keyed numbers are uniform on [0, 1): mean about 1/2 over many images.
+    const u = t.keyedRandom({ seed: 1, epoch: 0, indices: Array.from({ length: 4000 }, (_, i) => i) }, 0).uniform([4000, 4], 'cpu');
+    assert.ok(Math.abs(u.mean().item() - 0.5) < 0.01 && u.amin([0, 1]).item() >= 0 && u.amax([0, 1]).item() < 1);
+  });
 });

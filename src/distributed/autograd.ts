@@ -33,22 +33,24 @@ export function gatherWithGrad(group: ProcessGroup, x: Tensor, counts?: number[]
 
 /**
  * Batch norm whose training statistics are those of the whole global batch: per channel,
- * the sum, the sum of squares and the count are summed over workers (with their gradient),
- * so the result and its gradient are those of one batch norm over every worker's inputs.
+ * the sum and count, then the sum of squared deviations from the global mean, are summed
+ * over workers (with their gradient), so the result and its gradient are those of one
+ * batch norm over every worker's inputs. Two passes, as libtorch's own batch norm: a
+ * one-pass E[x^2] - E[x]^2 loses digits where a channel's mean is large beside its spread.
  */
 export function syncBatchNorm(group: ProcessGroup): (x: Tensor, layer: BatchNorm) => Tensor {
   return (x, layer) =>
     t.tidy(() => {
       const channels = x.shape[1]!;
       const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
+      const shape = x.shape.map((s, i) => (i === 1 ? s : 1));
       const xf = x.dtype === 'float32' || x.dtype === 'float64' ? x : x.to('float32');
-      const count = x.numel / channels;
-      const local = t.cat([xf.sum(dims), xf.mul(xf).sum(dims), t.full([1], count, { dtype: xf.dtype })]);
-      const global = group.sumWithGrad(local);
-      const total = global.narrow(0, 2 * channels, 1);
-      const mean = global.narrow(0, 0, channels).div(total);
-      const variance = global.narrow(0, channels, channels).div(total).sub(mean.mul(mean)).clampMin(0);
-      const n = total.item();
+      const first = group.sumWithGrad(t.cat([xf.sum(dims), t.full([1], x.numel / channels, { dtype: xf.dtype })]));
+      const count = first.narrow(0, channels, 1);
+      const mean = first.narrow(0, 0, channels).div(count);
+      const centred = xf.sub(mean.reshape(shape));
+      const variance = group.sumWithGrad(centred.mul(centred).sum(dims)).div(count);
+      const n = count.item();
       t.noGrad(() => {
         const m = layer.momentum;
         layer.runningMean.mul_(1 - m).add_(mean.detach().to(layer.runningMean.dtype), m);
@@ -57,10 +59,8 @@ export function syncBatchNorm(group: ProcessGroup): (x: Tensor, layer: BatchNorm
       });
       let scale = variance.add(layer.eps).rsqrt();
       if (layer.weight) scale = scale.mul(layer.weight.to(scale.dtype));
-      let shift = mean.mul(scale).neg();
-      if (layer.bias) shift = shift.add(layer.bias.to(shift.dtype));
-      const shape = x.shape.map((s, i) => (i === 1 ? s : 1));
-      const y = xf.mul(scale.reshape(shape)).add(shift.reshape(shape));
+      let y = centred.mul(scale.reshape(shape));
+      if (layer.bias) y = y.add(layer.bias.to(y.dtype).reshape(shape));
       return y.dtype === x.dtype ? y : y.to(x.dtype);
     });
 }

@@ -70,6 +70,16 @@ export function averageGradients(group: ProcessGroup, params: Tensor[], plan: Bu
   });
 }
 
+/** Makes every worker's parameters and buffers rank 0's (contiguous copies where the layout is another). */
+export function broadcastWeights(group: ProcessGroup, model: { parameters(): Tensor[]; namedBuffers(): [string, Tensor][] }): void {
+  t.noGrad(() => {
+    for (const p of [...model.parameters(), ...model.namedBuffers().map(([, b]) => b)]) {
+      if (p.isContiguous()) group.broadcast(p, 0);
+      else t.tidy(() => p.copy_(group.broadcast(p.contiguous(), 0)));
+    }
+  });
+}
+
 /** A checksum of the parameters (and buffers) on this worker: a sum of |x| and a position-weighted sum, in float64. */
 export function weightsChecksum(tensors: Tensor[]): [number, number] {
   return t.tidy(() => {

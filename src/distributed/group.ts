@@ -70,7 +70,7 @@ export class ProcessGroup {
       store = native.distStoreOpen(o.masterAddr, o.masterPort, o.rank === 0, timeoutMs);
     } catch (e) {
       const msg = (e as Error).message;
-      if (o.rank === 0 && /in use|EADDRINUSE/i.test(msg)) fail(`the master port ${o.masterPort} is in use on ${o.masterAddr}: choose another (--master-port, or MASTER_PORT)`);
+      if (o.rank === 0 && /in use|EADDRINUSE/i.test(msg)) fail(`the master port ${o.masterPort} is in use on ${o.masterAddr}: choose another (--master-port with --nproc, else MASTER_PORT)`);
       if (o.rank === 0) fail(`cannot listen on ${where} for the rendezvous (MASTER_ADDR must be an address of rank 0's machine): ${msg}`);
       return fail(`cannot reach the rendezvous at ${where} (rank 0's machine) within ${timeoutMs / 1000} s: ${msg}`);
     }
