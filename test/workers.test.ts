@@ -127,3 +127,39 @@ test('--master-port in use: a usage error naming the port (exit 2), before any w
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('workers started by the environment alone (torchrun, srun, a PyTorchJob): rank 0 writes the run; a missing variable is a usage error naming it', async () => {
+  const dir = tempDir();
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  try {
+    const worker = (rank: number) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const c = spawn(process.execPath, [MAIN, 'pretrain', ...RUN, '--max-images', '128', '--threads', '1', '--out', join(dir, 'r')], {
+          env: { ...process.env, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank) },
+        });
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d) => (stdout += d));
+        c.stderr.on('data', (d) => (stderr += d));
+        c.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const [w0, w1] = await Promise.all([worker(0), worker(1)]);
+    assert.equal(w0.code, 0, w0.stderr);
+    assert.equal(w1.code, 0, w1.stderr);
+    assert.match(w0.stdout, /pretraining ResNet-18/);
+    assert.doesNotMatch(w1.stdout, /pretraining ResNet-18/, 'rank 1 leaves the talking to rank 0');
+    const m = losses(join(dir, 'r'));
+    assert.deepEqual(m.map((x) => [x.step, x.workers]), [[1, 2], [2, 2]]);
+    const bad = spawnSync(process.execPath, [MAIN, 'pretrain', ...RUN, '--out', join(dir, 'bad')], { encoding: 'utf8', env: { ...process.env, WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1' } });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /WORLD_SIZE=2 is set, so this is one of several workers, but MASTER_PORT, RANK are not/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
