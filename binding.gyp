@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "simclr_native",
-      "sources": ["native/addon.cc", "native/ops.cc"],
+      "sources": ["native/addon.cc", "native/ops.cc", "native/dist.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node native/gyp-config.js include_dirs)"

@@ -404,6 +404,14 @@ export function runChild(seed: number, calls: number, logPath: string): void {
       if (protoIndex !== null) delete (Array.prototype as unknown as Record<string, unknown>)[protoIndex];
       continue;
     }
+    // Opening a rendezvous store listens on, or connects to, a network port and may wait
+    // (up to its timeout) for a peer; test/distributed.test.ts covers it. Without a store,
+    // the other collectives refuse their store, group and work numbers.
+    if (op === 'distStoreOpen') {
+      say('skipped: opens a network rendezvous');
+      if (protoIndex !== null) delete (Array.prototype as unknown as Record<string, unknown>)[protoIndex];
+      continue;
+    }
     let result: unknown;
     try {
       result = fns[op]!(...args.map((a) => a.value));

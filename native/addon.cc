@@ -501,9 +501,11 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("tuneAllocator", Napi::Function::New(env, tuneAllocatorOp, "tuneAllocator"));
   // The op table's parameter lists, so that a test can hold the TypeScript declarations to it.
   Napi::Object params = Napi::Object::New(env);
-  for (const OpDef& def : opTable()) {
-    exports.Set(def.name, Napi::Function::New(env, dispatch, def.name, const_cast<OpDef*>(&def)));
-    params.Set(def.name, Napi::String::New(env, def.params));
+  for (const auto* table : {&opTable(), &distOpTable()}) {
+    for (const OpDef& def : *table) {
+      exports.Set(def.name, Napi::Function::New(env, dispatch, def.name, const_cast<OpDef*>(&def)));
+      params.Set(def.name, Napi::String::New(env, def.params));
+    }
   }
   exports.Set("opParams", params);
 #ifdef SIMCLR_LIBTORCH_INFO

@@ -33,6 +33,8 @@ struct OpDef {
 };
 
 const std::vector<OpDef>& opTable();
+// The collectives (native/dist.cc): c10d's TCPStore, Gloo process group and work items.
+const std::vector<OpDef>& distOpTable();
 
 Napi::Value wrap(Napi::Env env, at::Tensor tensor);
 Napi::Value wrapList(Napi::Env env, const std::vector<at::Tensor>& tensors);

@@ -5,7 +5,7 @@ const config = JSON.parse(readFileSync(join(__dirname, 'libtorch.json'), 'utf8')
 const what = process.argv[2];
 const quote = (s) => JSON.stringify(s);
 if (what === 'include_dirs') {
-  console.log(config.includeDirs.map(quote).join(' '));
+  console.log([...config.includeDirs, ...(config.glooInclude ? [config.glooInclude] : [])].map(quote).join(' '));
 } else if (what === 'libraries') {
   const rpath = `-Wl,-rpath,${config.libDir}`;
   // --no-as-needed keeps libtorch_cuda linked: nothing references it by symbol, but
@@ -13,11 +13,13 @@ if (what === 'include_dirs') {
   const libs = config.libs.map((l) => `-l${l}`);
   console.log([`-L${config.libDir}`, rpath, '-Wl,--no-as-needed', ...libs, '-Wl,--as-needed'].map(quote).join(' '));
 } else if (what === 'defines') {
-  const info = JSON.stringify({ version: config.version, cuda: config.cuda, source: config.source });
+  const info = JSON.stringify({ version: config.version, cuda: config.cuda, source: config.source, gloo: Boolean(config.gloo) });
   console.log(
     [
       `_GLIBCXX_USE_CXX11_ABI=${config.cxx11Abi ? 1 : 0}`,
       `SIMCLR_LIBTORCH_INFO=x${Buffer.from(info).toString('hex')}`,
+      // c10d's Gloo process group: needs Gloo's own headers (libgloo-dev) beside libtorch's.
+      ...(config.gloo ? ['SIMCLR_WITH_GLOO=1'] : []),
     ].map(quote).join(' '),
   );
 }

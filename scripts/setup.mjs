@@ -159,8 +159,32 @@ function nodeGypCommand() {
   return ['node-gyp'];
 }
 
+// c10d's Gloo process group (workers, src/distributed) compiles against libtorch's c10d
+// headers plus Gloo's own, which libtorch packages may leave out (Debian: libgloo-dev).
+function findGloo(config) {
+  const c10d = config.includeDirs.some((d) => existsSync(join(d, 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp')));
+  if (!c10d) return null;
+  for (const dir of [...config.includeDirs, '/usr/include', '/usr/local/include']) {
+    if (existsSync(join(dir, 'gloo/algorithm.h'))) return dir;
+  }
+  return null;
+}
+
+function ensureGloo(config) {
+  let dir = findGloo(config);
+  const hasC10d = config.includeDirs.some((d) => existsSync(join(d, 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp')));
+  if (!dir && hasC10d && aptInstall(['libgloo-dev'], "Gloo's headers, for c10d's process group (workers)")) dir = findGloo(config);
+  if (!dir) {
+    log(hasC10d
+      ? "warning: Gloo's headers were not found (Debian/Ubuntu: `sudo apt-get install libgloo-dev`); the addon is built without workers (--nproc)"
+      : 'warning: this libtorch has no c10d headers; the addon is built without workers (--nproc)');
+    return { ...config, gloo: false };
+  }
+  return { ...config, gloo: true, glooInclude: dir };
+}
+
 function ensureNative() {
-  const config = ensureLibtorch();
+  const config = ensureGloo(ensureLibtorch());
   const configPath = join(root, 'native/libtorch.json');
   const configText = JSON.stringify(config, null, 2) + '\n';
   const previous = existsSync(configPath) ? readFileSync(configPath, 'utf8') : '';

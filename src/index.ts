@@ -6,3 +6,4 @@ export * from './optim';
 export * from './augment';
 export * from './losses';
 export * as run from './run';
+export * as distributed from './distributed';

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as t from '../src';
 import { native } from '../src/torch/native';
+import { wrap } from '../src/torch/tensor';
 import { assertValues } from './helpers';
 
 const { tensor, F } = t;
@@ -424,6 +425,51 @@ op(['tuneAllocator'], () => {
   assert.match(state, /^(glibc heap, freed memory kept for reuse|glibc defaults \(SIMCLR_SYSTEM_MALLOC=1\)|system defaults)$/);
   assert.equal(native.allocator, state);
 });
+
+op(
+  ['distAvailable', 'distStoreOpen', 'distStorePort', 'distStoreSet', 'distStoreGet', 'distStoreAdd', 'distStoreCheck', 'distStoreWait', 'distStoreClose',
+    'distGroupNew', 'distGroupDestroy', 'distAllReduce', 'distAllGather', 'distBroadcast', 'distBarrier', 'distWait', 'distPending', 'distSumWithGrad'],
+  () => {
+    // A group of one on a store at a port the OS picks (test/distributed.test.ts runs two processes).
+    assert.equal(native.distAvailable(), true);
+    const store = native.distStoreOpen('127.0.0.1', 0, true, 5000);
+    try {
+      assert.ok(native.distStorePort(store) > 0);
+      native.distStoreSet(store, 'k', 'v\u00e9');
+      assert.equal(native.distStoreGet(store, 'k'), 'v\u00e9');
+      assert.equal(native.distStoreAdd(store, 'n', 2), 2);
+      assert.equal(native.distStoreAdd(store, 'n', 3), 5);
+      assert.equal(native.distStoreCheck(store, 'k'), true);
+      assert.equal(native.distStoreCheck(store, 'absent'), false);
+      native.distStoreWait(store, 'k', 1000);
+      assert.throws(() => native.distStoreWait(store, 'absent', 50), /timeout|timed out/i);
+      const group = native.distGroupNew(store, 0, 1, 5000, '127.0.0.1', 1);
+      t.tidy(() => {
+        const x = t.tensor([1, 2, 3]);
+        const work = native.distAllReduce(group, x.h, 'sum');
+        assert.equal(native.distPending(), 1);
+        native.distWait(work, 5000);
+        assert.equal(native.distPending(), 0);
+        assert.deepEqual(x.toArray(), [1, 2, 3]);
+        const out = t.zeros([3]);
+        native.distWait(native.distAllGather(group, [out.h], x.h), 5000);
+        assert.deepEqual(out.toArray(), [1, 2, 3]);
+        native.distWait(native.distBroadcast(group, x.h, 0), 5000);
+        native.distWait(native.distBarrier(group), 5000);
+        const a = t.tensor([1, -2]).requiresGrad_();
+        const y = wrap(native.distSumWithGrad(group, a.mul(3).h, 5000));
+        assert.deepEqual(y.toArray(), [3, -6]);
+        y.sum().backward();
+        assert.deepEqual(a.grad!.toArray(), [3, 3]);
+      });
+      native.distGroupDestroy(group);
+      assert.throws(() => native.distBarrier(group), /not an open process group/);
+    } finally {
+      native.distStoreClose(store);
+    }
+    assert.throws(() => native.distStorePort(store), /not an open store/);
+  },
+);
 
 test('every op in the native table has a forward-value test', () => {
   const ops = Object.keys(native).filter((k) => typeof (native as unknown as Record<string, unknown>)[k] === 'function');

@@ -92,33 +92,82 @@ function blurSettings(o: ViewOptions): BlurOptions | false {
   return o.blur === undefined ? (isSmallImage(o.size) ? false : {}) : o.blur;
 }
 
-const uniform = (n: number, low: number, high: number, device: string): Tensor => t.tidy(() => t.rand([n], { device }).mul(high - low).add(low));
-const coin = (n: number, p: number, device: string): Tensor => t.tidy(() => t.rand([n], { device }).lt(p));
+/**
+ * Where the view parameters' uniform numbers come from: [n] or [n, k] of them in [0, 1),
+ * row i for image i. streamRandom draws them from libtorch's seeded generator, in batch
+ * order; keyedRandom makes each image's numbers a function of (seed, epoch, view, image
+ * index) alone, so an image gets the same views whichever batch or worker it lands in.
+ */
+export interface ViewRandom {
+  uniform(shape: [number] | [number, number], device: string): Tensor;
+}
 
-/** Draws the per-image parameters for n images of height x width. */
-export function sampleViewParams(n: number, height: number, width: number, o: ViewOptions, device = 'cpu'): ViewParams {
+export const streamRandom: ViewRandom = { uniform: (shape, device) => t.rand(shape, { device }) };
+
+/** The key of a batch's views: the run's seed, the epoch and each image's index in the data set. */
+export interface ViewKey {
+  seed: number;
+  epoch: number;
+  /** data-set positions of the batch's images, in batch order */
+  indices: readonly number[];
+}
+
+// A 32-bit mixing step (MurmurHash3's finaliser over a running hash).
+function mix(h: number, v: number): number {
+  h = Math.imul((h ^ v) >>> 0, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Counter-based numbers: the c-th draw's element (i, j) hashes (seed, epoch, view, indices[i], c, j). */
+export function keyedRandom(key: ViewKey, view: number): ViewRandom {
+  const base = mix(mix(mix(0x9e3779b9, key.seed >>> 0), key.epoch >>> 0), view >>> 0);
+  const rows = key.indices.map((index) => mix(mix(base, index >>> 0), Math.floor(index / 4294967296)));
+  let draw = 0;
+  return {
+    uniform: (shape, device) => {
+      const [n, k = 1] = shape;
+      if (n !== rows.length) throw new Error(`keyedRandom: ${n} rows asked for, but the key has ${rows.length} images`);
+      const c = draw++;
+      const out = new Float32Array(n * k);
+      for (let i = 0; i < n; i++) {
+        const h = mix(rows[i]!, c);
+        for (let j = 0; j < k; j++) out[i * k + j] = (mix(h, j) >>> 8) / 16777216;
+      }
+      return t.tensor(out, [...shape], { device });
+    },
+  };
+}
+
+const uniform = (r: ViewRandom, n: number, low: number, high: number, device: string): Tensor => t.tidy(() => r.uniform([n], device).mul(high - low).add(low));
+const coin = (r: ViewRandom, n: number, p: number, device: string): Tensor => t.tidy(() => r.uniform([n], device).lt(p));
+
+/** Draws the per-image parameters for n images of height x width (from `random`, default libtorch's generator). */
+export function sampleViewParams(n: number, height: number, width: number, o: ViewOptions, device = 'cpu', random: ViewRandom = streamRandom): ViewParams {
   return t.tidy(() => {
-    const box = o.crop === false ? t.tensor([[0, 0, 1, 1]]).expand(n, 4).contiguous() : sampleCrops(n, height, width, o.crop ?? {}, device);
-    const flip = coin(n, o.flipProb ?? 0.5, device);
-    const { jitter, colour, order } = sampleJitter(n, o.jitter === undefined ? {} : o.jitter, device);
-    const gray = coin(n, o.grayscaleProb ?? 0.2, device);
+    const r = random;
+    const box = o.crop === false ? t.tensor([[0, 0, 1, 1]]).expand(n, 4).contiguous() : sampleCrops(r, n, height, width, o.crop ?? {}, device);
+    const flip = coin(r, n, o.flipProb ?? 0.5, device);
+    const { jitter, colour, order } = sampleJitter(r, n, o.jitter === undefined ? {} : o.jitter, device);
+    const gray = coin(r, n, o.grayscaleProb ?? 0.2, device);
     const blurOpts = blurSettings(o);
-    const blur = coin(n, blurOpts === false ? 0 : (blurOpts.prob ?? 0.5), device);
+    const blur = coin(r, n, blurOpts === false ? 0 : (blurOpts.prob ?? 0.5), device);
     const [s0, s1] = blurOpts === false ? [0.1, 2] : (blurOpts.sigma ?? [0.1, 2]);
-    const sigma = uniform(n, s0, s1, device);
+    const sigma = uniform(r, n, s0, s1, device);
     return { box, flip, jitter, colour, order, gray, blur, sigma };
   });
 }
 
 // Random resized crop as torchvision draws it: up to 10 tries of (area, log-ratio) per image;
 // the first that fits wins, else a centre crop at the nearest allowed ratio.
-function sampleCrops(n: number, height: number, width: number, o: CropOptions, device: string): Tensor {
+function sampleCrops(r: ViewRandom, n: number, height: number, width: number, o: CropOptions, device: string): Tensor {
   const [a0, a1] = o.scale ?? [0.08, 1];
   const [r0, r1] = o.ratio ?? [3 / 4, 4 / 3];
   const tries = 10;
   const aspect = width / height;
-  const area = t.rand([n, tries], { device }).mul(a1 - a0).add(a0);
-  const ratio = t.rand([n, tries], { device }).mul(Math.log(r1) - Math.log(r0)).add(Math.log(r0)).exp();
+  const area = r.uniform([n, tries], device).mul(a1 - a0).add(a0);
+  const ratio = r.uniform([n, tries], device).mul(Math.log(r1) - Math.log(r0)).add(Math.log(r0)).exp();
   const pixelAligned = o.pixelAligned ?? false;
   // Whole pixels: sides rounded, and a side rounded to 0 does not fit (as torchvision).
   const toPixels = (fraction: Tensor, pixels: number): Tensor => (pixelAligned ? fraction.mul(pixels).round().div(pixels) : fraction);
@@ -136,7 +185,7 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   const ch = t.where(any, h.gather(1, first).squeeze(1), t.full([n], fh, { device }));
   // Whole pixels: an integer origin in 0..(side - crop), each equally likely.
   const origin = (crop: Tensor, side: number): Tensor => {
-    const u = t.rand([n], { device });
+    const u = r.uniform([n], device);
     return pixelAligned ? u.mul(crop.rsub(1).mul(side).add(1)).floor().div(side) : u.mul(crop.rsub(1));
   };
   const x0 = origin(cw, width);
@@ -144,31 +193,34 @@ function sampleCrops(n: number, height: number, width: number, o: CropOptions, d
   return t.stack([x0, y0, cw, ch], 1);
 }
 
-function sampleJitter(n: number, o: JitterOptions | false, device: string): { jitter: Tensor; colour: Tensor; order: Tensor } {
+function sampleJitter(r: ViewRandom, n: number, o: JitterOptions | false, device: string): { jitter: Tensor; colour: Tensor; order: Tensor } {
   const s = o === false ? 0 : (o.strength ?? 1);
-  const jitter = coin(n, o === false ? 0 : (o.prob ?? 0.8), device);
-  const factor = (): Tensor => uniform(n, Math.max(0, 1 - 0.8 * s), 1 + 0.8 * s, device);
-  const drawn = t.stack([factor(), factor(), factor(), uniform(n, -0.2 * s, 0.2 * s, device)], 1);
+  const jitter = coin(r, n, o === false ? 0 : (o.prob ?? 0.8), device);
+  const factor = (): Tensor => uniform(r, n, Math.max(0, 1 - 0.8 * s), 1 + 0.8 * s, device);
+  const drawn = t.stack([factor(), factor(), factor(), uniform(r, n, -0.2 * s, 0.2 * s, device)], 1);
   const identity = t.tensor([[1, 1, 1, 0]], undefined, { device });
   const colour = t.where(jitter.unsqueeze(1), drawn, identity);
-  const order = t.rand([n, 4], { device }).sort(1).indices;
+  const order = r.uniform([n, 4], device).sort(1).indices;
   return { jitter, colour, order };
 }
 
 /** One SimCLR view of each image: float [N, C, size, size] in [0, 1]. Input: uint8 or float in [0, 1]. */
-export function simclrView(images: Tensor, o: ViewOptions): Tensor {
+export function simclrView(images: Tensor, o: ViewOptions, random: ViewRandom = streamRandom): Tensor {
   return t.tidy(() => {
     const [n, , h, w] = images.shape as [number, number, number, number];
-    const params = sampleViewParams(n, h, w, o, images.device);
+    const params = sampleViewParams(n, h, w, o, images.device, random);
     return applyView(images, params, o);
   });
 }
 
-/** Two independent views of each image, as the pretraining step needs. */
-export function simclrViews(images: Tensor, o: ViewOptions): [Tensor, Tensor] {
+/**
+ * Two independent views of each image, as the pretraining step needs. With a key, each
+ * image's views depend on (seed, epoch, image index) only, not on the batch it is in.
+ */
+export function simclrViews(images: Tensor, o: ViewOptions, key?: ViewKey): [Tensor, Tensor] {
   return t.tidy(() => {
     const x = toUnit(images);
-    return [simclrView(x, o), simclrView(x, o)];
+    return [simclrView(x, o, key ? keyedRandom(key, 0) : streamRandom), simclrView(x, o, key ? keyedRandom(key, 1) : streamRandom)];
   });
 }
 

@@ -45,6 +45,17 @@ async function applyGlobals(values: Parsed<typeof GLOBAL_OPTIONS>): Promise<void
   useCompute({ precision: values.precision, channelsLast: values.channelsLast });
 }
 
+/** argv without the given options and their values (--name V or --name=V). */
+function withoutOptions(argv: string[], names: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (names.includes(a)) i++;
+    else if (!names.some((n) => a.startsWith(`${n}=`))) out.push(a);
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -61,7 +72,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Every command's table, checked here once; each command below reads its own typed values.
-  const { globals } = parseCommand(spec, rest);
+  const { globals, values } = parseCommand(spec, rest);
+  // --nproc N: this process only starts and watches N workers running the same command.
+  const nproc = (values as { nproc?: number }).nproc ?? 1;
+  if (nproc > 1) {
+    if (process.env.WORLD_SIZE) throw new UsageError(`--nproc ${nproc} starts its own workers, but WORLD_SIZE=${process.env.WORLD_SIZE} says a launcher already started this one; leave out --nproc`);
+    const { launchLocal, PortInUseError } = await import('../distributed/launch');
+    return launchLocal({ nproc, script: process.argv[1]!, args: [command, ...withoutOptions(rest, ['--nproc', '--master-port'])], threadsPerWorker: globals.threads, masterPort: (values as { masterPort?: number }).masterPort }).catch((e: unknown) => {
+      throw e instanceof PortInUseError ? new UsageError(e.message) : e;
+    });
+  }
   await applyGlobals(globals);
   switch (command) {
     case 'info':

@@ -56,6 +56,12 @@ export const pretrainOptions = {
   'force-settings': forceSettings,
 } as const satisfies OptionTable;
 
+/** Data-parallel workers on this machine (src/distributed); torchrun-style launchers set the environment instead. */
+export const workerOptions = {
+  nproc: { type: 'integer', min: 1, max: 256, default: 1, help: 'worker processes on this machine (data-parallel over c10d/Gloo): --batch is the global batch, split between them; --threads is per worker (default: the threads divided between them). Under a launcher that sets WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT (torchrun, srun, a PyTorchJob), leave it out' },
+  'master-port': { type: 'integer', min: 1, max: 65535, defaultText: 'MASTER_PORT, else a free port', help: "the rendezvous port of --nproc's workers" },
+} as const satisfies OptionTable;
+
 /** Options of the three classifier stages; each stage has its own defaults (below). */
 export type ClassifierTable = ReturnType<typeof classifierOptions>;
 function classifierOptions(d: ClassifierSettings) {
@@ -186,7 +192,7 @@ export const COMMANDS = {
     summary: 'SimCLRv2 contrastive pretraining on all images (labels unused); makes the run folder',
     usage: 'simclr pretrain --data SPEC --out RUN [options] | simclr pretrain --out RUN --resume',
     example: 'simclr pretrain --data ../shared/datasets/cifar10/train --out runs/c10 --epochs 100 --knn',
-    options: pretrainOptions,
+    options: { ...pretrainOptions, ...workerOptions },
   },
   finetune: {
     name: 'finetune',

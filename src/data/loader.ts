@@ -14,6 +14,16 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Only these images (e.g. a labeled subset). Default: all. */
   indices?: number[];
+  /**
+   * Data-parallel workers: each batch is the worker's contiguous share of the global batch
+   * (batchSize is the global batch), so only its own images are gathered.
+   */
+  shard?: { rank: number; worldSize: number };
+}
+
+/** Rows of each worker in a global batch of `total`: as even as possible, the first ones one more. */
+export function shardSizes(total: number, worldSize: number): number[] {
+  return Array.from({ length: worldSize }, (_, r) => Math.floor(total / worldSize) + (r < total % worldSize ? 1 : 0));
 }
 
 export interface Batch {
@@ -23,6 +33,8 @@ export interface Batch {
   labels: Tensor | null;
   /** positions in the data set */
   indices: number[];
+  /** With workers: each worker's row count in this global batch (this worker's rows are `indices`). */
+  counts?: number[];
 }
 
 export class BatchLoader {
@@ -61,10 +73,16 @@ export class BatchLoader {
   batch(epoch: number, k: number): Batch {
     if (this.cachedOrder?.epoch !== epoch) this.cachedOrder = { epoch, order: this.order(epoch) };
     const b = this.options.batchSize;
-    const indices = this.cachedOrder.order.slice(k * b, (k + 1) * b);
+    let indices = this.cachedOrder.order.slice(k * b, (k + 1) * b);
+    const shard = this.options.shard;
+    const counts = shard ? shardSizes(indices.length, shard.worldSize) : undefined;
+    if (shard && counts) {
+      const from = counts.slice(0, shard.rank).reduce((x, y) => x + y, 0);
+      indices = indices.slice(from, from + counts[shard.rank]!);
+    }
     return t.tidy(() => {
       const idx = t.tensor(Float64Array.from(indices), undefined, { dtype: 'int64' });
-      return { images: this.all.indexSelect(0, idx), labels: this.labels ? this.labels.indexSelect(0, idx) : null, indices };
+      return { images: this.all.indexSelect(0, idx), labels: this.labels ? this.labels.indexSelect(0, idx) : null, indices, ...(counts ? { counts } : {}) };
     });
   }
 

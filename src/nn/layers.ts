@@ -71,8 +71,17 @@ export interface BatchNormOptions extends Placement {
   center?: boolean;
 }
 
+/**
+ * Another way to compute a training-mode batch norm, given the layer (its weight, bias,
+ * running statistics, eps and momentum): synchronized batch norm over workers
+ * (distributed/sync-bn.ts) sets one on every batch norm of a model.
+ */
+export type BatchNormImpl = (x: Tensor, layer: BatchNorm) => Tensor;
+
 /** Batch norm over the channel dim; BatchNorm1d and BatchNorm2d differ only in their input rank. */
-class BatchNorm extends Module {
+export class BatchNorm extends Module {
+  /** Used instead of libtorch's batch norm in training mode when set (it updates the running statistics itself). */
+  trainingImpl: BatchNormImpl | null = null;
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
   readonly runningMean: Tensor;
@@ -102,6 +111,7 @@ class BatchNorm extends Module {
       throw new Error(`BatchNorm${this.rank === 4 ? '2d' : '1d'}: expected a ${this.rank}-d input, got [${x.shape.join(', ')}]`);
     }
     if (this.training) this.numBatchesTracked.add_(1);
+    if (this.training && this.trainingImpl) return this.trainingImpl(x, this);
     return F.batchNorm(x, {
       weight: this.weight,
       bias: this.bias,

@@ -40,6 +40,7 @@ import {
   type RunConfig,
 } from './folder';
 import { recordResult, stageMeta } from './results';
+import { joinWorkers, leaveWorkers, WorkerEnvError, type ProcessGroup } from '../distributed';
 
 export type ClassifierKind = 'finetune' | 'supervised' | 'distill';
 
@@ -202,6 +203,29 @@ interface RecordedPretrainPlan {
 export async function runPretrain(plan: PretrainPlan): Promise<Outcome> {
   if (!plan.out) throw new PlanError('--out RUN (the run folder) is required');
   const compute = applyCompute(plan.compute);
+  // One of several workers (--nproc, or a launcher's WORLD_SIZE/RANK/MASTER_ADDR/MASTER_PORT).
+  const workers = joinWorkersOrExplain();
+  let ok = false;
+  try {
+    const outcome = await pretrainAs(plan, compute, workers);
+    ok = true;
+    return outcome;
+  } finally {
+    leaveWorkers(workers, ok);
+  }
+}
+
+function joinWorkersOrExplain(): ProcessGroup | null {
+  try {
+    return joinWorkers();
+  } catch (e) {
+    if (e instanceof WorkerEnvError) throw new PlanError(e.message);
+    throw e;
+  }
+}
+
+async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers: ProcessGroup | null): Promise<Outcome> {
+  const lead = !workers || workers.rank === 0;
   let config: RunConfig & { plan?: RecordedPretrainPlan };
   let data: ImageDataset;
   let run: RunFolder;
@@ -258,18 +282,19 @@ export async function runPretrain(plan: PretrainPlan): Promise<Outcome> {
     // The kNN monitor needs a test set: found before anything is written.
     if (s.knn) await testData(config, undefined, plan.skipBadImages);
     run = new RunFolder(plan.out);
-    run.writeJson('config.json', config);
-    console.log(`${data.source}: ${data.size}x${data.size}, ${data.channels === 1 ? 'gray' : 'RGB'} (size: ${opened.auto.imageSize}; channels: ${opened.auto.channels})`);
+    if (lead) run.writeJson('config.json', config);
+    if (lead) console.log(`${data.source}: ${data.size}x${data.size}, ${data.channels === 1 ? 'gray' : 'RGB'} (size: ${opened.auto.imageSize}; channels: ${opened.auto.channels})`);
   }
   reportSkipped(data);
   const p = config.pretrain;
   const pool = p.maxImages ? Math.min(p.maxImages, data.count) : data.count;
-  console.log(`pretraining ResNet-${p.encoder.depth} (width ${p.encoder.width}${p.encoder.skRatio ? ', SK' : ''}) on ${pool} images of ${data.source}, ${p.epochs} epochs, batch ${p.batchSize}`);
+  if (workers && p.batchSize % workers.worldSize !== 0 && lead) console.log(`note: the batch (${p.batchSize}) does not split evenly between ${workers.worldSize} workers; the first ones take one image more`);
+  if (lead) console.log(`pretraining ResNet-${p.encoder.depth} (width ${p.encoder.width}${p.encoder.skRatio ? ', SK' : ''}) on ${pool} images of ${data.source}, ${p.epochs} epochs, batch ${p.batchSize}`);
   const knn = plan.settings?.knn ?? false;
   const knnSets = knn ? { train: data, test: await testData(config, undefined, plan.skipBadImages) } : undefined;
   const stop = holdStopSignal();
   try {
-    const { model, finished } = await pretrain({ data, norm: config.norm, run, config: p, resume, stop, knn: knnSets, compute });
+    const { model, finished } = await pretrain({ data, norm: config.norm, run, config: p, resume, stop, knn: knnSets, compute, workers, checkWeights: process.env.SIMCLR_CHECK_WEIGHTS === '1' });
     model.dispose();
     return finished && !stop.stopped ? 'finished' : 'stopped';
   } finally {

@@ -195,7 +195,33 @@ export interface NativeAddon {
     threads: number;
   };
   blasInfo(): { library: string; openblasCore: string };
+
+  // ---- collectives (native/dist.cc): c10d's TCPStore, a Gloo process group, work items
+  /** Whether the addon was built with c10d's Gloo backend. */
+  distAvailable(): boolean;
+  distStoreOpen(host: string, port: number, isServer: boolean, timeoutMs: number): StoreId;
+  distStorePort(store: StoreId): number;
+  distStoreSet(store: StoreId, key: string, value: string): void;
+  distStoreGet(store: StoreId, key: string): string;
+  distStoreAdd(store: StoreId, key: string, delta: number): number;
+  distStoreCheck(store: StoreId, key: string): boolean;
+  distStoreWait(store: StoreId, key: string, timeoutMs: number): void;
+  distStoreClose(store: StoreId): void;
+  distGroupNew(store: StoreId, rank: number, worldSize: number, timeoutMs: number, bindHost: string, threads: number): GroupId;
+  distGroupDestroy(group: GroupId): void;
+  distAllReduce(group: GroupId, tensor: H, op: 'sum' | 'max' | 'min' | 'product'): WorkId;
+  distAllGather(group: GroupId, outputs: H[], tensor: H): WorkId;
+  distBroadcast(group: GroupId, tensor: H, root: number): WorkId;
+  distBarrier(group: GroupId): WorkId;
+  distWait(work: WorkId, timeoutMs: number): void;
+  distPending(): number;
+  distSumWithGrad(group: GroupId, tensor: H, timeoutMs: number): H;
 }
+
+/** A TCPStore, a process group and a started collective, in the addon's registries. */
+export type StoreId = number & { readonly __brand: 'StoreId' };
+export type GroupId = number & { readonly __brand: 'GroupId' };
+export type WorkId = number & { readonly __brand: 'WorkId' };
 
 /** The compiled addon's path; throws with set-up advice when it is not built. */
 export function addonPath(): string {

@@ -9,6 +9,7 @@ import type { StopSignal } from './control';
 import { Progress } from './progress';
 import type { RunFolder } from './run-folder';
 import type { StepAt, StepResult } from './steps';
+import { weightsChecksum, type ProcessGroup } from '../distributed';
 
 export interface LoopOptions {
   /** Stage name: the checkpoint's file name and the metrics' stage. */
@@ -26,8 +27,15 @@ export interface LoopOptions {
   config: unknown;
   resume?: boolean;
   stop?: StopSignal;
-  /** After each epoch's checkpoint (kNN monitor, ...). */
+  /** After each epoch's checkpoint (kNN monitor, ...); with workers, on rank 0 only. */
   afterEpoch?: (epoch: number, step: number) => void;
+  /**
+   * Data-parallel workers: rank 0 alone writes the run folder (metrics, checkpoints) and
+   * shows progress; a stop asked for on any worker stops all of them at the same step.
+   */
+  workers?: ProcessGroup | null;
+  /** With workers: compare a checksum of the weights across workers after every step, and stop if they differ. */
+  checkWeights?: boolean;
 }
 
 /** Lets signal handlers run between steps: the steps themselves are synchronous. */
@@ -46,16 +54,22 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
     skip = meta.batch ?? 0;
     console.log(`resuming ${o.stage} after epoch ${epoch}${skip ? `, batch ${skip}` : ''} (step ${step})`);
   }
+  const group = o.workers && o.workers.worldSize > 1 ? o.workers : null;
+  const lead = !group || group.rank === 0;
   // epochs: completed epochs; batch: batches of the next one already done (a mid-epoch stop).
-  const save = (epochs: number, batch?: number) => saveCheckpoint(o.run, o.stage, o.model, o.optimizer, { epoch: epochs, ...(batch ? { batch } : {}), step, stage: o.stage, config: o.config });
+  const save = (epochs: number, batch?: number) =>
+    lead && saveCheckpoint(o.run, o.stage, o.model, o.optimizer, { epoch: epochs, ...(batch ? { batch } : {}), step, stage: o.stage, config: o.config });
+  // One answer for every worker: a stop on any of them stops all at the same step.
+  let stopAgreed = false;
+  const stopped = (): boolean => (group ? stopAgreed : Boolean(o.stop?.stopped));
   o.model.train();
   for (; epoch < o.epochs; epoch++) {
-    const progress = new Progress(`${o.stage} epoch ${epoch + 1}/${o.epochs}`, perEpoch, 'img');
+    const progress = lead ? new Progress(`${o.stage} epoch ${epoch + 1}/${o.epochs}`, perEpoch, 'img') : null;
     const started = performance.now();
     let seen = 0;
     for (let k = skip; k < perEpoch; k++) {
-      if (o.stop?.stopped) {
-        progress.finish();
+      if (stopped()) {
+        progress?.finish();
         save(epoch, k);
         return false;
       }
@@ -63,26 +77,43 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
       let size = 0;
       const result = t.tidy(() => {
         const batch = o.loader.batch(epoch, k);
-        size = batch.indices.length;
-        return o.step(batch, { stage: o.stage, step, lr });
+        size = batch.counts ? batch.counts.reduce((a, b) => a + b, 0) : batch.indices.length;
+        return o.step(batch, { stage: o.stage, step, lr, epoch });
       });
       step++;
       seen += size;
       o.stop?.tick();
+      const checks: Record<string, number> = {};
+      if (group) {
+        const [stops] = group.sumNumbers([o.stop?.stopped ? 1 : 0]) as [number];
+        stopAgreed = stops > 0;
+        if (o.checkWeights) Object.assign(checks, compareWeights(group, o.model, step));
+      }
       const extra = Object.entries(result.metrics ?? {}).map(([name, v]) => `${name.replace(/_/g, ' ')} ${v < 1 && v > 0 ? `${(v * 100).toFixed(1)}%` : v.toFixed(3)}`);
-      progress.update(k + 1, seen, [`loss ${result.loss.toFixed(3)}`, ...extra].join(' '));
-      o.run.metric({ stage: o.stage, epoch: epoch + 1, step, loss: result.loss, ...result.metrics, lr, images_per_s: seen / ((performance.now() - started) / 1000) });
+      progress?.update(k + 1, seen, [`loss ${result.loss.toFixed(3)}`, ...extra].join(' '));
+      if (lead) o.run.metric({ stage: o.stage, epoch: epoch + 1, step, loss: result.loss, ...result.metrics, lr, images_per_s: seen / ((performance.now() - started) / 1000), ...(group ? { workers: group.worldSize } : {}), ...checks });
       await yieldToEvents();
     }
-    progress.finish();
+    progress?.finish();
     skip = 0;
     save(epoch + 1);
     // A stop asked for during the epoch's last step: the epoch is saved; skip the monitor.
-    if (o.stop?.stopped) return epoch + 1 >= o.epochs;
-    if (o.afterEpoch) {
+    if (stopped()) return epoch + 1 >= o.epochs;
+    if (o.afterEpoch && lead) {
       o.afterEpoch(epoch + 1, step);
       o.model.train();
     }
   }
   return true;
+}
+
+/** Every worker's checksum of the weights and buffers, compared with rank 0's; throws naming the ranks that differ. */
+function compareWeights(group: ProcessGroup, model: Module, step: number): Record<string, number> {
+  const tensors = [...model.parameters(), ...model.namedBuffers().map(([, b]) => b)];
+  const mine = weightsChecksum(tensors);
+  const all = t.tidy(() => group.allGather(t.tensor(Float64Array.from(mine), [1, 2], { dtype: 'float64' })).toArray());
+  const differ = [];
+  for (let r = 1; r < group.worldSize; r++) if (all[2 * r] !== all[0] || all[2 * r + 1] !== all[1]) differ.push(r);
+  if (differ.length) throw new Error(`after step ${step}, the weights of rank${differ.length > 1 ? 's' : ''} ${differ.join(', ')} differ from rank 0's (checksums ${all.join(', ')})`);
+  return { weights_checksum: mine[0], weights_checked: group.worldSize };
 }

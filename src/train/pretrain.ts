@@ -11,6 +11,7 @@ import type { RunFolder } from './run-folder';
 import { knnAccuracy } from './knn';
 import { trainLoop } from './loop';
 import { pretrainStep, type PretrainState } from './steps';
+import { broadcastWeights, useSyncBatchNorm, type ProcessGroup } from '../distributed';
 
 export interface PretrainConfig {
   encoder: ResNetOptions;
@@ -68,6 +69,13 @@ export interface PretrainRun {
   knn?: { train: ImageDataset; test: ImageDataset };
   /** The compute settings in force, recorded with every checkpoint. */
   compute?: unknown;
+  /**
+   * Data-parallel workers: the batch size is the global batch, each worker takes its share;
+   * negatives are gathered, batch norm synchronized and gradients averaged over workers.
+   */
+  workers?: ProcessGroup | null;
+  /** With workers: compare the weights across workers after every step (a checksum). */
+  checkWeights?: boolean;
 }
 
 export const PRETRAIN_CHECKPOINT = 'pretrain';
@@ -85,12 +93,20 @@ export async function pretrain(r: PretrainRun): Promise<{ model: SimCLRModel; fi
   const c = r.config;
   t.manualSeed(c.seed);
   const model = prepareModel(buildSimCLR(c));
-  const loader = new BatchLoader(r.data, { batchSize: c.batchSize, seed: c.seed, dropLast: true, indices: sampleImages(r.data.count, c.maxImages, c.seed) });
+  const group = r.workers && r.workers.worldSize > 1 ? r.workers : null;
+  if (group) {
+    if (c.batchSize < group.worldSize) throw new Error(`the batch (${c.batchSize}) must hold at least one image per worker (${group.worldSize} workers)`);
+    // Every worker starts from rank 0's weights (the seed makes them equal already; this makes sure).
+    broadcastWeights(group, model);
+    useSyncBatchNorm(model, group);
+  }
+  const shard = group ? { shard: { rank: group.rank, worldSize: group.worldSize } } : {};
+  const loader = new BatchLoader(r.data, { batchSize: c.batchSize, seed: c.seed, dropLast: true, indices: sampleImages(r.data.count, c.maxImages, c.seed), ...shard });
   const optimizer = new LARS(model.namedParameters(), { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, trustCoefficient: 0.001 });
   const perEpoch = loader.batchesPerEpoch();
   const total = c.epochs * perEpoch;
   const lrAt = warmupCosine({ peak: scaleLearningRate(c.lr, c.batchSize, c.lrScaling), warmupSteps: Math.min(c.warmupEpochs * perEpoch, total), totalSteps: total });
-  const state: PretrainState = { model, optimizer, views: c.views, norm: r.norm, temperature: c.temperature };
+  const state: PretrainState = { model, optimizer, views: c.views, norm: r.norm, temperature: c.temperature, workers: group ? { group } : null };
   try {
     const finished = await trainLoop({
       stage: PRETRAIN_CHECKPOINT,
@@ -103,7 +119,10 @@ export async function pretrain(r: PretrainRun): Promise<{ model: SimCLRModel; fi
       config: { ...c, compute: r.compute },
       resume: r.resume,
       stop: r.stop,
-      step: (batch, at) => pretrainStep(state, batch.images, at),
+      // Views keyed by (seed, epoch, image): the same for an image on any worker.
+      step: (batch, at) => pretrainStep(state, batch.images, at, { seed: c.seed, epoch: at.epoch ?? 0, indices: batch.indices }, batch.counts),
+      workers: group,
+      checkWeights: r.checkWeights,
       afterEpoch: r.knn
         ? (epoch, step) => {
             const acc = knnAccuracy(model, r.knn!.train, r.knn!.test, r.norm);

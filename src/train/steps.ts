@@ -5,7 +5,8 @@ import * as t from '../torch';
 import type { Tensor } from '../torch';
 import { forwardIn, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
-import { normalise, simclrView, simclrViews, type Normalisation, type ViewOptions } from '../augment';
+import { normalise, simclrView, simclrViews, type Normalisation, type ViewKey, type ViewOptions } from '../augment';
+import { averageGradients, gatherWithGrad, planBuckets, type BucketPlan, type ProcessGroup } from '../distributed';
 import { crossEntropy, distillationLoss, ntXent } from '../losses';
 import type { MomentumOptimizer as Optimizer } from '../optim';
 import { NonFiniteLossError } from './control';
@@ -16,6 +17,17 @@ export interface StepAt {
   /** optimiser steps taken before this one */
   step: number;
   lr: number;
+  /** epoch (from 0) of the batch: keys its views */
+  epoch?: number;
+}
+
+/**
+ * Data-parallel training: the process group, and the gradient buckets (planned on first
+ * use). Each worker steps on its share of the global batch; gradients are averaged.
+ */
+export interface Workers {
+  group: ProcessGroup;
+  buckets?: BucketPlan;
 }
 
 export interface PretrainState {
@@ -24,6 +36,8 @@ export interface PretrainState {
   views: ViewOptions;
   norm: Normalisation;
   temperature: number;
+  /** Several workers: NT-Xent's negatives gathered from all, gradients averaged. */
+  workers?: Workers | null;
 }
 
 export interface StepResult {
@@ -39,26 +53,48 @@ function finite(loss: Tensor, at: StepAt): number {
   return value;
 }
 
-function update(optimizer: Optimizer, loss: Tensor, lr: number): void {
+function update(optimizer: Optimizer, loss: Tensor, lr: number, workers?: Workers | null): void {
   optimizer.zeroGrad();
   loss.backward();
+  if (workers && workers.group.worldSize > 1) {
+    const params = optimizer.params.map(([, p]) => p);
+    workers.buckets ??= planBuckets(params);
+    averageGradients(workers.group, params, workers.buckets);
+  }
   optimizer.step(lr);
 }
 
-/** SimCLR: two views of each image, encoder + head, NT-Xent over the 2N views, one optimiser step. */
-export function pretrainStep(s: PretrainState, images: Tensor, at: StepAt): StepResult {
-  return t.tidy(() => pretrainUpdate(s, t.cat(simclrViews(images, s.views)), at));
+/**
+ * SimCLR: two views of each image, encoder + head, NT-Xent over the 2N views, one optimiser
+ * step. With a key (seed, epoch, image indices), each image's views depend on the key only.
+ * With workers, `counts` lists every worker's images in the global batch.
+ */
+export function pretrainStep(s: PretrainState, images: Tensor, at: StepAt, key?: ViewKey, counts?: number[]): StepResult {
+  return t.tidy(() => pretrainUpdate(s, t.cat(simclrViews(images, s.views, key)), at, counts));
 }
 
 /** The model's part of a pretraining step, on views already made: [2N, C, H, W], first views then second. */
-export function pretrainUpdate(s: PretrainState, views: Tensor, at: StepAt): StepResult {
+export function pretrainUpdate(s: PretrainState, views: Tensor, at: StepAt, counts?: number[]): StepResult {
   return t.tidy(() => {
     const x = normalise(views, s.norm);
     const [z1, z2] = forwardIn(s.model, x).chunk(2);
-    const out = ntXent(z1!, z2!, { temperature: s.temperature });
-    const loss = finite(out.loss, at);
-    update(s.optimizer, out.loss, at.lr);
-    return { loss, metrics: { contrastive_acc: out.accuracy.item() } };
+    const group = s.workers && s.workers.group.worldSize > 1 ? s.workers.group : null;
+    if (!group) {
+      const out = ntXent(z1!, z2!, { temperature: s.temperature });
+      const loss = finite(out.loss, at);
+      update(s.optimizer, out.loss, at.lr);
+      return { loss, metrics: { contrastive_acc: out.accuracy.item() } };
+    }
+    // Every worker's projections are the negatives; this worker's loss covers its own rows.
+    // Weighted by its share, the workers' averaged gradients are the global batch's.
+    const n = z1!.shape[0]!;
+    const sizes = counts ?? Array.from({ length: group.worldSize }, () => n);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const out = ntXent(z1!, z2!, { temperature: s.temperature, gather: (h) => gatherWithGrad(group, h, sizes) });
+    const [lossSum, accSum] = group.sumNumbers([out.loss.item() * n, out.accuracy.item() * n]) as [number, number];
+    const loss = finite(t.tensor(lossSum / total), at);
+    update(s.optimizer, out.loss.mul((n * group.worldSize) / total), at.lr, s.workers);
+    return { loss, metrics: { contrastive_acc: accSum / total } };
   });
 }
 

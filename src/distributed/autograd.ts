@@ -1,0 +1,79 @@
+// The collectives the method needs gradients through, built from one autograd-aware
+// primitive (ProcessGroup.sumWithGrad: sum over workers forward, sum of the gradient over
+// workers backward): the gathered projections of NT-Xent and synchronized batch norm.
+import * as t from '../torch';
+import type { Tensor } from '../torch';
+import { BatchNorm, type Module } from '../nn';
+import type { ProcessGroup } from './group';
+
+/**
+ * Every worker's rows of x, in rank order: [sum of counts, ...]. counts[r] is rank r's
+ * row count (default: this worker's, on every rank). The gradient of this worker's rows
+ * is the sum over workers of the gradient of its slice of the result.
+ */
+export function gatherWithGrad(group: ProcessGroup, x: Tensor, counts?: number[]): { all: Tensor; offset: number } {
+  const n = x.shape[0]!;
+  const sizes = counts ?? Array.from({ length: group.worldSize }, () => n);
+  if (sizes.length !== group.worldSize || sizes[group.rank] !== n) {
+    throw new Error(`gatherWithGrad: counts [${sizes.join(', ')}] must list every worker's rows, with this worker's (rank ${group.rank}) equal to ${n}`);
+  }
+  const offset = sizes.slice(0, group.rank).reduce((a, b) => a + b, 0);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  return t.tidy(() => {
+    const rest = x.shape.slice(1);
+    const wide = x.dtype === 'float32' || x.dtype === 'float64' ? x : x.to('float32');
+    const parts: Tensor[] = [];
+    if (offset > 0) parts.push(t.zeros([offset, ...rest], { dtype: wide.dtype }));
+    parts.push(wide.contiguous());
+    if (total - offset - n > 0) parts.push(t.zeros([total - offset - n, ...rest], { dtype: wide.dtype }));
+    const padded = parts.length === 1 ? parts[0]! : t.cat(parts, 0);
+    return { all: group.sumWithGrad(padded), offset };
+  });
+}
+
+/**
+ * Batch norm whose training statistics are those of the whole global batch: per channel,
+ * the sum and count, then the sum of squared deviations from the global mean, are summed
+ * over workers (with their gradient), so the result and its gradient are those of one
+ * batch norm over every worker's inputs. Two passes, as libtorch's own batch norm: a
+ * one-pass E[x^2] - E[x]^2 loses digits where a channel's mean is large beside its spread.
+ */
+export function syncBatchNorm(group: ProcessGroup): (x: Tensor, layer: BatchNorm) => Tensor {
+  return (x, layer) =>
+    t.tidy(() => {
+      const channels = x.shape[1]!;
+      const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
+      const shape = x.shape.map((s, i) => (i === 1 ? s : 1));
+      const xf = x.dtype === 'float32' || x.dtype === 'float64' ? x : x.to('float32');
+      const first = group.sumWithGrad(t.cat([xf.sum(dims), t.full([1], x.numel / channels, { dtype: xf.dtype })]));
+      const count = first.narrow(0, channels, 1);
+      const mean = first.narrow(0, 0, channels).div(count);
+      const centred = xf.sub(mean.reshape(shape));
+      const variance = group.sumWithGrad(centred.mul(centred).sum(dims)).div(count);
+      const n = count.item();
+      t.noGrad(() => {
+        const m = layer.momentum;
+        layer.runningMean.mul_(1 - m).add_(mean.detach().to(layer.runningMean.dtype), m);
+        const unbiased = variance.detach().mul(n > 1 ? n / (n - 1) : 1).to(layer.runningVar.dtype);
+        layer.runningVar.mul_(1 - m).add_(unbiased, m);
+      });
+      let scale = variance.add(layer.eps).rsqrt();
+      if (layer.weight) scale = scale.mul(layer.weight.to(scale.dtype));
+      let y = centred.mul(scale.reshape(shape));
+      if (layer.bias) y = y.add(layer.bias.to(y.dtype).reshape(shape));
+      return y.dtype === x.dtype ? y : y.to(x.dtype);
+    });
+}
+
+/** Makes every batch norm of the model synchronized over the group's workers in training mode (undo: null). */
+export function useSyncBatchNorm(model: Module, group: ProcessGroup | null): number {
+  const impl = group && group.worldSize > 1 ? syncBatchNorm(group) : null;
+  let count = 0;
+  for (const [, m] of model.namedModules()) {
+    if (m instanceof BatchNorm) {
+      m.trainingImpl = impl;
+      count++;
+    }
+  }
+  return count;
+}

@@ -1,0 +1,244 @@
+// A process group of workers over c10d: the rendezvous on a TCPStore (rank 0 keeps it),
+// a Gloo process group, and the collectives, each bounded by the group's timeout. A
+// collective that fails throws a WorkerError naming this rank and, where the store can
+// still tell, the ranks that stopped answering.
+import * as t from '../torch';
+import { wrap, type Tensor } from '../torch/tensor';
+import { native, type GroupId, type StoreId, type WorkId } from '../torch/native';
+
+export interface GroupOptions {
+  /** Address of the rendezvous (rank 0's host). */
+  masterAddr: string;
+  masterPort: number;
+  worldSize: number;
+  rank: number;
+  /** Longest wait for the rendezvous and for any one collective, in ms. Default 300,000. */
+  timeoutMs?: number;
+  /** Address Gloo listens on; default 127.0.0.1 for a loopback master, else the host name's address. */
+  bindHost?: string;
+  /** Gloo's worker threads (concurrent collectives). Default 2. */
+  glooThreads?: number;
+}
+
+/** A collective or the rendezvous failed; the message names this rank. */
+export class WorkerError extends Error {
+  constructor(
+    message: string,
+    readonly rank: number,
+    /** Ranks found not answering after the failure (empty when unknown). */
+    readonly missing: number[] = [],
+  ) {
+    super(message);
+    this.name = 'WorkerError';
+  }
+}
+
+const KEY = 'simclr';
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
+/** A started collective: wait() finishes it (at most the group's timeout). */
+export interface Pending {
+  wait(): void;
+}
+
+export class ProcessGroup {
+  private closed = false;
+  private failed: WorkerError | null = null;
+
+  private constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+    readonly timeoutMs: number,
+    private readonly where: string,
+    private readonly store: StoreId,
+    private readonly group: GroupId,
+  ) {}
+
+  /** Joins the rendezvous at masterAddr:masterPort and makes the Gloo process group. */
+  static init(o: GroupOptions): ProcessGroup {
+    const timeoutMs = o.timeoutMs ?? 300_000;
+    const where = `${o.masterAddr}:${o.masterPort}`;
+    const fail = (msg: string): never => {
+      throw new WorkerError(`worker rank ${o.rank} of ${o.worldSize}: ${msg}`, o.rank);
+    };
+    if (!native.distAvailable()) fail('this addon was built without c10d\'s Gloo backend; install libgloo-dev and run `node scripts/setup.mjs --native`');
+    if (!Number.isInteger(o.worldSize) || o.worldSize < 1) fail(`WORLD_SIZE must be a positive integer, got ${o.worldSize}`);
+    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) fail(`RANK must be between 0 and WORLD_SIZE - 1 = ${o.worldSize - 1}, got ${o.rank}`);
+    if (!Number.isInteger(o.masterPort) || o.masterPort < 1 || o.masterPort > 65535) fail(`MASTER_PORT must be a port number (1-65535), got ${o.masterPort}`);
+    let store: StoreId;
+    try {
+      store = native.distStoreOpen(o.masterAddr, o.masterPort, o.rank === 0, timeoutMs);
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (o.rank === 0 && /in use|EADDRINUSE/i.test(msg)) fail(`the master port ${o.masterPort} is in use on ${o.masterAddr}: choose another (--master-port with --nproc, else MASTER_PORT)`);
+      if (o.rank === 0) fail(`cannot listen on ${where} for the rendezvous (MASTER_ADDR must be an address of rank 0's machine): ${msg}`);
+      return fail(`cannot reach the rendezvous at ${where} (rank 0's machine) within ${timeoutMs / 1000} s: ${msg}`);
+    }
+    try {
+      ProcessGroup.rendezvous(store, o, timeoutMs, where);
+      const bind = o.bindHost ?? (isLoopback(o.masterAddr) ? '127.0.0.1' : '');
+      const group = native.distGroupNew(store, o.rank, o.worldSize, timeoutMs, bind, o.glooThreads ?? 2);
+      return new ProcessGroup(o.rank, o.worldSize, timeoutMs, where, store, group);
+    } catch (e) {
+      native.distStoreClose(store);
+      if (e instanceof WorkerError) throw e;
+      return fail(`making the Gloo process group failed: ${(e as Error).message}`);
+    }
+  }
+
+  // Every rank says it is here and which world size it was given; each then waits for all
+  // of them, so a wrong WORLD_SIZE or a missing worker is named instead of hanging.
+  private static rendezvous(store: StoreId, o: GroupOptions, timeoutMs: number, where: string): void {
+    const claim = native.distStoreAdd(store, `${KEY}/claim/${o.rank}`, 1);
+    if (claim > 1) throw new WorkerError(`worker rank ${o.rank}: another worker already joined the rendezvous at ${where} as rank ${o.rank} (each worker needs its own RANK)`, o.rank);
+    native.distStoreSet(store, `${KEY}/size/${o.rank}`, String(o.worldSize));
+    const deadline = Date.now() + timeoutMs;
+    const missing: number[] = [];
+    for (let r = 0; r < o.worldSize; r++) {
+      const left = deadline - Date.now();
+      try {
+        native.distStoreWait(store, `${KEY}/size/${r}`, Math.max(1, left));
+      } catch {
+        missing.push(r);
+        for (let q = r + 1; q < o.worldSize; q++) if (!native.distStoreCheck(store, `${KEY}/size/${q}`)) missing.push(q);
+        break;
+      }
+      const theirs = Number(native.distStoreGet(store, `${KEY}/size/${r}`));
+      if (theirs !== o.worldSize) {
+        throw new WorkerError(`worker rank ${o.rank}: WORLD_SIZE is ${o.worldSize} here but ${theirs} on rank ${r}; every worker must be given the same`, o.rank);
+      }
+    }
+    if (missing.length) {
+      throw new WorkerError(
+        `worker rank ${o.rank} of ${o.worldSize}: rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not join the rendezvous at ${where} within ${timeoutMs / 1000} s ` +
+          `(were ${o.worldSize} workers started? WORLD_SIZE must be the number of workers)`,
+        o.rank,
+        missing,
+      );
+    }
+  }
+
+  private get id(): GroupId {
+    if (this.closed) throw new WorkerError(`worker rank ${this.rank}: the process group was destroyed`, this.rank);
+    if (this.failed) throw this.failed;
+    return this.group;
+  }
+
+  /** Turns a failed collective into a WorkerError naming this rank and the ranks that stopped answering. */
+  private failure(what: string, e: unknown): WorkerError {
+    if (e instanceof WorkerError) return e;
+    const cause = (e as Error).message.replace(/^dist\w+: /, '');
+    const missing = this.unresponsive();
+    const who =
+      missing === null
+        ? `; the rendezvous store on rank 0 (${this.where}) is unreachable too, so rank 0 has stopped`
+        : missing.length
+          ? `; rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} stopped answering`
+          : '';
+    this.failed = new WorkerError(`worker rank ${this.rank} of ${this.worldSize}: ${what} failed${who} (${cause})`, this.rank, missing ?? [0]);
+    return this.failed;
+  }
+
+  /**
+   * After a failure: every surviving rank leaves a mark in the store and looks for the
+   * others' for a few seconds; null when the store itself is gone (rank 0 stopped).
+   */
+  private unresponsive(): number[] | null {
+    try {
+      native.distStoreSet(this.store, `${KEY}/after-failure/${this.rank}`, '1');
+      const deadline = Date.now() + Math.min(5_000, this.timeoutMs);
+      const missing: number[] = [];
+      for (let r = 0; r < this.worldSize; r++) {
+        if (r === this.rank) continue;
+        try {
+          native.distStoreWait(this.store, `${KEY}/after-failure/${r}`, Math.max(1, deadline - Date.now()));
+        } catch (e) {
+          if (!/timeout|timed out/i.test((e as Error).message)) return null;
+          missing.push(r);
+        }
+      }
+      return missing;
+    } catch {
+      return null;
+    }
+  }
+
+  private start(what: string, begin: () => WorkId): Pending {
+    let work: WorkId;
+    try {
+      work = begin();
+    } catch (e) {
+      throw this.failure(what, e);
+    }
+    let done = false;
+    return {
+      wait: () => {
+        if (done) return;
+        done = true;
+        try {
+          native.distWait(work, this.timeoutMs);
+        } catch (e) {
+          throw this.failure(what, e);
+        }
+      },
+    };
+  }
+
+  /** Starts an in-place all-reduce of a contiguous CPU tensor; wait() before reading it. */
+  allReduceStart(x: Tensor, op: 'sum' | 'max' | 'min' = 'sum'): Pending {
+    return this.start(`allReduce(${op}) of [${x.shape.join(', ')}]`, () => native.distAllReduce(this.id, x.h, op));
+  }
+
+  /** In place: x becomes the sum (or mean) over the workers. */
+  allReduce(x: Tensor, op: 'sum' | 'avg' | 'max' | 'min' = 'sum'): Tensor {
+    this.allReduceStart(x, op === 'avg' ? 'sum' : op).wait();
+    if (op === 'avg') t.noGrad(() => x.mul_(1 / this.worldSize));
+    return x;
+  }
+
+  /** Every worker's x ([N, ...], the same shape everywhere), concatenated in rank order. */
+  allGather(x: Tensor): Tensor {
+    return t.tidy(() => {
+      const input = x.detach().contiguous();
+      const outs = Array.from({ length: this.worldSize }, () => t.zerosLike(input));
+      this.start(`allGather of [${x.shape.join(', ')}]`, () => native.distAllGather(this.id, outs.map((o) => o.h), input.h)).wait();
+      return t.cat(outs, 0);
+    });
+  }
+
+  /** In place: x becomes root's x. */
+  broadcast(x: Tensor, root = 0): Tensor {
+    this.start(`broadcast from rank ${root}`, () => native.distBroadcast(this.id, x.h, root)).wait();
+    return x;
+  }
+
+  barrier(): void {
+    this.start('barrier', () => native.distBarrier(this.id)).wait();
+  }
+
+  /** Sum over workers, recorded by autograd: the backward pass sums the gradient over workers too. */
+  sumWithGrad(x: Tensor): Tensor {
+    try {
+      return wrap(native.distSumWithGrad(this.id, x.h, this.timeoutMs));
+    } catch (e) {
+      throw this.failure(`sum with gradient of [${x.shape.join(', ')}]`, e);
+    }
+  }
+
+  /** Numbers (a few figures per step) summed over the workers, in float64. */
+  sumNumbers(values: number[]): number[] {
+    return t.tidy(() => {
+      const x = t.tensor(Float64Array.from(values), [values.length], { dtype: 'float64' });
+      this.allReduce(x, 'sum');
+      return Array.from(x.data() as Float64Array);
+    });
+  }
+
+  /** Leaves the group (and the store). Collectives after this throw. */
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    native.distGroupDestroy(this.group);
+    native.distStoreClose(this.store);
+  }
+}
