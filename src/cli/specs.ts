@@ -92,11 +92,13 @@ export const finetuneOptions = {
   ...classifierOptions(CLASSIFIER_DEFAULTS.finetune),
   'from-head-layer': { type: 'integer', min: 0, max: 3, default: 1, help: "fine-tune from this layer of the projection head (0: the encoder alone; SimCLRv2's choice: 1)" },
 } as const satisfies OptionTable;
-export const supervisedOptions = { from: fromRun, ...classifierOptions(CLASSIFIER_DEFAULTS.supervised) } as const satisfies OptionTable;
+const freshZeroInit = { type: 'boolean', default: true, defaultText: "as the run's encoder", help: "start the fresh network's last batch norm of each residual block at zero scale" } as const satisfies OptionSpec;
+export const supervisedOptions = { from: fromRun, ...classifierOptions(CLASSIFIER_DEFAULTS.supervised), 'zero-init-residual': freshZeroInit } as const satisfies OptionTable;
 export const distillOptions = {
   teacher: { ...fromRun, help: 'the run folder holding the fine-tuned teacher (finetune-<labels>)' },
   ...classifierOptions(CLASSIFIER_DEFAULTS.distill),
   temperature: { type: 'number', min: 0.05, max: 100, default: 1, help: 'softmax temperature of teacher and student' },
+  'zero-init-residual': freshZeroInit,
   'student-width': { type: 'number', min: 0.0625, max: 8, defaultText: "the teacher's", help: 'width multiplier of the student' },
   'student-depth': { type: 'integer', placeholder: 'N', defaultText: "the teacher's", help: 'ResNet depth of the student' },
   'max-images': { type: 'integer', min: 0, default: 0, help: 'distill on a seeded random subset of this many images (0: all)' },
@@ -112,7 +114,8 @@ function prefixedStageOptions(): OptionTable {
   const out: Record<string, OptionSpec> = {};
   for (const [stage, table] of Object.entries(PIPELINE_STAGES) as [string, OptionTable][]) {
     for (const [name, o] of Object.entries(table)) {
-      if (PIPELINE_FIXED.has(name)) continue;
+      // The encoder's init is the pipeline's; a fresh baseline or student may differ (--supervised-zero-init-residual).
+      if (PIPELINE_FIXED.has(name) && !(name === 'zero-init-residual' && stage !== 'pretrain')) continue;
       out[`${stage}-${name}`] = { ...o, help: `${stage}: ${o.help}`, ...(name === 'seed' ? { default: undefined, defaultText: '--seed' } : {}) };
     }
   }

@@ -41,6 +41,7 @@ import {
 } from './folder';
 import { recordResult, stageMeta } from './results';
 import { joinWorkers, leaveWorkers, WorkerEnvError, type ProcessGroup } from '../distributed';
+import type { ResNetOptions } from '../models';
 
 export type ClassifierKind = 'finetune' | 'supervised' | 'distill';
 
@@ -127,6 +128,8 @@ export interface ClassifierSettings {
   fromHeadLayer?: number;
   /** distill: softmax temperature of teacher and student (default 1). */
   temperature?: number;
+  /** supervised, distill: the fresh network's init_zero (default: as the run's encoder). */
+  zeroInitResidual?: boolean;
   /** distill: the student's width and depth (default the teacher's), and a subset of images (0: all). */
   studentWidth?: number;
   studentDepth?: number;
@@ -309,6 +312,11 @@ function defined<T extends object>(o: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** A network trained from scratch (the baseline, the student) may start its blocks its own way. */
+function freshInit(encoder: ResNetOptions, zeroInitResidual: boolean | undefined): ResNetOptions {
+  return zeroInitResidual === undefined ? encoder : { ...encoder, zeroInitResidual };
+}
+
 function trainConfig(s: ClassifierSettings): ClassifierTrainConfig {
   return {
     ...defaultClassifierConfig(),
@@ -361,6 +369,7 @@ export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome>
   if (plan.kind === 'finetune') {
     model = classifierFor(arch, pretrainedModel(run, config));
   } else if (plan.kind === 'supervised') {
+    arch = { ...baseArch, encoder: freshInit(baseArch.encoder, s.zeroInitResidual) };
     t.manualSeed(c.seed);
     model = classifierFor(arch);
   } else {
@@ -370,7 +379,8 @@ export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome>
       throw new PlanError(`the teacher ${plan.run}:${teacherStage} has ${teacherArch.numClasses} classes, but ${data.source} has ${numClasses}`);
     }
     teacher = loadClassifier(run, teacherStage);
-    arch = { ...baseArch, encoder: { ...baseArch.encoder, ...(s.studentDepth ? { depth: s.studentDepth as 18 } : {}), ...(s.studentWidth ? { width: s.studentWidth } : {}) } };
+    const student = { ...baseArch.encoder, ...(s.studentDepth ? { depth: s.studentDepth as 18 } : {}), ...(s.studentWidth ? { width: s.studentWidth } : {}) };
+    arch = { ...baseArch, encoder: freshInit(student, s.zeroInitResidual) };
     t.manualSeed(c.seed);
     model = classifierFor(arch);
   }
