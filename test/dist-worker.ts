@@ -1,7 +1,7 @@
 // One worker of the distributed tests (test/distributed.test.ts starts two of these with
 // the torchrun variables and SIMCLR_DIST_CASE). Run any other way it does nothing.
 import * as t from '../src';
-import { ProcessGroup, WorkerError, gatherWithGrad, syncBatchNorm, workerEnv } from '../src/distributed';
+import { ProcessGroup, WorkerError, averageGradients, gatherWithGrad, syncBatchNorm, workerEnv } from '../src/distributed';
 import { nn } from '../src';
 
 const say = (x: object): void => {
@@ -72,6 +72,17 @@ function main(): void {
         runningMean: bn.runningMean.toArray(),
         runningVar: bn.runningVar.toArray(),
       });
+    });
+  } else if (scenario === 'average') {
+    // Gradient averaging: `a` has a gradient on every worker, `b` on none (it must keep none,
+    // as on one worker), `c` on rank 0 only (rank 1 gets the mean).
+    t.tidy(() => {
+      const a = t.zeros([3]).requiresGrad_();
+      const b = t.zeros([2]).requiresGrad_();
+      const c = t.zeros([2]).requiresGrad_();
+      a.mul(t.tensor([1, 2, 3]).mul(rank + 1)).sum().add(rank === 0 ? c.mul(t.tensor([4, 8])).sum() : 0).backward();
+      averageGradients(group, [a, b, c]);
+      say({ rank, a: a.grad?.toArray() ?? null, b: b.grad?.toArray() ?? null, c: c.grad?.toArray() ?? null });
     });
   } else if (scenario === 'kill') {
     // Rank 1 dies (SIGKILL) after the first all-reduce; rank 0 keeps going.

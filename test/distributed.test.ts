@@ -109,6 +109,17 @@ test('gathered NT-Xent and synchronized batch norm on 2 workers: the gradients o
   });
 });
 
+test('gradient averaging: the mean over workers; a parameter no worker has a gradient for keeps none, as on one worker', async () => {
+  const out = await runWorkers('average', 2, await freePort());
+  for (const [rank, w] of out.entries()) {
+    assert.equal(w.code, 0, w.stderr);
+    const r = w.lines.find((l) => 'a' in l)!;
+    assert.deepEqual(r.a, [1.5, 3, 4.5], `rank ${rank}: a`);
+    assert.equal(r.b, null, `rank ${rank}: b had no gradient anywhere, so no optimiser step may touch it`);
+    assert.deepEqual(r.c, [2, 4], `rank ${rank}: c`);
+  }
+});
+
 test('a worker killed with SIGKILL: the other stops with an error naming the dead rank, well within 60 s', async () => {
   const started = Date.now();
   const [w0, w1] = await runWorkers('kill', 2, await freePort(), { SIMCLR_DIST_TIMEOUT_MS: '30000' });

@@ -4,12 +4,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { predictImages } from '../src/run';
 import { startServer, type RunningServer } from '../src/serve';
 import { DATASETS, tempDir } from './helpers';
 import { makeRun } from './export-fixture';
+import { listenError } from '../src/cli/serve';
+import { UsageError } from '../src/cli/options';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const root = tempDir('simclr-serve-');
@@ -91,6 +94,63 @@ test('bad input gets a 4xx JSON error and the server keeps serving', async () =>
   assert.ok(sizes.length < 24, `24 concurrent requests in ${sizes.length} forward passes`);
 });
 
+/** Sends a raw request (head, then body chunks; `end`: close the writing side after) and resolves to the first response's status and JSON body. */
+function raw(head: string, chunks: (string | Buffer)[], end: boolean): Promise<{ status: number; json: any }> {
+  const { port, hostname } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(port), hostname, () => {
+      sock.write(head);
+      for (const c of chunks) sock.write(c);
+      if (end) sock.end();
+    });
+    let text = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no answer within 10 s (got ${JSON.stringify(text.slice(0, 200))})`));
+    }, 10_000);
+    sock.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      const m = /^HTTP\/1\.1 (\d+)[^]*?\r\ncontent-length: (\d+)[^]*?\r\n\r\n/i.exec(text);
+      if (m && text.length >= m[0].length + Number(m[2])) {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve({ status: Number(m[1]), json: JSON.parse(text.slice(m[0].length, m[0].length + Number(m[2]))) });
+      }
+    });
+    sock.on('error', () => {});
+  });
+}
+
+test('malformed or oversized multipart bodies: a 4xx as soon as the body shows it, and the server keeps serving', async () => {
+  const part = (name: string) => `--XX\r\ncontent-disposition: form-data; name="f"; filename="${name}"\r\ncontent-type: image/png\r\n\r\n`;
+  const head = (extra: string) => `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=XX\r\n${extra}\r\n`;
+  // A body that ends inside a file (this crashed the server: busboy errors the file's stream).
+  const cut = part('a.png') + 'abcdefgh';
+  const r1 = await raw(head(`content-length: ${cut.length}\r\n`), [cut], false);
+  assert.equal(r1.status, 400, JSON.stringify(r1.json));
+  assert.match(r1.json.error, /Unexpected end of form/);
+  // The connection cut inside a file.
+  await raw(head('transfer-encoding: chunked\r\n'), [`${Buffer.byteLength(cut).toString(16)}\r\n${cut}\r\n`], true).catch(() => null);
+  // A file over --max-bytes (64 KiB here), the body still streaming: answered before it ends.
+  const big = Buffer.alloc(70 * 1024, 1);
+  const r2 = await raw(head('transfer-encoding: chunked\r\n'), [`${(part('big.png').length + big.length).toString(16)}\r\n`, part('big.png'), big, '\r\n'], false);
+  assert.equal(r2.status, 413, JSON.stringify(r2.json));
+  assert.match(r2.json.error, /big\.png is over 65536 bytes/);
+  // A declared body larger than the most files x --max-bytes: refused before it is read.
+  const r3 = await raw(head('content-length: 100000000000\r\n'), [], false);
+  assert.equal(r3.status, 413, JSON.stringify(r3.json));
+  assert.match(r3.json.error, /the most this server takes/);
+  // Endless text fields: a limit, not a body read to its end.
+  const fields = Array.from({ length: 150 }, (_, i) => `--XX\r\ncontent-disposition: form-data; name="x${i}"\r\n\r\nv\r\n`).join('');
+  const r4 = await raw(head('transfer-encoding: chunked\r\n'), [`${fields.length.toString(16)}\r\n${fields}\r\n`], false);
+  assert.equal(r4.status, 413, JSON.stringify(r4.json));
+  // A request target that is no URL: 400, not 500.
+  const r5 = await raw('GET http://[ HTTP/1.1\r\nhost: x\r\n\r\n', [], false);
+  assert.equal(r5.status, 400, JSON.stringify(r5.json));
+  const ok = await post('/predict', readFileSync(images[0]!), 'image/png');
+  assert.equal(ok.status, 200, 'still serving');
+});
+
 test('GET / is the page and GET /healthz says what is served', async () => {
   const page = await fetch(`${server.url}/`);
   assert.equal(page.status, 200);
@@ -125,4 +185,14 @@ test('simclr serve --port 0 prints its address, answers, and closes on SIGTERM',
   });
   assert.equal(code, 0, err);
   assert.match(out, /server closed/);
+});
+
+test('serve: a port the user may not listen on (below 1024, not root) is a usage error saying why', () => {
+  const denied = Object.assign(new Error('listen EACCES: permission denied 127.0.0.1:80'), { code: 'EACCES' });
+  const e = listenError(denied, 80, '127.0.0.1');
+  assert.ok(e instanceof UsageError);
+  assert.match((e as Error).message, /--port 80: ports below 1024 need root/);
+  assert.ok(listenError(Object.assign(new Error('x'), { code: 'EADDRINUSE' }), 8080, '127.0.0.1') instanceof UsageError);
+  const other = new Error('something else');
+  assert.equal(listenError(other, 8080, '127.0.0.1'), other);
 });

@@ -10,10 +10,7 @@ export async function serveCommand({ values: o }: { values: Parsed<typeof COMMAN
   try {
     server = await startServer({ run: o.model, stage: o.stage, port: o.port, host: o.host, top: o.top, maxBytes: o.maxBytes, maxBatch: o.maxBatch });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new UsageError(`--port ${o.port}: the port is in use on ${o.host}; choose another (or --port 0 for any free one)`);
-    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`--host ${o.host}: not an address of this machine`);
-    throw e;
+    throw listenError(e, o.port, o.host);
   }
   const { model } = server;
   console.log(`serving ${o.model}:${model.stage} (${model.classes.length} classes, ${model.config.imageSize}px) at ${server.url}`);
@@ -32,4 +29,19 @@ export async function serveCommand({ values: o }: { values: Parsed<typeof COMMAN
   await server.close();
   console.log('server closed');
   return 0;
+}
+
+/** Why the server could not listen, as the user can act on it (a UsageError), or the error itself. */
+export function listenError(e: unknown, port: number, host: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'EADDRINUSE') return new UsageError(`--port ${port}: the port is in use on ${host}; choose another (or --port 0 for any free one)`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new UsageError(`--host ${host}: not an address of this machine`);
+  if (code === 'EACCES') {
+    return new UsageError(
+      port < 1024
+        ? `--port ${port}: ports below 1024 need root (or the CAP_NET_BIND_SERVICE capability); choose one from 1024 up, e.g. the default 8080, or --port 0 for any free one`
+        : `--port ${port}: not allowed to listen on ${host}:${port} (${(e as Error).message})`,
+    );
+  }
+  return e;
 }

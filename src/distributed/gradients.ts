@@ -38,32 +38,41 @@ export function planBuckets(params: Tensor[], bucketBytes = DEFAULT_BUCKET_BYTES
 /**
  * Replaces each parameter's gradient by its mean over the workers. A parameter without a
  * gradient counts as zero (every worker must then agree on the bucket layout: a missing
- * gradient is filled with zeros, so the buckets stay the same everywhere).
+ * gradient is filled with zeros, so the buckets stay the same everywhere). One that has no
+ * gradient on any worker keeps none, as on one worker (each bucket carries, per parameter,
+ * the count of workers with a gradient): the optimisers skip such a parameter, where a
+ * zero gradient would still get weight decay and momentum.
  */
 export function averageGradients(group: ProcessGroup, params: Tensor[], plan: BucketPlan = planBuckets(params)): void {
   if (group.worldSize === 1) return;
   t.tidy(() => {
     const started: { flat: Tensor; members: number[]; pending: Pending }[] = [];
     for (const members of plan.buckets) {
-      const flat = t.cat(members.map((i) => {
-        const p = params[i]!;
-        const g = p.grad;
-        return (g ?? t.zerosLike(p)).detach().to('float32').reshape(-1);
-      }));
+      // The gradients, then one number per parameter: 1 where this worker has a gradient
+      // (summed, it says whether any worker had one).
+      const flat = t.cat([
+        ...members.map((i) => {
+          const p = params[i]!;
+          const g = p.grad;
+          return (g ?? t.zerosLike(p)).detach().to('float32').reshape(-1);
+        }),
+        t.tensor(Float32Array.from(members, (i) => (params[i]!.grad ? 1 : 0)), [members.length]),
+      ]);
       started.push({ flat, members, pending: group.allReduceStart(flat, 'sum') });
     }
     t.noGrad(() => {
       for (const { flat, members, pending } of started) {
         pending.wait();
+        const present = flat.narrow(0, flat.shape[0]! - members.length, members.length).toArray() as number[];
         flat.mul_(1 / group.worldSize);
         let at = 0;
-        for (const i of members) {
+        for (const [j, i] of members.entries()) {
           const p = params[i]!;
           const part = flat.narrow(0, at, p.numel).reshape(p.shape).to(p.dtype);
           at += p.numel;
           const g = p.grad;
           if (g) g.copy_(part);
-          else p.grad = part.clone();
+          else if (present[j]! > 0) p.grad = part.clone();
         }
       }
     });

@@ -39,7 +39,7 @@ export interface ExportResult {
 export function defaultStage(run: RunFolder, dir: string): string {
   const stages = listStages(run);
   const stage = stages.find((s) => s.startsWith('distill-')) || stages.find((s) => s.startsWith('finetune-')) || stages[0];
-  if (!stage) throw new PlanError(`${dir}: no trained classifier to export (run simclr finetune --from ${dir} first)`);
+  if (!stage) throw new PlanError(`${dir}: no trained classifier yet (no finetune-*, distill-* or supervised-* stage; run simclr finetune --from ${dir} first)`);
   return stage;
 }
 

@@ -72,7 +72,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(c);
     });
     req.on('end', () => failed || resolve(Buffer.concat(chunks)));
-    req.on('error', (e) => failed || reject(e));
+    req.on('error', (e) => failed || reject(new HttpError(400, `the request body could not be read: ${e.message}`)));
   });
 }
 
@@ -81,31 +81,72 @@ interface Upload {
   bytes: Buffer;
 }
 
-/** The files of a multipart/form-data body (every file field), each at most `limit` bytes. */
+/** Room for a multipart body's boundaries, part headers and small text fields, beside its files. */
+const MULTIPART_OVERHEAD = 1 << 20;
+
+/**
+ * The files of a multipart/form-data body (every file field), each at most `limit` bytes,
+ * at most `maxFiles` of them, the whole body at most maxFiles x limit (+ 1 MiB): every limit
+ * is checked as the body streams in, and the first one crossed answers at once (the rest of
+ * the body is not parsed). A body that ends early or is cut off is a 400, never a crash.
+ */
 function readMultipart(req: IncomingMessage, limit: number, maxFiles: number): Promise<Upload[]> {
+  const bodyLimit = limit * maxFiles + MULTIPART_OVERHEAD;
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > bodyLimit) {
+    return Promise.reject(new HttpError(413, `the body is ${declared} bytes; the most this server takes is ${bodyLimit} (--max-bytes per file, ${maxFiles} files)`));
+  }
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { fileSize: limit, files: maxFiles } });
+      bb = busboy({ headers: req.headers, limits: { fileSize: limit, files: maxFiles, fields: 100, parts: maxFiles + 100 } });
     } catch (e) {
       reject(new HttpError(400, `cannot read the multipart body: ${(e as Error).message}`));
       return;
     }
     const files: Upload[] = [];
-    let error: HttpError | null = null;
+    let settled = false;
+    // The first failure answers; the parser stops (what is left of the body is drained by the caller).
+    const fail = (error: Error): void => {
+      if (settled) return;
+      settled = true;
+      req.unpipe(bb);
+      req.off('data', count);
+      bb.removeAllListeners('close');
+      // Errors the parser raises on its streams after this are expected: keep them from being unhandled.
+      bb.on('error', () => {});
+      // Not from inside busboy's own event (it goes on using the file stream after 'limit').
+      setImmediate(() => bb.destroy());
+      reject(error);
+    };
+    let size = 0;
+    const count = (c: Buffer): void => {
+      size += c.length;
+      if (size > bodyLimit) fail(new HttpError(413, `the body is over ${bodyLimit} bytes, the most this server takes (--max-bytes per file, ${maxFiles} files)`));
+    };
+    req.on('data', count);
     bb.on('file', (_field, stream, info) => {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('limit', () => (error ??= new HttpError(413, `${info.filename || 'a file'} is over ${limit} bytes, the most this server takes (--max-bytes)`)));
-      stream.on('close', () => files.push({ name: info.filename || `file${files.length + 1}`, bytes: Buffer.concat(chunks) }));
+      // A body that ends inside a file errors the file's stream as well as the parser.
+      stream.on('error', (e: Error) => fail(new HttpError(400, `cannot read the multipart body: ${e.message}`)));
+      stream.on('limit', () => fail(new HttpError(413, `${info.filename || 'a file'} is over ${limit} bytes, the most this server takes (--max-bytes)`)));
+      stream.on('close', () => settled || files.push({ name: info.filename || `file${files.length + 1}`, bytes: Buffer.concat(chunks) }));
     });
-    bb.on('filesLimit', () => (error ??= new HttpError(413, `more than ${maxFiles} files in one request`)));
-    bb.on('error', (e: Error) => reject(new HttpError(400, `cannot read the multipart body: ${e.message}`)));
+    bb.on('filesLimit', () => fail(new HttpError(413, `more than ${maxFiles} files in one request`)));
+    bb.on('fieldsLimit', () => fail(new HttpError(413, 'more than 100 text fields in one request')));
+    bb.on('partsLimit', () => fail(new HttpError(413, `more than ${maxFiles + 100} parts in one request`)));
+    bb.on('error', (e: Error) => fail(new HttpError(400, `cannot read the multipart body: ${e.message}`)));
     bb.on('close', () => {
-      if (error) reject(error);
-      else if (files.length === 0) reject(new HttpError(400, 'the multipart body has no files: send the images as file fields'));
+      if (settled) return;
+      settled = true;
+      req.off('data', count);
+      if (files.length === 0) reject(new HttpError(400, 'the multipart body has no files: send the images as file fields'));
       else resolve(files);
     });
+    // The client went away (or the connection broke) before the body ended.
+    req.on('aborted', () => fail(new HttpError(400, 'the request was cut off before its body ended')));
+    req.on('error', (e: Error) => fail(new HttpError(400, `the request body could not be read: ${e.message}`)));
     req.pipe(bb);
   });
 }
@@ -165,7 +206,12 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      throw new HttpError(400, 'the request target is not a valid path');
+    }
     const route = `${req.method} ${url.pathname}`;
     switch (route) {
       case 'GET /':
