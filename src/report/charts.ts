@@ -25,18 +25,18 @@ export interface EfficiencyPoint {
 
 /** Top-1 against the share of labels, a line per method; test solid, validation dashed. */
 export function labelEfficiencyChart(points: EfficiencyPoint[], xTitle: string): Spec {
+  const x = { field: 'x', type: 'quantitative', scale: { type: 'log' }, title: xTitle, axis: { values: [...new Set(points.map((p) => p.x))] } };
+  const y = { field: 'top1', type: 'quantitative', scale: { zero: false }, title: 'top-1 (%)' };
+  const color = { field: 'method', type: 'nominal', title: 'model', sort: ['supervised baseline', 'fine-tuned', 'distilled'] };
   return base({
     data: { values: points },
     width: WIDE,
     height: 260,
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'x', type: 'quantitative', scale: { type: 'log' }, title: xTitle, axis: { values: [...new Set(points.map((p) => p.x))] } },
-      y: { field: 'top1', type: 'quantitative', scale: { zero: false }, title: 'top-1 (%)' },
-      color: { field: 'method', type: 'nominal', title: 'model', sort: ['supervised baseline', 'fine-tuned', 'distilled'] },
-      strokeDash: { field: 'split', type: 'nominal', title: 'split', sort: ['test', 'validation'] },
-      tooltip: [{ field: 'method' }, { field: 'labels', title: 'labels' }, { field: 'split' }, { field: 'top1', title: 'top-1 (%)', format: '.2f' }],
-    },
+    layer: [
+      // Lines carry the split's dash (their legend shows it); points carry the tooltips.
+      { mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color, detail: { field: 'split' }, strokeDash: { field: 'split', type: 'nominal', title: 'split', sort: ['test', 'validation'] } } },
+      { mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y, color, tooltip: [{ field: 'method' }, { field: 'labels', title: 'labels' }, { field: 'split' }, { field: 'top1', title: 'top-1 (%)', format: '.2f' }] } },
+    ],
   });
 }
 
@@ -60,9 +60,11 @@ export function lossChart(loss: Curves['loss']): Spec {
 }
 
 export const PRETRAIN_SERIES = ['contrastive accuracy, per step', 'contrastive accuracy, epoch mean', 'kNN top-1 on the test set'];
+const PRETRAIN_COLOURS = ['#9ecae9', '#1f5f99', '#e45756'];
 
 /** Pretraining's contrastive accuracy (the share of views whose partner is the most similar) and kNN top-1. */
 export function pretrainChart(rows: Curves['pretrain']): Spec {
+  const present = PRETRAIN_SERIES.filter((name) => rows.some((r) => r.series === name));
   return base({
     data: { values: rows },
     width: WIDE,
@@ -71,7 +73,7 @@ export function pretrainChart(rows: Curves['pretrain']): Spec {
     encoding: {
       x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
       y: { field: 'value', type: 'quantitative', title: '%' },
-      color: { field: 'series', type: 'nominal', title: null, scale: { domain: PRETRAIN_SERIES, range: ['#9ecae9', '#1f5f99', '#e45756'] }, legend: { orient: 'bottom', labelLimit: 300 } },
+      color: { field: 'series', type: 'nominal', title: null, scale: { domain: present, range: present.map((name) => PRETRAIN_COLOURS[PRETRAIN_SERIES.indexOf(name)]!) }, legend: { orient: 'bottom', labelLimit: 300 } },
       tooltip: [{ field: 'series' }, { field: 'epoch' }, { field: 'value', title: '%', format: '.2f' }],
     },
   });
