@@ -106,7 +106,7 @@ export function confusionChart(classes: string[], confusion: number[][]): Spec {
     row.forEach((count, j) => values.push({ truth: classes[i]!, predicted: classes[j]!, count, share: Math.round((1000 * count) / total) / 10 }));
   });
   const side = matrixSide(classes.length);
-  const cell = { field: 'share', type: 'quantitative', title: '% of row', scale: { domain: [0, 100], range: ['#ffffff', '#08519c'] }, legend: { gradientLength: 120 } };
+  const cell = { field: 'share', type: 'quantitative', title: '% of row', scale: { domain: [0, 100], range: ['#ffffff', '#08519c'], interpolate: 'rgb' }, legend: { gradientLength: 120 } };
   const layers: Spec[] = [{ mark: 'rect', encoding: { color: cell, tooltip: [{ field: 'truth', title: 'true' }, { field: 'predicted' }, { field: 'count' }, { field: 'share', title: '% of the true class' }] } }];
   if (classes.length <= 20) {
     layers.push({ mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'count' }, color: { condition: { test: 'datum.share > 55', value: 'white' }, value: 'black' } } });

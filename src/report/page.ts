@@ -95,8 +95,8 @@ function classifierSection(a: ReportAnalysis, specs: Record<string, Spec>): stri
 
 function viewsSection(a: ReportAnalysis): string {
   if (!a.views) return '';
-  return `<section id="views"><h2>What pretraining sees</h2><p>${a.views.rows} test images (left) and two SimCLR views of each, drawn with this run's pretraining augmentations (random crop and resize, flip, colour jitter, grayscale; blur above 32px). Pretraining teaches the encoder that the two views of an image belong together, and apart from the other images' views.</p>
-<img class="views" src="${a.views.image}" alt="SimCLR views"></section>`;
+  return `<section id="views"><h2>What pretraining sees</h2><div class="row"><img class="views" src="${a.views.image}" alt="SimCLR views of ${a.views.rows} test images">
+<p class="aside">Each row: a test image, then two SimCLR views of it, drawn with this run's pretraining augmentations (random crop and resize, flip, colour jitter, grayscale; blur above 32px). Pretraining teaches the encoder that the two views of an image belong together, and apart from the views of the other images in the batch: what survives these changes is what the encoder learns to see.</p></div></section>`;
 }
 
 function mapSection(a: ReportAnalysis, specs: Record<string, Spec>): string {
@@ -149,7 +149,7 @@ figure{margin:0}.chart{margin:1em 0}.chart figcaption{color:#555;font-size:.88em
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(118px,1fr));gap:10px}
 .mistake{border:1px solid #e3e3e3;border-radius:4px;padding:6px;text-align:center;font-size:.8em;background:#fafafa}
 .mistake img{image-rendering:pixelated;max-width:100%}.mistake .pred{color:#c0392b;font-weight:600}.mistake .truth{color:#2d6a2d}.mistake small{color:#888;word-break:break-all}
-img.views{image-rendering:pixelated;border:1px solid #ddd;max-width:100%}
+img.views{image-rendering:pixelated;border:1px solid #ddd;max-width:100%}.aside{max-width:480px}
 pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}code{background:#f3f3f3;padding:0 3px}
 </style></head><body><main>
 <header><h1>simclr-ts run report</h1><p class="meta">${esc(input.run)} &middot; written ${new Date().toISOString()}</p>
