@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RunFolder } from '../src/train';
 import { writeReport } from '../src/run';
-import { ANALYSIS_FILE, type ReportAnalysis } from '../src/report';
+import { ANALYSIS_FILE, curves, efficiencyPoints, shareOf, stageOrder, type ReportAnalysis } from '../src/report';
 import { DATASETS, tempDir } from './helpers';
 import { launchBrowser } from './browser';
 
@@ -138,4 +138,27 @@ test('the pipeline writes a full report that renders in headless Chromium; simcl
   writeReport(new RunFolder(run));
   assert.match(readFileSync(file, 'utf8'), new RegExp(`out of date: ${a.stage} was trained again after this analysis\\. Run <code>simclr report --model ${run}</code>`));
   assert.ok(existsSync(file));
+});
+
+test('curves by fractional epoch with epoch means; the label-efficiency axis from the label fractions', () => {
+  const metrics = [
+    ...[1, 2, 3, 4].map((step) => ({ stage: 'pretrain', epoch: step <= 2 ? 1 : 2, step, loss: 10 - step, contrastive_acc: step / 10 })),
+    { stage: 'pretrain', epoch: 2, step: 4, knn_top1: 40 },
+    { stage: 'finetune-1pct', epoch: 1, step: 1, loss: 2 },
+    { stage: 'finetune-1pct', epoch: 1, step: 1, val_top1: 55.5 },
+  ];
+  const c = curves(metrics);
+  assert.deepEqual(c.loss.filter((r) => r.stage === 'pretrain' && r.kind === 'step').map((r) => [r.epoch, r.loss]), [[0.5, 9], [1, 8], [1.5, 7], [2, 6]]);
+  assert.deepEqual(c.loss.filter((r) => r.kind === 'epoch mean').map((r) => [r.stage, r.epoch, r.loss]), [['pretrain', 1, 8.5], ['pretrain', 2, 6.5], ['finetune-1pct', 1, 2]]);
+  assert.deepEqual(c.pretrain.filter((r) => r.series !== 'contrastive accuracy, per step').map((r) => [r.series, r.epoch, r.value]), [['contrastive accuracy, epoch mean', 1, 15], ['contrastive accuracy, epoch mean', 2, 35], ['kNN top-1 on the test set', 2, 40]]);
+  assert.deepEqual(c.validation, [{ stage: 'finetune-1pct', epoch: 1, top1: 55.5 }]);
+
+  assert.deepEqual(['1pct', '12.5pct', '0.1', '1', '25-per-class'].map(shareOf), [1, 12.5, 10, 100, null]);
+  const row = (stage: string, labeled: number) => ({ stage, top1: 50, top5: 90, labeled, epochs: 1, lr: 0.1 });
+  assert.equal(efficiencyPoints([row('finetune-1pct', 10)]), null, 'one fraction: no chart');
+  assert.equal(efficiencyPoints([row('finetune-1pct', 10), row('finetune-10pct', 100)])!.xTitle, 'share of the labels used (%, log scale)');
+  const mixed = efficiencyPoints([row('finetune-1pct', 10), row('finetune-25-per-class', 250)])!;
+  assert.equal(mixed.xTitle, 'labeled images (log scale)');
+  assert.deepEqual(mixed.points.map((p) => p.x), [10, 250]);
+  assert.deepEqual(stageOrder(['distill-10pct', 'finetune-1pct', 'pretrain', 'supervised-10pct', 'distill-1pct', 'supervised-1pct']), ['pretrain', 'supervised-1pct', 'supervised-10pct', 'finetune-1pct', 'distill-1pct', 'distill-10pct']);
 });
