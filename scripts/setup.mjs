@@ -237,8 +237,9 @@ function ensureNodeModules() {
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
   const addonApi = join(root, 'node_modules/node-addon-api');
   const sharp = join(root, 'node_modules/sharp');
-  // export/serve and their tests: ONNX protobuf, onnxruntime (Node for the tests, web for the page), multipart, the browser driver.
-  const more = ['onnx-proto', 'onnxruntime-web', 'busboy', 'onnxruntime-node', 'puppeteer-core'].map((p) => join(root, 'node_modules', p));
+  // export/serve and their tests: ONNX protobuf, onnxruntime (Node for the tests, web for the page), multipart, the browser driver;
+  // the report: the chart libraries it inlines (Vega, Vega-Lite, vega-embed) and UMAP for its embedding map.
+  const more = ['onnx-proto', 'onnxruntime-web', 'busboy', 'onnxruntime-node', 'puppeteer-core', 'vega', 'vega-lite', 'vega-embed', 'umap-js'].map((p) => join(root, 'node_modules', p));
   if (existsSync(tsc) && existsSync(addonApi) && existsSync(sharp) && more.every((p) => existsSync(p))) return;
   log('installing npm dependencies');
   // onnxruntime-node ships its CPU binaries in the npm package; its install script would only

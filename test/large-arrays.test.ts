@@ -6,6 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as t from '../src';
 import { RunFolder, classCount, knnClassify } from '../src/train';
 import { writeReport } from '../src/run';
+import { MAX_STEP_POINTS, chartLibraries } from '../src/report';
 import { extent } from '../src/util/extent';
 import { tempDir } from './helpers';
 
@@ -32,13 +33,20 @@ test('the report draws 1,000,000 metric points as a small page', () => {
   const dir = tempDir('simclr-large-report-');
   const run = new RunFolder(dir);
   const lines: string[] = [];
-  for (let i = 0; i < N; i++) lines.push(`{"stage":"pretrain","step":${i},"loss":${(5 - i / N).toFixed(5)},"contrastive_acc":${(i / N).toFixed(5)}}`);
+  // 1,000 epochs of 1,000 steps each, as the training loop writes them.
+  for (let i = 0; i < N; i++) lines.push(`{"stage":"pretrain","epoch":${1 + Math.floor(i / 1000)},"step":${i + 1},"loss":${(5 - i / N).toFixed(5)},"contrastive_acc":${(i / N).toFixed(5)}}`);
   writeFileSync(run.path('metrics.jsonl'), lines.join('\n') + '\n');
   writeReport(run);
   const html = readFileSync(run.path('report.html'), 'utf8');
-  assert.match(html, /<svg/);
-  assert.match(html, /step 0<\/text>/);
-  assert.match(html, /999999<\/text>/, 'the last step is on the axis');
-  assert.ok(html.length < 1_000_000, `report is ${html.length} bytes`);
+  const specs = JSON.parse(/<script type="application\/json" id="report-specs">(.*?)<\/script>/s.exec(html)![1]!) as Record<string, { data: { values: { epoch: number; kind?: string; series?: string }[] } }>;
+  const loss = specs['chart-loss']!.data.values;
+  const steps = loss.filter((p) => p.kind === 'step');
+  assert.ok(steps.length <= MAX_STEP_POINTS + 1 && steps.length >= MAX_STEP_POINTS / 2, `${steps.length} step points drawn`);
+  assert.equal(steps[steps.length - 1]!.epoch, 1000, 'the last step is drawn');
+  assert.equal(loss.filter((p) => p.kind === 'epoch mean').length, 1000, 'a mean per epoch');
+  assert.ok(specs['chart-pretrain']!.data.values.length <= MAX_STEP_POINTS + 1 + 1000);
+  // The page is the inlined chart libraries plus little else.
+  const libraries = chartLibraries().reduce((n, l) => n + l.code.length, 0);
+  assert.ok(html.length - libraries < 300_000, `report is ${html.length} bytes, ${html.length - libraries} besides the libraries`);
   rmSync(dir, { recursive: true, force: true });
 });

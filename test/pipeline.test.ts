@@ -60,8 +60,9 @@ test('the pipeline writes a complete run folder, and eval and predict read it', 
   assert.match(r.stdout, /validation top-1 \(%\)\s+10pct/);
   assert.ok(metrics.some((m) => m.stage === 'finetune-10pct' && typeof m.val_top1 === 'number'), 'validation top-1 in the metrics');
   const html = readFileSync(join(run, 'report.html'), 'utf8');
-  assert.match(html, /<table>.*finetune-10pct/s);
-  assert.match(html, /<svg/);
+  assert.match(html, /<table class="results">.*finetune-10pct/s);
+  assert.match(html, /id="chart-loss"/);
+  assert.match(html, /id="chart-confusion"/, 'the full report, written when the pipeline ends');
   assert.doesNotMatch(html, /(src|href)="https?:/, 'no outside requests');
   const ev = simclr(['eval', '--model', run, '--knn', '--linear', '--linear-epochs', '3']);
   assert.equal(ev.status, 0, ev.stderr);

@@ -2,3 +2,4 @@
 export * from './views';
 export * from './small';
 export * from './normalise';
+export * from './grid';

@@ -111,6 +111,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./export')).exportCommand(parseCommand(COMMANDS.export, rest));
     case 'serve':
       return (await import('./serve')).serveCommand(parseCommand(COMMANDS.serve, rest));
+    case 'report':
+      return (await import('./report')).reportCommand(parseCommand(COMMANDS.report, rest));
   }
 }
 

@@ -281,6 +281,21 @@ export const COMMANDS = {
       'max-batch': { type: 'integer', min: 1, max: 1024, default: 32, help: 'most images per forward pass (concurrent requests are batched)' },
     },
   },
+  report: {
+    name: 'report',
+    summary: "rewrite a run's report.html in full: results, label efficiency, curves, and the classifier on the test set (confusion matrix, per-class accuracy, most confident mistakes), SimCLR views, a UMAP map of the encoder's embeddings",
+    usage: 'simclr report --model RUN [--out FILE] [--stage STAGE]',
+    example: 'simclr report --model runs/c10',
+    options: {
+      model: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder' },
+      out: { type: 'string', placeholder: 'FILE', defaultText: 'RUN/report.html, with the analysis saved beside it as report-analysis.json', help: 'the page to write (elsewhere, the run folder is only read)' },
+      stage: { type: 'string', placeholder: 'STAGE', defaultText: 'distill-*, else finetune-*', help: 'the classifier whose test-set results are shown' },
+      'map-images': { type: 'integer', min: 3, max: 100000, default: 2000, help: 'test images on the embedding map (a seeded sample)' },
+      mistakes: { type: 'integer', min: 0, max: 500, default: 24, help: 'most confident mistakes shown' },
+      seed: { ...seed, help: 'seed of the map (sample and UMAP) and of the views' },
+      'skip-bad-images': { ...skipBadImages, defaultText: 'as the run was made', default: false },
+    },
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;

@@ -1,7 +1,7 @@
 // `simclr views`: a grid of images beside pairs of their SimCLR views, to see what the
 // augmentations do.
 import * as t from '../torch';
-import { simclrViewOptions, simclrViews, toUnit } from '../augment';
+import { simclrViewOptions, viewsGrid } from '../augment';
 import { decodeImages, listImages, seededRandom, writePng } from '../data';
 import { chooseShape, readShapes, withoutBad } from '../data';
 import { UsageError, type Parsed } from './options';
@@ -23,21 +23,8 @@ export async function viewsCommand({ values: o }: { values: Parsed<typeof COMMAN
   const { files: chosen, pixels } = withoutBad(drawn, decoded.pixels, decoded.bad, channels * size * size);
   if (chosen.length === 0) throw new Error(`${dir}: none of the ${drawn.length} images drawn could be decoded`);
   t.manualSeed(seed);
-  const grid = t.tidy(() => {
-    const images = t.fromBytes(pixels, [chosen.length, channels, size, size], 'uint8');
-    const [v1, v2] = simclrViews(images, simclrViewOptions(size));
-    const original = toUnit(images);
-    // Rows: original | view 1 | view 2, with a white gap; each image zoomed for a person to see.
-    const gap = t.ones([chosen.length, channels, size, 2]);
-    const row = t.cat([original, gap, v1, gap, v2], 3);
-    const big = t.F.interpolate(row, [size * zoom, row.shape[3]! * zoom], { mode: 'nearest' });
-    const hgap = t.ones([chosen.length, channels, 2 * zoom, row.shape[3]! * zoom]);
-    const stacked = t.cat([big, hgap], 2).permute(1, 0, 2, 3).reshape(channels, -1, row.shape[3]! * zoom);
-    return stacked.mul(255).round().clamp(0, 255).to('uint8');
-  });
-  const [, height, width] = grid.shape as [number, number, number];
-  await writePng(out, grid.data() as Uint8Array, channels, height, width);
-  grid.dispose();
+  const grid = viewsGrid(pixels, chosen.length, channels, size, simclrViewOptions(size), zoom);
+  await writePng(out, grid.chw, channels, grid.height, grid.width);
   console.log(`wrote ${out}: ${chosen.length} images from ${dir} (columns: original, view 1, view 2; ${size}px ${channels === 1 ? 'gray' : 'RGB'}, seed ${seed})`);
   return 0;
 }

@@ -2,6 +2,7 @@
 // decoded with sharp (libvips threads) to uint8 CHW at one size, and cached on disk.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { extname, join, relative, resolve } from 'node:path';
 import type { ImageDataset } from './dataset';
 import { defaultCacheDir } from '../torch/cache-dir';
@@ -338,9 +339,23 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
 
 /** Writes uint8 CHW planes [channels, height, width] as a PNG. */
 export async function writePng(file: string, chw: Uint8Array, channels: 1 | 3, height: number, width: number): Promise<void> {
+  await writeFile(file, await pngBytes(chw, channels, height, width));
+}
+
+/**
+ * uint8 CHW planes [channels, height, width] as PNG bytes; `display` resizes to that many
+ * pixels on the longer side (by whole-pixel zoom when enlarging, so pixels stay sharp).
+ */
+export async function pngBytes(chw: Uint8Array, channels: 1 | 3, height: number, width: number, display?: number): Promise<Buffer> {
   const sharp = await loadSharp();
-  const hwc = Buffer.alloc(chw.length);
+  const hwc = Buffer.alloc(channels * height * width);
   const plane = height * width;
   for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) hwc[p * channels + c] = chw[c * plane + p]!;
-  await sharp(hwc, { raw: { width, height, channels } }).png().toFile(file);
+  let image = sharp(hwc, { raw: { width, height, channels } });
+  const side = Math.max(height, width);
+  if (display !== undefined && display !== side) {
+    const zoom = display > side ? Math.max(1, Math.floor(display / side)) : display / side;
+    image = image.resize(Math.max(1, Math.round(width * zoom)), Math.max(1, Math.round(height * zoom)), { kernel: zoom >= 1 ? 'nearest' : 'lanczos3' });
+  }
+  return image.png().toBuffer();
 }

@@ -4,7 +4,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { saveSafetensors } from '../torch';
 import { PlanError } from '../run/errors';
-import { listStages, loadClassifier, openRun, type RunConfig } from '../run/folder';
+import { defaultClassifierStage, loadClassifier, openRun, type RunConfig } from '../run/folder';
 import type { RunFolder } from '../train';
 import type { Classifier } from '../models';
 import { classifierToOnnx, type PixelInput } from './onnx-model';
@@ -37,8 +37,7 @@ export interface ExportResult {
 
 /** The classifier `predict` and `export` use by default: distill-*, else finetune-*, else any. */
 export function defaultStage(run: RunFolder, dir: string): string {
-  const stages = listStages(run);
-  const stage = stages.find((s) => s.startsWith('distill-')) || stages.find((s) => s.startsWith('finetune-')) || stages[0];
+  const stage = defaultClassifierStage(run);
   if (!stage) throw new PlanError(`${dir}: no trained classifier yet (no finetune-*, distill-* or supervised-* stage; run simclr finetune --from ${dir} first)`);
   return stage;
 }

@@ -175,3 +175,9 @@ export function listStages(run: RunFolder): string[] {
     .filter((f) => f.endsWith('.json') && /^(finetune|distill|supervised)-/.test(f))
     .map((f) => f.slice(0, -5));
 }
+
+/** The classifier `predict`, `export`, `serve` and the report use by default: distill-*, else finetune-*, else any. */
+export function defaultClassifierStage(run: RunFolder): string | undefined {
+  const stages = listStages(run);
+  return stages.find((s) => s.startsWith('distill-')) || stages.find((s) => s.startsWith('finetune-')) || stages[0];
+}

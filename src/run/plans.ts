@@ -40,6 +40,7 @@ import {
   type RunConfig,
 } from './folder';
 import { recordResult, stageMeta } from './results';
+import { buildReport } from './report';
 import { joinWorkers, leaveWorkers, WorkerEnvError, type ProcessGroup } from '../distributed';
 import type { ResNetOptions } from '../models';
 
@@ -507,8 +508,22 @@ export async function runPipeline(plan: PipelinePlan): Promise<Outcome> {
         if (outcome === 'stopped') return 'stopped';
       }
     }
+    await reportAtTheEnd(plan.out, settings.seed ?? 0, plan.skipBadImages);
     return 'finished';
   } finally {
     releaseStopSignal();
+  }
+}
+
+/** The full report once every stage is trained: the classifier on the test set, views, the embedding map. */
+async function reportAtTheEnd(out: string, seed: number, skipBadImages?: boolean): Promise<void> {
+  try {
+    const r = await buildReport({ run: out, seed, skipBadImages });
+    const s = r.analysis.seconds;
+    console.log(`report: ${r.analysis.stage} on ${r.analysis.testImages} test images, views, embedding map (${(s.classifier + s.views + s.map).toFixed(1)} s)`);
+  } catch (e) {
+    // A run without a labeled test set still has its results and curves in the report.
+    if (!(e instanceof PlanError)) throw e;
+    console.log(`report: results and curves only (${e.message})`);
   }
 }

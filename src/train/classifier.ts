@@ -128,3 +128,22 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
   model.train();
   return { top1: (100 * top1) / count, top5: (100 * top5) / count };
 }
+
+/** Each image's top-1 class and its softmax probability (centre crop, eval mode), in data set order. */
+export function classifierPredictions(model: Module, ds: ImageDataset, norm: Normalisation, { batch = 500 } = {}): { predicted: Int32Array; probability: Float32Array } {
+  const predicted = new Int32Array(ds.count);
+  const probability = new Float32Array(ds.count);
+  prepareModel(model).eval();
+  t.noGrad(() => {
+    for (let start = 0; start < ds.count; start += batch) {
+      t.tidy(() => {
+        const end = Math.min(ds.count, start + batch);
+        const best = forwardIn(model, evalInput(imagesTensor(ds, start, end), ds.size, norm)).to('float32').softmax(1).topk(1, 1);
+        predicted.set(Int32Array.from(best.indices.toArray()), start);
+        probability.set(Float32Array.from(best.values.toArray()), start);
+      });
+    }
+  });
+  model.train();
+  return { predicted, probability };
+}
