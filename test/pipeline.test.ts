@@ -44,6 +44,10 @@ test('the pipeline writes a complete run folder, and eval and predict read it', 
   const crops = (stage: string) => JSON.parse(readFileSync(join(run, `${stage}.json`), 'utf8')).config.pixelAlignedCrops;
   assert.deepEqual(['supervised-10pct', 'finetune-10pct', 'distill-10pct'].map(crops), [true, false, false]);
   assert.equal(config.pretrain.views.crop.pixelAligned, false);
+  // zero-init residual blocks (the official init_zero) for the encoder and the student, not the baseline
+  const zeroInit = (stage: string) => JSON.parse(readFileSync(join(run, `${stage}.json`), 'utf8')).config.arch.encoder.zeroInitResidual;
+  assert.equal(config.pretrain.encoder.zeroInitResidual, true);
+  assert.deepEqual(['supervised-10pct', 'distill-10pct'].map(zeroInit), [false, true]);
   const { results } = JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')) as { results: { stage: string; top1: number }[] };
   assert.deepEqual(results.map((x) => x.stage).sort(), ['distill-10pct', 'finetune-10pct', 'supervised-10pct']);
   assert.ok(results.every((x) => x.top1 >= 0 && x.top1 <= 100));

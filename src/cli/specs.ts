@@ -93,7 +93,11 @@ export const finetuneOptions = {
   'from-head-layer': { type: 'integer', min: 0, max: 3, default: 1, help: "fine-tune from this layer of the projection head (0: the encoder alone; SimCLRv2's choice: 1)" },
 } as const satisfies OptionTable;
 const freshZeroInit = { type: 'boolean', default: true, defaultText: "as the run's encoder", help: "start the fresh network's last batch norm of each residual block at zero scale" } as const satisfies OptionSpec;
-export const supervisedOptions = { from: fromRun, ...classifierOptions(CLASSIFIER_DEFAULTS.supervised), 'zero-init-residual': freshZeroInit } as const satisfies OptionTable;
+export const supervisedOptions = {
+  from: fromRun,
+  ...classifierOptions(CLASSIFIER_DEFAULTS.supervised),
+  'zero-init-residual': { ...freshZeroInit, default: false, defaultText: undefined, help: "start the network's last batch norm of each residual block at zero scale (off: the baseline scored higher without it on validation)" },
+} as const satisfies OptionTable;
 export const distillOptions = {
   teacher: { ...fromRun, help: 'the run folder holding the fine-tuned teacher (finetune-<labels>)' },
   ...classifierOptions(CLASSIFIER_DEFAULTS.distill),
