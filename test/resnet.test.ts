@@ -90,7 +90,7 @@ test('train() and eval() reach every submodule; loadStateDict checks names and s
   for (const m of [a, b, wrong]) m.dispose();
 });
 
-test("zeroInitResidual starts each block's last batch norm at zero scale; the run layer asks for it by default", () =>
+test("zeroInitResidual starts each block's last batch norm at zero scale; the run layer asks for it only when told", () =>
   t.tidy(() => {
     const lastBnScales = (m: t.ResNet): number[] => {
       const out: number[] = [];
@@ -103,6 +103,6 @@ test("zeroInitResidual starts each block's last batch norm at zero scale; the ru
     assert.deepEqual(zero, new Array(8).fill(0));
     assert.ok(one.every((s) => s > 0), 'without it the scales start at one');
     const ds = { size: 28, channels: 1 } as Parameters<typeof t.run.encoderFor>[1];
-    assert.equal(t.run.encoderFor({ depth: 18, width: 0.25, sk: false }, ds).zeroInitResidual, true);
-    assert.equal(t.run.encoderFor({ depth: 18, width: 0.25, sk: false, zeroInitResidual: false }, ds).zeroInitResidual, false);
+    assert.equal(t.run.encoderFor({ depth: 18, width: 0.25, sk: false }, ds).zeroInitResidual, false);
+    assert.equal(t.run.encoderFor({ depth: 18, width: 0.25, sk: false, zeroInitResidual: true }, ds).zeroInitResidual, true);
   }));

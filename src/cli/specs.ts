@@ -33,7 +33,7 @@ const modelOptions = {
   depth: { type: 'integer', placeholder: 'N', defaultText: "--model's", help: 'ResNet depth (18, 34, 50, 101, 152 or 200), instead of --model' },
   width: { type: 'number', min: 0.0625, max: 8, default: 1, help: 'width multiplier of the encoder' },
   sk: { type: 'boolean', default: false, help: 'selective kernels (ratio 0.0625) with the ResNet-D stem' },
-  'zero-init-residual': { type: 'boolean', default: true, help: "start the last batch norm of each residual block at zero scale (the official code's init_zero)" },
+  'zero-init-residual': { type: 'boolean', default: false, help: "start the last batch norm of each residual block at zero scale (the official code's init_zero; off: lower validation accuracy here, bench/demo-settings.md)" },
 } as const satisfies OptionTable;
 
 export const pretrainOptions = {

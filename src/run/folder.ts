@@ -65,7 +65,7 @@ export async function testData(config: RunConfig, override?: string, skipBad?: b
 /** The encoder a plan asks for, fitted to the data: CIFAR stem for small images, the data's channels. */
 export function encoderFor(o: { depth: number; width: number; sk: boolean; zeroInitResidual?: boolean }, ds: ImageDataset): ResNetOptions {
   if (![18, 34, 50, 101, 152, 200].includes(o.depth)) throw new PlanError(`--depth must be 18, 34, 50, 101, 152 or 200, got ${o.depth}`);
-  return { depth: o.depth as ResNetDepth, width: o.width, skRatio: o.sk ? 0.0625 : 0, cifarStem: isSmallImage(ds.size), inChannels: ds.channels, zeroInitResidual: o.zeroInitResidual ?? true };
+  return { depth: o.depth as ResNetDepth, width: o.width, skRatio: o.sk ? 0.0625 : 0, cifarStem: isSmallImage(ds.size), inChannels: ds.channels, zeroInitResidual: o.zeroInitResidual ?? false };
 }
 
 export function newRunConfig(spec: string, test: string | null, ds: OpenedDataset, pretrain: Partial<PretrainConfig>, skipBadImages: boolean, compute: RecordedCompute): RunConfig {
