@@ -7,3 +7,4 @@ export * from './sources';
 export * from './subset';
 export * from './loader';
 export * from './store';
+export * from './stream';

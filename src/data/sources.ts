@@ -22,7 +22,7 @@ export function describeSpecs(): string {
 }
 
 /** A data set as opened, with where it came from and why its size and channels are what they are. */
-export type OpenedDataset = ImageDataset & { fromCache?: boolean; decodedImages?: number; auto: { imageSize: string; channels: string } };
+export type OpenedDataset = ImageDataset & { fromCache?: boolean; shards?: number; decodedShards?: number; decodedImages?: number; auto: { imageSize: string; channels: string } };
 
 export async function openDataset(spec: string, o: OpenOptions = {}): Promise<OpenedDataset> {
   const split = o.split ?? 'train';
