@@ -57,7 +57,7 @@ test('an image folder: classes sorted, labels right, any format, size and mode, 
   assert.equal(grayPng.pixels[plane], 200);
   // Stored sizes: the shorter side between 32 and 37, the longer side up to 4:3.
   const extentOf = (id: string) => { const b = readImages(ds, [ds.ids.indexOf(id)]); return [b.height, b.width]; };
-  assert.deepEqual(extentOf('zz-odd/wide.png'), [32, 42], '50x20 is enlarged to a 32px shorter side, cropped to 4:3');
+  assert.deepEqual(extentOf('zz-odd/wide.png'), [32, 43], '50x20 is enlarged to a 32px shorter side, cropped to 4:3');
   assert.deepEqual(extentOf('zz-odd/rgba.png'), [44, 33]);
   assert.deepEqual(extentOf('cat/0000.jpg'), [32, 32], 'a 32px image is stored as it is');
   const gray = await openDataset(dir, { imageSize: 16, channels: 1, cacheDir: cache });
@@ -77,7 +77,7 @@ test('the cache is reused, and invalidated when a file changes', async () => {
   const cache = tempDir('simclr-cache-');
   const first = await openDataset(dir, { cacheDir: cache });
   assert.equal(first.fromCache, false);
-  assert.deepEqual(readdirSync(cache).map((f) => f.replace(/^[0-9a-f]+/, '')).sort(), ['.shape.json', 'folders'], 'the shards\' folder, the images\' shapes');
+  assert.deepEqual(readdirSync(cache).map((f) => f.replace(/^[0-9a-f]+\./, '.')).sort(), ['.shape.json', 'folders'], 'the shards\' folder, the images\' shapes');
   const second = await openDataset(dir, { cacheDir: cache });
   assert.equal(second.fromCache, true);
   assert.deepEqual(Buffer.from(readImages(second, range(0, 60)).pixels), Buffer.from(readImages(first, range(0, 60)).pixels));
@@ -188,15 +188,19 @@ test('the loader: seeded shuffles, drop-last, uint8 batches with labels', () =>
     loader.dispose();
   }));
 
-test('bad input: each case names the file or folder, and leaves no partial cache', async () => {
+test('bad input: each case names the file or folder; the cache keeps whole shards only, with what could not be decoded', async () => {
   const dir = cifarFolder('test', 5);
   const cache = tempDir('simclr-cache-');
   writeFileSync(join(dir, 'cat', 'broken.jpg'), Buffer.from('this is not a jpeg'));
   const real = readFileSync(join(dir, 'ship', readdirSync(join(dir, 'ship'))[0]!));
   writeFileSync(join(dir, 'ship', 'truncated.jpg'), real.subarray(0, Math.floor(real.length / 2)));
   await assert.rejects(openDataset(dir, { cacheDir: cache }), /cat\/broken\.jpg: cannot decode the image .*\(and 1 more\); fix or remove it, or pass --skip-bad-images/);
-  assert.deepEqual(readdirSync(cache).filter((f) => !f.endsWith('.shape.json')), [], 'no partial cache');
+  const shards = readdirSync(join(cache, 'folders')).flatMap((d) => readdirSync(join(cache, 'folders', d)));
+  assert.ok(shards.length > 0 && shards.every((f) => /^[0-9a-f]{24}\.(bin|json)$/.test(f)), `whole shards only: ${shards.join(', ')}`);
+  // The unreadable files are remembered: reading again decodes nothing, and fails the same way.
+  await assert.rejects(openDataset(dir, { cacheDir: cache }), /cat\/broken\.jpg: cannot decode the image .*\(and 1 more\)/);
   const skipped = await openDataset(dir, { cacheDir: cache, skipBad: true });
+  assert.equal(skipped.decodedImages, 0, 'skipping them needs no decoding either');
   assert.equal(skipped.count, 15);
   assert.deepEqual(skipped.skipped.bad.sort(), ['cat/broken.jpg', 'ship/truncated.jpg']);
   assert.equal(skipped.labels!.length, 15);

@@ -19,7 +19,7 @@ export function storedExtent(height: number, width: number, size: number): [numb
   const short = Math.min(height, width);
   const side = Math.min(Math.max(short, size), Math.round(STORE_SCALE * size));
   const scale = side / short;
-  const long = Math.min(Math.max(side, Math.round(Math.max(height, width) * scale)), Math.floor(STORE_MAX_ASPECT * side));
+  const long = Math.min(Math.max(side, Math.round(Math.max(height, width) * scale)), Math.round(STORE_MAX_ASPECT * side));
   return height <= width ? [side, long] : [long, side];
 }
 
