@@ -4,6 +4,7 @@
 // other shapes made from them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as t from '../src';
@@ -161,6 +162,30 @@ test('a first decode stopped part way keeps its finished shards, and the next re
   rmSync(dir, { recursive: true });
   rmSync(cache, { recursive: true });
   rmSync(fresh, { recursive: true });
+});
+
+test('two processes reading the same new folder share the decoding: each shard is decoded once', async () => {
+  const dir = await folder();
+  const cache = tempDir('simclr-cache-');
+  const script = `const d = require(${JSON.stringify(join(__dirname, '..', 'src', 'data'))});
+    d.openDataset(${JSON.stringify(dir)}, { imageSize: ${SIZE}, channels: 3, cacheDir: ${JSON.stringify(cache)}, shardImages: ${SHARD}, quiet: true, decodeWorkers: 1 })
+      .then((ds) => console.log(JSON.stringify({ count: ds.count, decoded: ds.decodedImages })));`;
+  const run = () =>
+    new Promise<{ count: number; decoded: number }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => (out += b));
+      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`exit ${code}`))));
+    });
+  const [a, b] = await Promise.all([run(), run()]);
+  assert.equal(a.count, 324);
+  assert.equal(b.count, 324);
+  assert.equal(a.decoded + b.decoded, 324, `decoded ${a.decoded} + ${b.decoded}`);
+  const ds = await open(dir, cache);
+  assert.equal(ds.decodedImages, 0);
+  assert.ok(shardFiles(cache, dir).every((f) => /^[0-9a-f]{24}\.(bin|json)$/.test(f)), 'no claim left behind');
+  rmSync(dir, { recursive: true });
+  rmSync(cache, { recursive: true });
 });
 
 test('the loader reads ahead on a worker thread: the same batches as reading in place, each worker its share', async () => {

@@ -8,9 +8,9 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Progress } from '../../train/progress';
+import { Progress } from '../../util/progress';
 import type { DecodeJob, DecodeMessage } from './decode-worker';
-import { commitShard, readShardIndex, shardData, sweepShards, SHARD_VERSION, tempName, type ShardIndex } from './shard-file';
+import { claimShard, commitShard, readShardIndex, releaseShard, shardData, sweepShards, SHARD_VERSION, tempName, type ShardIndex } from './shard-file';
 import { meanShardImages, planShards, type FileStamp, type ShardPlan } from './shard-plan';
 import { ShardStore } from './shard-store';
 import { STORE_MAX_ASPECT, STORE_SCALE } from './stored';
@@ -43,6 +43,7 @@ export interface ShardCache {
   /** the shards' folder */
   dir: string;
   shards: number;
+  /** shards and images this process decoded (not those another process wrote meanwhile) */
   decodedShards: number;
   decodedImages: number;
 }
@@ -63,11 +64,12 @@ export async function openShardCache(o: ShardCacheOptions): Promise<ShardCache> 
   const indexes = plans.map((p) => readShardIndex(dir, p.key, o.files.slice(p.start, p.end)));
   const missing = plans.map((p, s) => ({ p, s })).filter(({ s }) => !indexes[s]);
   const toDecode = missing.reduce((n, { p }) => n + p.end - p.start, 0);
+  let mine = { shards: 0, images: 0 };
   if (missing.length > 0) {
-    await decodeShards(o, dir, missing, toDecode, (s, index) => (indexes[s] = index));
+    mine = await decodeShards(o, dir, missing, toDecode, (s, index) => (indexes[s] = index));
     sweepShards(dir, new Set(plans.map((p) => p.key)));
   }
-  return { ...assemble(dir, o, plans, indexes as ShardIndex[]), dir, shards: plans.length, decodedShards: missing.length, decodedImages: toDecode };
+  return { ...assemble(dir, o, plans, indexes as ShardIndex[]), dir, shards: plans.length, decodedShards: mine.shards, decodedImages: mine.images };
 }
 
 function assemble(dir: string, o: ShardCacheOptions, plans: ShardPlan[], indexes: ShardIndex[]): Pick<ShardCache, 'store' | 'bad' | 'errors'> {
@@ -95,15 +97,29 @@ function assemble(dir: string, o: ShardCacheOptions, plans: ShardPlan[], indexes
   return { store: new ShardStore({ channels: o.channels, size: o.size, files, shard, offset, heights, widths }), bad, errors };
 }
 
-/** Decodes the missing shards on a pool of worker threads, committing each as it finishes. */
-async function decodeShards(o: ShardCacheOptions, dir: string, missing: { p: ShardPlan; s: number }[], total: number, done: (s: number, index: ShardIndex) => void): Promise<void> {
+/**
+ * Decodes the missing shards on a pool of worker threads, committing each as it finishes.
+ * Each shard is claimed first (a lock file): a shard another process is decoding (the other
+ * workers of a data-parallel run, a second command on the same folder) is waited for, not
+ * decoded twice, and taken over if that process is gone.
+ */
+async function decodeShards(o: ShardCacheOptions, dir: string, missing: { p: ShardPlan; s: number }[], total: number, done: (s: number, index: ShardIndex) => void): Promise<{ shards: number; images: number }> {
   const threads = Math.max(1, Math.min(o.workers ?? availableParallelism(), missing.length));
   const progress = o.quiet ? null : new Progress(`decoding ${o.root} (${missing.length} shard${missing.length > 1 ? 's' : ''} to write)`, total, 'img');
   let decoded = 0;
   let written = 0;
-  let next = 0;
+  let own = 0;
+  const queue = [...missing];
+  const elsewhere: typeof missing = [];
   const workers: Worker[] = [];
-  const started = new Set<string>();
+  const idle: Worker[] = [];
+  const claimed = new Set<string>();
+  let timer: NodeJS.Timeout | null = null;
+  const count = (n: number): void => {
+    decoded += n;
+    o.onProgress?.(decoded, total);
+    progress?.update(decoded, decoded);
+  };
   try {
     await new Promise<void>((resolve, reject) => {
       let running = 0;
@@ -115,17 +131,55 @@ async function decodeShards(o: ShardCacheOptions, dir: string, missing: { p: Sha
       const onAbort = (): void => fail(new Error(`decoding ${o.root} stopped: ${written} of ${missing.length} shards written, kept in ${dir}; read the folder again to continue`));
       if (o.signal?.aborted) return onAbort();
       o.signal?.addEventListener('abort', onAbort, { once: true });
+      // Shards other processes hold: finished by them, or theirs to take over when they are gone.
+      const check = (): void => {
+        timer = null;
+        for (let i = elsewhere.length - 1; i >= 0; i--) {
+          const { p, s } = elsewhere[i]!;
+          const index = readShardIndex(dir, p.key, o.files.slice(p.start, p.end));
+          if (index) {
+            done(s, index);
+            count(p.end - p.start);
+            elsewhere.splice(i, 1);
+          } else if (claimShard(dir, p.key)) {
+            claimed.add(p.key);
+            queue.push(elsewhere.splice(i, 1)[0]!);
+          }
+        }
+        while (idle.length && queue.length) give(idle.pop()!);
+        finishOrWait();
+      };
+      const finishOrWait = (): void => {
+        if (failed || running > 0 || queue.length > 0) return;
+        if (elsewhere.length === 0) resolve();
+        else timer ??= setTimeout(check, 500);
+      };
       const give = (w: Worker): void => {
         if (failed) return;
-        if (next >= missing.length) {
-          if (running === 0) resolve();
+        while (queue.length > 0) {
+          const job = queue.shift()!;
+          const { p } = job;
+          if (!claimed.has(p.key) && !claimShard(dir, p.key)) {
+            elsewhere.push(job);
+            continue;
+          }
+          // Written by another process since this one looked (it commits before it lets go).
+          const index = readShardIndex(dir, p.key, o.files.slice(p.start, p.end));
+          if (index) {
+            releaseShard(dir, p.key);
+            claimed.delete(p.key);
+            done(job.s, index);
+            count(p.end - p.start);
+            continue;
+          }
+          claimed.add(p.key);
+          running++;
+          const message: DecodeJob = { root: o.root, dir, key: p.key, files: o.files.slice(p.start, p.end), size: o.size, channels: o.channels, inFlight: 2 };
+          w.postMessage(message);
           return;
         }
-        const { p } = missing[next++]!;
-        running++;
-        started.add(p.key);
-        const job: DecodeJob = { root: o.root, dir, key: p.key, files: o.files.slice(p.start, p.end), size: o.size, channels: o.channels, inFlight: 2 };
-        w.postMessage(job);
+        idle.push(w);
+        finishOrWait();
       };
       for (let i = 0; i < threads; i++) {
         const w = new Worker(join(__dirname, 'decode-worker.js'));
@@ -133,27 +187,31 @@ async function decodeShards(o: ShardCacheOptions, dir: string, missing: { p: Sha
         w.on('error', (e) => fail(e));
         w.on('message', (m: DecodeMessage) => {
           if (failed) return;
-          if (m.type === 'progress') {
-            decoded += m.done;
-            o.onProgress?.(decoded, total);
-            progress?.update(decoded, decoded);
-          } else if (m.type === 'error') fail(new Error(`decoding ${o.root}: ${m.message}`));
+          if (m.type === 'progress') count(m.done);
+          else if (m.type === 'error') fail(new Error(`decoding ${o.root}: ${m.message}`));
           else {
             running--;
             commitShard(dir, m.index);
+            releaseShard(dir, m.index.key);
+            claimed.delete(m.index.key);
             written++;
-            const at = missing.find(({ p }) => p.key === m.index.key)!;
-            done(at.s, m.index);
+            own += m.index.files.length;
+            done(missing.find(({ p }) => p.key === m.index.key)!.s, m.index);
             give(w);
           }
         });
-        give(w);
       }
+      for (const w of workers) give(w);
     });
+    return { shards: written, images: own };
   } finally {
+    if (timer) clearTimeout(timer);
     progress?.finish();
     await Promise.all(workers.map((w) => w.terminate()));
-    // Half-written shards of this process go; finished ones stay.
-    for (const key of started) rmSync(tempName(shardData(dir, key)), { force: true });
+    // Half-written shards of this process go, and its claims; finished shards stay.
+    for (const key of claimed) {
+      rmSync(tempName(shardData(dir, key)), { force: true });
+      releaseShard(dir, key);
+    }
   }
 }

@@ -3,7 +3,7 @@
 // decoded). The data is written first and the index last, each renamed into place, so a
 // shard with an index is complete; a stopped decode leaves only temporary files, removed
 // by the next one.
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FileStamp } from './shard-plan';
 
@@ -56,12 +56,45 @@ const alive = (pid: number): boolean => {
   }
 };
 
+const lockFile = (dir: string, key: string): string => join(dir, `${key}.lock`);
+
+/** Claims a shard for this process to decode (a lock file holding its pid); false when a live process holds it. */
+export function claimShard(dir: string, key: string): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    // Written whole under a temporary name, then linked into place: a claim always holds its pid.
+    const mine = tempName(lockFile(dir, key));
+    writeFileSync(mine, String(process.pid));
+    try {
+      linkSync(mine, lockFile(dir, key));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(lockFile(dir, key), 'utf8'));
+      } catch {
+        continue; // let go of meanwhile: try again
+      }
+      if (holder !== process.pid && alive(holder)) return false;
+      rmSync(lockFile(dir, key), { force: true });
+    } finally {
+      rmSync(mine, { force: true });
+    }
+  }
+  return false;
+}
+
+export function releaseShard(dir: string, key: string): void {
+  rmSync(lockFile(dir, key), { force: true });
+}
+
 /** Removes what is not one of `keep`'s shards: old shards, and temporary files of processes that are gone. */
 export function sweepShards(dir: string, keep: ReadonlySet<string>): number {
   if (!existsSync(dir)) return 0;
   let removed = 0;
   for (const name of readdirSync(dir)) {
     const tmp = /\.tmp-(\d+)$/.exec(name);
+    if (name.endsWith('.lock')) continue; // claims: released by their holder, taken over when it is gone
     const key = name.replace(/\.(bin|json)(\.tmp-\d+)?$/, '');
     const stale = tmp ? !alive(Number(tmp[1])) || Number(tmp[1]) === process.pid : !keep.has(key);
     if (stale) {
