@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync
 import { join } from 'node:path';
 import * as t from '../src';
 import { BatchLoader, decodeStored, loadSharp, openDataset, range, readImages, shardDir, storedExtent, type ImageDataset } from '../src/data';
+import { datasetStats } from '../src/train';
 import { DATASETS, tempDir } from './helpers';
 
 const CIFAR = join(DATASETS, 'cifar10', 'train');
@@ -69,6 +70,18 @@ test('a folder over several shards: each image read back by offset is what sharp
     assert.deepEqual([read.height, read.width], [own.height, own.width], id);
     assert.deepEqual(Buffer.from(read.pixels), Buffer.from(own.pixels), id);
   }
+  // The normalisation statistics come with the shards: those of every stored pixel.
+  const stats = datasetStats(ds);
+  const all = readImages(ds, range(0, ds.count));
+  const sums = [0, 0, 0];
+  let pixels = 0;
+  for (let k = 0; k < all.count; k++) {
+    const [h, w] = all.extents ? [all.extents[2 * k]!, all.extents[2 * k + 1]!] : [all.height, all.width];
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) sums[c]! += all.pixels[((k * 3 + c) * all.height + y) * all.width + x]!;
+    pixels += h * w;
+  }
+  sums.forEach((s, c) => assert.ok(Math.abs(s / pixels / 255 - stats.mean[c]!) < 1e-9, `mean of channel ${c}`));
   // Stored sizes: 32px CIFAR images as they are (between 28 and 32), others at 1.15x of 28, 4:3 at most.
   assert.deepEqual(storedExtent(32, 32, SIZE), [32, 32]);
   assert.deepEqual(storedExtent(36, 48, SIZE), [32, 43]);

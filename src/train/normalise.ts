@@ -8,8 +8,8 @@ export const STATS_SAMPLE = 10_000;
 
 /**
  * Per-channel mean and std of a data set's pixels, in [0, 1] units: every image of an
- * in-memory set or of a stored one up to STATS_SAMPLE images (each image's stored pixels),
- * else that many evenly spaced.
+ * in-memory set; every stored pixel of a cached folder (totals kept with its shards); else
+ * (a folder decoded into memory) its stored pixels, of up to STATS_SAMPLE images evenly spaced.
  */
 export function datasetStats(ds: ImageDataset): Normalisation {
   const sum = new Float64Array(ds.channels);
@@ -36,8 +36,14 @@ export function datasetStats(ds: ImageDataset): Normalisation {
       n += h * w;
     }
   };
+  const totals = ds.stored?.totals;
   if (ds.pixels) add(ds.pixels, ds.count, ds.size * ds.size, null, ds.size);
-  else {
+  else if (totals) {
+    // Summed as the shards were decoded: every stored pixel, nothing to read.
+    totals.sums.forEach((v, c) => (sum[c] = v));
+    totals.squares.forEach((v, c) => (sq[c] = v));
+    n = totals.pixels;
+  } else {
     const take = Math.min(ds.count, STATS_SAMPLE);
     const chosen = take === ds.count ? range(0, ds.count) : Array.from({ length: take }, (_, i) => Math.floor((i * ds.count) / take));
     for (let start = 0; start < chosen.length; start += 500) {

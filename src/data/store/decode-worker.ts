@@ -4,6 +4,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { decodeStored, loadSharp } from './decode';
+import { addToTotals } from './stored';
 import { SHARD_VERSION, shardData, tempName, type ShardIndex } from './shard-file';
 import type { FileStamp } from './shard-plan';
 
@@ -27,6 +28,7 @@ async function decodeShard(job: DecodeJob, post: (m: DecodeMessage) => void): Pr
   const errors: ShardIndex['errors'] = job.files.map(() => null);
   const fd = openSync(tempName(shardData(job.dir, job.key)), 'w');
   let bytes = 0;
+  const totals = { sums: new Array<number>(job.channels).fill(0), squares: new Array<number>(job.channels).fill(0), pixels: 0 };
   try {
     let next = 0;
     const run = async (): Promise<void> => {
@@ -37,6 +39,7 @@ async function decodeShard(job: DecodeJob, post: (m: DecodeMessage) => void): Pr
           entries[i] = [img.height, img.width, bytes];
           bytes += img.pixels.length;
           writeSync(fd, img.pixels, 0, img.pixels.length, entries[i]![2]);
+          addToTotals(totals, img.pixels, job.channels);
         } catch (e) {
           errors[i] = (e as Error).message;
         }
@@ -47,7 +50,7 @@ async function decodeShard(job: DecodeJob, post: (m: DecodeMessage) => void): Pr
   } finally {
     closeSync(fd);
   }
-  return { version: SHARD_VERSION, key: job.key, files: job.files, entries, errors, bytes };
+  return { version: SHARD_VERSION, key: job.key, files: job.files, entries, errors, bytes, ...totals };
 }
 
 parentPort?.on('message', (job: DecodeJob) => {

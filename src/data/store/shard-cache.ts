@@ -94,7 +94,15 @@ function assemble(dir: string, o: ShardCacheOptions, plans: ShardPlan[], indexes
     });
   });
   const files = plans.map((p) => shardData(dir, p.key));
-  return { store: new ShardStore({ channels: o.channels, size: o.size, files, shard, offset, heights, widths }), bad, errors };
+  const totals = { sums: new Array<number>(o.channels).fill(0), squares: new Array<number>(o.channels).fill(0), pixels: 0 };
+  for (const index of indexes) {
+    for (let c = 0; c < o.channels; c++) {
+      totals.sums[c]! += index.sums[c]!;
+      totals.squares[c]! += index.squares[c]!;
+    }
+    totals.pixels += index.pixels;
+  }
+  return { store: new ShardStore({ channels: o.channels, size: o.size, files, shard, offset, heights, widths }, totals), bad, errors };
 }
 
 /**

@@ -18,6 +18,11 @@ export interface ShardIndex {
   /** per file: the decoding error, or null */
   errors: (string | null)[];
   bytes: number;
+  /** per channel: the sum of the shard's pixel values and of their squares (for the normalisation statistics) */
+  sums: number[];
+  squares: number[];
+  /** pixels per channel in the shard */
+  pixels: number;
 }
 
 export const shardData = (dir: string, key: string): string => join(dir, `${key}.bin`);
@@ -30,7 +35,7 @@ export function readShardIndex(dir: string, key: string, files: readonly FileSta
   if (!existsSync(file)) return null;
   try {
     const index = JSON.parse(readFileSync(file, 'utf8')) as ShardIndex;
-    if (index.version !== SHARD_VERSION || index.key !== key || JSON.stringify(index.files) !== JSON.stringify(files)) return null;
+    if (index.version !== SHARD_VERSION || index.key !== key || !Array.isArray(index.sums) || JSON.stringify(index.files) !== JSON.stringify(files)) return null;
     if (!existsSync(shardData(dir, key))) return null;
     return index;
   } catch {

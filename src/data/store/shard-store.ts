@@ -1,5 +1,5 @@
 // A data set's stored images in shard files, read by offset for each batch.
-import { collate, type HostBatch, type StoreHandle, type StoredImages } from './stored';
+import { collate, type HostBatch, type PixelTotals, type StoreHandle, type StoredImages } from './stored';
 import { ShardFiles } from './shard-file';
 
 export class ShardStore implements StoredImages {
@@ -10,7 +10,10 @@ export class ShardStore implements StoredImages {
   readonly widths: Uint16Array;
   private readonly files: ShardFiles;
 
-  constructor(private readonly h: StoreHandle) {
+  constructor(
+    private readonly h: StoreHandle,
+    readonly totals?: PixelTotals,
+  ) {
     this.count = h.shard.length;
     this.channels = h.channels;
     this.size = h.size;

@@ -46,9 +46,34 @@ export interface StoredImages {
   readonly widths: Uint16Array;
   /** Reads images (positions in the store) into one canvas. */
   read(indices: readonly number[]): HostBatch;
+  /** Per-channel sums of every stored pixel value and of their squares, and the pixels per channel, where known without reading. */
+  readonly totals?: PixelTotals;
   /** What a worker thread needs to read the same images itself; null where reading on the main thread is as cheap. */
   handle(): StoreHandle | null;
   close(): void;
+}
+
+export interface PixelTotals {
+  sums: number[];
+  squares: number[];
+  pixels: number;
+}
+
+/** Adds image planes [channels, h*w] to running totals. */
+export function addToTotals(t: PixelTotals, planes: Uint8Array, channels: number): void {
+  const plane = planes.length / channels;
+  for (let c = 0; c < channels; c++) {
+    let s = 0;
+    let q = 0;
+    for (let p = c * plane, end = p + plane; p < end; p++) {
+      const v = planes[p]!;
+      s += v;
+      q += v * v;
+    }
+    t.sums[c]! += s;
+    t.squares[c]! += q;
+  }
+  t.pixels += plane;
 }
 
 /** A shard store as a worker thread opens it (structured-cloneable). */
