@@ -1,9 +1,9 @@
 // `simclr views`: a grid of images beside pairs of their SimCLR views, to see what the
 // augmentations do.
 import * as t from '../torch';
-import { simclrViewOptions, simclrViews, toUnit } from '../augment';
-import { decodeImages, listImages, seededRandom, writePng } from '../data';
-import { chooseShape, readShapes, withoutBad } from '../data';
+import { centerCropResize, simclrViewOptions, simclrViews } from '../augment';
+import { hostTensor, listImages, seededRandom, streamImages, writePng, type StreamChunk } from '../data';
+import { chooseShape, readShapes } from '../data';
 import { UsageError, type Parsed } from './options';
 import type { COMMANDS } from './specs';
 import { channelsOption, skippedLine } from './images';
@@ -18,15 +18,23 @@ export async function viewsCommand({ values: o }: { values: Parsed<typeof COMMAN
   const shape = chooseShape(await readShapes(drawn), { imageSize: o.imageSize, channels: channelsOption(o.channels) });
   const { imageSize: size, channels } = shape;
   const zoom = o.zoom ?? (size <= 64 ? 4 : 1);
-  const decoded = await decodeImages(drawn, size, channels, { skipBad: o.skipBadImages });
-  if (decoded.bad.length) console.log(skippedLine(decoded.bad.map((i) => drawn[i]!)));
-  const { files: chosen, pixels } = withoutBad(drawn, decoded.pixels, decoded.bad, channels * size * size);
+  // Each image at its stored size, as training reads it: the views are cropped from that.
+  let decoded: StreamChunk | null = null;
+  for await (const chunk of streamImages(drawn, { size, channels, chunk: drawn.length })) decoded = chunk;
+  const failed = decoded!.failed;
+  if (failed.length && !o.skipBadImages) {
+    throw new Error(`${drawn[failed[0]!.position]}: cannot decode the image (${failed[0]!.error})${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}; fix or remove it, or pass --skip-bad-images`);
+  }
+  if (failed.length) console.log(skippedLine(failed.map((f) => drawn[f.position]!)));
+  const chosen = decoded!.positions;
   if (chosen.length === 0) throw new Error(`${dir}: none of the ${drawn.length} images drawn could be decoded`);
   t.manualSeed(seed);
   const grid = t.tidy(() => {
-    const images = t.fromBytes(pixels, [chosen.length, channels, size, size], 'uint8');
-    const [v1, v2] = simclrViews(images, simclrViewOptions(size));
-    const original = toUnit(images);
+    const stored = decoded!.batch;
+    const images = hostTensor(stored);
+    const [v1, v2] = simclrViews(images, simclrViewOptions(size), undefined, stored.extents);
+    // The original column: each stored image's whole centre square.
+    const original = centerCropResize(images, size, 1, stored.extents);
     // Rows: original | view 1 | view 2, with a white gap; each image zoomed for a person to see.
     const gap = t.ones([chosen.length, channels, size, 2]);
     const row = t.cat([original, gap, v1, gap, v2], 3);
