@@ -59,7 +59,11 @@ export async function openShardCache(o: ShardCacheOptions): Promise<ShardCache> 
   const mean = o.shardImages ?? meanShardImages(o.size, o.channels);
   if (!(mean >= 1)) throw new Error(`shard size must be at least 1 image, got ${mean}`);
   const plans = planShards(o.files, mean, JSON.stringify([SHARD_VERSION, o.size, o.channels, STORE_SCALE, STORE_MAX_ASPECT]));
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(`${dir}: cannot write the decoded cache (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set SIMCLR_CACHE to a folder you can write`);
+  }
   sweepShards(dir, new Set(plans.map((p) => p.key)));
   const indexes = plans.map((p) => readShardIndex(dir, p.key, o.files.slice(p.start, p.end)));
   const missing = plans.map((p, s) => ({ p, s })).filter(({ s }) => !indexes[s]);
