@@ -1,4 +1,5 @@
 // Decoding one image file (or its bytes) to its stored size: uint8 CHW planes.
+import { readFile } from 'node:fs/promises';
 import { storedExtent } from './stored';
 
 export type Sharp = typeof import('sharp');
@@ -37,6 +38,8 @@ export async function decodeAt(sharp: Sharp, input: string | Buffer, height: num
 
 /** An image at its stored size for training size `size` (see storedExtent). */
 export async function decodeStored(sharp: Sharp, input: string | Buffer, size: number, channels: 1 | 3): Promise<DecodedImage> {
+  // The file read once: its header, then its pixels, from the same bytes.
+  if (typeof input === 'string') input = await readFile(input);
   const meta = await sharp(input, { failOn: 'truncated' }).metadata();
   if (!meta.width || !meta.height) throw new Error('no image size in its header');
   const [h, w] = storedExtent(meta.height, meta.width, size);

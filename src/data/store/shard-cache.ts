@@ -186,7 +186,7 @@ async function decodeShards(o: ShardCacheOptions, dir: string, missing: { p: Sha
           }
           claimed.add(p.key);
           running++;
-          const message: DecodeJob = { root: o.root, dir, key: p.key, files: o.files.slice(p.start, p.end), size: o.size, channels: o.channels, inFlight: 2 };
+          const message: DecodeJob = { root: o.root, dir, key: p.key, files: o.files.slice(p.start, p.end), size: o.size, channels: o.channels, inFlight: 16 };
           w.postMessage(message);
           return;
         }
