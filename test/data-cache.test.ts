@@ -259,3 +259,45 @@ test('crops and the evaluation centre crop of an image on a larger canvas are th
     const evalPlaced = t.centerCropResize(canvas, 28, undefined, extents);
     assert.ok(evalAlone.sub(evalPlaced).abs().amax([0, 1, 2, 3]).item() < 1e-5);
   }));
+
+test('simclr data stopped by a signal part way: the next run decodes only the shards not written', async () => {
+  const dir = await folder();
+  const cache = tempDir('simclr-cache-');
+  const cli = join(__dirname, '..', 'src', 'cli', 'main.js');
+  const env = { ...process.env, SIMCLR_CACHE: cache, SIMCLR_SHARD_IMAGES: String(SHARD) };
+  const args = [cli, 'data', '--data', dir, '--image-size', String(SIZE), '--channels', '3'];
+  const shards = join(shardDir(cache, dir, SIZE, 3));
+  const child = spawn(process.execPath, args, { env, stdio: 'ignore' });
+  // Stopped once two shards are written (or when it would have finished anyway).
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      let done = 0;
+      try {
+        done = readdirSync(shards).filter((f) => f.endsWith('.json')).length;
+      } catch {}
+      if (done >= 2) {
+        clearInterval(poll);
+        child.kill('SIGINT');
+      }
+    }, 20);
+    child.on('exit', () => {
+      clearInterval(poll);
+      resolve();
+    });
+  });
+  const kept = readdirSync(shards).filter((f) => f.endsWith('.json')).length;
+  const again = await new Promise<string>((resolve, reject) => {
+    const c = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b));
+    c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${out}`))));
+  });
+  const total = Number(/, (\d+) shards \(/.exec(again)?.[1]);
+  const decoded = /decoded (\d+) images \((\d+) shards\)/.exec(again);
+  assert.ok(total >= 6, again);
+  assert.ok(kept >= 2, `${kept} shards kept`);
+  assert.equal(Number(decoded?.[2] ?? 0), total - kept, again);
+  assert.ok(readdirSync(shards).every((f) => /^[0-9a-f]{24}\.(bin|json)$/.test(f)), `no half-written shard or stale claim left: ${readdirSync(shards).join(', ')}`);
+  rmSync(dir, { recursive: true });
+  rmSync(cache, { recursive: true });
+});

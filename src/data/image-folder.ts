@@ -273,7 +273,7 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
   let errors: Map<number, string>;
   let read: Omit<FolderRead, 'auto'>;
   if (cacheDir) {
-    const cache = await openShardCache({ root, files, size, channels, cacheDir, shardImages: options.shardImages, workers: options.decodeWorkers, signal: options.signal, quiet: options.quiet, onProgress: options.onProgress });
+    const cache = await openShardCache({ root, files, size, channels, cacheDir, shardImages: options.shardImages ?? shardImagesFromEnv(), workers: options.decodeWorkers, signal: options.signal, quiet: options.quiet, onProgress: options.onProgress });
     ({ store: stored, bad, errors } = cache);
     read = { fromCache: cache.decodedShards === 0, shards: cache.shards, decodedShards: cache.decodedShards, decodedImages: cache.decodedImages };
   } else {
@@ -303,6 +303,15 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
     auto: chosen.why,
     ...read,
   };
+}
+
+/** SIMCLR_SHARD_IMAGES=N: mean images per cache shard (default: about 64 MiB of images per shard). */
+function shardImagesFromEnv(): number | undefined {
+  const text = process.env.SIMCLR_SHARD_IMAGES;
+  if (!text) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`SIMCLR_SHARD_IMAGES must be a whole number of images, at least 1; got '${text}'`);
+  return n;
 }
 
 /** Decodes files at their stored size into memory (no cache). */

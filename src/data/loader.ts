@@ -85,13 +85,23 @@ export class BatchLoader {
     return order;
   }
 
-  private cachedOrder: { epoch: number; order: number[] } | null = null;
+  /** The orders of the last two epochs asked for (reading ahead crosses into the next one). */
+  private readonly orders = new Map<number, number[]>();
+
+  private orderOf(epoch: number): number[] {
+    let order = this.orders.get(epoch);
+    if (!order) {
+      order = this.order(epoch);
+      this.orders.set(epoch, order);
+      if (this.orders.size > 2) this.orders.delete(this.orders.keys().next().value as number);
+    }
+    return order;
+  }
 
   /** The images of batch k of epoch e (this worker's share with `shard`), and every worker's count. */
   positions(epoch: number, k: number): { indices: number[]; counts?: number[] } {
-    if (this.cachedOrder?.epoch !== epoch) this.cachedOrder = { epoch, order: this.order(epoch) };
     const b = this.options.batchSize;
-    let indices = this.cachedOrder.order.slice(k * b, (k + 1) * b);
+    let indices = this.orderOf(epoch).slice(k * b, (k + 1) * b);
     const shard = this.options.shard;
     if (!shard) return { indices };
     const counts = shardSizes(indices.length, shard.worldSize);
@@ -125,7 +135,6 @@ export class BatchLoader {
       if (e > epoch + 1) break;
       this.prefetcher.request(`${e}:${j}`, this.positions(e, j).indices);
     }
-    // positions() above may have moved the cached order on to the next epoch; that is only a cache.
     return { epoch, k, indices, counts, host: await pending };
   }
 
