@@ -1,5 +1,6 @@
-// Image folders: DIR/<class>/*.{jpg,jpeg,png,webp} (labeled) or DIR/*.{...} (unlabeled),
-// decoded with sharp (libvips threads) to uint8 CHW at one size, and cached on disk.
+// Image folders: DIR/<class>/*.{jpg,jpeg,png,webp} (labeled) or DIR/*.{...} (unlabeled):
+// listed, their size and channels chosen, and their images decoded with sharp into the
+// stored cache (src/data/store), read a batch at a time.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, relative, resolve } from 'node:path';
@@ -75,15 +76,16 @@ async function decodeWith(sharp: Sharp, input: string | Buffer, size: number, ch
   return (await decodeAt(sharp, input, size, size, channels)).pixels;
 }
 
-/** One image's bytes (PNG, JPEG, WebP, ...) decoded as predict and training decode files. */
+/** One image's bytes (PNG, JPEG, WebP, ...) decoded as predict decodes files and exported models take them: a size x size square. */
 export async function decodeImageBytes(bytes: Buffer, size: number, channels: 1 | 3): Promise<Uint8Array> {
   return decodeWith(await loadSharp(), bytes, size, channels);
 }
 
 /**
  * Decodes files into one uint8 array [N, channels, size, size]: shorter side resized to
- * size, centre-cropped. libvips decodes on its own threads; a bounded number of files is
- * in flight at once.
+ * size, centre-cropped (a few files at once; image folders go through the stored cache,
+ * one-off passes through streamImages). libvips decodes on its own threads; a bounded
+ * number of files is in flight at once.
  */
 export async function decodeImages(files: string[], size: number, channels: 1 | 3, o: DecodeOptions = {}): Promise<{ pixels: Uint8Array; bad: number[] }> {
   const sharp = await loadSharp();
