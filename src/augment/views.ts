@@ -494,7 +494,7 @@ export function centerCropResize(images: Tensor, size: number, cropFraction?: nu
         const side = Math.min(ih, iw) * frac;
         rows.push((iw - side) / 2 / w, (ih - side) / 2 / h, side / w, side / h);
       }
-      return cropResize(x, t.tensor(Float32Array.from(rows), [n, 4]), t.zeros([n], { dtype: 'bool' }), size, 'bicubic');
+      return cropResize(x, t.tensor(Float32Array.from(rows), [n, 4], { device: x.device }), t.zeros([n], { dtype: 'bool', device: x.device }), size, 'bicubic');
     }
     // Small images are seen whole: decided by the training size (a stored image may be a little larger).
     const frac = cropFraction ?? (isSmallImage(size) ? 1 : 0.875);
