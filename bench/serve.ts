@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writePng } from '../src/data';
+import { squareFrames, writePng } from '../src/data';
 import { openRun, testData } from '../src/run/folder';
 import { defaultStage } from '../src/export';
 
@@ -80,7 +80,7 @@ async function main(): Promise<number> {
   const pngFile = join(tmp, 'image.png');
   const ds = await testData(config);
   const frame = config.channels * config.imageSize * config.imageSize;
-  await writePng(pngFile, ds.pixels.subarray(0, frame), config.channels, config.imageSize, config.imageSize);
+  await writePng(pngFile, squareFrames(ds, [0]).subarray(0, frame), config.channels, config.imageSize, config.imageSize);
   const png = readFileSync(pngFile);
 
   const cli = join(__dirname, '..', 'src', 'cli', 'main.js');

@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync,
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import * as t from '../src';
-import { BatchLoader, openDataset, parseLabelSpec, readSubsetFile, stratifiedSubset, validationSplit, writeSubsetFile, FASHION_MNIST_DIR, readIdx } from '../src/data';
+import { BatchLoader, openDataset, range, readImages, squareFrames, parseLabelSpec, readSubsetFile, stratifiedSubset, validationSplit, writeSubsetFile, FASHION_MNIST_DIR, readIdx } from '../src/data';
 import { DATASETS, tempDir } from './helpers';
 
 const CIFAR = join(DATASETS, 'cifar10');
@@ -47,14 +47,21 @@ test('an image folder: classes sorted, labels right, any format, size and mode, 
   assert.equal(ds.labels!.filter((l) => l === 1).length, 40);
   assert.equal(ds.ids[40], 'cat/0000.jpg');
   assert.equal(ds.skipped.nonImages, 1);
-  assert.equal(ds.pixels.length, ds.count * 3 * 32 * 32);
+  assert.equal(squareFrames(ds, range(0, ds.count)).length, ds.count * 3 * 32 * 32);
   // The gray PNG came out with three equal channels at value 200.
   const gi = ds.ids.indexOf('zz-odd/gray.png');
-  const plane = 32 * 32;
-  assert.equal(ds.pixels[gi * 3 * plane], 200);
-  assert.equal(ds.pixels[gi * 3 * plane + plane], 200);
+  const grayPng = readImages(ds, [gi]);
+  assert.deepEqual([grayPng.height, grayPng.width], [37, 37], 'a 40px image is kept at 1.15x of 32');
+  const plane = 37 * 37;
+  assert.equal(grayPng.pixels[0], 200);
+  assert.equal(grayPng.pixels[plane], 200);
+  // Stored sizes: the shorter side between 32 and 37, the longer side up to 4:3.
+  const extentOf = (id: string) => { const b = readImages(ds, [ds.ids.indexOf(id)]); return [b.height, b.width]; };
+  assert.deepEqual(extentOf('zz-odd/wide.png'), [32, 43], '50x20 is enlarged to a 32px shorter side, cropped to 4:3');
+  assert.deepEqual(extentOf('zz-odd/rgba.png'), [44, 33]);
+  assert.deepEqual(extentOf('cat/0000.jpg'), [32, 32], 'a 32px image is stored as it is');
   const gray = await openDataset(dir, { imageSize: 16, channels: 1, cacheDir: cache });
-  assert.equal(gray.pixels.length, gray.count * 16 * 16);
+  assert.equal(squareFrames(gray, range(0, gray.count)).length, gray.count * 16 * 16);
   // Unlabeled: a flat folder of images.
   const flat = join(dir, 'cat');
   const unlabeled = await openDataset(flat, { cacheDir: null });
@@ -70,10 +77,10 @@ test('the cache is reused, and invalidated when a file changes', async () => {
   const cache = tempDir('simclr-cache-');
   const first = await openDataset(dir, { cacheDir: cache });
   assert.equal(first.fromCache, false);
-  assert.deepEqual(readdirSync(cache).map((f) => f.replace(/^[0-9a-f]+/, '')).sort(), ['.json', '.shape.json', '.u8'], 'one data file, one index, the images\' shapes');
+  assert.deepEqual(readdirSync(cache).map((f) => f.replace(/^[0-9a-f]+\./, '.')).sort(), ['.shape.json', 'folders'], 'the shards\' folder, the images\' shapes');
   const second = await openDataset(dir, { cacheDir: cache });
   assert.equal(second.fromCache, true);
-  assert.deepEqual(Buffer.from(second.pixels), Buffer.from(first.pixels));
+  assert.deepEqual(Buffer.from(readImages(second, range(0, 60)).pixels), Buffer.from(readImages(first, range(0, 60)).pixels));
   assert.deepEqual(second.labels, first.labels);
   const file = join(dir, 'cat', readdirSync(join(dir, 'cat'))[0]!);
   utimesSync(file, new Date(), new Date(Date.now() + 5000));
@@ -106,7 +113,7 @@ test('idx files cut from Fashion-MNIST, resized and converted', async () => {
   assert.deepEqual([...ds.labels!.subarray(0, 20)], [...labels.data.subarray(0, 20)]);
   assert.equal(ds.classes[9], 'Ankle boot');
   const rgb = await openDataset(`fashion-mnist:${dir}`, { imageSize: 32, channels: 3 });
-  assert.equal(rgb.pixels.length, n * 3 * 32 * 32);
+  assert.equal(rgb.pixels!.length, n * 3 * 32 * 32);
   await assert.rejects(openDataset(`fashion-mnist:${dir}`, { split: 'test' }), /t10k-images-idx3-ubyte\(\.gz\) not found\. Install Fashion-MNIST with `apt-get install dataset-fashion-mnist`/);
   writeFileSync(join(dir, 'train-labels-idx1-ubyte'), Buffer.concat([head(0x801, [n]), Buffer.alloc(n, 12)]));
   await assert.rejects(openDataset(`fashion-mnist:${dir}`), /train label 0 is 12, outside 0..9/);
@@ -123,7 +130,7 @@ test('the CIFAR-10 and CIFAR-100 binary releases', async () => {
   assert.equal(train.count, 10);
   assert.deepEqual([...train.labels!], [1, 9, 2, 9, 3, 9, 4, 9, 5, 9]);
   assert.equal(train.classes[3], 'cat');
-  assert.equal(train.pixels[2 * 3072], 2);
+  assert.equal(train.pixels![2 * 3072], 2);
   const test = await openDataset(`cifar10-bin:${dir}`, { split: 'test' });
   assert.equal(test.count, 1);
   assert.ok(test.ids.every((id) => !train.ids.includes(id)), 'train and test ids never overlap');
@@ -181,15 +188,19 @@ test('the loader: seeded shuffles, drop-last, uint8 batches with labels', () =>
     loader.dispose();
   }));
 
-test('bad input: each case names the file or folder, and leaves no partial cache', async () => {
+test('bad input: each case names the file or folder; the cache keeps whole shards only, with what could not be decoded', async () => {
   const dir = cifarFolder('test', 5);
   const cache = tempDir('simclr-cache-');
   writeFileSync(join(dir, 'cat', 'broken.jpg'), Buffer.from('this is not a jpeg'));
   const real = readFileSync(join(dir, 'ship', readdirSync(join(dir, 'ship'))[0]!));
   writeFileSync(join(dir, 'ship', 'truncated.jpg'), real.subarray(0, Math.floor(real.length / 2)));
   await assert.rejects(openDataset(dir, { cacheDir: cache }), /cat\/broken\.jpg: cannot decode the image .*\(and 1 more\); fix or remove it, or pass --skip-bad-images/);
-  assert.deepEqual(readdirSync(cache).filter((f) => !f.endsWith('.shape.json')), [], 'no partial cache');
+  const shards = readdirSync(join(cache, 'folders')).flatMap((d) => readdirSync(join(cache, 'folders', d)));
+  assert.ok(shards.length > 0 && shards.every((f) => /^[0-9a-f]{24}\.(bin|json)$/.test(f)), `whole shards only: ${shards.join(', ')}`);
+  // The unreadable files are remembered: reading again decodes nothing, and fails the same way.
+  await assert.rejects(openDataset(dir, { cacheDir: cache }), /cat\/broken\.jpg: cannot decode the image .*\(and 1 more\)/);
   const skipped = await openDataset(dir, { cacheDir: cache, skipBad: true });
+  assert.equal(skipped.decodedImages, 0, 'skipping them needs no decoding either');
   assert.equal(skipped.count, 15);
   assert.deepEqual(skipped.skipped.bad.sort(), ['cat/broken.jpg', 'ship/truncated.jpg']);
   assert.equal(skipped.labels!.length, 15);

@@ -2,7 +2,7 @@
 // training set's statistics in [0, 1] units; and the one evaluation input built on it.
 import * as t from '../torch';
 import type { Tensor } from '../torch';
-import { centerCropResize, toUnit } from './views';
+import { centerCropResize, toUnit, type Extents } from './views';
 
 export interface Normalisation {
   mean: number[];
@@ -21,6 +21,6 @@ export function normalise(x: Tensor, norm: Normalisation): Tensor {
 }
 
 /** What evaluation, kNN, linear evaluation and predict feed a model: centre crop, resize, normalise. */
-export function evalInput(images: Tensor, size: number, norm: Normalisation): Tensor {
-  return t.tidy(() => normalise(centerCropResize(images, size), norm));
+export function evalInput(images: Tensor, size: number, norm: Normalisation, extents: Extents = null): Tensor {
+  return t.tidy(() => normalise(centerCropResize(images, size, undefined, extents), norm));
 }

@@ -143,11 +143,30 @@ export function keyedRandom(key: ViewKey, view: number): ViewRandom {
 const uniform = (r: ViewRandom, n: number, low: number, high: number, device: string): Tensor => t.tidy(() => r.uniform([n], device).mul(high - low).add(low));
 const coin = (r: ViewRandom, n: number, p: number, device: string): Tensor => t.tidy(() => r.uniform([n], device).lt(p));
 
-/** Draws the per-image parameters for n images of height x width (from `random`, default libtorch's generator). */
-export function sampleViewParams(n: number, height: number, width: number, o: ViewOptions, device = 'cpu', random: ViewRandom = streamRandom): ViewParams {
+/**
+ * Images of different sizes in one batch: [h0, w0, h1, w1, ...], each image's own extent at
+ * the top left of the batch's canvas (the rest repeats its last row and column). Crop boxes
+ * are drawn and expressed in each image's own extent. null: every image fills the canvas.
+ */
+export type Extents = Int32Array | null;
+
+/** Per-image heights and widths [n, 1] as float tensors. */
+function extentTensors(extents: Int32Array, device: string): { h: Tensor; w: Tensor } {
+  const n = extents.length / 2;
+  const h = Float32Array.from({ length: n }, (_, i) => extents[2 * i]!);
+  const w = Float32Array.from({ length: n }, (_, i) => extents[2 * i + 1]!);
+  return { h: t.tensor(h, [n, 1], { device }), w: t.tensor(w, [n, 1], { device }) };
+}
+
+/**
+ * Draws the per-image parameters for n images of height x width (from `random`, default
+ * libtorch's generator); with extents, each image's crop is drawn for its own extent.
+ */
+export function sampleViewParams(n: number, height: number, width: number, o: ViewOptions, device = 'cpu', random: ViewRandom = streamRandom, extents: Extents = null): ViewParams {
   return t.tidy(() => {
     const r = random;
-    const box = o.crop === false ? t.tensor([[0, 0, 1, 1]]).expand(n, 4).contiguous() : sampleCrops(r, n, height, width, o.crop ?? {}, device);
+    const sides = extents ? extentTensors(extents, device) : null;
+    const box = o.crop === false ? t.tensor([[0, 0, 1, 1]]).expand(n, 4).contiguous() : sides ? sampleCropsIn(r, n, sides, o.crop ?? {}, device) : sampleCrops(r, n, height, width, o.crop ?? {}, device);
     const flip = coin(r, n, o.flipProb ?? 0.5, device);
     const { jitter, colour, order } = sampleJitter(r, n, o.jitter === undefined ? {} : o.jitter, device);
     const gray = coin(r, n, o.grayscaleProb ?? 0.2, device);
@@ -193,6 +212,36 @@ function sampleCrops(r: ViewRandom, n: number, height: number, width: number, o:
   return t.stack([x0, y0, cw, ch], 1);
 }
 
+// The same draw as sampleCrops, for images each of their own height and width ([n, 1] tensors).
+function sampleCropsIn(r: ViewRandom, n: number, sides: { h: Tensor; w: Tensor }, o: CropOptions, device: string): Tensor {
+  const [a0, a1] = o.scale ?? [0.08, 1];
+  const [r0, r1] = o.ratio ?? [3 / 4, 4 / 3];
+  const tries = 10;
+  const aspect = sides.w.div(sides.h);
+  const area = r.uniform([n, tries], device).mul(a1 - a0).add(a0);
+  const ratio = r.uniform([n, tries], device).mul(Math.log(r1) - Math.log(r0)).add(Math.log(r0)).exp();
+  const pixelAligned = o.pixelAligned ?? false;
+  const toPixels = (fraction: Tensor, pixels: Tensor): Tensor => (pixelAligned ? fraction.mul(pixels).round().div(pixels) : fraction);
+  const w = toPixels(area.mul(ratio).div(aspect).sqrt(), sides.w);
+  const h = toPixels(area.div(ratio).mul(aspect).sqrt(), sides.h);
+  const inside = w.le(1).logicalAnd(h.le(1));
+  const fits = (pixelAligned ? inside.logicalAnd(w.gt(0)).logicalAnd(h.gt(0)) : inside).to('float32');
+  const first = fits.argmax(1, true);
+  const any = fits.amax(1, false).gt(0.5);
+  const one = t.onesLike(aspect);
+  const fh = t.where(aspect.lt(r0), aspect.div(r0), one).squeeze(1);
+  const fw = t.where(aspect.gt(r1), t.fullLike(aspect, r1).div(aspect), one).squeeze(1);
+  const cw = t.where(any, w.gather(1, first).squeeze(1), fw);
+  const ch = t.where(any, h.gather(1, first).squeeze(1), fh);
+  const origin = (crop: Tensor, side: Tensor): Tensor => {
+    const u = r.uniform([n], device);
+    return pixelAligned ? u.mul(crop.rsub(1).mul(side).add(1)).floor().div(side) : u.mul(crop.rsub(1));
+  };
+  const x0 = origin(cw, sides.w.squeeze(1));
+  const y0 = origin(ch, sides.h.squeeze(1));
+  return t.stack([x0, y0, cw, ch], 1);
+}
+
 function sampleJitter(r: ViewRandom, n: number, o: JitterOptions | false, device: string): { jitter: Tensor; colour: Tensor; order: Tensor } {
   const s = o === false ? 0 : (o.strength ?? 1);
   const jitter = coin(r, n, o === false ? 0 : (o.prob ?? 0.8), device);
@@ -205,11 +254,11 @@ function sampleJitter(r: ViewRandom, n: number, o: JitterOptions | false, device
 }
 
 /** One SimCLR view of each image: float [N, C, size, size] in [0, 1]. Input: uint8 or float in [0, 1]. */
-export function simclrView(images: Tensor, o: ViewOptions, random: ViewRandom = streamRandom): Tensor {
+export function simclrView(images: Tensor, o: ViewOptions, random: ViewRandom = streamRandom, extents: Extents = null): Tensor {
   return t.tidy(() => {
     const [n, , h, w] = images.shape as [number, number, number, number];
-    const params = sampleViewParams(n, h, w, o, images.device, random);
-    return applyView(images, params, o);
+    const params = sampleViewParams(n, h, w, o, images.device, random, extents);
+    return applyView(images, params, o, extents);
   });
 }
 
@@ -217,10 +266,10 @@ export function simclrView(images: Tensor, o: ViewOptions, random: ViewRandom = 
  * Two independent views of each image, as the pretraining step needs. With a key, each
  * image's views depend on (seed, epoch, image index) only, not on the batch it is in.
  */
-export function simclrViews(images: Tensor, o: ViewOptions, key?: ViewKey): [Tensor, Tensor] {
+export function simclrViews(images: Tensor, o: ViewOptions, key?: ViewKey, extents: Extents = null): [Tensor, Tensor] {
   return t.tidy(() => {
     const x = toUnit(images);
-    return [simclrView(x, o, key ? keyedRandom(key, 0) : streamRandom), simclrView(x, o, key ? keyedRandom(key, 1) : streamRandom)];
+    return [simclrView(x, o, key ? keyedRandom(key, 0) : streamRandom, extents), simclrView(x, o, key ? keyedRandom(key, 1) : streamRandom, extents)];
   });
 }
 
@@ -230,14 +279,25 @@ export function toUnit(images: Tensor): Tensor {
 }
 
 /** Applies drawn parameters: crop + flip, colour jitter in each image's order, grayscale, blur. */
-export function applyView(images: Tensor, p: ViewParams, o: ViewOptions): Tensor {
+export function applyView(images: Tensor, p: ViewParams, o: ViewOptions, extents: Extents = null): Tensor {
   return t.tidy(() => {
-    let x = cropResize(toUnit(images), p.box, p.flip, o.size, o.interpolation ?? 'bicubic');
+    const unit = toUnit(images);
+    let x = cropResize(unit, inCanvas(p.box, extents, unit), p.flip, o.size, o.interpolation ?? 'bicubic');
     if (o.jitter !== false) x = colourJitter(x, p.colour, p.order);
     if ((o.grayscaleProb ?? 0.2) > 0 && x.shape[1] === 3) x = t.where(p.gray.reshape(-1, 1, 1, 1), grayscale(x).expand(x.shape), x);
     if (blurSettings(o) !== false) x = gaussianBlur(x, p.blur, p.sigma);
     return x;
   });
+}
+
+/** Boxes in each image's own extent as fractions of the canvas (unchanged without extents). */
+function inCanvas(box: Tensor, extents: Extents, canvas: Tensor): Tensor {
+  if (!extents) return box;
+  const [, , height, width] = canvas.shape as [number, number, number, number];
+  const { h, w } = extentTensors(extents, box.device);
+  const fx = w.div(width);
+  const fy = h.div(height);
+  return box.mul(t.cat([fx, fy, fx, fy], 1));
 }
 
 /** Crops box (x0, y0, w, h) of every image, flips where asked, resizes to size x size. */
@@ -421,11 +481,23 @@ function gaussianBlur(x: Tensor, on: Tensor, sigma: Tensor): Tensor {
  * Evaluation transform: centre crop of cropFraction of the shorter side (0.875 above
  * 32x32 as the official code, the whole image at 32x32 or less), resized to size.
  */
-export function centerCropResize(images: Tensor, size: number, cropFraction?: number): Tensor {
+export function centerCropResize(images: Tensor, size: number, cropFraction?: number, extents: Extents = null): Tensor {
   return t.tidy(() => {
     const x = toUnit(images);
     const [n, , h, w] = x.shape as [number, number, number, number];
-    const frac = cropFraction ?? (isSmallImage(Math.min(h, w)) ? 1 : 0.875);
+    if (extents) {
+      // Each image's own centre square (of side min(h, w) * frac), located in the canvas.
+      const frac = cropFraction ?? (isSmallImage(size) ? 1 : 0.875);
+      const rows: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const [ih, iw] = [extents[2 * i]!, extents[2 * i + 1]!];
+        const side = Math.min(ih, iw) * frac;
+        rows.push((iw - side) / 2 / w, (ih - side) / 2 / h, side / w, side / h);
+      }
+      return cropResize(x, t.tensor(Float32Array.from(rows), [n, 4], { device: x.device }), t.zeros([n], { dtype: 'bool', device: x.device }), size, 'bicubic');
+    }
+    // Small images are seen whole: decided by the training size (a stored image may be a little larger).
+    const frac = cropFraction ?? (isSmallImage(size) ? 1 : 0.875);
     const side = Math.min(h, w) * frac;
     const box = t.tensor([[(1 - side / w) / 2, (1 - side / h) / 2, side / w, side / h]]).expand(n, 4).contiguous();
     if (side === h && side === w && h === size) return x.clone();

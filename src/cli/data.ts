@@ -1,6 +1,5 @@
 // `simclr data`: reads (and caches) a data set, prints what it found, optionally writes a label subset.
 import { openDataset, stratifiedSubset, writeSubsetFile, describeSpecs, defaultCacheDir } from '../data';
-import { Progress } from '../train';
 import { UsageError, type Parsed } from './options';
 import type { COMMANDS } from './specs';
 import { parseLabels } from '../run/folder';
@@ -10,19 +9,9 @@ export async function dataCommand({ values: o }: { values: Parsed<typeof COMMAND
   const { data: spec, skipBadImages: skipBad, split, seed, out } = o;
   const labels = o.labels ?? '';
   if (!spec) throw new UsageError(`--data is required: ${describeSpecs()}`);
-  let progress: Progress | null = null;
   const started = performance.now();
-  const ds = await openDataset(spec, {
-    imageSize: o.imageSize,
-    channels: channelsOption(o.channels),
-    skipBad,
-    split,
-    onProgress: (done, total) => {
-      progress ??= new Progress('decoding', total, 'img');
-      progress.update(done, done);
-    },
-  });
-  (progress as Progress | null)?.finish();
+  // An image folder's first read shows its own progress (shards, time left); Ctrl-C keeps the shards written.
+  const ds = await openDataset(spec, { imageSize: o.imageSize, channels: channelsOption(o.channels), skipBad, split });
   const seconds = (performance.now() - started) / 1000;
   console.log(`${ds.source}: ${ds.count} images, ${ds.channels === 1 ? 'gray' : 'RGB'} ${ds.size}x${ds.size}, ${ds.labels ? `${ds.classes.length} classes` : 'unlabeled'}`);
   console.log(`size: ${ds.auto.imageSize}; channels: ${ds.auto.channels}`);
@@ -34,7 +23,11 @@ export async function dataCommand({ values: o }: { values: Parsed<typeof COMMAND
   }
   if (ds.skipped.nonImages) console.log(`ignored ${ds.skipped.nonImages} files that are not images`);
   if (ds.skipped.bad.length) console.log(skippedLine(ds.skipped.bad));
-  if (ds.fromCache !== undefined) console.log(`${ds.fromCache ? 'read from' : 'decoded into'} the cache in ${defaultCacheDir()} (${seconds.toFixed(1)}s)`);
+  if (ds.fromCache !== undefined) {
+    const shards = ds.shards ? `, ${ds.shards} shard${ds.shards > 1 ? 's' : ''}` : '';
+    const decoded = ds.fromCache ? 'read from' : `decoded ${ds.decodedImages} images${ds.decodedShards ? ` (${ds.decodedShards} shards)` : ''} into`;
+    console.log(`${decoded} the cache in ${defaultCacheDir()}${shards} (${seconds.toFixed(1)}s)`);
+  }
   if (labels) {
     if (!ds.labels) throw new UsageError(`--labels needs a labeled data set (class subfolders); ${ds.source} has none`);
     const subset = stratifiedSubset(ds.labels, parseLabels(labels), seed);

@@ -1,9 +1,9 @@
 // `simclr views`: a grid of images beside pairs of their SimCLR views, to see what the
 // augmentations do.
 import * as t from '../torch';
-import { simclrViewOptions, viewsGrid } from '../augment';
-import { decodeImages, listImages, seededRandom, writePng } from '../data';
-import { chooseShape, readShapes, withoutBad } from '../data';
+import { simclrViewOptions, viewsGridOf } from '../augment';
+import { hostTensor, listImages, seededRandom, streamImages, writePng, type StreamChunk } from '../data';
+import { chooseShape, readShapes } from '../data';
 import { UsageError, type Parsed } from './options';
 import type { COMMANDS } from './specs';
 import { channelsOption, skippedLine } from './images';
@@ -18,12 +18,19 @@ export async function viewsCommand({ values: o }: { values: Parsed<typeof COMMAN
   const shape = chooseShape(await readShapes(drawn), { imageSize: o.imageSize, channels: channelsOption(o.channels) });
   const { imageSize: size, channels } = shape;
   const zoom = o.zoom ?? (size <= 64 ? 4 : 1);
-  const decoded = await decodeImages(drawn, size, channels, { skipBad: o.skipBadImages });
-  if (decoded.bad.length) console.log(skippedLine(decoded.bad.map((i) => drawn[i]!)));
-  const { files: chosen, pixels } = withoutBad(drawn, decoded.pixels, decoded.bad, channels * size * size);
+  // Each image at its stored size, as training reads it: the views are cropped from that.
+  let decoded: StreamChunk | null = null;
+  for await (const chunk of streamImages(drawn, { size, channels, chunk: drawn.length })) decoded = chunk;
+  const failed = decoded!.failed;
+  if (failed.length && !o.skipBadImages) {
+    throw new Error(`${drawn[failed[0]!.position]}: cannot decode the image (${failed[0]!.error})${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}; fix or remove it, or pass --skip-bad-images`);
+  }
+  if (failed.length) console.log(skippedLine(failed.map((f) => drawn[f.position]!)));
+  const chosen = decoded!.positions;
   if (chosen.length === 0) throw new Error(`${dir}: none of the ${drawn.length} images drawn could be decoded`);
   t.manualSeed(seed);
-  const grid = viewsGrid(pixels, chosen.length, channels, size, simclrViewOptions(size), zoom);
+  const stored = decoded!.batch;
+  const grid = t.tidy(() => viewsGridOf(hostTensor(stored), size, simclrViewOptions(size), zoom, stored.extents));
   await writePng(out, grid.chw, channels, grid.height, grid.width);
   console.log(`wrote ${out}: ${chosen.length} images from ${dir} (columns: original, view 1, view 2; ${size}px ${channels === 1 ? 'gray' : 'RGB'}, seed ${seed})`);
   return 0;

@@ -1,8 +1,13 @@
-// A data set in memory: uint8 images of one size and channel count, with optional labels.
+// A data set: uint8 images of one training size and channel count, with optional labels,
+// either in memory (idx files, CIFAR binaries: frames of exactly size x size) or stored a
+// little larger, in shard files read by offset (image folders: src/data/store).
+import type { HostBatch, StoredImages } from './store/stored';
 
 export interface ImageDataset {
-  /** uint8 [count, channels, size, size], row-major */
-  pixels: Uint8Array;
+  /** In memory: uint8 [count, channels, size, size], row-major. Absent when the images are `stored`. */
+  pixels?: Uint8Array;
+  /** Images kept at their stored size (image folders), read a batch at a time. */
+  stored?: StoredImages;
   count: number;
   channels: 1 | 3;
   size: number;
@@ -39,12 +44,53 @@ export function conform(pixels: Uint8Array, count: number, channels: number, hei
   });
 }
 
-/** Images start..end of a data set as a uint8 tensor [end - start, C, S, S] (a copy). */
-export function imagesTensor(ds: ImageDataset, start = 0, end = ds.count): import('../torch').Tensor {
+/** The positions start..end-1. */
+export const range = (start: number, end: number): number[] => Array.from({ length: end - start }, (_, i) => start + i);
+
+/** Images of a data set read into one host buffer (a copy): frames for in-memory sets, stored images (with extents) else. */
+export function readImages(ds: ImageDataset, indices: readonly number[]): HostBatch {
+  if (ds.stored) return ds.stored.read(indices);
+  const pixels = inMemory(ds);
+  const frame = ds.channels * ds.size * ds.size;
+  const out = new Uint8Array(indices.length * frame);
+  indices.forEach((i, k) => {
+    if (!(i >= 0 && i < ds.count)) throw new RangeError(`image ${i} is outside ${ds.source} (0..${ds.count - 1})`);
+    out.set(pixels.subarray(i * frame, (i + 1) * frame), k * frame);
+  });
+  return { pixels: out, count: indices.length, channels: ds.channels, height: ds.size, width: ds.size, extents: null };
+}
+
+/** A host batch as a uint8 tensor [n, C, H, W] (in the caller's scope). */
+export function hostTensor(b: HostBatch): import('../torch').Tensor {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const t = require('../torch') as typeof import('../torch');
-  const frame = ds.channels * ds.size * ds.size;
-  return t.fromBytes(ds.pixels.subarray(start * frame, end * frame), [end - start, ds.channels, ds.size, ds.size], 'uint8');
+  return t.fromBytes(b.pixels, [b.count, b.channels, b.height, b.width], 'uint8');
+}
+
+/** Images of a data set as a uint8 tensor [n, C, H, W] and their extents (null when each fills it). */
+export function imageBatch(ds: ImageDataset, indices: readonly number[]): { images: import('../torch').Tensor; extents: Int32Array | null } {
+  const b = readImages(ds, indices);
+  return { images: hostTensor(b), extents: b.extents };
+}
+
+/** The in-memory frames of a data set; throws for a stored one (read those with readImages). */
+export function inMemory(ds: ImageDataset): Uint8Array {
+  if (!ds.pixels) throw new Error(`${ds.source}: its images are stored on disk; read them a batch at a time (readImages)`);
+  return ds.pixels;
+}
+
+/**
+ * Frames of exactly size x size (the centre square of each stored image, resized): what a
+ * model exported for this size takes. In-memory frames are returned as they are.
+ */
+export function squareFrames(ds: ImageDataset, indices: readonly number[]): Uint8Array {
+  const b = readImages(ds, indices);
+  if (!b.extents && b.height === ds.size && b.width === ds.size) return b.pixels;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const t = require('../torch') as typeof import('../torch');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { centerCropResize } = require('../augment') as typeof import('../augment');
+  return t.tidy(() => centerCropResize(hostTensor(b), ds.size, 1, b.extents).mul(255).round().clamp(0, 255).to('uint8').contiguous().data() as Uint8Array);
 }
 
 /** One line naming what reading passed over (unreadable images with skipBad), so a skipped file is never silent. */

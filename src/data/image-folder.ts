@@ -1,11 +1,17 @@
-// Image folders: DIR/<class>/*.{jpg,jpeg,png,webp} (labeled) or DIR/*.{...} (unlabeled),
-// decoded with sharp (libvips threads) to uint8 CHW at one size, and cached on disk.
+// Image folders: DIR/<class>/*.{jpg,jpeg,png,webp} (labeled) or DIR/*.{...} (unlabeled):
+// listed, their size and channels chosen, and their images decoded with sharp into the
+// stored cache (src/data/store), read a batch at a time.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { extname, join, relative, resolve } from 'node:path';
 import type { ImageDataset } from './dataset';
 import { defaultCacheDir } from '../torch/cache-dir';
+import { decodeAt, decodeStored, loadSharp, type Sharp } from './store/decode';
+import { openShardCache } from './store/shard-cache';
+import type { FileStamp } from './store/shard-plan';
+import { MemoryStore } from './store/memory-store';
+import type { StoredImages } from './store/stored';
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
@@ -59,10 +65,6 @@ export function listImages(dir: string): ImageList {
   return out;
 }
 
-async function loadSharp(): Promise<typeof import('sharp')> {
-  return (await import('sharp')).default;
-}
-
 export interface DecodeOptions {
   /** Skip unreadable images instead of failing; they are listed in the result. */
   skipBad?: boolean;
@@ -71,27 +73,20 @@ export interface DecodeOptions {
 }
 
 /** One image (a file, or its bytes) as uint8 CHW planes [channels, size, size]: shorter side resized to size, centre-cropped. */
-async function decodeWith(sharp: typeof import('sharp'), input: string | Buffer, size: number, channels: 1 | 3): Promise<Uint8Array> {
-  const plane = size * size;
-  let img = sharp(input, { failOn: 'truncated' }).resize(size, size, { fit: 'cover', position: 'centre' }).removeAlpha();
-  img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
-  const pixels = await img.raw().toBuffer();
-  if (pixels.length !== plane * channels) throw new Error(`decoded to ${pixels.length} bytes, expected ${plane * channels}`);
-  // HWC (interleaved) to CHW (planes)
-  const out = new Uint8Array(plane * channels);
-  for (let p = 0; p < plane; p++) for (let c = 0; c < channels; c++) out[c * plane + p] = pixels[p * channels + c]!;
-  return out;
+async function decodeWith(sharp: Sharp, input: string | Buffer, size: number, channels: 1 | 3): Promise<Uint8Array> {
+  return (await decodeAt(sharp, input, size, size, channels)).pixels;
 }
 
-/** One image's bytes (PNG, JPEG, WebP, ...) decoded as predict and training decode files. */
+/** One image's bytes (PNG, JPEG, WebP, ...) decoded as predict decodes files and exported models take them: a size x size square. */
 export async function decodeImageBytes(bytes: Buffer, size: number, channels: 1 | 3): Promise<Uint8Array> {
   return decodeWith(await loadSharp(), bytes, size, channels);
 }
 
 /**
  * Decodes files into one uint8 array [N, channels, size, size]: shorter side resized to
- * size, centre-cropped. libvips decodes on its own threads; a bounded number of files is
- * in flight at once.
+ * size, centre-cropped (a few files at once; image folders go through the stored cache,
+ * one-off passes through streamImages). libvips decodes on its own threads; a bounded
+ * number of files is in flight at once.
  */
 export async function decodeImages(files: string[], size: number, channels: 1 | 3, o: DecodeOptions = {}): Promise<{ pixels: Uint8Array; bad: number[] }> {
   const sharp = await loadSharp();
@@ -141,28 +136,20 @@ export function withoutBad(files: readonly string[], pixels: Uint8Array, bad: re
 }
 
 export interface ImageFolderOptions extends DecodeOptions {
-  /** Side of the square images kept; 'auto': the images' own when all share one of at most 64px, else 32. */
+  /** Side of the square images trained on; 'auto': the images' own when all share one of at most 64px, else 32. */
   imageSize: number | 'auto';
   /** 1 (gray) or 3 (RGB); 'auto': 1 when every image is single-channel, else 3. */
   channels: 1 | 3 | 'auto';
-  /** Where decoded images are kept. Default SIMCLR_CACHE or ~/.cache/simclr-ts; null: no cache. */
+  /** Where decoded images are kept. Default SIMCLR_CACHE or ~/.cache/simclr-ts; null: no cache (decoded into memory). */
   cacheDir?: string | null;
-}
-
-interface CacheIndex {
-  version: 1;
-  source: string;
-  imageSize: number;
-  channels: 1 | 3;
-  skipBad: boolean;
-  count: number;
-  classes: string[];
-  labeled: boolean;
-  /** [relative path, bytes, mtime ms] of every listed file, in order */
-  files: [string, number, number][];
-  /** indices (into files) that could not be decoded and were skipped */
-  bad: number[];
-  nonImages: number;
+  /** Mean images per cache shard. Default: about 64 MiB of stored images per shard. */
+  shardImages?: number;
+  /** Decoding worker threads. Default: the machine's cores. */
+  decodeWorkers?: number;
+  /** Stops a first decode; finished shards are kept and the next read continues from them. */
+  signal?: AbortSignal;
+  /** No progress line on stderr. */
+  quiet?: boolean;
 }
 
 /** The largest side an image folder's own size is kept at by --image-size auto. */
@@ -258,83 +245,104 @@ export function chooseShape(shape: FolderShape, o: { imageSize: number | 'auto';
   return { imageSize, channels, why: { imageSize: sizeWhy, channels: channelsWhy } };
 }
 
-/** Reads an image folder, from the cache when the folder has not changed since it was written. */
-export async function loadImageFolder(dir: string, options: ImageFolderOptions): Promise<ImageDataset & { fromCache: boolean; auto: AutoChoice['why'] }> {
+/** What reading a folder did: whether it was all in the cache, and how much was decoded. */
+export interface FolderRead {
+  fromCache: boolean;
+  auto: AutoChoice['why'];
+  /** cache shards, and those decoded by this read (0 and 0 without a cache) */
+  shards: number;
+  decodedShards: number;
+  decodedImages: number;
+}
+
+/**
+ * Reads an image folder: its images are stored a little larger than the training size
+ * (src/data/store/stored.ts) in the cache's shards, decoded where missing, and read a batch
+ * at a time; with cacheDir null, decoded into memory.
+ */
+export async function loadImageFolder(dir: string, options: ImageFolderOptions): Promise<ImageDataset & FolderRead> {
   const root = resolve(dir);
   const list = listImages(root);
-  const files = list.files.map((f): [string, number, number] => {
+  const files = list.files.map((f): FileStamp => {
     const st = statSync(f);
     return [relative(root, f), st.size, Math.round(st.mtimeMs)];
   });
-  const skipBad = options.skipBad ?? false;
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
   const chosen = await resolveAuto(root, list.files, files, options, cacheDir);
-  const o = { ...options, imageSize: chosen.imageSize, channels: chosen.channels };
-  const key = createHash('sha256').update(JSON.stringify([root, o.imageSize, o.channels, skipBad])).digest('hex').slice(0, 24);
-  const indexPath = cacheDir ? join(cacheDir, `${key}.json`) : '';
-  const dataPath = cacheDir ? join(cacheDir, `${key}.u8`) : '';
-  const frame = o.channels * o.imageSize * o.imageSize;
-
-  const build = (pixels: Uint8Array, bad: number[], fromCache: boolean): ImageDataset & { fromCache: boolean; auto: AutoChoice['why'] } => {
-    const badSet = new Set(bad);
-    const keepIdx = bad.length ? list.files.map((_, i) => i).filter((i) => !badSet.has(i)) : null;
-    const labeled = list.classes.length > 0;
-    const labelsAll = Int32Array.from(list.labels);
-    const ids = files.map(([rel]) => rel);
-    return {
-      pixels,
-      count: pixels.length / frame,
-      channels: o.channels,
-      size: o.imageSize,
-      labels: labeled ? (keepIdx ? Int32Array.from(keepIdx, (i) => labelsAll[i]!) : labelsAll) : null,
-      classes: list.classes,
-      ids: keepIdx ? keepIdx.map((i) => ids[i]!) : ids,
-      source: root,
-      skipped: { nonImages: list.skipped, bad: bad.map((i) => files[i]![0]) },
-      fromCache,
-      auto: chosen.why,
-    };
-  };
-
-  if (cacheDir && existsSync(indexPath) && existsSync(dataPath)) {
-    try {
-      const index = JSON.parse(readFileSync(indexPath, 'utf8')) as CacheIndex;
-      const same = index.version === 1 && index.source === root && index.imageSize === o.imageSize && index.channels === o.channels && JSON.stringify(index.files) === JSON.stringify(files);
-      if (same && statSync(dataPath).size === index.count * frame) {
-        const data = readFileSync(dataPath);
-        return build(new Uint8Array(data.buffer, data.byteOffset, data.length), index.bad, true);
-      }
-    } catch {
-      // An unreadable index is rebuilt below.
-    }
-  }
-
-  const { pixels: all, bad } = await decodeImages(list.files, o.imageSize, o.channels, o);
-  const { pixels } = withoutBad(list.files, all, bad, frame);
+  const size = chosen.imageSize;
+  const channels = chosen.channels;
+  let stored: StoredImages;
+  let bad: number[];
+  let errors: Map<number, string>;
+  let read: Omit<FolderRead, 'auto'>;
   if (cacheDir) {
-    // Data first, index last, each renamed into place: an index always describes complete data.
-    mkdirSync(cacheDir, { recursive: true });
-    const index: CacheIndex = {
-      version: 1,
-      source: root,
-      imageSize: o.imageSize,
-      channels: o.channels,
-      skipBad,
-      count: pixels.length / frame,
-      classes: list.classes,
-      labeled: list.classes.length > 0,
-      files,
-      bad,
-      nonImages: list.skipped,
-    };
-    const tmp = `.tmp-${process.pid}`;
-    rmSync(indexPath, { force: true });
-    writeFileSync(dataPath + tmp, pixels);
-    renameSync(dataPath + tmp, dataPath);
-    writeFileSync(indexPath + tmp, JSON.stringify(index));
-    renameSync(indexPath + tmp, indexPath);
+    const cache = await openShardCache({ root, files, size, channels, cacheDir, shardImages: options.shardImages ?? shardImagesFromEnv(), workers: options.decodeWorkers, signal: options.signal, quiet: options.quiet, onProgress: options.onProgress });
+    ({ store: stored, bad, errors } = cache);
+    read = { fromCache: cache.decodedShards === 0, shards: cache.shards, decodedShards: cache.decodedShards, decodedImages: cache.decodedImages };
+  } else {
+    const decoded = await decodeStoredImages(list.files, size, channels, options);
+    ({ store: stored, bad, errors } = decoded);
+    read = { fromCache: false, shards: 0, decodedShards: 0, decodedImages: list.files.length };
   }
-  return build(pixels, bad, false);
+  if (bad.length > 0 && !options.skipBad) {
+    stored.close();
+    const first = bad[0]!;
+    const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : '';
+    throw new Error(`${list.files[first]}: cannot decode the image (${errors.get(first)})${more}; fix or remove it, or pass --skip-bad-images`);
+  }
+  const badSet = new Set(bad);
+  const keep = list.files.map((_, i) => i).filter((i) => !badSet.has(i));
+  const labeled = list.classes.length > 0;
+  return {
+    stored,
+    count: stored.count,
+    channels,
+    size,
+    labels: labeled ? Int32Array.from(keep, (i) => list.labels[i]!) : null,
+    classes: list.classes,
+    ids: keep.map((i) => files[i]![0]),
+    source: root,
+    skipped: { nonImages: list.skipped, bad: bad.map((i) => files[i]![0]) },
+    auto: chosen.why,
+    ...read,
+  };
+}
+
+/** SIMCLR_SHARD_IMAGES=N: mean images per cache shard (default: about 64 MiB of images per shard). */
+function shardImagesFromEnv(): number | undefined {
+  const text = process.env.SIMCLR_SHARD_IMAGES;
+  if (!text) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`SIMCLR_SHARD_IMAGES must be a whole number of images, at least 1; got '${text}'`);
+  return n;
+}
+
+/** Decodes files at their stored size into memory (no cache). */
+async function decodeStoredImages(files: string[], size: number, channels: 1 | 3, o: DecodeOptions): Promise<{ store: MemoryStore; bad: number[]; errors: Map<number, string> }> {
+  const sharp = await loadSharp();
+  const images: (Uint8Array | null)[] = files.map(() => null);
+  const heights: number[] = files.map(() => 0);
+  const widths: number[] = files.map(() => 0);
+  const errors = new Map<number, string>();
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const i = next++;
+      try {
+        const img = await decodeStored(sharp, files[i]!, size, channels);
+        [images[i], heights[i], widths[i]] = [img.pixels, img.height, img.width];
+      } catch (e) {
+        errors.set(i, (e as Error).message);
+      }
+      o.onProgress?.(++done, files.length);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  const bad = [...errors.keys()].sort((a, b) => a - b);
+  const kept = files.map((_, i) => i).filter((i) => images[i]);
+  const store = new MemoryStore(channels, size, kept.map((i) => images[i]!), kept.map((i) => heights[i]!), kept.map((i) => widths[i]!));
+  return { store, bad, errors };
 }
 
 /** Writes uint8 CHW planes [channels, height, width] as a PNG. */

@@ -6,3 +6,5 @@ export * from './image-folder';
 export * from './sources';
 export * from './subset';
 export * from './loader';
+export * from './store';
+export * from './stream';

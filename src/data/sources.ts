@@ -1,6 +1,6 @@
 // Data set specs as users write them: an image folder path, fashion-mnist[:DIR],
 // mnist:DIR, cifar10-bin:DIR or cifar100-bin:DIR.
-import { conform, type ImageDataset } from './dataset';
+import { conform, inMemory, type ImageDataset } from './dataset';
 import { FASHION_MNIST_DIR, loadIdxSplit } from './idx';
 import { readCifarBinary } from './cifar-binary';
 import { loadImageFolder, type ImageFolderOptions } from './image-folder';
@@ -22,7 +22,7 @@ export function describeSpecs(): string {
 }
 
 /** A data set as opened, with where it came from and why its size and channels are what they are. */
-export type OpenedDataset = ImageDataset & { fromCache?: boolean; auto: { imageSize: string; channels: string } };
+export type OpenedDataset = ImageDataset & { fromCache?: boolean; shards?: number; decodedShards?: number; decodedImages?: number; auto: { imageSize: string; channels: string } };
 
 export async function openDataset(spec: string, o: OpenOptions = {}): Promise<OpenedDataset> {
   const split = o.split ?? 'train';
@@ -65,7 +65,7 @@ function reshape(ds: ImageDataset, height: number, width: number, o: OpenOptions
   const ownChannels = o.channels === undefined || o.channels === 'auto';
   const size = ownSize ? ds.size : (o.imageSize as number);
   const channels = ownChannels ? ds.channels : (o.channels as 1 | 3);
-  const pixels = conform(ds.pixels, ds.count, ds.channels, height, width, size, channels);
+  const pixels = conform(inMemory(ds), ds.count, ds.channels, height, width, size, channels);
   const auto = { imageSize: ownSize ? "the data set's own" : 'set by --image-size', channels: ownChannels ? "the data set's own" : 'set by --channels' };
   return { ...ds, pixels, size, channels, auto };
 }

@@ -5,8 +5,8 @@
 // that the report rewritten after a later stage keeps it.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as t from '../torch';
-import { viewsGrid } from '../augment';
-import { pngBytes, seededRandom, shuffleInPlace, type ImageDataset } from '../data';
+import { viewsGridOf } from '../augment';
+import { imageBatch, pngBytes, seededRandom, shuffleInPlace, squareFrames, type ImageDataset } from '../data';
 import { classifierPredictions, encode, hasCheckpoint, type RunFolder } from '../train';
 import { PlanError } from '../run/errors';
 import { defaultClassifierStage, listStages, loadClassifier, openRun, pretrainedModel, testData, type RunConfig } from '../run/folder';
@@ -53,17 +53,14 @@ export interface AnalysisOptions {
   skipBadImages?: boolean;
 }
 
-/** Pixels of the chosen images, gathered into one array (data set order kept). */
+/** Pixels of the chosen images at size x size (centre squares of stored images), data set order kept. */
 function gather(ds: ImageDataset, indices: readonly number[]): Uint8Array {
-  const frame = ds.channels * ds.size * ds.size;
-  const out = new Uint8Array(indices.length * frame);
-  indices.forEach((i, k) => out.set(ds.pixels.subarray(i * frame, (i + 1) * frame), k * frame));
-  return out;
+  return squareFrames(ds, indices);
 }
 
 /** The data set restricted to some of its images. */
 function subset(ds: ImageDataset, indices: readonly number[]): ImageDataset {
-  return { ...ds, pixels: gather(ds, indices), count: indices.length, labels: ds.labels ? Int32Array.from(indices, (i) => ds.labels![i]!) : null, ids: indices.map((i) => ds.ids[i]!) };
+  return { ...ds, pixels: gather(ds, indices), stored: undefined, count: indices.length, labels: ds.labels ? Int32Array.from(indices, (i) => ds.labels![i]!) : null, ids: indices.map((i) => ds.ids[i]!) };
 }
 
 const seconds = (since: number): number => Math.round((performance.now() - since) / 100) / 10;
@@ -99,7 +96,11 @@ export async function analyseRun(o: AnalysisOptions): Promise<ReportAnalysis> {
   t.manualSeed(seed);
   const rows = Math.min(o.viewRows ?? 6, test.count);
   const picked = sample(test.count, rows, seed + 1);
-  const grid = viewsGrid(gather(test, picked), picked.length, test.channels, test.size, config.pretrain.views, test.size <= 64 ? 3 : 1);
+  // As training reads them: stored images are cropped at their stored size.
+  const grid = t.tidy(() => {
+    const { images, extents } = imageBatch(test, picked);
+    return viewsGridOf(images, test.size, config.pretrain.views, test.size <= 64 ? 3 : 1, extents);
+  });
   const views = { image: `data:image/png;base64,${(await pngBytes(grid.chw, grid.channels, grid.height, grid.width)).toString('base64')}`, rows: picked.length };
   const viewsSeconds = seconds(started);
 

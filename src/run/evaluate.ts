@@ -2,9 +2,10 @@
 // of its pretrained encoder, and predictions for image files.
 import * as t from '../torch';
 import { evalInput } from '../augment';
-import { decodeImages, withoutBad } from '../data';
+import { hostTensor, streamImages } from '../data';
 import { forwardIn, prepareModel } from '../nn';
-import { evaluateClassifier, knnAccuracy, linearEvaluation } from '../train';
+import { classCount, encode, evaluateClassifier, knnAccuracy, knnClassify, linearEvaluation, linearEvaluationOn } from '../train';
+import { evaluateFolderStream, isFolderSpec } from './stream-eval';
 import { argmax } from '../util/extent';
 import { PlanError } from './errors';
 import { listStages, loadClassifier, openRun, pretrainedModel, testData, trainData } from './folder';
@@ -31,6 +32,8 @@ export interface EvalReport {
 
 export async function evaluateRun(plan: EvalPlan): Promise<EvalReport> {
   const { run, config } = openRun(plan.run);
+  const spec = plan.testData || config.testData;
+  if (spec && isFolderSpec(spec)) return evaluateStreamed(plan, spec);
   const testSet = await testData(config, plan.testData, plan.skipBadImages);
   const report: EvalReport = { testImages: testSet.count, skipped: testSet.skipped.bad, stages: [] };
   if (plan.knn || plan.linear) {
@@ -46,8 +49,7 @@ export async function evaluateRun(plan: EvalPlan): Promise<EvalReport> {
       model.dispose();
     }
   }
-  const stages = plan.stage ? [plan.stage] : listStages(run);
-  if (!plan.knn && !plan.linear && stages.length === 0) throw new PlanError(`${plan.run}: no trained classifier yet (run simclr finetune --from ${plan.run}), or pass --knn`);
+  const stages = stagesToEvaluate(plan);
   for (const s of stages) {
     const { model } = loadClassifier(run, s);
     try {
@@ -57,6 +59,53 @@ export async function evaluateRun(plan: EvalPlan): Promise<EvalReport> {
     }
   }
   return report;
+}
+
+function stagesToEvaluate(plan: EvalPlan): string[] {
+  const stages = plan.stage ? [plan.stage] : listStages(openRun(plan.run).run);
+  if (!plan.knn && !plan.linear && stages.length === 0) throw new PlanError(`${plan.run}: no trained classifier yet (run simclr finetune --from ${plan.run}), or pass --knn`);
+  return stages;
+}
+
+/** Evaluation on a test folder, streamed: decoded once, a chunk at a time, never cached. */
+async function evaluateStreamed(plan: EvalPlan, dir: string): Promise<EvalReport> {
+  const { run, config } = openRun(plan.run);
+  const stages = stagesToEvaluate(plan);
+  const classifiers = stages.map((s) => ({ name: s, model: loadClassifier(run, s).model }));
+  const encoder = plan.knn || plan.linear ? pretrainedModel(run, config) : undefined;
+  try {
+    const skipBad = plan.skipBadImages || config.skipBadImages;
+    const pass = await evaluateFolderStream(dir, { size: config.imageSize, channels: config.channels, norm: config.norm, classifiers, encoder, skipBad });
+    const report: EvalReport = { testImages: pass.count, skipped: pass.skipped, stages: pass.stages };
+    if (encoder && pass.features) {
+      const trainSet = await trainData(config, plan.skipBadImages);
+      if (!trainSet.labels) throw new PlanError(`${config.data} has no labels: kNN and linear evaluation need them`);
+      const classes = classCount(trainSet);
+      if (plan.knn) {
+        const bank = encode(encoder, trainSet, config.norm);
+        try {
+          const queries = t.tidy(() => t.F.normalize(pass.features!, { dim: 1 }));
+          const predicted = knnClassify({ bank, bankLabels: trainSet.labels, queries, classes });
+          queries.dispose();
+          report.knnTop1 = (100 * predicted.filter((p, i) => p === pass.labels[i]).length) / pass.count;
+        } finally {
+          bank.dispose();
+        }
+      }
+      if (plan.linear) {
+        const epochs = plan.linearEpochs ?? 30;
+        const trainF = encode(encoder, trainSet, config.norm, { unit: false });
+        const top1 = linearEvaluationOn({ features: trainF, labels: trainSet.labels, classes }, { features: pass.features, labels: pass.labels }, { epochs });
+        pass.features = null;
+        report.linear = { top1, trainLabels: trainSet.count, epochs };
+      }
+      pass.features?.dispose();
+    }
+    return report;
+  } finally {
+    for (const c of classifiers) c.model.dispose();
+    encoder?.dispose();
+  }
 }
 
 export interface PredictPlan {
@@ -80,22 +129,29 @@ export async function predictImages(plan: PredictPlan): Promise<Predictions> {
   const stages = listStages(run);
   const stage = plan.stage || stages.find((s) => s.startsWith('distill-')) || stages.find((s) => s.startsWith('finetune-')) || stages[0];
   if (!stage) throw new PlanError(`${plan.run}: no trained classifier to predict with`);
-  const decoded = await decodeImages(plan.files, config.imageSize, config.channels, { skipBad: plan.skipBadImages });
-  const { files, pixels } = withoutBad(plan.files, decoded.pixels, decoded.bad, config.channels * config.imageSize * config.imageSize);
-  if (files.length === 0) throw new Error('none of the images could be decoded');
   const { model } = loadClassifier(run, stage);
+  const predictions: Predictions['predictions'] = [];
+  const skipped: string[] = [];
+  const classes = config.classes.length;
+  prepareModel(model).eval();
   try {
-    const probs = t.tidy(() => {
-      model.eval();
-      const x = t.fromBytes(pixels, [files.length, config.channels, config.imageSize, config.imageSize], 'uint8');
-      return t.noGrad(() => forwardIn(prepareModel(model), evalInput(x, config.imageSize, config.norm)).softmax(1)).toArray();
-    });
-    const classes = config.classes.length;
-    const predictions = files.map((file, i) => {
-      const best = argmax(probs, i * classes, (i + 1) * classes);
-      return { file, class: config.classes[best]!, probability: probs[i * classes + best]! };
-    });
-    return { model: `${plan.run}:${stage}`, predictions, skipped: decoded.bad.map((i) => plan.files[i]!) };
+    // A chunk at a time (the next decoding meanwhile): any number of files in bounded memory.
+    for await (const chunk of streamImages(plan.files, { size: config.imageSize, channels: config.channels, chunk: 64, square: true })) {
+      if (chunk.failed.length > 0 && !plan.skipBadImages) {
+        const [first] = chunk.failed;
+        const more = chunk.failed.length > 1 ? ` (and ${chunk.failed.length - 1} more)` : '';
+        throw new Error(`${plan.files[first!.position]}: cannot decode the image (${first!.error})${more}; fix or remove it, or pass --skip-bad-images`);
+      }
+      skipped.push(...chunk.failed.map((f) => plan.files[f.position]!));
+      if (chunk.positions.length === 0) continue;
+      const probs = t.tidy(() => t.noGrad(() => forwardIn(model, evalInput(hostTensor(chunk.batch), config.imageSize, config.norm)).softmax(1)).toArray());
+      chunk.positions.forEach((position, i) => {
+        const best = argmax(probs, i * classes, (i + 1) * classes);
+        predictions.push({ file: plan.files[position]!, class: config.classes[best]!, probability: probs[i * classes + best]! });
+      });
+    }
+    if (predictions.length === 0) throw new Error('none of the images could be decoded');
+    return { model: `${plan.run}:${stage}`, predictions, skipped };
   } finally {
     model.dispose();
   }

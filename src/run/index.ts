@@ -7,4 +7,5 @@ export * from './plans';
 export * from './results';
 export * from './report';
 export * from './evaluate';
+export * from './stream-eval';
 export * from './demo';

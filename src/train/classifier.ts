@@ -5,7 +5,7 @@ import * as t from '../torch';
 import { forwardIn, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { evalInput, fineTuneViewOptions, type Normalisation, type ViewOptions } from '../augment';
-import { BatchLoader, imagesTensor, type ImageDataset } from '../data';
+import { BatchLoader, imageBatch, range, type ImageDataset } from '../data';
 import type { StopSignal } from './control';
 import type { RunFolder } from './run-folder';
 import { trainLoop } from './loop';
@@ -82,8 +82,8 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
       stop: r.stop,
       afterEpoch: r.afterEpoch,
       step: teacher
-        ? (batch, at) => distillStep({ ...state, teacher, temperature: c.temperature }, batch.images, at)
-        : (batch, at) => classifierStep(state, batch.images, batch.labels!, at),
+        ? (batch, at) => distillStep({ ...state, teacher, temperature: c.temperature }, batch.images, at, batch.extents)
+        : (batch, at) => classifierStep(state, batch.images, batch.labels!, at, batch.extents),
     });
   } finally {
     optimizer.dispose();
@@ -96,7 +96,6 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
   if (!ds.labels) throw new Error(`${ds.source} has no labels to evaluate against`);
   const count = indices ? indices.length : ds.count;
   if (count === 0) throw new Error(`${ds.source}: no images to evaluate on`);
-  const frame = ds.channels * ds.size * ds.size;
   prepareModel(model).eval();
   let top1 = 0;
   let top5 = 0;
@@ -104,20 +103,11 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
     for (let start = 0; start < count; start += batch) {
       t.tidy(() => {
         const end = Math.min(count, start + batch);
-        let images: t.Tensor;
-        let labelValues: Float64Array;
-        if (indices) {
-          // A chosen set (the validation split): its frames gathered into one batch.
-          const part = indices.slice(start, end);
-          const pixels = new Uint8Array(part.length * frame);
-          part.forEach((i, k) => pixels.set(ds.pixels.subarray(i * frame, (i + 1) * frame), k * frame));
-          images = t.fromBytes(pixels, [part.length, ds.channels, ds.size, ds.size], 'uint8');
-          labelValues = Float64Array.from(part, (i) => ds.labels![i]!);
-        } else {
-          images = imagesTensor(ds, start, end);
-          labelValues = Float64Array.from(ds.labels!.subarray(start, end));
-        }
-        const logits = forwardIn(model, evalInput(images, ds.size, norm));
+        // All images, or a chosen set (the validation split), a batch at a time.
+        const part = indices ? indices.slice(start, end) : range(start, end);
+        const { images, extents } = imageBatch(ds, part);
+        const labelValues = Float64Array.from(part, (i) => ds.labels![i]!);
+        const logits = forwardIn(model, evalInput(images, ds.size, norm, extents));
         const labels = t.tensor(labelValues, undefined, { dtype: 'int64' }).unsqueeze(1);
         const hits = logits.topk(Math.min(5, logits.shape[1]!), 1).indices.eq(labels);
         top1 += hits.slice(1, 0, 1).sum().item();
@@ -138,7 +128,8 @@ export function classifierPredictions(model: Module, ds: ImageDataset, norm: Nor
     for (let start = 0; start < ds.count; start += batch) {
       t.tidy(() => {
         const end = Math.min(ds.count, start + batch);
-        const best = forwardIn(model, evalInput(imagesTensor(ds, start, end), ds.size, norm)).to('float32').softmax(1).topk(1, 1);
+        const { images, extents } = imageBatch(ds, range(start, end));
+        const best = forwardIn(model, evalInput(images, ds.size, norm, extents)).to('float32').softmax(1).topk(1, 1);
         predicted.set(Int32Array.from(best.indices.toArray()), start);
         probability.set(Float32Array.from(best.values.toArray()), start);
       });

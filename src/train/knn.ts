@@ -2,7 +2,7 @@
 // vote with weights exp(sim / T) (k = 200, T = 0.1 as the common SSL monitor).
 import * as t from '../torch';
 import type { Tensor } from '../torch';
-import { imagesTensor, type ImageDataset } from '../data';
+import { imageBatch, range, type ImageDataset } from '../data';
 import type { SimCLRModel } from '../models';
 import { forwardIn, prepareModel } from '../nn';
 import { evalInput, type Normalisation } from '../augment';
@@ -17,8 +17,8 @@ export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation
       const end = Math.min(ds.count, start + batch);
       parts.push(
         t.tidy(() => {
-          const images = imagesTensor(ds, start, end);
-          const x = evalInput(images, ds.size, norm);
+          const { images, extents } = imageBatch(ds, range(start, end));
+          const x = evalInput(images, ds.size, norm, extents);
           const f = forwardIn(model.encoder, x); // the encoder has no fc: forward gives its features
           return unit ? t.F.normalize(f, { dim: 1 }) : f;
         }),

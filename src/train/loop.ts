@@ -75,8 +75,10 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
       }
       const lr = o.lrAt(step);
       let size = 0;
+      // Read ahead on a worker thread for stored data sets: ready by now, or soon.
+      const loaded = await o.loader.load(epoch, k);
       const result = t.tidy(() => {
-        const batch = o.loader.batch(epoch, k);
+        const batch = o.loader.batchFrom(loaded);
         size = batch.counts ? batch.counts.reduce((a, b) => a + b, 0) : batch.indices.length;
         return o.step(batch, { stage: o.stage, step, lr, epoch });
       });

@@ -120,7 +120,7 @@ export async function pretrain(r: PretrainRun): Promise<{ model: SimCLRModel; fi
       resume: r.resume,
       stop: r.stop,
       // Views keyed by (seed, epoch, image): the same for an image on any worker.
-      step: (batch, at) => pretrainStep(state, batch.images, at, { seed: c.seed, epoch: at.epoch ?? 0, indices: batch.indices }, batch.counts),
+      step: (batch, at) => pretrainStep(state, batch.images, at, { seed: c.seed, epoch: at.epoch ?? 0, indices: batch.indices }, batch.counts, batch.extents),
       workers: group,
       checkWeights: r.checkWeights,
       afterEpoch: r.knn

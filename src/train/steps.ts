@@ -5,7 +5,7 @@ import * as t from '../torch';
 import type { Tensor } from '../torch';
 import { forwardIn, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
-import { normalise, simclrView, simclrViews, type Normalisation, type ViewKey, type ViewOptions } from '../augment';
+import { normalise, simclrView, simclrViews, type Extents, type Normalisation, type ViewKey, type ViewOptions } from '../augment';
 import { averageGradients, gatherWithGrad, planBuckets, type BucketPlan, type ProcessGroup } from '../distributed';
 import { crossEntropy, distillationLoss, ntXent } from '../losses';
 import type { MomentumOptimizer as Optimizer } from '../optim';
@@ -67,10 +67,11 @@ function update(optimizer: Optimizer, loss: Tensor, lr: number, workers?: Worker
 /**
  * SimCLR: two views of each image, encoder + head, NT-Xent over the 2N views, one optimiser
  * step. With a key (seed, epoch, image indices), each image's views depend on the key only.
- * With workers, `counts` lists every worker's images in the global batch.
+ * With workers, `counts` lists every worker's images in the global batch. Stored images of
+ * different sizes come on one canvas with their extents (crops are drawn in each image's own).
  */
-export function pretrainStep(s: PretrainState, images: Tensor, at: StepAt, key?: ViewKey, counts?: number[]): StepResult {
-  return t.tidy(() => pretrainUpdate(s, t.cat(simclrViews(images, s.views, key)), at, counts));
+export function pretrainStep(s: PretrainState, images: Tensor, at: StepAt, key?: ViewKey, counts?: number[], extents: Extents = null): StepResult {
+  return t.tidy(() => pretrainUpdate(s, t.cat(simclrViews(images, s.views, key, extents)), at, counts));
 }
 
 /** The model's part of a pretraining step, on views already made: [2N, C, H, W], first views then second. */
@@ -106,9 +107,9 @@ export interface ClassifierState {
 }
 
 /** Fine-tuning and the baseline: one crop + flip view, cross-entropy against the labels. */
-export function classifierStep(s: ClassifierState, images: Tensor, labels: Tensor, at: StepAt): StepResult {
+export function classifierStep(s: ClassifierState, images: Tensor, labels: Tensor, at: StepAt, extents: Extents = null): StepResult {
   return t.tidy(() => {
-    const x = normalise(simclrView(images, s.views), s.norm);
+    const x = normalise(simclrView(images, s.views, undefined, extents), s.norm);
     const l = crossEntropy(forwardIn(s.model, x), labels);
     const loss = finite(l, at);
     update(s.optimizer, l, at.lr);
@@ -126,9 +127,9 @@ export interface DistillState extends ClassifierState {
  * Distillation: the student learns the teacher's softmax on the same view. No labels: the
  * data set's own labels may cover every image, and only the labeled subset may be used.
  */
-export function distillStep(s: DistillState, images: Tensor, at: StepAt): StepResult {
+export function distillStep(s: DistillState, images: Tensor, at: StepAt, extents: Extents = null): StepResult {
   return t.tidy(() => {
-    const x = normalise(simclrView(images, s.views), s.norm);
+    const x = normalise(simclrView(images, s.views, undefined, extents), s.norm);
     const logits = forwardIn(s.model, x);
     const l = distillationLoss(logits, t.noGrad(() => forwardIn(s.teacher, x)), { temperature: s.temperature });
     const loss = finite(l, at);
