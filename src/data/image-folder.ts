@@ -83,6 +83,29 @@ export async function decodeImageBytes(bytes: Buffer, size: number, channels: 1 
 }
 
 /**
+ * Runs `decode(i)` for i in 0..count-1 with `inFlight` at once (libvips decodes on its own
+ * threads); returns the message of each one that threw, by index.
+ */
+async function decodeEach(count: number, inFlight: number, decode: (i: number) => Promise<void>, onProgress?: (done: number, total: number) => void): Promise<Map<number, string>> {
+  const errors = new Map<number, string>();
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      try {
+        await decode(i);
+      } catch (e) {
+        errors.set(i, (e as Error).message);
+      }
+      onProgress?.(++done, count);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return errors;
+}
+
+/**
  * Decodes files into one uint8 array [N, channels, size, size]: shorter side resized to
  * size, centre-cropped (a few files at once; image folders go through the stored cache,
  * one-off passes through streamImages). libvips decodes on its own threads; a bounded
@@ -92,25 +115,8 @@ export async function decodeImages(files: string[], size: number, channels: 1 | 
   const sharp = await loadSharp();
   const plane = size * size;
   const out = new Uint8Array(files.length * channels * plane);
-  const bad: number[] = [];
-  const errors = new Map<number, string>();
-  let next = 0;
-  let done = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const i = next++;
-      try {
-        out.set(await decodeWith(sharp, files[i]!, size, channels), i * channels * plane);
-      } catch (e) {
-        bad.push(i);
-        errors.set(i, (e as Error).message);
-      }
-      done++;
-      o.onProgress?.(done, files.length);
-    }
-  };
-  await Promise.all(Array.from({ length: 32 }, worker));
-  bad.sort((a, b) => a - b);
+  const errors = await decodeEach(files.length, 32, async (i) => out.set(await decodeWith(sharp, files[i]!, size, channels), i * channels * plane), o.onProgress);
+  const bad = [...errors.keys()].sort((a, b) => a - b);
   if (bad.length > 0 && !o.skipBad) {
     const first = bad[0]!;
     const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : '';
@@ -323,22 +329,10 @@ async function decodeStoredImages(files: string[], size: number, channels: 1 | 3
   const images: (Uint8Array | null)[] = files.map(() => null);
   const heights: number[] = files.map(() => 0);
   const widths: number[] = files.map(() => 0);
-  const errors = new Map<number, string>();
-  let next = 0;
-  let done = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const i = next++;
-      try {
-        const img = await decodeStored(sharp, files[i]!, size, channels);
-        [images[i], heights[i], widths[i]] = [img.pixels, img.height, img.width];
-      } catch (e) {
-        errors.set(i, (e as Error).message);
-      }
-      o.onProgress?.(++done, files.length);
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
+  const errors = await decodeEach(files.length, 16, async (i) => {
+    const img = await decodeStored(sharp, files[i]!, size, channels);
+    [images[i], heights[i], widths[i]] = [img.pixels, img.height, img.width];
+  }, o.onProgress);
   const bad = [...errors.keys()].sort((a, b) => a - b);
   const kept = files.map((_, i) => i).filter((i) => images[i]);
   const store = new MemoryStore(channels, size, kept.map((i) => images[i]!), kept.map((i) => heights[i]!), kept.map((i) => widths[i]!));
