@@ -9,23 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-
-interface StageResult {
-  stage: string;
-  top1: number;
-  val_top1?: number;
-}
-
-const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
-const sd = (v: number[]): number => (v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / (v.length - 1)) : NaN);
-/** Standard error of the mean of paired differences. */
-const se = (v: number[]): number => sd(v) / Math.sqrt(v.length);
-
-function seedList(text: string): number[] {
-  const range = /^(\d+)-(\d+)$/.exec(text);
-  if (range) return Array.from({ length: Number(range[2]) - Number(range[1]) + 1 }, (_, i) => Number(range[1]) + i);
-  return text.split(',').map((s) => Number(s.trim()));
-}
+import { mean, sd, se, seedList, type StageResult } from './stage-runs';
 
 function main(): number {
   const { values } = parseArgs({ options: { seeds: { type: 'string', default: '0-2' }, out: { type: 'string', default: join('runs', 'demo-seeds') }, quick: { type: 'boolean', default: false }, threads: { type: 'string', default: '2' } } });

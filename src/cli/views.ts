@@ -2,7 +2,7 @@
 // augmentations do.
 import * as t from '../torch';
 import { simclrViewOptions, viewsGridOf } from '../augment';
-import { hostTensor, listImages, seededRandom, streamImages, writePng, type StreamChunk } from '../data';
+import { hostTensor, listImages, seededRandom, streamImages, writePng, type StreamChunk, undecodableError } from '../data';
 import { chooseShape, readShapes } from '../data';
 import { UsageError, type Parsed } from './options';
 import type { COMMANDS } from './specs';
@@ -23,7 +23,7 @@ export async function viewsCommand({ values: o }: { values: Parsed<typeof COMMAN
   for await (const chunk of streamImages(drawn, { size, channels, chunk: drawn.length })) decoded = chunk;
   const failed = decoded!.failed;
   if (failed.length && !o.skipBadImages) {
-    throw new Error(`${drawn[failed[0]!.position]}: cannot decode the image (${failed[0]!.error})${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}; fix or remove it, or pass --skip-bad-images`);
+    throw undecodableError(drawn[failed[0]!.position]!, failed[0]!.error, failed.length);
   }
   if (failed.length) console.log(skippedLine(failed.map((f) => drawn[f.position]!)));
   const chosen = decoded!.positions;

@@ -83,6 +83,15 @@ export async function decodeImageBytes(bytes: Buffer, size: number, channels: 1 
 }
 
 /**
+ * The error for images that could not be decoded (without --skip-bad-images): the first
+ * file with its reason, and how many more.
+ */
+export function undecodableError(file: string, reason: string | undefined, count: number): Error {
+  const more = count > 1 ? ` (and ${count - 1} more)` : '';
+  return new Error(`${file}: cannot decode the image (${reason})${more}; fix or remove it, or pass --skip-bad-images`);
+}
+
+/**
  * Runs `decode(i)` for i in 0..count-1 with `inFlight` at once (libvips decodes on its own
  * threads); returns the message of each one that threw, by index.
  */
@@ -118,9 +127,7 @@ export async function decodeImages(files: string[], size: number, channels: 1 | 
   const errors = await decodeEach(files.length, 32, async (i) => out.set(await decodeWith(sharp, files[i]!, size, channels), i * channels * plane), o.onProgress);
   const bad = [...errors.keys()].sort((a, b) => a - b);
   if (bad.length > 0 && !o.skipBad) {
-    const first = bad[0]!;
-    const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : '';
-    throw new Error(`${files[first]}: cannot decode the image (${errors.get(first)})${more}; fix or remove it, or pass --skip-bad-images`);
+    throw undecodableError(files[bad[0]!]!, errors.get(bad[0]!), bad.length);
   }
   return { pixels: out, bad };
 }
@@ -292,9 +299,7 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
   }
   if (bad.length > 0 && !options.skipBad) {
     stored.close();
-    const first = bad[0]!;
-    const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : '';
-    throw new Error(`${list.files[first]}: cannot decode the image (${errors.get(first)})${more}; fix or remove it, or pass --skip-bad-images`);
+    throw undecodableError(list.files[bad[0]!]!, errors.get(bad[0]!), bad.length);
   }
   const badSet = new Set(bad);
   const keep = list.files.map((_, i) => i).filter((i) => !badSet.has(i));

@@ -2,7 +2,7 @@
 // of its pretrained encoder, and predictions for image files.
 import * as t from '../torch';
 import { evalInput } from '../augment';
-import { hostTensor, streamImages } from '../data';
+import { hostTensor, streamImages, undecodableError } from '../data';
 import { forwardIn, prepareModel } from '../nn';
 import { classCount, encode, evaluateClassifier, knnAccuracy, knnClassify, linearEvaluation, linearEvaluationOn } from '../train';
 import { evaluateFolderStream, isFolderSpec } from './stream-eval';
@@ -139,8 +139,7 @@ export async function predictImages(plan: PredictPlan): Promise<Predictions> {
     for await (const chunk of streamImages(plan.files, { size: config.imageSize, channels: config.channels, chunk: 64, square: true })) {
       if (chunk.failed.length > 0 && !plan.skipBadImages) {
         const [first] = chunk.failed;
-        const more = chunk.failed.length > 1 ? ` (and ${chunk.failed.length - 1} more)` : '';
-        throw new Error(`${plan.files[first!.position]}: cannot decode the image (${first!.error})${more}; fix or remove it, or pass --skip-bad-images`);
+        throw undecodableError(plan.files[first!.position]!, first!.error, chunk.failed.length);
       }
       skipped.push(...chunk.failed.map((f) => plan.files[f.position]!));
       if (chunk.positions.length === 0) continue;

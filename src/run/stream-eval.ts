@@ -3,7 +3,7 @@
 // every model asked for sees each chunk once.
 import * as t from '../torch';
 import { evalInput } from '../augment';
-import { hostTensor, listImages, streamImages } from '../data';
+import { hostTensor, listImages, streamImages, undecodableError } from '../data';
 import { forwardIn, prepareModel, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
 import type { Normalisation } from '../train';
@@ -47,8 +47,7 @@ export async function evaluateFolderStream(dir: string, o: StreamEvalOptions): P
     for await (const chunk of streamImages(list.files, { size: o.size, channels: o.channels, chunk: o.chunk ?? 250, square: true })) {
       if (chunk.failed.length > 0 && !o.skipBad) {
         const [first] = chunk.failed;
-        const more = chunk.failed.length > 1 ? ` (and ${chunk.failed.length - 1} more)` : '';
-        throw new Error(`${list.files[first!.position]}: cannot decode the image (${first!.error})${more}; fix or remove it, or pass --skip-bad-images`);
+        throw undecodableError(list.files[first!.position]!, first!.error, chunk.failed.length);
       }
       skipped.push(...chunk.failed.map((f) => list.files[f.position]!));
       if (chunk.positions.length === 0) continue;
