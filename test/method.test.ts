@@ -247,6 +247,25 @@ test('views: identity settings return the input; same seed, same views; outputs 
     assert.equal(t.centerCropResize(u8, 32).sub(u8.to('float32').div(255)).abs().amax([0, 1, 2, 3]).item(), 0);
   }));
 
+test('views of large images are made a slice of images at a time: the same as each image on its own', () =>
+  t.tidy(() => {
+    t.manualSeed(31);
+    // 96 px, 3 channels: 27,648 elements an image, so 40 images make two slices (37 and 3).
+    const o = t.simclrViewOptions(96);
+    const n = 40;
+    assert.ok(n * 3 * 96 * 96 > t.VIEW_SLICE_ELEMENTS, 'the batch is sliced');
+    const x = t.randint(0, 256, [n, 3, 110, 110], { dtype: 'uint8' });
+    const p = t.sampleViewParams(n, 110, 110, o);
+    const batch = t.applyView(x, p, o);
+    assert.deepEqual(batch.shape, [n, 3, 96, 96]);
+    for (const i of [0, 18, 36, 37, 39]) {
+      const own = Object.fromEntries(Object.entries(p).map(([k, v]) => [k, (v as t.Tensor).narrow(0, i, 1)])) as unknown as t.ViewParams;
+      const alone = t.applyView(x.narrow(0, i, 1), own, o);
+      const diff = alone.sub(batch.narrow(0, i, 1)).abs().amax([0, 1, 2, 3]).item();
+      assert.ok(diff < 1e-5, `image ${i}: sliced batch and the image alone differ by ${diff}`);
+    }
+  }));
+
 test('fine-tuning views only crop and flip; evaluation crops the centre', () =>
   t.tidy(() => {
     const o = t.fineTuneViewOptions(32);

@@ -278,8 +278,32 @@ export function toUnit(images: Tensor): Tensor {
   return images.dtype === 'uint8' ? images.to('float32').div(255) : images;
 }
 
+/**
+ * Elements of one view tensor that the augmentation works on at a time. Each stage (crop,
+ * the colour-space steps of jitter, blur) makes a few tensors the size of its input; on a
+ * whole batch of large images those come to gigabytes (64 images at 256 px: 1.9 GB), so
+ * larger batches are augmented a slice of images at a time. Every op is per image, so the
+ * slices give what the whole batch would.
+ */
+export const VIEW_SLICE_ELEMENTS = 1 << 20;
+
 /** Applies drawn parameters: crop + flip, colour jitter in each image's order, grayscale, blur. */
 export function applyView(images: Tensor, p: ViewParams, o: ViewOptions, extents: Extents = null): Tensor {
+  const n = images.shape[0]!;
+  const per = Math.max(1, Math.floor(VIEW_SLICE_ELEMENTS / (images.shape[1]! * o.size * o.size)));
+  if (n <= per) return applyViewAll(images, p, o, extents);
+  return t.tidy(() => {
+    const parts: Tensor[] = [];
+    for (let start = 0; start < n; start += per) {
+      const len = Math.min(per, n - start);
+      const part = Object.fromEntries(Object.entries(p).map(([name, v]) => [name, (v as Tensor).narrow(0, start, len)])) as unknown as ViewParams;
+      parts.push(t.tidy(() => applyViewAll(images.narrow(0, start, len), part, o, extents ? extents.subarray(2 * start, 2 * (start + len)) : null)));
+    }
+    return t.cat(parts);
+  });
+}
+
+function applyViewAll(images: Tensor, p: ViewParams, o: ViewOptions, extents: Extents): Tensor {
   return t.tidy(() => {
     const unit = toUnit(images);
     let x = cropResize(unit, inCanvas(p.box, extents, unit), p.flip, o.size, o.interpolation ?? 'bicubic');
