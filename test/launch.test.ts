@@ -127,6 +127,33 @@ test('--max-restarts 1: a worker killed in epoch 2 is restarted with --resume fr
   }
 });
 
+test('two launchers with --max-restarts 1, the worker hosting the rendezvous (rank 0) killed: both restart at port + 1 and finish the run', async () => {
+  const dir = tempDir();
+  try {
+    const run = join(dir, 'r');
+    const port = await freePort();
+    const args = [...RUN, '--max-images', '256', '--epochs', '2', '--max-restarts', '1', '--out', run];
+    const [n0, n1] = [launch([...args, ...node(0, port)]), launch([...args, ...node(1, port)])];
+    const pid = await waitFor(n0, /pid (\d+) for rank 0/);
+    assert.ok(pid && (await waitFor(n0, /pretrain epoch 2\/2 \d+\/4/)), n0.stderr);
+    process.kill(Number(pid[1]), 'SIGKILL');
+    const [r0, r1] = await Promise.all([n0.done, n1.done]);
+    assert.equal(r0.code, 0, n0.stderr);
+    assert.equal(r1.code, 0, n1.stderr);
+    const restarted = `restart 1 of 1: starting the worker on this machine again with --resume, from the checkpoint after epoch 1 \\(step 4\\), rendezvous port ${port + 1}`;
+    assert.match(n0.stderr, new RegExp(`simclr: worker rank 0 \\(pid ${pid[1]}\\) was killed by SIGKILL; ${restarted}`));
+    assert.match(n1.stderr, /\[rank 1\] simclr: worker rank 1 of 2: .* failed; the rendezvous store on rank 0 \(127\.0\.0\.1:\d+\) is unreachable too, so rank 0 has stopped/);
+    assert.match(n1.stderr, new RegExp(`simclr: worker rank 1 \\(pid \\d+\\) exited with status 1; ${restarted}`));
+    assert.match(n1.stderr, new RegExp(`simclr: node 1 of 2: 1 worker on this machine \\(pid \\d+ for rank 1 of 2\\), rendezvous 127\\.0\\.0\\.1:${port + 1}`));
+    const steps = metrics(run).map((m) => m.step);
+    assert.deepEqual(steps.slice(0, 4), [1, 2, 3, 4]);
+    assert.deepEqual(steps.slice(steps.lastIndexOf(5)), [5, 6, 7, 8], `epoch 2 again after the restart: ${steps.join(', ')}`);
+    assert.ok(metrics(run).every((m) => m.workers === 2));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--max-restarts: a SIGTERM to the launcher stops the workers with a checkpoint and is not restarted (exit 143)', async () => {
   const dir = tempDir();
   try {
