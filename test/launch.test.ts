@@ -6,10 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../src/distributed';
 import { tempDir } from './helpers';
+import { checkDevice } from '../src/cli/device';
+import { parseMaster, pretrainRestart, workerPlan } from '../src/cli/workers';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const ROOT = join(__dirname, '..', '..');
@@ -159,7 +161,7 @@ test('--max-restarts: a SIGTERM to the launcher stops the workers with a checkpo
   try {
     const run = join(dir, 'r');
     const l = launch([...RUN, '--max-images', '2048', '--nproc', '2', '--max-restarts', '2', '--out', run]);
-    assert.ok(await waitFor(l, /pretrain epoch 1\/1 1\/32/), l.stderr);
+    assert.ok(await waitFor(l, /pretrain epoch 1\/1 \d+\/32/), l.stderr);
     l.child.kill('SIGTERM');
     const { code } = await l.done;
     assert.equal(code, 143, l.stderr);
@@ -248,4 +250,35 @@ test('scripts/gpu-check.sh on a machine without CUDA: exit 1 with every reason, 
   assert.match(r.stderr, /LIBTORCH=\/usr has no lib\/libtorch_cuda\.so, so it is a CPU-only libtorch/);
   assert.match(r.stderr, /\/usr\/bin\/python3 has no PyTorch 2\.0 or later that reaches a GPU/);
   assert.doesNotMatch(r.stderr, /building the addon/);
+});
+
+test('the checks a CUDA build meets: no GPU seen, cuda:N past the last GPU, more workers than GPUs, cuda:N with workers, then "not built yet"', () => {
+  const cuda = { libtorchVersion: '2.4.0', builtFrom: 'LIBTORCH=/opt/torch', cudaBuild: true, cudaDeviceCount: 2 };
+  assert.doesNotThrow(() => checkDevice('cpu', { ...cuda, cudaBuild: false, cudaDeviceCount: 0 }));
+  assert.throws(() => checkDevice('cuda', { ...cuda, cudaDeviceCount: 0 }), { name: 'UsageError', message: /--device cuda: libtorch 2\.4\.0 has CUDA but sees no GPU \(check nvidia-smi and CUDA_VISIBLE_DEVICES/ });
+  assert.throws(() => checkDevice('cuda:2', cuda), { message: /--device cuda:2: there are 2 GPUs \(cuda:0 to cuda:1\)/ });
+  assert.throws(() => checkDevice('cuda', cuda, 4), { message: /--device cuda with --nproc 4: each worker needs a GPU of its own, and 2 are seen/ });
+  assert.throws(() => checkDevice('cuda:1', cuda, 2), { message: /--device cuda:1 with --nproc 2: each worker takes the GPU of its LOCAL_RANK; write --device cuda/ });
+  assert.throws(() => checkDevice('cuda:1', cuda), { message: /--device cuda:1: libtorch sees 2 GPUs, but training on CUDA is not built yet/ });
+  assert.throws(() => checkDevice('cpu:0', cuda), { message: /--device must be cpu, cuda or cuda:N/ });
+});
+
+test('--master parsing, the launcher plan, and where a restart starts from', () => {
+  assert.deepEqual(parseMaster('node0.cluster:29500'), { host: 'node0.cluster', port: 29500 });
+  assert.deepEqual(parseMaster('[fd00::1]:29500'), { host: 'fd00::1', port: 29500 });
+  for (const bad of ['fd00::1:29500', 'host:0', ':29500', 'host:', 'a b:1']) assert.throws(() => parseMaster(bad), { name: 'UsageError' }, bad);
+  assert.equal(workerPlan({ nproc: 1 }, {}), null, 'no launcher flag: this process is the worker');
+  assert.deepEqual(workerPlan({ nproc: 2, nnodes: 3, nodeRank: 2, master: '10.0.0.1:29500', maxRestarts: 1 }, {}), { nproc: 2, nnodes: 3, nodeRank: 2, maxRestarts: 1, masterAddr: '10.0.0.1', masterPort: 29500 });
+  const dir = tempDir();
+  try {
+    const args = ['pretrain', '--out', join(dir, 'r')];
+    assert.deepEqual(pretrainRestart(args, join(dir, 'r')), { args, from: 'from the start (the run folder was not made yet)' });
+    mkdirSync(join(dir, 'r'));
+    writeFileSync(join(dir, 'r', 'config.json'), '{}');
+    assert.deepEqual(pretrainRestart(args, join(dir, 'r')).from, 'with --resume, from step 0 (no checkpoint was written yet)');
+    writeFileSync(join(dir, 'r', 'pretrain.json'), JSON.stringify({ epoch: 2, batch: 3, step: 11 }));
+    assert.deepEqual(pretrainRestart([...args, '--no-resume'], join(dir, 'r')), { args: [...args, '--resume'], from: 'with --resume, from the checkpoint after epoch 2, batch 3 (step 11)' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -203,17 +203,17 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
     throw new LaunchError(`the node rank (${nodeRank}) must be from 0 to nnodes - 1 = ${nnodes - 1}`);
   }
   if (nnodes > 1 && o.masterPort === undefined) throw new LaunchError(`${nnodes} nodes need a fixed rendezvous (--master HOST:PORT)`);
-  if (o.masterAddr && nnodes > 1) {
+  if (o.masterAddr) {
     // Fails at once for a name no node could reach, rather than after the rendezvous timeout.
     await lookup(o.masterAddr).catch((e: NodeJS.ErrnoException) => {
       throw new LaunchError(`the master address '${o.masterAddr}' does not resolve on this machine (${e.code ?? e.message}): give node 0's address or a name every node resolves`);
     });
   }
   const threads = o.threadsPerWorker ?? threadsPerWorker(o.nproc);
-  let stopping = false;
+  let stopping: NodeJS.Signals | null = null;
   let current: Attempt | null = null;
   const forward = (signal: NodeJS.Signals) => () => {
-    stopping = true;
+    stopping = signal;
     if (current) for (const [i, child] of current.children.entries()) if (!current.exits[i]) child.kill(signal);
   };
   const onInt = forward('SIGINT');
@@ -224,12 +224,12 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
     let args = o.args;
     for (let attempt = 0; ; attempt++) {
       const port = await attemptPort(o, attempt);
-      if (stopping) return 130;
-      current = { args, port, threads, stopping: () => stopping, children: [], exits: Array.from({ length: o.nproc }, () => null) };
+      if (stopping) return stopping === 'SIGTERM' ? 143 : 130;
+      current = { args, port, threads, stopping: () => stopping !== null, children: [], exits: Array.from({ length: o.nproc }, () => null) };
       const { exits, failure } = await runAttempt(o, current);
       if (!failure) return exitStatus(exits);
       if (stopping) {
-        process.stderr.write(`simclr: stopped: ${failure.text} while the workers were stopping\n`);
+        process.stderr.write(`simclr: stopped by ${stopping} after ${failure.text} (not restarted)\n`);
         return failure.code;
       }
       // Exit status 2 is a usage or plan error (a wrong path, a setting): the same on every attempt.
