@@ -4,6 +4,8 @@ import { GLOBAL_OPTIONS, UsageError, parseCommand, renderHelp, renderOptions, ty
 import { COMMANDS, type CommandName } from './specs';
 import { tuneProcess } from '../torch/tune';
 import { PlanError } from '../run/errors';
+import { checkDevice, parseDevice } from './device';
+import { pretrainRestart, workerPlan } from './workers';
 
 function generalHelp(): string {
   const rows = Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(12)}${c.summary}\n  ${' '.repeat(12)}e.g. ${c.example}`);
@@ -56,6 +58,13 @@ function withoutOptions(argv: string[], names: string[]): string[] {
   return out;
 }
 
+/** --device against this addon's libtorch and GPUs (loads the addon). */
+async function checkDeviceHere(device: string, nproc: number): Promise<void> {
+  parseDevice(device);
+  const { runtimeInfo } = await import('../torch');
+  checkDevice(device, runtimeInfo(), nproc);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -73,16 +82,27 @@ async function main(argv: string[]): Promise<number> {
   }
   // Every command's table, checked here once; each command below reads its own typed values.
   const { globals, values } = parseCommand(spec, rest);
-  // --nproc N: this process only starts and watches N workers running the same command.
-  const nproc = (values as { nproc?: number }).nproc ?? 1;
-  if (nproc > 1) {
-    if (process.env.WORLD_SIZE) throw new UsageError(`--nproc ${nproc} starts its own workers, but WORLD_SIZE=${process.env.WORLD_SIZE} says a launcher already started this one; leave out --nproc`);
-    const { launchLocal, PortInUseError } = await import('../distributed/launch');
-    return launchLocal({ nproc, script: process.argv[1]!, args: [command, ...withoutOptions(rest, ['--nproc', '--master-port'])], threadsPerWorker: globals.threads, masterPort: (values as { masterPort?: number }).masterPort }).catch((e: unknown) => {
-      throw e instanceof PortInUseError ? new UsageError(e.message) : e;
+  const v = values as { device?: string; out?: string; nproc?: number; nnodes?: number; nodeRank?: number; master?: string; masterPort?: number; maxRestarts?: number };
+  // --nproc, --nnodes, --master, --max-restarts: this process only starts and watches the workers running the same command.
+  const plan = workerPlan(v);
+  if (plan) {
+    if (v.device !== undefined && v.device !== 'cpu') await checkDeviceHere(v.device, plan.nproc);
+    const { launchLocal, PortInUseError, LaunchError } = await import('../distributed/launch');
+    const args = [command, ...withoutOptions(rest, ['--nproc', '--master-port', '--nnodes', '--node-rank', '--master', '--max-restarts'])];
+    return launchLocal({
+      ...plan,
+      script: process.argv[1]!,
+      args,
+      threadsPerWorker: globals.threads,
+      // A stage restarts from its checkpoint; only pretraining runs on workers so far.
+      restart: () => (command === 'pretrain' ? pretrainRestart(args, v.out ?? '') : { args, from: 'with the same arguments' }),
+    }).catch((e: unknown) => {
+      throw e instanceof PortInUseError || e instanceof LaunchError ? new UsageError(e.message) : e;
     });
   }
   await applyGlobals(globals);
+  // Under a launcher (ours or torchrun), each worker checks its own device.
+  if (v.device !== undefined && v.device !== 'cpu') await checkDeviceHere(v.device, 1);
   switch (command) {
     case 'info':
       (await import('./info')).infoCommand(parseCommand(COMMANDS.info, rest).values);

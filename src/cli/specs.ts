@@ -59,7 +59,16 @@ export const pretrainOptions = {
 /** Data-parallel workers on this machine (src/distributed); torchrun-style launchers set the environment instead. */
 export const workerOptions = {
   nproc: { type: 'integer', min: 1, max: 256, default: 1, help: 'worker processes on this machine (data-parallel over c10d/Gloo): --batch is the global batch, split between them; --threads is per worker (default: the threads divided between them). Under a launcher that sets WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT (torchrun, srun, a PyTorchJob), leave it out' },
-  'master-port': { type: 'integer', min: 1, max: 65535, defaultText: 'MASTER_PORT, else a free port', help: "the rendezvous port of --nproc's workers" },
+  'master-port': { type: 'integer', min: 1, max: 65535, defaultText: 'MASTER_PORT, else a free port', help: "the rendezvous port of --nproc's workers (one node)" },
+  nnodes: { type: 'integer', min: 1, max: 4096, default: 1, help: 'machines (nodes) taking part, each running this command with its own --node-rank and --nproc workers (the same on every node): WORLD_SIZE is nnodes x nproc' },
+  'node-rank': { type: 'integer', min: 0, placeholder: 'K', default: 0, help: "this node's place, 0 to nnodes-1: its workers are ranks K x nproc to K x nproc + nproc-1; node 0's first worker hosts the rendezvous" },
+  master: { type: 'string', placeholder: 'HOST:PORT', defaultText: '127.0.0.1 and --master-port', help: 'the rendezvous: the address of node 0 and a free port there, the same on every node (needed with --nnodes)' },
+  'max-restarts': { type: 'integer', min: 0, max: 100, default: 0, help: "when a worker fails, stop this node's others and start them all again with --resume from the run's last checkpoint, up to this many times (every node's launcher restarts; restart k meets at the rendezvous port + k). Ctrl-C and SIGTERM are never restarted" },
+} as const satisfies OptionTable;
+
+/** The device the training commands compute on (only the CPU for now: src/cli/device.ts). */
+export const deviceOptions = {
+  device: { type: 'string', placeholder: 'cpu|cuda|cuda:N', default: 'cpu', help: "where to train: cuda needs the addon built against a CUDA libtorch (LIBTORCH=...), and each worker takes its LOCAL_RANK's GPU; training on CUDA is not built yet, so cuda stops with what is missing" },
 } as const satisfies OptionTable;
 
 /** Options of the three classifier stages; each stage has its own defaults (below). */
@@ -199,28 +208,28 @@ export const COMMANDS = {
     summary: 'SimCLRv2 contrastive pretraining on all images (labels unused); makes the run folder',
     usage: 'simclr pretrain --data SPEC --out RUN [options] | simclr pretrain --out RUN --resume',
     example: 'simclr pretrain --data ../shared/datasets/cifar10/train --out runs/c10 --epochs 100 --knn',
-    options: { ...pretrainOptions, ...workerOptions },
+    options: { ...pretrainOptions, ...workerOptions, ...deviceOptions },
   },
   finetune: {
     name: 'finetune',
     summary: 'fine-tune from the first head layer on a stratified labeled subset (written to the run folder)',
     usage: 'simclr finetune --from RUN [--labels SPEC] [options]',
     example: 'simclr finetune --from runs/c10 --labels 1%',
-    options: finetuneOptions,
+    options: { ...finetuneOptions, ...deviceOptions },
   },
   distill: {
     name: 'distill',
     summary: "distill the fine-tuned teacher into a fresh student (same size, or --student-width/--student-depth) on all training images",
     usage: 'simclr distill --teacher RUN [--labels SPEC] [options]',
     example: 'simclr distill --teacher runs/c10 --labels 1%',
-    options: distillOptions,
+    options: { ...distillOptions, ...deviceOptions },
   },
   supervised: {
     name: 'supervised',
     summary: 'the baseline: the same network from scratch on the labeled subset only',
     usage: 'simclr supervised --from RUN [--labels SPEC] [options]',
     example: 'simclr supervised --from runs/c10 --labels 1%',
-    options: supervisedOptions,
+    options: { ...supervisedOptions, ...deviceOptions },
   },
   eval: {
     name: 'eval',
@@ -242,7 +251,7 @@ export const COMMANDS = {
     summary: 'pretrain, then for each label fraction: baseline, fine-tune, distill; a results table and report.html',
     usage: 'simclr pipeline --data SPEC --out RUN [--labels 1%,10%] [--<stage>-<option> VALUE ...]',
     example: 'simclr pipeline --data fashion-mnist --labels 1%,10% --out runs/fm --pretrain-epochs 8',
-    options: pipelineOptions,
+    options: { ...pipelineOptions, ...deviceOptions },
   },
   predict: {
     name: 'predict',

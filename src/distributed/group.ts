@@ -94,16 +94,30 @@ export class ProcessGroup {
     native.distStoreSet(store, `${KEY}/size/${o.rank}`, String(o.worldSize));
     const deadline = Date.now() + timeoutMs;
     const missing: number[] = [];
+    // Rank 0 closes the store when it stops (on a WORLD_SIZE it finds wrong, say): a lost store is said as that, not as a broken pipe.
+    const storeGone = (e: unknown): never => {
+      throw new WorkerError(`worker rank ${o.rank} of ${o.worldSize}: the rendezvous at ${where} closed before every worker had joined: rank 0 stopped, and its error says why (such as a WORLD_SIZE that differs between workers) (${(e as Error).message})`, o.rank, [0]);
+    };
     for (let r = 0; r < o.worldSize; r++) {
       const left = deadline - Date.now();
       try {
         native.distStoreWait(store, `${KEY}/size/${r}`, Math.max(1, left));
-      } catch {
+      } catch (e) {
+        if (!/timeout|timed out/i.test((e as Error).message)) storeGone(e);
         missing.push(r);
-        for (let q = r + 1; q < o.worldSize; q++) if (!native.distStoreCheck(store, `${KEY}/size/${q}`)) missing.push(q);
+        try {
+          for (let q = r + 1; q < o.worldSize; q++) if (!native.distStoreCheck(store, `${KEY}/size/${q}`)) missing.push(q);
+        } catch (e2) {
+          storeGone(e2);
+        }
         break;
       }
-      const theirs = Number(native.distStoreGet(store, `${KEY}/size/${r}`));
+      let theirs = 0;
+      try {
+        theirs = Number(native.distStoreGet(store, `${KEY}/size/${r}`));
+      } catch (e) {
+        storeGone(e);
+      }
       if (theirs !== o.worldSize) {
         throw new WorkerError(`worker rank ${o.rank}: WORLD_SIZE is ${o.worldSize} here but ${theirs} on rank ${r}; every worker must be given the same`, o.rank);
       }

@@ -1,9 +1,12 @@
-// Local workers, as torchrun starts them: N copies of the same command, each with the
+// Workers as torchrun starts them: on each node, N copies of the same command with the
 // worker variables (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK), threads
-// divided between them. Rank 0's output is the command's; the others' errors come
-// through prefixed with their rank. A worker that dies stops the rest, and the launcher
-// exits non-zero naming it.
+// divided between them; node K's workers are global ranks K*N to K*N+N-1, and node 0's
+// first worker hosts the rendezvous. Rank 0's output is the command's; the others' errors
+// come through prefixed with their rank. A worker that fails stops the rest of this node,
+// and the launcher either exits non-zero naming it or, with restarts left, starts them all
+// again from the run's last checkpoint.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -18,11 +21,20 @@ export interface LaunchOptions {
   args: string[];
   /** threads of each worker (default: the machine's, or OMP_NUM_THREADS, divided by nproc) */
   threadsPerWorker?: number;
+  /** nodes taking part, each with nproc workers (default 1) */
+  nnodes?: number;
+  /** this node's place, 0 to nnodes-1 (default 0) */
+  nodeRank?: number;
+  /** the rendezvous host: node 0's address (default 127.0.0.1) */
   masterAddr?: string;
-  /** default: MASTER_PORT, else a free port */
+  /** default: MASTER_PORT, else a free port (one node only; several need a fixed port) */
   masterPort?: number;
   /** After one worker fails, how long the others get to stop by themselves before SIGTERM (ms). Default 20,000. */
   graceMs?: number;
+  /** Times to start all local workers again after a failure (default 0). */
+  maxRestarts?: number;
+  /** The arguments of restart k (1, 2, ...) and where it starts from, in words; default: the same arguments. */
+  restart?: (attempt: number) => { args: string[]; from: string };
 }
 
 /** A free TCP port on 127.0.0.1 (chosen by the OS, then released). */
@@ -45,11 +57,26 @@ export class PortInUseError extends Error {
   }
 }
 
+/** The launcher's options do not fit (a master address that does not resolve, a bad node rank). */
+export class LaunchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LaunchError';
+  }
+}
+
+/** Whether `port` can be listened on: false when in use; the store listens on every interface, so an address that is not this machine's is checked on all of them. */
 function portFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
+  const tryListen = (h: string | undefined) =>
+    new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      const server = createServer();
+      server.once('error', (e: NodeJS.ErrnoException) => resolve(e));
+      server.listen(port, h, () => server.close(() => resolve(null)));
+    });
+  return tryListen(host).then(async (e) => {
+    if (!e) return true;
+    if (e.code === 'EADDRINUSE') return false;
+    return (await tryListen(undefined))?.code !== 'EADDRINUSE';
   });
 }
 
@@ -62,50 +89,65 @@ export function threadsPerWorker(nproc: number, env: NodeJS.ProcessEnv = process
 
 const describeExit = (code: number | null, signal: NodeJS.Signals | null): string => (signal ? `was killed by ${signal}` : `exited with status ${code}`);
 
-/** Starts the workers and waits for them; resolves to the exit status for the launcher. */
-export async function launchLocal(o: LaunchOptions): Promise<number> {
+// A worker that exits 130 or 143 was stopped (Ctrl-C, SIGTERM: its own, or another worker's,
+// agreed on at a step) and saved a checkpoint; one killed by SIGINT or SIGTERM was stopped too.
+// Neither is a failure, so neither is restarted.
+const isStop = (code: number | null, signal: NodeJS.Signals | null): boolean => (signal ? signal === 'SIGINT' || signal === 'SIGTERM' : code === 130 || code === 143);
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+interface Failure {
+  rank: number;
+  text: string;
+  code: number;
+}
+interface AttemptResult {
+  exits: Exit[];
+  failure: Failure | null;
+}
+
+interface Attempt {
+  args: string[];
+  port: number;
+  threads: number;
+  /** Set by the launcher's own signal handler: the workers were asked to stop. */
+  stopping: () => boolean;
+  /** The children of this attempt, for the signal handler. */
+  children: ChildProcess[];
+  exits: (Exit | null)[];
+}
+
+/** Starts this node's workers once and waits for all of them. */
+function runAttempt(o: LaunchOptions, a: Attempt): Promise<AttemptResult> {
+  const nnodes = o.nnodes ?? 1;
+  const nodeRank = o.nodeRank ?? 0;
   const addr = o.masterAddr ?? '127.0.0.1';
-  const chosen = o.masterPort ?? (process.env.MASTER_PORT ? Number(process.env.MASTER_PORT) : undefined);
-  if (chosen !== undefined && !(await portFree(addr, chosen))) {
-    throw new PortInUseError(`the rendezvous port ${chosen} is in use on ${addr}: choose another with --master-port (or MASTER_PORT), or leave both out for a free one`);
-  }
-  const port = chosen ?? (await freePort());
-  const threads = o.threadsPerWorker ?? threadsPerWorker(o.nproc);
-  const children: ChildProcess[] = [];
-  const exits: ({ code: number | null; signal: NodeJS.Signals | null } | null)[] = Array.from({ length: o.nproc }, () => null);
-  let firstFailure: { rank: number; text: string; code: number } | null = null;
-  let stopping = false;
+  const first = nodeRank * o.nproc;
   const timers: NodeJS.Timeout[] = [];
-
+  let failure: Failure | null = null;
   const signalAll = (signal: NodeJS.Signals): void => {
-    for (const [rank, child] of children.entries()) if (!exits[rank]) child.kill(signal);
+    for (const [i, child] of a.children.entries()) if (!a.exits[i]) child.kill(signal);
   };
-  // The workers are in their own process group: a Ctrl-C reaches them once, from here.
-  const forward = (signal: NodeJS.Signals) => () => {
-    stopping = true;
-    signalAll(signal);
-  };
-  const onInt = forward('SIGINT');
-  const onTerm = forward('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-
-  const done = new Promise<void>((resolve) => {
+  return new Promise<AttemptResult>((resolve) => {
     let left = o.nproc;
-    for (let rank = 0; rank < o.nproc; rank++) {
-      const w: WorkerEnv = { masterAddr: addr, masterPort: port, worldSize: o.nproc, rank, localRank: rank, localWorldSize: o.nproc };
-      const env = { ...process.env, ...envForWorker(w), OMP_NUM_THREADS: String(threads), SIMCLR_LAUNCHER_PID: String(process.pid) };
-      const args = o.args.includes('--threads') ? o.args : [...o.args, '--threads', String(threads)];
+    for (let local = 0; local < o.nproc; local++) {
+      const rank = first + local;
+      const w: WorkerEnv = { masterAddr: addr, masterPort: a.port, worldSize: nnodes * o.nproc, rank, localRank: local, localWorldSize: o.nproc };
+      const env = { ...process.env, ...envForWorker(w), OMP_NUM_THREADS: String(a.threads), SIMCLR_LAUNCHER_PID: String(process.pid) };
+      const args = a.args.includes('--threads') ? a.args : [...a.args, '--threads', String(a.threads)];
+      // The workers are in their own process group: a Ctrl-C reaches them once, from here.
       const child = spawn(process.execPath, [o.script, ...args], { env, detached: true, stdio: rank === 0 ? 'inherit' : ['ignore', 'ignore', 'pipe'] });
       if (rank !== 0 && child.stderr) {
         createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(`[rank ${rank}] ${line}\n`));
       }
       child.on('exit', (code, signal) => {
-        exits[rank] = { code, signal };
-        if ((code !== 0 || signal) && !firstFailure && !stopping) {
-          firstFailure = { rank, text: `worker rank ${rank} (pid ${child.pid}) ${describeExit(code, signal)}`, code: code && code !== 0 ? code : 1 };
-          if (exits.some((e) => !e)) {
-            process.stderr.write(`simclr: ${firstFailure.text}; stopping the other workers\n`);
+        a.exits[local] = { code, signal };
+        if ((code !== 0 || signal) && !isStop(code, signal) && !failure && !a.stopping()) {
+          failure = { rank, text: `worker rank ${rank} (pid ${child.pid}) ${describeExit(code, signal)}`, code: code && code !== 0 ? code : 1 };
+          if (a.exits.some((e) => !e)) {
+            process.stderr.write(`simclr: ${failure.text}; stopping the other workers${nnodes > 1 ? ' on this node' : ''}\n`);
             // The others find the broken connection at their next collective; if one is
             // stuck elsewhere, SIGTERM and then SIGKILL end it.
             const grace = o.graceMs ?? 20_000;
@@ -113,24 +155,103 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
             timers.push(setTimeout(() => signalAll('SIGKILL'), grace + 10_000).unref());
           }
         }
-        if (--left === 0) resolve();
+        if (--left === 0) {
+          for (const timer of timers) clearTimeout(timer);
+          resolve({ exits: a.exits as Exit[], failure });
+        }
       });
-      children.push(child);
+      a.children.push(child);
     }
-    process.stderr.write(`simclr: ${o.nproc} workers on this machine (pids ${children.map((c) => c.pid).join(', ')} for ranks 0-${o.nproc - 1}), rendezvous ${addr}:${port}, ${threads} thread${threads > 1 ? 's' : ''} each\n`);
+    const pids = a.children.map((c) => c.pid).join(', ');
+    const ranks = o.nproc > 1 ? `ranks ${first}-${first + o.nproc - 1}` : `rank ${first}`;
+    const where = nnodes > 1 ? `node ${nodeRank} of ${nnodes}: ` : '';
+    process.stderr.write(
+      `simclr: ${where}${o.nproc} worker${o.nproc > 1 ? 's' : ''} on this machine (pid${o.nproc > 1 ? 's' : ''} ${pids} for ${ranks}${nnodes > 1 ? ` of ${nnodes * o.nproc}` : ''}), rendezvous ${addr}:${a.port}, ${a.threads} thread${a.threads > 1 ? 's' : ''} each\n`,
+    );
   });
-  await done;
-  for (const timer of timers) clearTimeout(timer);
-  process.off('SIGINT', onInt);
-  process.off('SIGTERM', onTerm);
-  const failure = firstFailure as { rank: number; text: string; code: number } | null;
-  if (failure) {
-    process.stderr.write(`simclr: stopped: ${failure.text}\n`);
-    return failure.code;
-  }
-  // All exited by themselves: rank 0's status (130/143 after a stop), else the first non-zero.
-  const codes = exits.map((e) => (e!.signal ? 1 : (e!.code ?? 1)));
+}
+
+/** The launcher's exit status when no worker failed: rank 0's (130/143 after a stop), else the first non-zero. */
+function exitStatus(exits: Exit[]): number {
+  const codes = exits.map((e) => (e.signal ? (e.signal === 'SIGINT' ? 130 : e.signal === 'SIGTERM' ? 143 : 1) : (e.code ?? 1)));
   return codes[0] !== 0 ? codes[0]! : (codes.find((c) => c !== 0) ?? 0);
+}
+
+/** The rendezvous port of attempt k: a fixed port + k (every node agrees without talking), else a free one. */
+async function attemptPort(o: LaunchOptions, attempt: number): Promise<number> {
+  const addr = o.masterAddr ?? '127.0.0.1';
+  const fixed = o.masterPort ?? (process.env.MASTER_PORT ? Number(process.env.MASTER_PORT) : undefined);
+  if (fixed === undefined) return freePort();
+  const port = fixed + attempt;
+  // Node 0's first worker listens there; the other nodes only connect.
+  if ((o.nodeRank ?? 0) === 0 && !(await portFree(addr, port))) {
+    const which = attempt ? `port ${port} (the rendezvous port ${fixed} + restart ${attempt})` : `port ${port}`;
+    throw new PortInUseError(`the rendezvous ${which} is in use on ${addr}: choose another with ${o.nnodes && o.nnodes > 1 ? '--master HOST:PORT' : '--master-port (or MASTER_PORT)'}${o.nnodes && o.nnodes > 1 ? '' : ', or leave both out for a free one'}`);
+  }
+  return port;
+}
+
+/**
+ * Starts this node's workers and waits for them, starting them again after a failure while
+ * restarts are left; resolves to the exit status for the launcher.
+ */
+export async function launchLocal(o: LaunchOptions): Promise<number> {
+  const nnodes = o.nnodes ?? 1;
+  const nodeRank = o.nodeRank ?? 0;
+  const maxRestarts = o.maxRestarts ?? 0;
+  if (!Number.isInteger(nnodes) || nnodes < 1 || !Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) {
+    throw new LaunchError(`the node rank (${nodeRank}) must be from 0 to nnodes - 1 = ${nnodes - 1}`);
+  }
+  if (nnodes > 1 && o.masterPort === undefined) throw new LaunchError(`${nnodes} nodes need a fixed rendezvous (--master HOST:PORT)`);
+  if (o.masterAddr) {
+    // Fails at once for a name no node could reach, rather than after the rendezvous timeout.
+    await lookup(o.masterAddr).catch((e: NodeJS.ErrnoException) => {
+      throw new LaunchError(`the master address '${o.masterAddr}' does not resolve on this machine (${e.code ?? e.message}): give node 0's address or a name every node resolves`);
+    });
+  }
+  const threads = o.threadsPerWorker ?? threadsPerWorker(o.nproc);
+  let stopping: NodeJS.Signals | null = null;
+  let current: Attempt | null = null;
+  const forward = (signal: NodeJS.Signals) => () => {
+    stopping = signal;
+    if (current) for (const [i, child] of current.children.entries()) if (!current.exits[i]) child.kill(signal);
+  };
+  const onInt = forward('SIGINT');
+  const onTerm = forward('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    let args = o.args;
+    for (let attempt = 0; ; attempt++) {
+      const port = await attemptPort(o, attempt);
+      if (stopping) return stopping === 'SIGTERM' ? 143 : 130;
+      current = { args, port, threads, stopping: () => stopping !== null, children: [], exits: Array.from({ length: o.nproc }, () => null) };
+      const { exits, failure } = await runAttempt(o, current);
+      if (!failure) return exitStatus(exits);
+      if (stopping) {
+        process.stderr.write(`simclr: stopped by ${stopping} after ${failure.text} (not restarted)\n`);
+        return failure.code;
+      }
+      // Exit status 2 is a usage or plan error (a wrong path, a setting): the same on every attempt.
+      if (failure.code === 2 && maxRestarts > attempt) {
+        process.stderr.write(`simclr: stopped: ${failure.text}, a usage error that a restart would repeat (not restarted)\n`);
+        return failure.code;
+      }
+      if (attempt >= maxRestarts) {
+        process.stderr.write(`simclr: stopped: ${failure.text}${maxRestarts ? ` (no restarts left: --max-restarts ${maxRestarts} used)` : ''}\n`);
+        return failure.code;
+      }
+      const next = o.restart ? o.restart(attempt + 1) : { args: o.args, from: 'with the same arguments' };
+      args = next.args;
+      process.stderr.write(
+        `simclr: ${failure.text}; restart ${attempt + 1} of ${maxRestarts}: starting the ${o.nproc > 1 ? `${o.nproc} workers` : 'worker'} on this machine again ${next.from}` +
+          `${o.masterPort !== undefined || process.env.MASTER_PORT ? `, rendezvous port ${(o.masterPort ?? Number(process.env.MASTER_PORT)) + attempt + 1}` : ''}\n`,
+      );
+    }
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
 }
 
 /**

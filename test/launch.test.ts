@@ -1,0 +1,284 @@
+// The launcher across nodes, on loopback: two launchers (--nnodes 2, one worker each) pretrain
+// one run; a worker killed with SIGKILL stops both; --max-restarts brings a killed run back
+// from its checkpoint, and a SIGTERM is never restarted; an unreachable master and a wrong
+// world size fail within the timeout; launcher flags that do not fit, and --device cuda on
+// this CPU-only libtorch, are usage errors; scripts/gpu-check.sh says why it cannot run here.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '../src/distributed';
+import { tempDir } from './helpers';
+import { checkDevice } from '../src/cli/device';
+import { parseMaster, pretrainRestart, workerPlan } from '../src/cli/workers';
+
+const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
+const ROOT = join(__dirname, '..', '..');
+// A tiny real run: a few hundred Fashion-MNIST images, steps of 64.
+const RUN = ['--data', 'fashion-mnist', '--epochs', '1', '--batch', '64', '--width', '0.25', '--threads', '1', '--seed', '0'];
+
+interface Launched {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  done: Promise<{ code: number | null; seconds: number }>;
+}
+
+function launch(args: string[], env: NodeJS.ProcessEnv = process.env): Launched {
+  const started = Date.now();
+  const child = spawn(process.execPath, [MAIN, 'pretrain', ...args], { env });
+  const l: Launched = { child, stdout: '', stderr: '', done: null as never };
+  child.stdout!.on('data', (d) => (l.stdout += d));
+  child.stderr!.on('data', (d) => (l.stderr += d));
+  l.done = new Promise((resolve) => child.on('close', (code) => resolve({ code, seconds: (Date.now() - started) / 1000 })));
+  return l;
+}
+
+function metrics(dir: string): Record<string, number>[] {
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>).filter((m) => m.loss !== undefined);
+}
+
+/** Resolves once `l`'s stderr matches `re` (checked as output arrives), with the match. */
+function waitFor(l: Launched, re: RegExp): Promise<RegExpExecArray | null> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const m = re.exec(l.stderr);
+      if (m) {
+        l.child.stderr!.off('data', check);
+        resolve(m);
+      }
+    };
+    l.child.stderr!.on('data', check);
+    void l.done.then(() => resolve(re.exec(l.stderr)));
+  });
+}
+
+const node = (rank: number, port: number, extra: string[] = []) => ['--nnodes', '2', '--node-rank', String(rank), '--master', `127.0.0.1:${port}`, '--nproc', '1', ...extra];
+
+test('two launchers on loopback (--nnodes 2, --node-rank 0|1, --master): one run of 2 workers, written by rank 0', async () => {
+  const dir = tempDir();
+  try {
+    const port = await freePort();
+    const out = ['--max-images', '320', '--out', join(dir, 'r')];
+    const [n0, n1] = [launch([...RUN, ...out, ...node(0, port)]), launch([...RUN, ...out, ...node(1, port)])];
+    const [r0, r1] = await Promise.all([n0.done, n1.done]);
+    assert.equal(r0.code, 0, n0.stderr);
+    assert.equal(r1.code, 0, n1.stderr);
+    assert.match(n0.stderr, new RegExp(`simclr: node 0 of 2: 1 worker on this machine \\(pid \\d+ for rank 0 of 2\\), rendezvous 127\\.0\\.0\\.1:${port}, 1 thread each`));
+    assert.match(n1.stderr, new RegExp(`simclr: node 1 of 2: 1 worker on this machine \\(pid \\d+ for rank 1 of 2\\), rendezvous 127\\.0\\.0\\.1:${port}`));
+    assert.match(n0.stdout, /pretraining ResNet-18 \(width 0\.25\) on 320 images/);
+    assert.equal(n1.stdout, '', "node 1's worker leaves the talking to rank 0");
+    const m = metrics(join(dir, 'r'));
+    assert.deepEqual(m.map((x) => [x.step, x.workers]), [1, 2, 3, 4, 5].map((s) => [s, 2]), 'rank 0 writes one line per step of the global batch');
+    assert.ok(existsSync(join(dir, 'r', 'pretrain.safetensors')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two launchers, the worker of node 1 killed with SIGKILL mid-run: both launchers end within 60 s, non-zero, naming rank 1', async () => {
+  const dir = tempDir();
+  try {
+    const port = await freePort();
+    const out = ['--max-images', '2048', '--epochs', '3', '--out', join(dir, 'r')];
+    const started = Date.now();
+    const [n0, n1] = [launch([...RUN, ...out, ...node(0, port)]), launch([...RUN, ...out, ...node(1, port)])];
+    const pid = await waitFor(n1, /pid (\d+) for rank 1/);
+    const step = await waitFor(n0, /pretrain epoch 1\/3 \d+\/32/);
+    assert.ok(pid && step, `no step was reported: ${n0.stderr}`);
+    process.kill(Number(pid[1]), 'SIGKILL');
+    const [r0, r1] = await Promise.all([n0.done, n1.done]);
+    const seconds = (Date.now() - started) / 1000;
+    assert.notEqual(r0.code, 0);
+    assert.notEqual(r1.code, 0);
+    assert.ok(seconds < 60, `took ${seconds} s`);
+    assert.match(n1.stderr, new RegExp(`simclr: stopped: worker rank 1 \\(pid ${pid[1]}\\) was killed by SIGKILL`));
+    assert.match(n0.stderr, /worker rank 0 of 2: .* failed; rank 1 stopped answering/);
+    assert.match(n0.stderr, /simclr: stopped: worker rank 0 \(pid \d+\) exited with status 1/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--max-restarts 1: a worker killed in epoch 2 is restarted with --resume from the checkpoint of epoch 1, and the run completes', async () => {
+  const dir = tempDir();
+  try {
+    const run = join(dir, 'r');
+    // 4 steps of 64 per epoch, 2 epochs.
+    const l = launch([...RUN, '--max-images', '256', '--epochs', '2', '--nproc', '2', '--max-restarts', '1', '--out', run]);
+    const pids = await waitFor(l, /pids (\d+), (\d+) for ranks 0-1/);
+    const inEpoch2 = await waitFor(l, /pretrain epoch 2\/2 1\/4/);
+    assert.ok(pids && inEpoch2, l.stderr);
+    process.kill(Number(pids[2]), 'SIGKILL');
+    const { code } = await l.done;
+    assert.equal(code, 0, l.stderr);
+    assert.match(l.stderr, new RegExp(`simclr: worker rank 1 \\(pid ${pids[2]}\\) was killed by SIGKILL; restart 1 of 1: starting the 2 workers on this machine again with --resume, from the checkpoint after epoch 1 \\(step 4\\)`));
+    assert.match(l.stdout, /resuming pretrain after epoch 1 \(step 4\)/);
+    assert.equal((l.stderr.match(/simclr: 2 workers on this machine/g) ?? []).length, 2, 'started twice');
+    const steps = metrics(run).map((m) => m.step);
+    // Steps 1-4, then epoch 2 as far as it got (at least step 5), then epoch 2 again from step 5.
+    const again = steps.indexOf(5, steps.indexOf(5) + 1);
+    assert.ok(again > 4, `step 5 twice: ${steps.join(', ')}`);
+    assert.deepEqual(steps.slice(0, 4), [1, 2, 3, 4]);
+    assert.deepEqual(steps.slice(again), [5, 6, 7, 8]);
+    const meta = JSON.parse(readFileSync(join(run, 'pretrain.json'), 'utf8')) as { epoch: number; step: number };
+    assert.deepEqual([meta.epoch, meta.step], [2, 8]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two launchers with --max-restarts 1, the worker hosting the rendezvous (rank 0) killed: both restart at port + 1 and finish the run', async () => {
+  const dir = tempDir();
+  try {
+    const run = join(dir, 'r');
+    const port = await freePort();
+    const args = [...RUN, '--max-images', '256', '--epochs', '2', '--max-restarts', '1', '--out', run];
+    const [n0, n1] = [launch([...args, ...node(0, port)]), launch([...args, ...node(1, port)])];
+    const pid = await waitFor(n0, /pid (\d+) for rank 0/);
+    assert.ok(pid && (await waitFor(n0, /pretrain epoch 2\/2 \d+\/4/)), n0.stderr);
+    process.kill(Number(pid[1]), 'SIGKILL');
+    const [r0, r1] = await Promise.all([n0.done, n1.done]);
+    assert.equal(r0.code, 0, n0.stderr);
+    assert.equal(r1.code, 0, n1.stderr);
+    const restarted = `restart 1 of 1: starting the worker on this machine again with --resume, from the checkpoint after epoch 1 \\(step 4\\), rendezvous port ${port + 1}`;
+    assert.match(n0.stderr, new RegExp(`simclr: worker rank 0 \\(pid ${pid[1]}\\) was killed by SIGKILL; ${restarted}`));
+    assert.match(n1.stderr, /\[rank 1\] simclr: worker rank 1 of 2: .* failed; the rendezvous store on rank 0 \(127\.0\.0\.1:\d+\) is unreachable too, so rank 0 has stopped/);
+    assert.match(n1.stderr, new RegExp(`simclr: worker rank 1 \\(pid \\d+\\) exited with status 1; ${restarted}`));
+    assert.match(n1.stderr, new RegExp(`simclr: node 1 of 2: 1 worker on this machine \\(pid \\d+ for rank 1 of 2\\), rendezvous 127\\.0\\.0\\.1:${port + 1}`));
+    const steps = metrics(run).map((m) => m.step);
+    assert.deepEqual(steps.slice(0, 4), [1, 2, 3, 4]);
+    assert.deepEqual(steps.slice(steps.lastIndexOf(5)), [5, 6, 7, 8], `epoch 2 again after the restart: ${steps.join(', ')}`);
+    assert.ok(metrics(run).every((m) => m.workers === 2));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--max-restarts: a SIGTERM to the launcher stops the workers with a checkpoint and is not restarted (exit 143)', async () => {
+  const dir = tempDir();
+  try {
+    const run = join(dir, 'r');
+    const l = launch([...RUN, '--max-images', '2048', '--nproc', '2', '--max-restarts', '2', '--out', run]);
+    assert.ok(await waitFor(l, /pretrain epoch 1\/1 \d+\/32/), l.stderr);
+    l.child.kill('SIGTERM');
+    const { code } = await l.done;
+    assert.equal(code, 143, l.stderr);
+    assert.doesNotMatch(l.stderr, /restart/);
+    assert.equal((l.stderr.match(/workers on this machine/g) ?? []).length, 1);
+    const meta = JSON.parse(readFileSync(join(run, 'pretrain.json'), 'utf8')) as { epoch: number; batch: number };
+    assert.equal(meta.epoch, 0);
+    assert.ok(meta.batch >= 1, 'a mid-epoch checkpoint');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unreachable master and a wrong world size: clear errors within SIMCLR_DIST_TIMEOUT', async () => {
+  const dir = tempDir();
+  const env = { ...process.env, SIMCLR_DIST_TIMEOUT: '3' };
+  try {
+    // Node 1 alone: nothing listens on the master's port (and 192.0.2.1 is a documentation address no one routes).
+    const closed = await freePort();
+    for (const master of [`127.0.0.1:${closed}`, '192.0.2.1:29500']) {
+      const l = launch([...RUN, '--max-images', '128', '--out', join(dir, 'a'), '--nnodes', '2', '--node-rank', '1', '--master', master, '--nproc', '1'], env);
+      const r = await l.done;
+      assert.equal(r.code, 1, l.stderr);
+      assert.ok(r.seconds < 20, `took ${r.seconds} s`);
+      assert.match(l.stderr, new RegExp(`\\[rank 1\\] simclr: worker rank 1 of 2: cannot reach the rendezvous at ${master.replace(/\./g, '\\.')} \\(rank 0's machine\\) within 3 s`));
+      assert.match(l.stderr, /simclr: stopped: worker rank 1 \(pid \d+\) exited with status 1/);
+    }
+    // Node 1 told --nnodes 3, node 0 --nnodes 2: their WORLD_SIZEs differ.
+    const port = await freePort();
+    const out = ['--max-images', '128', '--out', join(dir, 'b')];
+    const n0 = launch([...RUN, ...out, '--nnodes', '2', '--node-rank', '0', '--master', `127.0.0.1:${port}`], env);
+    const n1 = launch([...RUN, ...out, '--nnodes', '3', '--node-rank', '1', '--master', `127.0.0.1:${port}`], env);
+    const [r0, r1] = await Promise.all([n0.done, n1.done]);
+    assert.notEqual(r0.code, 0);
+    assert.notEqual(r1.code, 0);
+    assert.ok(Math.max(r0.seconds, r1.seconds) < 25, `took ${r0.seconds}, ${r1.seconds} s`);
+    assert.match(n0.stderr, /worker rank 0: WORLD_SIZE is 2 here but 3 on rank 1; every worker must be given the same/);
+    // Node 1's worker reads rank 0's WORLD_SIZE, or finds the rendezvous closed by rank 0's stop, whichever comes first.
+    assert.match(n1.stderr, /\[rank 1\] simclr: worker rank 1(?: of 3)?: (?:WORLD_SIZE is 3 here but 2 on rank 0|the rendezvous at 127\.0\.0\.1:\d+ closed before every worker had joined: rank 0 stopped, and its error says why)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('launcher flags that do not fit, and --device, are usage errors naming them (exit 2), before anything starts', () => {
+  const dir = tempDir();
+  try {
+    const out = join(dir, 'r');
+    const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [
+      [['--nnodes', '2'], /--nnodes 2 needs --master HOST:PORT: the address of node 0/],
+      [['--nnodes', '2', '--node-rank', '2', '--master', '127.0.0.1:29500'], /--node-rank 2 is out of range: with --nnodes 2 it must be from 0 to 1/],
+      [['--node-rank', '1'], /--node-rank 1 is out of range: with --nnodes 1 it must be 0/],
+      [['--nnodes', '2', '--master', '127.0.0.1'], /--master must be HOST:PORT, .* got '127\.0\.0\.1'/],
+      [['--nnodes', '2', '--master', 'node0:70000'], /--master must be HOST:PORT, .* got 'node0:70000'/],
+      [['--master', '127.0.0.1:29500', '--master-port', '29501'], /--master 127\.0\.0\.1:29500 holds the port already; leave out --master-port 29501/],
+      [['--nnodes', '2', '--node-rank', '1', '--master', 'no-such-host.invalid:29500'], /the master address 'no-such-host\.invalid' does not resolve on this machine/],
+      [['--master', '10.0.0.1:29500'], /--master 10\.0\.0\.1:29500 sets the rendezvous, but so does the environment \(MASTER_ADDR=10\.0\.0\.2, MASTER_PORT=29500\)/, { MASTER_ADDR: '10.0.0.2', MASTER_PORT: '29500' }],
+      [['--nproc', '2', '--max-restarts', '1'], /--nproc 2, --max-restarts 1 start workers, but WORLD_SIZE=2 says a launcher already started this one/, { WORLD_SIZE: '2' }],
+      [['--max-restarts', '3', '--master-port', '65534'], /restart k meets at port 65534\+k, past 65535/],
+      [['--device', 'gpu'], /--device must be cpu, cuda or cuda:N/],
+    ];
+    for (const [args, message, env] of cases) {
+      const r = spawnSync(process.execPath, [MAIN, 'pretrain', ...RUN, '--out', out, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+    }
+    assert.equal(existsSync(out), false, 'nothing was started');
+    // --device cuda on Debian's CPU-only libtorch: which libtorch to point LIBTORCH at, no stack trace.
+    for (const command of [['pretrain', ...RUN, '--out', out], ['finetune', '--from', out]]) {
+      const r = spawnSync(process.execPath, [MAIN, ...command, '--device', 'cuda'], { encoding: 'utf8' });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /^simclr: --device cuda: this addon is built against libtorch [\d.]+ from \w+, which has no CUDA/);
+      assert.ok(r.stderr.includes("LIBTORCH=<the torch folder of a CUDA PyTorch install, printed by python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))'> node scripts/setup.mjs --native"), r.stderr);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('scripts/gpu-check.sh on a machine without CUDA: exit 1 with every reason, before building anything', () => {
+  const r = spawnSync('bash', [join(ROOT, 'scripts', 'gpu-check.sh')], { encoding: 'utf8', env: { ...process.env, PATH: `/usr/bin:/bin`, LIBTORCH: '/usr', PYTHON: '/usr/bin/python3' } });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /gpu-check: cannot run here:/);
+  assert.match(r.stderr, /no NVIDIA driver on this machine \(nvidia-smi not found\)/);
+  assert.match(r.stderr, /LIBTORCH=\/usr has no lib\/libtorch_cuda\.so, so it is a CPU-only libtorch/);
+  assert.match(r.stderr, /\/usr\/bin\/python3 has no PyTorch 2\.0 or later that reaches a GPU/);
+  assert.doesNotMatch(r.stderr, /building the addon/);
+});
+
+test('the checks a CUDA build meets: no GPU seen, cuda:N past the last GPU, more workers than GPUs, cuda:N with workers, then "not built yet"', () => {
+  const cuda = { libtorchVersion: '2.4.0', builtFrom: 'LIBTORCH=/opt/torch', cudaBuild: true, cudaDeviceCount: 2 };
+  assert.doesNotThrow(() => checkDevice('cpu', { ...cuda, cudaBuild: false, cudaDeviceCount: 0 }));
+  assert.throws(() => checkDevice('cuda', { ...cuda, cudaDeviceCount: 0 }), { name: 'UsageError', message: /--device cuda: libtorch 2\.4\.0 has CUDA but sees no GPU \(check nvidia-smi and CUDA_VISIBLE_DEVICES/ });
+  assert.throws(() => checkDevice('cuda:2', cuda), { message: /--device cuda:2: there are 2 GPUs \(cuda:0 to cuda:1\)/ });
+  assert.throws(() => checkDevice('cuda', cuda, 4), { message: /--device cuda with --nproc 4: each worker needs a GPU of its own, and 2 are seen/ });
+  assert.throws(() => checkDevice('cuda:1', cuda, 2), { message: /--device cuda:1 with --nproc 2: each worker takes the GPU of its LOCAL_RANK; write --device cuda/ });
+  assert.throws(() => checkDevice('cuda:1', cuda), { message: /--device cuda:1: libtorch sees 2 GPUs, but training on CUDA is not built yet/ });
+  assert.throws(() => checkDevice('cpu:0', cuda), { message: /--device must be cpu, cuda or cuda:N/ });
+});
+
+test('--master parsing, the launcher plan, and where a restart starts from', () => {
+  assert.deepEqual(parseMaster('node0.cluster:29500'), { host: 'node0.cluster', port: 29500 });
+  assert.deepEqual(parseMaster('[fd00::1]:29500'), { host: 'fd00::1', port: 29500 });
+  for (const bad of ['fd00::1:29500', 'host:0', ':29500', 'host:', 'a b:1']) assert.throws(() => parseMaster(bad), { name: 'UsageError' }, bad);
+  assert.equal(workerPlan({ nproc: 1 }, {}), null, 'no launcher flag: this process is the worker');
+  assert.deepEqual(workerPlan({ nproc: 2, nnodes: 3, nodeRank: 2, master: '10.0.0.1:29500', maxRestarts: 1 }, {}), { nproc: 2, nnodes: 3, nodeRank: 2, maxRestarts: 1, masterAddr: '10.0.0.1', masterPort: 29500 });
+  const dir = tempDir();
+  try {
+    const args = ['pretrain', '--out', join(dir, 'r')];
+    assert.deepEqual(pretrainRestart(args, join(dir, 'r')), { args, from: 'from the start (the run folder was not made yet)' });
+    mkdirSync(join(dir, 'r'));
+    writeFileSync(join(dir, 'r', 'config.json'), '{}');
+    assert.deepEqual(pretrainRestart(args, join(dir, 'r')).from, 'with --resume, from step 0 (no checkpoint was written yet)');
+    writeFileSync(join(dir, 'r', 'pretrain.json'), JSON.stringify({ epoch: 2, batch: 3, step: 11 }));
+    assert.deepEqual(pretrainRestart([...args, '--no-resume'], join(dir, 'r')), { args: [...args, '--resume'], from: 'with --resume, from the checkpoint after epoch 2, batch 3 (step 11)' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
