@@ -70,8 +70,9 @@ const copyOf = (name: string): string => {
   return dir;
 };
 
-// 100 labeled images (10 per class, 60 held out for validation), 32 a step: 4 steps an epoch.
-const FINETUNE = ['--labels', '10/class', '--val', '60', '--batch', '32', ...COMPUTE];
+// 100 labeled images (10 per class, 60 held out for validation), 31 a step: 4 steps an epoch,
+// shared 16 + 15 between 2 workers (the last 4 + 3), so each worker's loss is weighted by its share.
+const FINETUNE = ['--labels', '10/class', '--val', '60', '--batch', '31', ...COMPUTE];
 const STAGE = 'finetune-10-per-class';
 
 test('finetune on 2 workers matches 1 worker at the same global batch: every step\'s loss within 0.5%, equal weights on both after each step; rank 0 writes once', () => {
@@ -96,6 +97,7 @@ test('finetune on 2 workers matches 1 worker at the same global batch: every ste
   assert.deepEqual(results(two).map((r) => r.stage), [STAGE], 'results.json written once');
   assert.equal((r2.stdout.match(/test top-1/g) ?? []).length, 1, r2.stdout);
   assert.match(r2.stdout, /100 images \(100 labeled\), 1 epochs, lr 0\.05; 60 held out for validation; 2 workers/);
+  assert.doesNotMatch(r1.stdout, /workers/);
   // Validation and test figures on 1 and 2 workers: nearly the same weights, so within a few images.
   const [v1, v2] = [one, two].map((r) => Number(metrics(r, STAGE).find((m) => m.val_top1 !== undefined)!.val_top1));
   assert.ok(Math.abs(v1! - v2!) <= 100 * (3 / 60) + 1e-9, `validation top-1 ${v1}% on 1 worker, ${v2}% on 2`);
@@ -123,12 +125,13 @@ test('eval on 2 workers prints the figures of 1 worker exactly: classifiers, kNN
   assert.deepEqual(figures(s2.stdout), figures(s1.stdout));
 });
 
-test('distill on 2 workers: the student trains on every worker\'s share, rank 0 alone writes the metrics and the result', () => {
+test('distill on 2 workers: the student trains on every worker\'s share (none in a last batch of one image), rank 0 alone writes the metrics and the result', () => {
   const run = join(root, 'ft2');
-  const r = simclr(['distill', '--teacher', run, '--labels', '10/class', '--epochs', '1', '--batch', '128', '--max-images', '256', ...COMPUTE, '--nproc', '2', '--threads', '1']);
+  // 257 images, 128 a step: the last batch holds one image, so rank 1's share of it is empty.
+  const r = simclr(['distill', '--teacher', run, '--labels', '10/class', '--epochs', '1', '--batch', '128', '--max-images', '257', ...COMPUTE, '--nproc', '2', '--threads', '1']);
   assert.equal(r.status, 0, r.stderr);
   const m = steps(run, 'distill-10-per-class');
-  assert.deepEqual(m.map((x) => [x.step, x.workers, x.weights_checked]), [[1, 2, 2], [2, 2, 2]]);
+  assert.deepEqual(m.map((x) => [x.step, x.workers, x.weights_checked]), [[1, 2, 2], [2, 2, 2], [3, 2, 2]]);
   assert.ok(m.every((x) => Number.isFinite(Number(x.loss)) && Number(x.loss) > 0));
   assert.deepEqual(results(run).map((x) => x.stage).sort(), ['distill-10-per-class', STAGE]);
   assert.equal((r.stdout.match(/distill-10-per-class: test top-1/g) ?? []).length, 1, r.stdout);
@@ -187,5 +190,5 @@ test('pipeline on 2 workers: every stage runs on both in turn; results.json, the
   }
   assert.ok(existsSync(join(out, 'report.html')) && existsSync(join(out, 'pipeline.json')));
   assert.equal((r.stdout.match(/test top-1 \(%\)/g) ?? []).length, 1, 'one results table');
-  assert.equal((r.stdout.match(/^report: /gm) ?? []).length, 1, r.stdout);
+  assert.equal((r.stdout.match(/^report: distill-10-per-class on 600 test images/gm) ?? []).length, 1, r.stdout);
 });
