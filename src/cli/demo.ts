@@ -7,7 +7,7 @@ import { demoPlan, leadProcess } from '../run';
 
 export async function demoCommand({ values: o }: { values: Parsed<typeof COMMANDS.demo.options & typeof GLOBAL_OPTIONS> }): Promise<number> {
   // Each worker would name the folder by its own clock: with workers, the folder is given.
-  if (!o.out && process.env.WORLD_SIZE && process.env.WORLD_SIZE !== '1') throw new UsageError('simclr demo on several workers (--nproc) needs --out RUN, the folder they share');
+  if (!o.out && process.env.WORLD_SIZE && process.env.WORLD_SIZE !== '1') throw new UsageError('demo on several workers (--nproc) needs --out RUN, the folder they share');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const out = o.out ?? join('runs', `demo-${stamp}`);
   const started = performance.now();
