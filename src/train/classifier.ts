@@ -5,7 +5,7 @@ import * as t from '../torch';
 import { forwardIn, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { evalInput, fineTuneViewOptions, type Normalisation, type ViewOptions } from '../augment';
-import { BatchLoader, imageBatch, range, type Batch, type ImageDataset } from '../data';
+import { BatchLoader, imageBatch, range, shardSizes, type Batch, type ImageDataset, type LoaderOptions } from '../data';
 import { broadcastWeights, useSyncBatchNorm, type ProcessGroup } from '../distributed';
 import type { StopSignal } from './control';
 import type { RunFolder } from './run-folder';
@@ -64,6 +64,33 @@ export interface ClassifierRun {
   checkWeights?: boolean;
 }
 
+/**
+ * The classifier stages' batches on workers: each worker takes its contiguous share of every
+ * global batch. A batch with fewer images than workers (a short last batch) goes whole to
+ * each worker instead, as copies: the batch norm statistics over the copies and their mean
+ * loss are the batch's own, so the update is still one process's (only batch norm's
+ * running variance, corrected by n / (n - 1), counts the copies). No worker gets an empty
+ * share, which libtorch's channels-last convolution cannot take.
+ */
+class SharedBatches extends BatchLoader {
+  constructor(
+    data: ImageDataset,
+    options: LoaderOptions,
+    private readonly workers: { rank: number; worldSize: number },
+  ) {
+    super(data, options);
+  }
+
+  override positions(epoch: number, k: number): { indices: number[]; counts: number[] } {
+    const { indices } = super.positions(epoch, k);
+    const { rank, worldSize } = this.workers;
+    if (indices.length < worldSize) return { indices, counts: Array.from({ length: worldSize }, () => indices.length) };
+    const counts = shardSizes(indices.length, worldSize);
+    const from = counts.slice(0, rank).reduce((a, b) => a + b, 0);
+    return { indices: indices.slice(from, from + counts[rank]!), counts };
+  }
+}
+
 /** Trains; checkpoints as `stage` after every epoch. Returns whether it ran to the end. */
 export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
   const c = r.config;
@@ -79,8 +106,8 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
     broadcastWeights(group, r.model);
     useSyncBatchNorm(r.model, group);
   }
-  const shard = group ? { shard: { rank: group.rank, worldSize: group.worldSize } } : {};
-  const loader = new BatchLoader(r.data, { batchSize, seed: c.seed, dropLast: c.dropLast, indices: r.indices, ...shard });
+  const options = { batchSize, seed: c.seed, dropLast: c.dropLast, indices: r.indices };
+  const loader = group ? new SharedBatches(r.data, options, group) : new BatchLoader(r.data, options);
   const optimizer = new SGD(r.model.namedParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: c.nesterov });
   const lrAt = warmupCosine({ peak: c.lr, warmupSteps: 0, totalSteps: c.epochs * loader.batchesPerEpoch() });
   const views: ViewOptions = { ...fineTuneViewOptions(r.data.size), crop: { scale: c.cropScale, ratio: [3 / 4, 4 / 3], pixelAligned: c.pixelAlignedCrops }, interpolation: c.interpolation };

@@ -127,9 +127,7 @@ function classifierView(s: ClassifierState, images: Tensor, share: BatchShare, e
  * The update of a classifier stage from this worker's mean loss over its n rows. With
  * workers, the loss is weighted by the share (n of the global batch's rows) so that the
  * averaged gradients are those of the mean over the global batch, and the loss reported is
- * the global batch's. A worker whose share is empty (a last batch smaller than the number
- * of workers) still runs the backward pass: synchronized batch norm and the gradient
- * average are collectives every worker joins.
+ * the global batch's.
  */
 function classifierUpdate(s: ClassifierState, lossOf: (logits: Tensor) => Tensor, logits: Tensor, at: StepAt, counts?: number[]): StepResult {
   const group = s.workers && s.workers.group.worldSize > 1 ? s.workers.group : null;
@@ -142,8 +140,8 @@ function classifierUpdate(s: ClassifierState, lossOf: (logits: Tensor) => Tensor
   const n = logits.shape[0]!;
   const sizes = counts ?? Array.from({ length: group.worldSize }, () => n);
   const total = sizes.reduce((a, b) => a + b, 0);
-  const mean = n > 0 ? lossOf(logits) : logits.sum().mul(0);
-  const [lossSum] = group.sumNumbers([n > 0 ? mean.item() * n : 0]) as [number];
+  const mean = lossOf(logits);
+  const [lossSum] = group.sumNumbers([mean.item() * n]) as [number];
   // Every worker sees the same global loss, so a NaN stops all of them at the same step.
   const loss = lossSum / total;
   if (!Number.isFinite(loss)) throw new NonFiniteLossError(at.stage, at.step);
