@@ -388,6 +388,8 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
     model = classifierFor(arch);
   }
   const indices = plan.kind === 'distill' ? sampleImages(data.count, s.maxImages ?? 0, c.seed) : subset;
+  const batch = Math.min(c.batchSize, indices ? indices.length : data.count);
+  if (workers && batch < workers.worldSize) throw new PlanError(`--batch ${batch} must hold at least one image per worker (${workers.worldSize} workers)`);
   if (lead) console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}${val.length ? `; ${val.length} held out for validation` : ''}${workers ? `; ${workers.worldSize} workers` : ''}`);
   const stop = holdStopSignal();
   const started = performance.now();
