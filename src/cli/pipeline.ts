@@ -4,7 +4,7 @@ import type { ParseResult } from './options';
 import type { pipelineOptions } from './specs';
 import { CLASSIFIER_SETTINGS, PRETRAIN_SETTINGS, computePlan, dataPlan, encoderPlan, exitFor, pick } from './train-commands';
 import { RunFolder } from '../train';
-import { PlanError, resultsTable, runPipeline, type ClassifierSettings, type PipelinePlan, type PretrainSettings } from '../run';
+import { PlanError, leadProcess, resultsTable, runPipeline, type ClassifierSettings, type PipelinePlan, type PretrainSettings } from '../run';
 
 type Parse = Pick<ParseResult<typeof pipelineOptions>, 'values' | 'given'>;
 
@@ -33,7 +33,7 @@ export function pipelinePlan({ values, given }: Parse): PipelinePlan {
 
 export async function runPipelineAndReport(plan: PipelinePlan, howToContinue?: string): Promise<number> {
   const outcome = await runPipeline(plan);
-  if (outcome === 'finished') console.log(`\n${resultsTable(new RunFolder(plan.out))}`);
+  if (outcome === 'finished' && leadProcess()) console.log(`\n${resultsTable(new RunFolder(plan.out))}`);
   return exitFor('the pipeline', outcome, howToContinue);
 }
 

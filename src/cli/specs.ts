@@ -58,7 +58,7 @@ export const pretrainOptions = {
 
 /** Data-parallel workers on this machine (src/distributed); torchrun-style launchers set the environment instead. */
 export const workerOptions = {
-  nproc: { type: 'integer', min: 1, max: 256, default: 1, help: 'worker processes on this machine (data-parallel over c10d/Gloo): --batch is the global batch, split between them; --threads is per worker (default: the threads divided between them). Under a launcher that sets WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT (torchrun, srun, a PyTorchJob), leave it out' },
+  nproc: { type: 'integer', min: 1, max: 256, default: 1, help: "worker processes on this machine (data-parallel over c10d/Gloo): a training stage's --batch is the global batch, split between them, and evaluation splits the images; --threads is per worker (default: the threads divided between them). Under a launcher that sets WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT (torchrun, srun, a PyTorchJob), leave it out" },
   'master-port': { type: 'integer', min: 1, max: 65535, defaultText: 'MASTER_PORT, else a free port', help: "the rendezvous port of --nproc's workers (one node)" },
   nnodes: { type: 'integer', min: 1, max: 4096, default: 1, help: 'machines (nodes) taking part, each running this command with its own --node-rank and --nproc workers (the same on every node): WORLD_SIZE is nnodes x nproc' },
   'node-rank': { type: 'integer', min: 0, placeholder: 'K', default: 0, help: "this node's place, 0 to nnodes-1: its workers are ranks K x nproc to K x nproc + nproc-1; node 0's first worker hosts the rendezvous" },
@@ -169,6 +169,7 @@ export const COMMANDS = {
       out: { type: 'string', placeholder: 'RUN', defaultText: 'runs/demo-<date>-<time>', help: 'the run folder' },
       labels: { type: 'string', placeholder: 'SPEC', default: '1%', help: 'the label fraction' },
       seed,
+      ...workerOptions,
     },
   },
   data: {
@@ -215,21 +216,21 @@ export const COMMANDS = {
     summary: 'fine-tune from the first head layer on a stratified labeled subset (written to the run folder)',
     usage: 'simclr finetune --from RUN [--labels SPEC] [options]',
     example: 'simclr finetune --from runs/c10 --labels 1%',
-    options: { ...finetuneOptions, ...deviceOptions },
+    options: { ...finetuneOptions, ...workerOptions, ...deviceOptions },
   },
   distill: {
     name: 'distill',
     summary: "distill the fine-tuned teacher into a fresh student (same size, or --student-width/--student-depth) on all training images",
     usage: 'simclr distill --teacher RUN [--labels SPEC] [options]',
     example: 'simclr distill --teacher runs/c10 --labels 1%',
-    options: { ...distillOptions, ...deviceOptions },
+    options: { ...distillOptions, ...workerOptions, ...deviceOptions },
   },
   supervised: {
     name: 'supervised',
     summary: 'the baseline: the same network from scratch on the labeled subset only',
     usage: 'simclr supervised --from RUN [--labels SPEC] [options]',
     example: 'simclr supervised --from runs/c10 --labels 1%',
-    options: { ...supervisedOptions, ...deviceOptions },
+    options: { ...supervisedOptions, ...workerOptions, ...deviceOptions },
   },
   eval: {
     name: 'eval',
@@ -244,6 +245,7 @@ export const COMMANDS = {
       linear: { type: 'boolean', default: false, help: 'linear evaluation of the frozen pretrained encoder on all training labels' },
       'linear-epochs': { type: 'integer', min: 1, default: 30, help: "linear evaluation's epochs" },
       'skip-bad-images': { ...skipBadImages, defaultText: 'as the run was made', default: false },
+      ...workerOptions,
     },
   },
   pipeline: {
@@ -251,7 +253,7 @@ export const COMMANDS = {
     summary: 'pretrain, then for each label fraction: baseline, fine-tune, distill; a results table and report.html',
     usage: 'simclr pipeline --data SPEC --out RUN [--labels 1%,10%] [--<stage>-<option> VALUE ...]',
     example: 'simclr pipeline --data fashion-mnist --labels 1%,10% --out runs/fm --pretrain-epochs 8',
-    options: { ...pipelineOptions, ...deviceOptions },
+    options: { ...pipelineOptions, ...workerOptions, ...deviceOptions },
   },
   predict: {
     name: 'predict',

@@ -5,7 +5,7 @@ import { camel, type Parsed } from './options';
 import type { COMMANDS, distillOptions, finetuneOptions, pretrainOptions, supervisedOptions } from './specs';
 import { channelsOption, skippedLine } from './images';
 import { stopExitCode } from '../train/control';
-import { evaluateRun, predictImages, runClassifierStage, runPretrain, type ClassifierKind, type ClassifierSettings, type ComputePlan, type Outcome, type PretrainPlan, type PretrainSettings } from '../run';
+import { evaluateRun, leadProcess, predictImages, runClassifierStage, runPretrain, type ClassifierKind, type ClassifierSettings, type ComputePlan, type Outcome, type PretrainPlan, type PretrainSettings } from '../run';
 
 type Values = Record<string, unknown>;
 type Given = ReadonlySet<string>;
@@ -43,7 +43,7 @@ export function dataPlan(values: Values, given: Given): PretrainPlan['data'] {
 /** Exit status for a stage's outcome (130 after Ctrl-C, 143 after SIGTERM); a stopped stage says how to go on. */
 export function exitFor(name: string, outcome: Outcome, howToContinue = 'the same command and --resume'): number {
   if (outcome === 'finished') return 0;
-  console.log(`${name} stopped; the last checkpoint is saved. Continue with ${howToContinue}.`);
+  if (leadProcess()) console.log(`${name} stopped; the last checkpoint is saved. Continue with ${howToContinue}.`);
   return stopExitCode();
 }
 
@@ -84,6 +84,8 @@ export const distillCommand: (p: Parse<Parsed<typeof distillOptions>>) => Promis
 
 export async function evalCommand({ values: o }: { values: Parsed<typeof COMMANDS.eval.options> }): Promise<number> {
   const r = await evaluateRun({ run: o.model ?? '', stage: o.stage, testData: o.testData, knn: o.knn, linear: o.linear, linearEpochs: o.linearEpochs, skipBadImages: o.skipBadImages || undefined });
+  // With workers, every one has the figures; rank 0 prints them.
+  if (!leadProcess()) return 0;
   if (r.skipped.length) console.log(skippedLine(r.skipped));
   if (r.knnTop1 !== undefined) console.log(`pretrained encoder: kNN (k=200, T=0.1) top-1 ${r.knnTop1.toFixed(2)}% on ${r.testImages} images`);
   if (r.linear) console.log(`pretrained encoder: linear evaluation (frozen, all ${r.linear.trainLabels} training labels, ${r.linear.epochs} epochs) top-1 ${r.linear.top1.toFixed(2)}% on ${r.testImages} images`);

@@ -9,6 +9,8 @@ import { evaluateFolderStream, isFolderSpec } from './stream-eval';
 import { argmax } from '../util/extent';
 import { PlanError } from './errors';
 import { listStages, loadClassifier, openRun, pretrainedModel, testData, trainData } from './folder';
+import { withWorkers, type WorkersPlan } from './workers';
+import type { ProcessGroup } from '../distributed';
 
 export interface EvalPlan {
   run: string;
@@ -30,20 +32,29 @@ export interface EvalReport {
   stages: { stage: string; top1: number; top5: number }[];
 }
 
-export async function evaluateRun(plan: EvalPlan): Promise<EvalReport> {
+/**
+ * The run's classifiers (and with knn/linear its pretrained encoder) on the test set. With
+ * workers (given, or named by the environment), each evaluates its share of the batches and
+ * the hits are summed: every worker gets the one-process figures.
+ */
+export async function evaluateRun(plan: EvalPlan, workers?: WorkersPlan): Promise<EvalReport> {
+  return withWorkers(workers, (group) => evaluateAs(plan, group));
+}
+
+async function evaluateAs(plan: EvalPlan, workers: ProcessGroup | null): Promise<EvalReport> {
   const { run, config } = openRun(plan.run);
   const spec = plan.testData || config.testData;
-  if (spec && isFolderSpec(spec)) return evaluateStreamed(plan, spec);
+  if (spec && isFolderSpec(spec)) return evaluateStreamed(plan, spec, workers);
   const testSet = await testData(config, plan.testData, plan.skipBadImages);
   const report: EvalReport = { testImages: testSet.count, skipped: testSet.skipped.bad, stages: [] };
   if (plan.knn || plan.linear) {
     const model = pretrainedModel(run, config);
     try {
       const trainSet = await trainData(config, plan.skipBadImages);
-      if (plan.knn) report.knnTop1 = knnAccuracy(model, trainSet, testSet, config.norm);
+      if (plan.knn) report.knnTop1 = knnAccuracy(model, trainSet, testSet, config.norm, { workers });
       if (plan.linear) {
         const epochs = plan.linearEpochs ?? 30;
-        report.linear = { top1: linearEvaluation(model, trainSet, testSet, config.norm, { epochs }), trainLabels: trainSet.count, epochs };
+        report.linear = { top1: linearEvaluation(model, trainSet, testSet, config.norm, { epochs, workers }), trainLabels: trainSet.count, epochs };
       }
     } finally {
       model.dispose();
@@ -53,7 +64,7 @@ export async function evaluateRun(plan: EvalPlan): Promise<EvalReport> {
   for (const s of stages) {
     const { model } = loadClassifier(run, s);
     try {
-      report.stages.push({ stage: s, ...evaluateClassifier(model, testSet, config.norm) });
+      report.stages.push({ stage: s, ...evaluateClassifier(model, testSet, config.norm, { workers }) });
     } finally {
       model.dispose();
     }
@@ -68,21 +79,21 @@ function stagesToEvaluate(plan: EvalPlan): string[] {
 }
 
 /** Evaluation on a test folder, streamed: decoded once, a chunk at a time, never cached. */
-async function evaluateStreamed(plan: EvalPlan, dir: string): Promise<EvalReport> {
+async function evaluateStreamed(plan: EvalPlan, dir: string, workers: ProcessGroup | null): Promise<EvalReport> {
   const { run, config } = openRun(plan.run);
   const stages = stagesToEvaluate(plan);
   const classifiers = stages.map((s) => ({ name: s, model: loadClassifier(run, s).model }));
   const encoder = plan.knn || plan.linear ? pretrainedModel(run, config) : undefined;
   try {
     const skipBad = plan.skipBadImages || config.skipBadImages;
-    const pass = await evaluateFolderStream(dir, { size: config.imageSize, channels: config.channels, norm: config.norm, classifiers, encoder, skipBad });
+    const pass = await evaluateFolderStream(dir, { size: config.imageSize, channels: config.channels, norm: config.norm, classifiers, encoder, skipBad, workers });
     const report: EvalReport = { testImages: pass.count, skipped: pass.skipped, stages: pass.stages };
     if (encoder && pass.features) {
       const trainSet = await trainData(config, plan.skipBadImages);
       if (!trainSet.labels) throw new PlanError(`${config.data} has no labels: kNN and linear evaluation need them`);
       const classes = classCount(trainSet);
       if (plan.knn) {
-        const bank = encode(encoder, trainSet, config.norm);
+        const bank = encode(encoder, trainSet, config.norm, { workers });
         try {
           const queries = t.tidy(() => t.F.normalize(pass.features!, { dim: 1 }));
           const predicted = knnClassify({ bank, bankLabels: trainSet.labels, queries, classes });
@@ -94,7 +105,7 @@ async function evaluateStreamed(plan: EvalPlan, dir: string): Promise<EvalReport
       }
       if (plan.linear) {
         const epochs = plan.linearEpochs ?? 30;
-        const trainF = encode(encoder, trainSet, config.norm, { unit: false });
+        const trainF = encode(encoder, trainSet, config.norm, { unit: false, workers });
         const top1 = linearEvaluationOn({ features: trainF, labels: trainSet.labels, classes }, { features: pass.features, labels: pass.labels }, { epochs });
         pass.features = null;
         report.linear = { top1, trainLabels: trainSet.count, epochs };

@@ -9,3 +9,4 @@ export * from './report';
 export * from './evaluate';
 export * from './stream-eval';
 export * from './demo';
+export { leadProcess, withWorkers, type WorkersPlan } from './workers';

@@ -41,7 +41,8 @@ import {
 } from './folder';
 import { recordResult, stageMeta } from './results';
 import { buildReport } from './report';
-import { joinWorkers, leaveWorkers, WorkerEnvError, type ProcessGroup } from '../distributed';
+import type { ProcessGroup } from '../distributed';
+import { isLead, stopAgreed, withWorkers, type WorkersPlan } from './workers';
 import type { ResNetOptions } from '../models';
 
 export type ClassifierKind = 'finetune' | 'supervised' | 'distill';
@@ -204,28 +205,14 @@ interface RecordedPretrainPlan {
   settings: PretrainSettings;
 }
 
-export async function runPretrain(plan: PretrainPlan): Promise<Outcome> {
+/**
+ * Pretrains on the workers given (the pipeline's), else on those the environment names
+ * (--nproc, or a launcher's WORLD_SIZE/RANK/MASTER_ADDR/MASTER_PORT), else on this process.
+ */
+export async function runPretrain(plan: PretrainPlan, workers?: WorkersPlan): Promise<Outcome> {
   if (!plan.out) throw new PlanError('--out RUN (the run folder) is required');
   const compute = applyCompute(plan.compute);
-  // One of several workers (--nproc, or a launcher's WORLD_SIZE/RANK/MASTER_ADDR/MASTER_PORT).
-  const workers = joinWorkersOrExplain();
-  let ok = false;
-  try {
-    const outcome = await pretrainAs(plan, compute, workers);
-    ok = true;
-    return outcome;
-  } finally {
-    leaveWorkers(workers, ok);
-  }
-}
-
-function joinWorkersOrExplain(): ProcessGroup | null {
-  try {
-    return joinWorkers();
-  } catch (e) {
-    if (e instanceof WorkerEnvError) throw new PlanError(e.message);
-    throw e;
-  }
+  return withWorkers(workers, (group) => pretrainAs(plan, compute, group));
 }
 
 async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers: ProcessGroup | null): Promise<Outcome> {
@@ -289,7 +276,7 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
     if (lead) run.writeJson('config.json', config);
     if (lead) console.log(`${data.source}: ${data.size}x${data.size}, ${data.channels === 1 ? 'gray' : 'RGB'} (size: ${opened.auto.imageSize}; channels: ${opened.auto.channels})`);
   }
-  reportSkipped(data);
+  if (lead) reportSkipped(data);
   const p = config.pretrain;
   const pool = p.maxImages ? Math.min(p.maxImages, data.count) : data.count;
   if (workers && p.batchSize % workers.worldSize !== 0 && lead) console.log(`note: the batch (${p.batchSize}) does not split evenly between ${workers.worldSize} workers; the first ones take one image more`);
@@ -300,7 +287,8 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
   try {
     const { model, finished } = await pretrain({ data, norm: config.norm, run, config: p, resume, stop, knn: knnSets, compute, workers, checkWeights: process.env.SIMCLR_CHECK_WEIGHTS === '1' });
     model.dispose();
-    return finished && !stop.stopped ? 'finished' : 'stopped';
+    const stopped = stopAgreed(stop, workers);
+    return finished && !stopped ? 'finished' : 'stopped';
   } finally {
     releaseStopSignal();
   }
@@ -338,13 +326,19 @@ export function stageName(kind: ClassifierKind, labels: string): string {
   return `${kind}-${labelTag(labels)}`;
 }
 
-export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome> {
+/** A classifier stage on the workers given (the pipeline's), else on those the environment names, else on this process. */
+export async function runClassifierStage(plan: ClassifierPlan, workers?: WorkersPlan): Promise<Outcome> {
   if (!plan.run) throw new PlanError(plan.kind === 'distill' ? '--teacher RUN is required' : '--from RUN is required');
   const depth = plan.settings?.studentDepth;
   if (depth !== undefined && ![18, 34, 50, 101, 152, 200].includes(depth)) throw new PlanError(`--student-depth must be 18, 34, 50, 101, 152 or 200, got ${depth}`);
   const labels = plan.settings?.labels ?? CLASSIFIER_DEFAULTS[plan.kind].labels;
   parseLabels(labels);
   const compute = applyCompute(plan.compute);
+  return withWorkers(workers, (group) => classifierStageAs(plan, labels, compute, group));
+}
+
+async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: RecordedCompute, workers: ProcessGroup | null): Promise<Outcome> {
+  const lead = isLead(workers);
   const { run, config } = openRun(plan.run);
   const name = stageName(plan.kind, labels);
   const resume = plan.resume ?? false;
@@ -358,10 +352,18 @@ export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome>
   }
   const s: ClassifierSettings = { ...CLASSIFIER_DEFAULTS[plan.kind], ...recordedSettings, ...defined(plan.settings) };
   const data = await trainData(config, plan.skipBadImages);
-  reportSkipped(data);
+  if (lead) reportSkipped(data);
   const c = trainConfig(s);
-  const val = validationSubset(run, data, s.val, c.seed, s.valFile || undefined);
-  const subset = labeledSubset(run, data, s.labels, c.seed, s.labelsFile || undefined, val);
+  // Rank 0 draws (or reads) the validation split and the labeled subset and writes them to
+  // the run folder; the others read them there once it has.
+  const subsets = () => {
+    const val = validationSubset(run, data, s.val, c.seed, s.valFile || undefined);
+    return { val, subset: labeledSubset(run, data, s.labels, c.seed, s.labelsFile || undefined, val) };
+  };
+  let drawn = lead ? subsets() : null;
+  workers?.barrier();
+  drawn ??= subsets();
+  const { val, subset } = drawn;
   const numClasses = data.classes.length;
   const baseArch: ClassifierArch = { encoder: config.pretrain.encoder, headLayers: config.pretrain.headLayers, headDim: config.pretrain.headDim, fineTuneFrom: plan.kind === 'finetune' ? (s.fromHeadLayer ?? 1) : 1, numClasses };
   let arch = baseArch;
@@ -386,36 +388,42 @@ export async function runClassifierStage(plan: ClassifierPlan): Promise<Outcome>
     model = classifierFor(arch);
   }
   const indices = plan.kind === 'distill' ? sampleImages(data.count, s.maxImages ?? 0, c.seed) : subset;
-  console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}${val.length ? `; ${val.length} held out for validation` : ''}`);
+  const batch = Math.min(c.batchSize, indices ? indices.length : data.count);
+  if (workers && batch < workers.worldSize) throw new PlanError(`--batch ${batch} must hold at least one image per worker (${workers.worldSize} workers)`);
+  if (lead) console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}${val.length ? `; ${val.length} held out for validation` : ''}${workers ? `; ${workers.worldSize} workers` : ''}`);
   const stop = holdStopSignal();
   const started = performance.now();
   const trained = model;
   // Validation after an epoch costs a forward pass over the split: it runs every epoch where
   // that is under a tenth of the epoch's training work (3 passes per image), else less often.
+  // With workers, each evaluates its share of the split; rank 0 writes the figure.
   const perEpoch = indices ? indices.length : data.count;
   const every = Math.max(1, Math.ceil(val.length / (0.3 * perEpoch)));
   const validate = (epoch?: number, step?: number): number => {
-    const top1 = evaluateClassifier(trained, data, config.norm, { indices: val }).top1;
-    if (epoch !== undefined) run.metric({ stage: name, epoch, step, val_top1: top1 });
+    const top1 = evaluateClassifier(trained, data, config.norm, { indices: val, workers }).top1;
+    if (epoch !== undefined && lead) run.metric({ stage: name, epoch, step, val_top1: top1 });
     return top1;
   };
   let valTop1: number | undefined;
   try {
     const afterEpoch = val.length ? (epoch: number, step: number) => void (epoch % every === 0 || epoch === c.epochs ? (valTop1 = validate(epoch, step)) : 0) : undefined;
-    const finished = await trainClassifier({ stage: name, model, data, indices, norm: config.norm, run, config: c, teacher: teacher?.model, resume, stop, arch, settings: s, compute, afterEpoch });
+    const checkWeights = process.env.SIMCLR_CHECK_WEIGHTS === '1';
+    const finished = await trainClassifier({ stage: name, model, data, indices, norm: config.norm, run, config: c, teacher: teacher?.model, resume, stop, arch, settings: s, compute, afterEpoch, workers, checkWeights });
     if (!finished) return 'stopped';
     if (val.length && valTop1 === undefined) valTop1 = validate(); // resumed after the last epoch
-    if (valTop1 !== undefined) console.log(`${name}: validation top-1 ${valTop1.toFixed(2)}% (${val.length} images)`);
+    if (valTop1 !== undefined && lead) console.log(`${name}: validation top-1 ${valTop1.toFixed(2)}% (${val.length} images)`);
     const test = await testData(config, undefined, plan.skipBadImages).catch((e: unknown) => {
       if (e instanceof PlanError) return null; // no test split: the stage has no test result
       throw e;
     });
     if (test) {
-      const acc = evaluateClassifier(model, test, config.norm);
-      recordResult(run, { stage: name, top1: acc.top1, top5: acc.top5, ...(valTop1 !== undefined ? { val_top1: valTop1, val_images: val.length } : {}), labeled: subset.length, epochs: c.epochs, lr: c.lr, precision: compute.precision, seconds: Math.round((performance.now() - started) / 1000) });
-      console.log(`${name}: test top-1 ${acc.top1.toFixed(2)}%, top-5 ${acc.top5.toFixed(2)}%`);
+      const acc = evaluateClassifier(model, test, config.norm, { workers });
+      if (lead) {
+        recordResult(run, { stage: name, top1: acc.top1, top5: acc.top5, ...(valTop1 !== undefined ? { val_top1: valTop1, val_images: val.length } : {}), labeled: subset.length, epochs: c.epochs, lr: c.lr, precision: compute.precision, seconds: Math.round((performance.now() - started) / 1000) });
+        console.log(`${name}: test top-1 ${acc.top1.toFixed(2)}%, top-5 ${acc.top5.toFixed(2)}%`);
+      }
     }
-    return stop.stopped ? 'stopped' : 'finished';
+    return stopAgreed(stop, workers) ? 'stopped' : 'finished';
   } finally {
     releaseStopSignal();
     model.dispose();
@@ -454,16 +462,20 @@ type RecordedPipeline = Pick<PipelinePlan, 'seed' | 'val' | 'valFile' | 'pretrai
 const PIPELINE_FILE = 'pipeline.json';
 const PIPELINE_STAGES = ['pretrain', 'supervised', 'finetune', 'distill'] as const;
 
-/** The plan's stage settings merged over the recorded ones; a given setting that differs from the record is refused. */
-function continuePipeline(run: RunFolder, plan: PipelinePlan): RecordedPipeline {
+/**
+ * The plan's stage settings merged over the recorded ones; a given setting that differs from
+ * the record is refused. Every worker reads the record before rank 0 writes a new one.
+ */
+function continuePipeline(run: RunFolder, plan: PipelinePlan, workers: ProcessGroup | null): RecordedPipeline {
   const given: RecordedPipeline = { ...defined({ seed: plan.seed, val: plan.val, valFile: plan.valFile }) };
   for (const stage of PIPELINE_STAGES) given[stage] = defined(plan[stage]) as never;
   const file = run.path(PIPELINE_FILE);
-  if (!existsSync(file)) {
-    run.writeJson(PIPELINE_FILE, given);
+  const recorded = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RecordedPipeline) : null;
+  workers?.barrier();
+  if (!recorded) {
+    if (isLead(workers)) run.writeJson(PIPELINE_FILE, given);
     return given;
   }
-  const recorded = JSON.parse(readFileSync(file, 'utf8')) as RecordedPipeline;
   const diffs = differences(recorded as Record<string, unknown>, { seed: plan.seed, val: plan.val, valFile: plan.valFile });
   for (const stage of PIPELINE_STAGES) {
     diffs.push(...differences((recorded[stage] ?? {}) as Record<string, unknown>, { ...plan[stage] }, stage === 'pretrain' ? new Set(['knn']) : undefined).map((d) => d.replace('--', `--${stage}-`)));
@@ -474,41 +486,57 @@ function continuePipeline(run: RunFolder, plan: PipelinePlan): RecordedPipeline 
   return merged;
 }
 
-/** Pretraining, then for each label fraction the baseline, fine-tuning and distillation; a stopped stage stops the pipeline. */
-export async function runPipeline(plan: PipelinePlan): Promise<Outcome> {
+/**
+ * Pretraining, then for each label fraction the baseline, fine-tuning and distillation; a
+ * stopped stage stops the pipeline. With workers (given, or named by the environment), every
+ * stage runs on all of them in turn in the one group; rank 0 alone writes and reports.
+ */
+export async function runPipeline(plan: PipelinePlan, workers?: WorkersPlan): Promise<Outcome> {
   if (!plan.out) throw new PlanError('--out RUN is required');
   if (plan.labels.length === 0) throw new PlanError('the pipeline needs at least one label fraction');
   for (const l of plan.labels) parseLabels(l);
+  return withWorkers(workers, (group) => pipelineAs(plan, group));
+}
+
+async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Promise<Outcome> {
   const run = new RunFolder(plan.out);
-  const settings = continuePipeline(run, plan);
+  const settings = continuePipeline(run, plan, workers);
   const seed = settings.seed === undefined ? {} : { seed: settings.seed };
   const stop = holdStopSignal();
   try {
-    const started = await runPretrain({
-      out: plan.out,
-      resume: plan.resume || hasCheckpoint(run, PRETRAIN_CHECKPOINT),
-      data: plan.data,
-      encoder: plan.encoder,
-      settings: { ...seed, ...settings.pretrain },
-      skipBadImages: plan.skipBadImages,
-      compute: plan.compute,
-    });
+    const started = await runPretrain(
+      {
+        out: plan.out,
+        resume: plan.resume || hasCheckpoint(run, PRETRAIN_CHECKPOINT),
+        data: plan.data,
+        encoder: plan.encoder,
+        settings: { ...seed, ...settings.pretrain },
+        skipBadImages: plan.skipBadImages,
+        compute: plan.compute,
+      },
+      workers,
+    );
     if (started === 'stopped') return 'stopped';
     for (const labels of plan.labels) {
       for (const kind of ['supervised', 'finetune', 'distill'] as const) {
-        if (stop.stopped) return 'stopped';
-        const outcome = await runClassifierStage({
-          kind,
-          run: plan.out,
-          resume: existsSync(run.path(`${stageName(kind, labels)}.json`)),
-          settings: { ...seed, ...defined({ val: settings.val, valFile: settings.valFile }), ...settings[kind], labels },
-          skipBadImages: plan.skipBadImages,
-          compute: plan.compute,
-        });
+        if (stopAgreed(stop, workers)) return 'stopped';
+        // The previous stage's files are all written (rank 0 writes them) before any worker looks.
+        workers?.barrier();
+        const outcome = await runClassifierStage(
+          {
+            kind,
+            run: plan.out,
+            resume: existsSync(run.path(`${stageName(kind, labels)}.json`)),
+            settings: { ...seed, ...defined({ val: settings.val, valFile: settings.valFile }), ...settings[kind], labels },
+            skipBadImages: plan.skipBadImages,
+            compute: plan.compute,
+          },
+          workers,
+        );
         if (outcome === 'stopped') return 'stopped';
       }
     }
-    await reportAtTheEnd(plan.out, settings.seed ?? 0, plan.skipBadImages);
+    if (isLead(workers)) await reportAtTheEnd(plan.out, settings.seed ?? 0, plan.skipBadImages);
     return 'finished';
   } finally {
     releaseStopSignal();

@@ -8,6 +8,7 @@ import { forwardIn, prepareModel, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
 import type { Normalisation } from '../train';
 import { PlanError } from './errors';
+import type { ProcessGroup } from '../distributed';
 
 export interface StreamEvalOptions {
   size: number;
@@ -19,6 +20,8 @@ export interface StreamEvalOptions {
   encoder?: SimCLRModel;
   skipBad?: boolean;
   chunk?: number;
+  /** Workers: each scores its share of the chunks; every worker returns the whole result. */
+  workers?: ProcessGroup | null;
 }
 
 export interface StreamEvalResult {
@@ -34,28 +37,46 @@ export interface StreamEvalResult {
 /** True for a --test-data that names a folder (not one of the built-in data sets). */
 export const isFolderSpec = (spec: string): boolean => !/^(fashion-mnist|mnist|cifar10-bin|cifar100-bin)(:|$)/.test(spec);
 
+/** This worker's chunks of `count` files: every worker-th chunk from its rank (all of them on one process). */
+function chunksOf(count: number, chunk: number, workers: ProcessGroup | null): number[] {
+  const out: number[] = [];
+  for (let c = workers?.rank ?? 0; c * chunk < count; c += workers?.worldSize ?? 1) out.push(c);
+  return out;
+}
+
+/**
+ * Scores every classifier (and collects encoder features) on a folder, a chunk at a time.
+ * With workers, each decodes and scores every worker-th chunk (so each image is in the same
+ * batch as on one process), then the hits, the images that failed and the features are
+ * summed over workers: every worker returns the one-process result.
+ */
 export async function evaluateFolderStream(dir: string, o: StreamEvalOptions): Promise<StreamEvalResult> {
   const list = listImages(dir);
   if (list.classes.length === 0) throw new PlanError(`${dir}: no class subfolders, so no labels to evaluate against`);
+  const workers = o.workers && o.workers.worldSize > 1 ? o.workers : null;
+  const chunk = o.chunk ?? 250;
+  const mine = chunksOf(list.files.length, chunk, workers);
+  // The files of this worker's chunks, one after another: streamImages cuts them into the same chunks.
+  const files = mine.flatMap((c) => list.files.slice(c * chunk, (c + 1) * chunk));
+  const globalPosition = (p: number): number => mine[Math.floor(p / chunk)]! * chunk + (p % chunk);
   for (const c of o.classifiers) prepareModel(c.model).eval();
   if (o.encoder) prepareModel(o.encoder).eval();
   const hits = o.classifiers.map(() => ({ top1: 0, top5: 0 }));
-  const labels: number[] = [];
-  const skipped: string[] = [];
-  const parts: t.Tensor[] = [];
+  const failed = new Uint8Array(list.files.length);
+  const parts: { positions: number[]; features: t.Tensor }[] = [];
   try {
-    for await (const chunk of streamImages(list.files, { size: o.size, channels: o.channels, chunk: o.chunk ?? 250, square: true })) {
-      if (chunk.failed.length > 0 && !o.skipBad) {
-        const [first] = chunk.failed;
-        throw undecodableError(list.files[first!.position]!, first!.error, chunk.failed.length);
+    for await (const got of streamImages(files, { size: o.size, channels: o.channels, chunk, square: true })) {
+      if (got.failed.length > 0 && !o.skipBad) {
+        const [first] = got.failed;
+        throw undecodableError(files[first!.position]!, first!.error, got.failed.length);
       }
-      skipped.push(...chunk.failed.map((f) => list.files[f.position]!));
-      if (chunk.positions.length === 0) continue;
-      const chunkLabels = chunk.positions.map((p) => list.labels[p]!);
-      labels.push(...chunkLabels);
+      for (const f of got.failed) failed[globalPosition(f.position)] = 1;
+      if (got.positions.length === 0) continue;
+      const positions = got.positions.map(globalPosition);
+      const chunkLabels = positions.map((p) => list.labels[p]!);
       t.noGrad(() =>
         t.tidy(() => {
-          const x = evalInput(hostTensor(chunk.batch), o.size, o.norm, chunk.batch.extents);
+          const x = evalInput(hostTensor(got.batch), o.size, o.norm, got.batch.extents);
           const y = t.tensor(Float64Array.from(chunkLabels), undefined, { dtype: 'int64' }).unsqueeze(1);
           o.classifiers.forEach((c, k) => {
             const logits = forwardIn(c.model, x);
@@ -63,20 +84,39 @@ export async function evaluateFolderStream(dir: string, o: StreamEvalOptions): P
             hits[k]!.top1 += top.slice(1, 0, 1).sum().item();
             hits[k]!.top5 += top.sum().item();
           });
-          if (o.encoder) parts.push(t.keep(forwardIn(o.encoder.encoder, x)));
+          if (o.encoder) parts.push({ positions, features: t.keep(forwardIn(o.encoder.encoder, x)) });
         }),
       );
     }
+    if (workers) {
+      const sums = workers.sumNumbers(hits.flatMap((h) => [h.top1, h.top5]));
+      hits.forEach((h, k) => Object.assign(h, { top1: sums[2 * k]!, top5: sums[2 * k + 1]! }));
+      // Each file is one worker's: the sum marks the images that failed anywhere.
+      t.tidy(() => failed.set(workers.allReduce(t.tensor(Float32Array.from(failed), [failed.length]), 'sum').toArray()));
+    }
   } catch (e) {
-    for (const p of parts) p.dispose();
+    for (const p of parts) p.features.dispose();
     throw e;
   } finally {
     for (const c of o.classifiers) c.model.train();
   }
+  // The images decoded, in folder order: rows of the features and their labels.
+  const row = new Int32Array(list.files.length).fill(-1);
+  const labels: number[] = [];
+  const skipped: string[] = [];
+  list.files.forEach((file, p) => {
+    if (failed[p]) skipped.push(file);
+    else {
+      row[p] = labels.length;
+      labels.push(list.labels[p]!);
+    }
+  });
   const count = labels.length;
-  if (count === 0) throw new Error(`${dir}: none of the images could be decoded`);
-  const features = parts.length ? t.cat(parts, 0) : null;
-  for (const p of parts) p.dispose();
+  if (count === 0) {
+    for (const p of parts) p.features.dispose();
+    throw new Error(`${dir}: none of the images could be decoded`);
+  }
+  const features = o.encoder ? gatherFeatures(parts, row, count, workers) : null;
   return {
     count,
     labels: Int32Array.from(labels),
@@ -84,4 +124,22 @@ export async function evaluateFolderStream(dir: string, o: StreamEvalOptions): P
     stages: o.classifiers.map((c, k) => ({ stage: c.name, top1: (100 * hits[k]!.top1) / count, top5: (100 * hits[k]!.top5) / count })),
     features,
   };
+}
+
+/** Every decoded image's features in folder order, [count, d]; with workers, each fills its rows and the rest come from the others (disposes the parts). */
+function gatherFeatures(parts: { positions: number[]; features: t.Tensor }[], row: Int32Array, count: number, workers: ProcessGroup | null): t.Tensor {
+  try {
+    if (!workers) return t.cat(parts.map((p) => p.features), 0);
+    return t.tidy(() => {
+      const width = workers.allReduce(t.tensor([parts[0]?.features.shape[1] ?? 0]), 'max').item();
+      const all = t.zeros([count, width]);
+      t.noGrad(() => {
+        // A chunk's decoded images take consecutive rows.
+        for (const p of parts) all.narrow(0, row[p.positions[0]!]!, p.positions.length).copy_(p.features);
+      });
+      return workers.allReduce(all, 'sum');
+    });
+  } finally {
+    for (const p of parts) p.features.dispose();
+  }
 }

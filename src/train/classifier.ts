@@ -5,11 +5,12 @@ import * as t from '../torch';
 import { forwardIn, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { evalInput, fineTuneViewOptions, type Normalisation, type ViewOptions } from '../augment';
-import { BatchLoader, imageBatch, range, type ImageDataset } from '../data';
+import { BatchLoader, imageBatch, range, shardSizes, type Batch, type ImageDataset, type LoaderOptions } from '../data';
+import { broadcastWeights, useSyncBatchNorm, type ProcessGroup } from '../distributed';
 import type { StopSignal } from './control';
 import type { RunFolder } from './run-folder';
 import { trainLoop } from './loop';
-import { classifierStep, distillStep } from './steps';
+import { classifierStep, distillStep, type BatchShare, type StepAt } from './steps';
 
 export interface ClassifierTrainConfig {
   epochs: number;
@@ -52,8 +53,42 @@ export interface ClassifierRun {
   /** Saved with each checkpoint: the stage's settings as planned (to check a resume against) and the compute settings. */
   settings?: unknown;
   compute?: unknown;
-  /** After each epoch's checkpoint (the validation monitor). */
+  /** After each epoch's checkpoint (the validation monitor); with workers, on every worker (it may share its work). */
   afterEpoch?: (epoch: number, step: number) => void;
+  /**
+   * Data-parallel workers: the batch size is the global batch, each worker takes its share;
+   * batch norm is synchronized and gradients averaged over workers; rank 0 alone writes.
+   */
+  workers?: ProcessGroup | null;
+  /** With workers: compare the weights across workers after every step (a checksum). */
+  checkWeights?: boolean;
+}
+
+/**
+ * The classifier stages' batches on workers: each worker takes its contiguous share of every
+ * global batch. A batch with fewer images than workers (a short last batch) goes whole to
+ * each worker instead, as copies: the batch norm statistics over the copies and their mean
+ * loss are the batch's own, so the update is still one process's (only batch norm's
+ * running variance, corrected by n / (n - 1), counts the copies). No worker gets an empty
+ * share, which libtorch's channels-last convolution cannot take.
+ */
+class SharedBatches extends BatchLoader {
+  constructor(
+    data: ImageDataset,
+    options: LoaderOptions,
+    private readonly workers: { rank: number; worldSize: number },
+  ) {
+    super(data, options);
+  }
+
+  override positions(epoch: number, k: number): { indices: number[]; counts: number[] } {
+    const { indices } = super.positions(epoch, k);
+    const { rank, worldSize } = this.workers;
+    if (indices.length < worldSize) return { indices, counts: Array.from({ length: worldSize }, () => indices.length) };
+    const counts = shardSizes(indices.length, worldSize);
+    const from = counts.slice(0, rank).reduce((a, b) => a + b, 0);
+    return { indices: indices.slice(from, from + counts[rank]!), counts };
+  }
 }
 
 /** Trains; checkpoints as `stage` after every epoch. Returns whether it ran to the end. */
@@ -62,12 +97,24 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
   prepareModel(r.model);
   if (r.teacher) prepareModel(r.teacher).eval();
   if (!r.teacher && !r.data.labels) throw new Error(`${r.stage}: ${r.data.source} has no labels`);
-  const loader = new BatchLoader(r.data, { batchSize: Math.min(c.batchSize, (r.indices ?? r.data.ids).length), seed: c.seed, dropLast: c.dropLast, indices: r.indices });
+  const group = r.workers && r.workers.worldSize > 1 ? r.workers : null;
+  const batchSize = Math.min(c.batchSize, (r.indices ?? r.data.ids).length);
+  if (group) {
+    if (batchSize < group.worldSize) throw new Error(`${r.stage}: the batch (${batchSize}) must hold at least one image per worker (${group.worldSize} workers)`);
+    // Every worker starts from rank 0's weights; batch norm (encoder and head) sees the global batch.
+    // The teacher is frozen in eval mode: its batch norm uses its running statistics.
+    broadcastWeights(group, r.model);
+    useSyncBatchNorm(r.model, group);
+  }
+  const options = { batchSize, seed: c.seed, dropLast: c.dropLast, indices: r.indices };
+  const loader = group ? new SharedBatches(r.data, options, group) : new BatchLoader(r.data, options);
   const optimizer = new SGD(r.model.namedParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: c.nesterov });
   const lrAt = warmupCosine({ peak: c.lr, warmupSteps: 0, totalSteps: c.epochs * loader.batchesPerEpoch() });
   const views: ViewOptions = { ...fineTuneViewOptions(r.data.size), crop: { scale: c.cropScale, ratio: [3 / 4, 4 / 3], pixelAligned: c.pixelAlignedCrops }, interpolation: c.interpolation };
-  const state = { model: r.model, optimizer, views, norm: r.norm };
+  const state = { model: r.model, optimizer, views, norm: r.norm, workers: group ? { group } : null };
   const teacher = r.teacher;
+  // Views keyed by (seed, epoch, image): an image's view is the same on any worker, and on one process.
+  const share = (batch: Batch, at: StepAt): BatchShare => ({ key: { seed: c.seed, epoch: at.epoch ?? 0, indices: batch.indices }, counts: batch.counts });
   try {
     return await trainLoop({
       stage: r.stage,
@@ -81,26 +128,47 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
       resume: r.resume,
       stop: r.stop,
       afterEpoch: r.afterEpoch,
+      afterEpochOnEveryWorker: true,
+      workers: group,
+      checkWeights: r.checkWeights,
       step: teacher
-        ? (batch, at) => distillStep({ ...state, teacher, temperature: c.temperature }, batch.images, at, batch.extents)
-        : (batch, at) => classifierStep(state, batch.images, batch.labels!, at, batch.extents),
+        ? (batch, at) => distillStep({ ...state, teacher, temperature: c.temperature }, batch.images, at, batch.extents, share(batch, at))
+        : (batch, at) => classifierStep(state, batch.images, batch.labels!, at, batch.extents, share(batch, at)),
     });
   } finally {
     optimizer.dispose();
     loader.dispose();
+    if (group) useSyncBatchNorm(r.model, null);
   }
 }
 
-/** Top-1 and top-5 accuracy (%) on a labeled set: centre crop (whole image at 32px or less), eval mode. */
-export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normalisation, { batch = 500, indices }: { batch?: number; indices?: readonly number[] } = {}): { top1: number; top5: number } {
+/**
+ * The batches of `count` images (of `batch` each) that this worker takes: every worker-th,
+ * from its rank. Each image is then in the same batch as on one process, so its outputs,
+ * and the figures summed from them, are the same to the bit.
+ */
+export function batchStarts(count: number, batch: number, workers?: ProcessGroup | null): number[] {
+  const every = workers ? workers.worldSize : 1;
+  const out: number[] = [];
+  for (let start = (workers?.rank ?? 0) * batch; start < count; start += every * batch) out.push(start);
+  return out;
+}
+
+/**
+ * Top-1 and top-5 accuracy (%) on a labeled set: centre crop (whole image at 32px or less),
+ * eval mode. With workers, each evaluates its share of the batches and the hits are summed:
+ * every worker returns the figures of one process.
+ */
+export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normalisation, { batch = 500, indices, workers }: { batch?: number; indices?: readonly number[]; workers?: ProcessGroup | null } = {}): { top1: number; top5: number } {
   if (!ds.labels) throw new Error(`${ds.source} has no labels to evaluate against`);
   const count = indices ? indices.length : ds.count;
   if (count === 0) throw new Error(`${ds.source}: no images to evaluate on`);
+  const group = workers && workers.worldSize > 1 ? workers : null;
   prepareModel(model).eval();
   let top1 = 0;
   let top5 = 0;
   t.noGrad(() => {
-    for (let start = 0; start < count; start += batch) {
+    for (const start of batchStarts(count, batch, group)) {
       t.tidy(() => {
         const end = Math.min(count, start + batch);
         // All images, or a chosen set (the validation split), a batch at a time.
@@ -116,6 +184,7 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
     }
   });
   model.train();
+  if (group) [top1, top5] = group.sumNumbers([top1, top5]) as [number, number];
   return { top1: (100 * top1) / count, top5: (100 * top5) / count };
 }
 

@@ -7,27 +7,48 @@ import type { SimCLRModel } from '../models';
 import { forwardIn, prepareModel } from '../nn';
 import { evalInput, type Normalisation } from '../augment';
 import { extent } from '../util/extent';
+import type { ProcessGroup } from '../distributed';
+import { batchStarts } from './classifier';
 
-/** Encoder features (L2-normalised unless unit is false) of a whole data set, in eval mode. */
-export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation, { batch = 500, unit = true } = {}): Tensor {
+/**
+ * Encoder features (L2-normalised unless unit is false) of a whole data set, in eval mode.
+ * With workers, each encodes its share of the batches and every worker gets all of them
+ * (each row summed with zeros from the others: the same bits as one process).
+ */
+export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation, { batch = 500, unit = true, workers = null as ProcessGroup | null } = {}): Tensor {
   prepareModel(model).eval();
-  const parts: Tensor[] = [];
+  const group = workers && workers.worldSize > 1 ? workers : null;
+  const parts: { start: number; features: Tensor }[] = [];
   t.noGrad(() => {
-    for (let start = 0; start < ds.count; start += batch) {
+    for (const start of batchStarts(ds.count, batch, group)) {
       const end = Math.min(ds.count, start + batch);
-      parts.push(
-        t.tidy(() => {
-          const { images, extents } = imageBatch(ds, range(start, end));
-          const x = evalInput(images, ds.size, norm, extents);
-          const f = forwardIn(model.encoder, x); // the encoder has no fc: forward gives its features
-          return unit ? t.F.normalize(f, { dim: 1 }) : f;
-        }),
-      );
+      const features = t.tidy(() => {
+        const { images, extents } = imageBatch(ds, range(start, end));
+        const x = evalInput(images, ds.size, norm, extents);
+        const f = forwardIn(model.encoder, x); // the encoder has no fc: forward gives its features
+        return unit ? t.F.normalize(f, { dim: 1 }) : f;
+      });
+      parts.push({ start, features });
     }
   });
-  const all = t.cat(parts, 0);
-  for (const p of parts) p.dispose();
-  return all;
+  if (!group) {
+    const all = t.cat(parts.map((p) => p.features), 0);
+    for (const p of parts) p.features.dispose();
+    return all;
+  }
+  try {
+    return t.tidy(() => {
+      // A worker without a batch learns the width from the others (features are float32).
+      const width = group.allReduce(t.tensor([parts[0]?.features.shape[1] ?? 0]), 'max').item();
+      const all = t.zeros([ds.count, width]);
+      t.noGrad(() => {
+        for (const p of parts) all.narrow(0, p.start, p.features.shape[0]!).copy_(p.features);
+      });
+      return group.allReduce(all, 'sum');
+    });
+  } finally {
+    for (const p of parts) p.features.dispose();
+  }
 }
 
 /** Classes of a labeled data set: its class names, or one past the largest label. */
@@ -68,14 +89,22 @@ export function knnClassify({ bank, bankLabels, queries, classes, k = 200, tempe
   return out;
 }
 
-export function knnAccuracy(model: SimCLRModel, train: ImageDataset, test: ImageDataset, norm: Normalisation, { k = 200, temperature = 0.1 } = {}): number {
+/** kNN top-1 (%) of the test set against the training set; with workers, each encodes and classifies its share. */
+export function knnAccuracy(model: SimCLRModel, train: ImageDataset, test: ImageDataset, norm: Normalisation, { k = 200, temperature = 0.1, workers = null as ProcessGroup | null } = {}): number {
   if (!train.labels || !test.labels) throw new Error('kNN evaluation needs labeled training and test sets');
-  const bank = encode(model, train, norm);
-  const queries = encode(model, test, norm);
+  const bank = encode(model, train, norm, { workers });
+  const queries = encode(model, test, norm, { workers });
   try {
-    const predicted = knnClassify({ bank, bankLabels: train.labels, queries, classes: classCount(train), k, temperature });
     let correct = 0;
-    for (let i = 0; i < test.count; i++) if (predicted[i] === test.labels[i]) correct++;
+    // In knnClassify's own slices of 500 queries, so each query gets the same bits on any worker.
+    for (const start of batchStarts(test.count, 500, workers)) {
+      const end = Math.min(test.count, start + 500);
+      const part = queries.slice(0, start, end);
+      const predicted = knnClassify({ bank, bankLabels: train.labels, queries: part, classes: classCount(train), k, temperature });
+      part.dispose();
+      for (let i = start; i < end; i++) if (predicted[i - start] === test.labels[i]) correct++;
+    }
+    if (workers && workers.worldSize > 1) [correct] = workers.sumNumbers([correct]) as [number];
     return (100 * correct) / test.count;
   } finally {
     bank.dispose();

@@ -8,19 +8,22 @@ import type { SimCLRModel } from '../models';
 import { classCount, encode } from './knn';
 import type { Normalisation } from './normalise';
 import { seededRandom, shuffleInPlace } from '../data';
+import type { ProcessGroup } from '../distributed';
 
 export interface LinearEvalOptions {
   epochs?: number;
   lr?: number;
   batchSize?: number;
   seed?: number;
+  /** Workers share the encoding of the images; each then trains the same classifier on all features. */
+  workers?: ProcessGroup | null;
 }
 
 /** Features are standardised with the training set's statistics; SGD (Nesterov) with cosine decay. */
 export function linearEvaluation(model: SimCLRModel, train: ImageDataset, test: ImageDataset, norm: Normalisation, o: LinearEvalOptions = {}): number {
   if (!train.labels || !test.labels) throw new Error('linear evaluation needs labeled training and test sets');
-  const trainF = encode(model, train, norm, { unit: false });
-  const testF = encode(model, test, norm, { unit: false });
+  const trainF = encode(model, train, norm, { unit: false, workers: o.workers ?? null });
+  const testF = encode(model, test, norm, { unit: false, workers: o.workers ?? null });
   return linearEvaluationOn({ features: trainF, labels: train.labels, classes: classCount(train) }, { features: testF, labels: test.labels }, o);
 }
 

@@ -27,8 +27,10 @@ export interface LoopOptions {
   config: unknown;
   resume?: boolean;
   stop?: StopSignal;
-  /** After each epoch's checkpoint (kNN monitor, ...); with workers, on rank 0 only. */
+  /** After each epoch's checkpoint (kNN monitor, ...); with workers, on rank 0 only unless afterEpochOnEveryWorker. */
   afterEpoch?: (epoch: number, step: number) => void;
+  /** With workers: afterEpoch runs on every worker (it shares its work between them through collectives). */
+  afterEpochOnEveryWorker?: boolean;
   /**
    * Data-parallel workers: rank 0 alone writes the run folder (metrics, checkpoints) and
    * shows progress; a stop asked for on any worker stops all of them at the same step.
@@ -47,15 +49,15 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
   let epoch = 0;
   let step = 0;
   let skip = 0;
+  const group = o.workers && o.workers.worldSize > 1 ? o.workers : null;
+  const lead = !group || group.rank === 0;
   if (o.resume && hasCheckpoint(o.run, o.stage)) {
     const meta = loadCheckpoint(o.run, o.stage, o.model, o.optimizer, { restoreRng: true });
     epoch = meta.epoch;
     step = meta.step;
     skip = meta.batch ?? 0;
-    console.log(`resuming ${o.stage} after epoch ${epoch}${skip ? `, batch ${skip}` : ''} (step ${step})`);
+    if (lead) console.log(`resuming ${o.stage} after epoch ${epoch}${skip ? `, batch ${skip}` : ''} (step ${step})`);
   }
-  const group = o.workers && o.workers.worldSize > 1 ? o.workers : null;
-  const lead = !group || group.rank === 0;
   // epochs: completed epochs; batch: batches of the next one already done (a mid-epoch stop).
   const save = (epochs: number, batch?: number) =>
     lead && saveCheckpoint(o.run, o.stage, o.model, o.optimizer, { epoch: epochs, ...(batch ? { batch } : {}), step, stage: o.stage, config: o.config });
@@ -101,7 +103,7 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
     save(epoch + 1);
     // A stop asked for during the epoch's last step: the epoch is saved; skip the monitor.
     if (stopped()) return epoch + 1 >= o.epochs;
-    if (o.afterEpoch && lead) {
+    if (o.afterEpoch && (lead || o.afterEpochOnEveryWorker)) {
       o.afterEpoch(epoch + 1, step);
       o.model.train();
     }

@@ -123,13 +123,16 @@ export async function pretrain(r: PretrainRun): Promise<{ model: SimCLRModel; fi
       step: (batch, at) => pretrainStep(state, batch.images, at, { seed: c.seed, epoch: at.epoch ?? 0, indices: batch.indices }, batch.counts, batch.extents),
       workers: group,
       checkWeights: r.checkWeights,
+      // The kNN monitor's encoding and votes are shared between the workers; rank 0 reports.
       afterEpoch: r.knn
         ? (epoch, step) => {
-            const acc = knnAccuracy(model, r.knn!.train, r.knn!.test, r.norm);
+            const acc = knnAccuracy(model, r.knn!.train, r.knn!.test, r.norm, { workers: group });
+            if (group && group.rank !== 0) return;
             r.run.metric({ stage: 'pretrain', epoch, step, knn_top1: acc });
             console.log(`pretrain epoch ${epoch}: kNN top-1 ${acc.toFixed(2)}%`);
           }
         : undefined,
+      afterEpochOnEveryWorker: true,
     });
     return { model, finished };
   } catch (e) {

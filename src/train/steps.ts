@@ -5,7 +5,7 @@ import * as t from '../torch';
 import type { Tensor } from '../torch';
 import { forwardIn, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
-import { normalise, simclrView, simclrViews, type Extents, type Normalisation, type ViewKey, type ViewOptions } from '../augment';
+import { keyedRandom, normalise, simclrView, simclrViews, type Extents, type Normalisation, type ViewKey, type ViewOptions } from '../augment';
 import { averageGradients, gatherWithGrad, planBuckets, type BucketPlan, type ProcessGroup } from '../distributed';
 import { crossEntropy, distillationLoss, ntXent } from '../losses';
 import type { MomentumOptimizer as Optimizer } from '../optim';
@@ -113,16 +113,56 @@ export interface ClassifierState {
   optimizer: Optimizer;
   views: ViewOptions;
   norm: Normalisation;
+  /** Several workers: each steps on its share of the global batch, gradients averaged. */
+  workers?: Workers | null;
 }
 
-/** Fine-tuning and the baseline: one crop + flip view, cross-entropy against the labels. */
-export function classifierStep(s: ClassifierState, images: Tensor, labels: Tensor, at: StepAt, extents: Extents = null): StepResult {
-  return t.tidy(() => {
-    const x = normalise(simclrView(images, s.views, undefined, extents), s.norm);
-    const l = crossEntropy(forwardIn(s.model, x), labels);
+/**
+ * Where this worker's rows sit: the key of their views (seed, epoch, image indices: each
+ * image's view depends on it alone, not on the batch or the worker), and with workers every
+ * worker's row count in the global batch.
+ */
+export interface BatchShare {
+  key?: ViewKey;
+  counts?: number[];
+}
+
+/** One crop + flip view of each image, normalised; keyed views when the share has a key. */
+function classifierView(s: ClassifierState, images: Tensor, share: BatchShare, extents: Extents): Tensor {
+  return normalise(simclrView(images, s.views, share.key ? keyedRandom(share.key, 0) : undefined, extents), s.norm);
+}
+
+/**
+ * The update of a classifier stage from this worker's mean loss over its n rows. With
+ * workers, the loss is weighted by the share (n of the global batch's rows) so that the
+ * averaged gradients are those of the mean over the global batch, and the loss reported is
+ * the global batch's.
+ */
+function classifierUpdate(s: ClassifierState, lossOf: (logits: Tensor) => Tensor, logits: Tensor, at: StepAt, counts?: number[]): StepResult {
+  const group = s.workers && s.workers.group.worldSize > 1 ? s.workers.group : null;
+  if (!group) {
+    const l = lossOf(logits);
     const loss = finite(l, at);
     update(s.optimizer, l, at.lr);
     return { loss };
+  }
+  const n = logits.shape[0]!;
+  const sizes = counts ?? Array.from({ length: group.worldSize }, () => n);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const mean = lossOf(logits);
+  const [lossSum] = group.sumNumbers([mean.item() * n]) as [number];
+  // Every worker sees the same global loss, so a NaN stops all of them at the same step.
+  const loss = lossSum / total;
+  if (!Number.isFinite(loss)) throw new NonFiniteLossError(at.stage, at.step);
+  update(s.optimizer, mean.mul((n * group.worldSize) / total), at.lr, s.workers);
+  return { loss };
+}
+
+/** Fine-tuning and the baseline: one crop + flip view, cross-entropy against the labels. */
+export function classifierStep(s: ClassifierState, images: Tensor, labels: Tensor, at: StepAt, extents: Extents = null, share: BatchShare = {}): StepResult {
+  return t.tidy(() => {
+    const logits = forwardIn(s.model, classifierView(s, images, share, extents));
+    return classifierUpdate(s, (z) => crossEntropy(z, labels), logits, at, share.counts);
   });
 }
 
@@ -136,13 +176,11 @@ export interface DistillState extends ClassifierState {
  * Distillation: the student learns the teacher's softmax on the same view. No labels: the
  * data set's own labels may cover every image, and only the labeled subset may be used.
  */
-export function distillStep(s: DistillState, images: Tensor, at: StepAt, extents: Extents = null): StepResult {
+export function distillStep(s: DistillState, images: Tensor, at: StepAt, extents: Extents = null, share: BatchShare = {}): StepResult {
   return t.tidy(() => {
-    const x = normalise(simclrView(images, s.views, undefined, extents), s.norm);
+    const x = classifierView(s, images, share, extents);
     const logits = forwardIn(s.model, x);
-    const l = distillationLoss(logits, t.noGrad(() => forwardIn(s.teacher, x)), { temperature: s.temperature });
-    const loss = finite(l, at);
-    update(s.optimizer, l, at.lr);
-    return { loss };
+    const teacher = t.noGrad(() => forwardIn(s.teacher, x));
+    return classifierUpdate(s, (z) => distillationLoss(z, teacher, { temperature: s.temperature }), logits, at, share.counts);
   });
 }
