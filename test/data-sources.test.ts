@@ -184,6 +184,13 @@ test('the loader: seeded shuffles, drop-last, uint8 batches with labels', () =>
     assert.deepEqual(loader.order(0), new BatchLoader(ds, { batchSize: 4, seed: 3 }).order(0), 'same seed, same order');
     assert.notDeepEqual(loader.order(0), loader.order(1), 'a new order each epoch');
     assert.equal(new BatchLoader(ds, { batchSize: 4 }).batchesPerEpoch(), 3);
+    // 10 images in batches of 3 would leave one alone (batch norm cannot train on it): it joins the batch before.
+    const kept = new BatchLoader(ds, { batchSize: 3, seed: 1 });
+    assert.equal(kept.batchesPerEpoch(), 3);
+    const sizes = [...kept.epoch(0)].map((batch) => batch.indices.length);
+    assert.deepEqual(sizes, [3, 3, 4]);
+    assert.deepEqual([...kept.epoch(0)].flatMap((batch) => batch.indices).sort((a, b) => a - b), range(0, 10), 'every image once');
+    kept.dispose();
     assert.throws(() => new BatchLoader(ds, { batchSize: 11, dropLast: true }), /10 images are fewer than one batch of 11/);
     loader.dispose();
   }));

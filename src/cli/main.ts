@@ -5,7 +5,7 @@ import { COMMANDS, type CommandName } from './specs';
 import { tuneProcess } from '../torch/tune';
 import { PlanError } from '../run/errors';
 import { checkDevice, parseDevice } from './device';
-import { pretrainRestart, workerPlan } from './workers';
+import { restartFrom, workerPlan } from './workers';
 
 function generalHelp(): string {
   const rows = Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(12)}${c.summary}\n  ${' '.repeat(12)}e.g. ${c.example}`);
@@ -94,8 +94,8 @@ async function main(argv: string[]): Promise<number> {
       script: process.argv[1]!,
       args,
       threadsPerWorker: globals.threads,
-      // A stage restarts from its checkpoint; only pretraining runs on workers so far.
-      restart: () => (command === 'pretrain' ? pretrainRestart(args, v.out ?? '') : { args, from: 'with the same arguments' }),
+      // A training command restarts from its checkpoints; eval and demo start again.
+      restart: () => restartFrom(command, args, v.out ?? ''),
     }).catch((e: unknown) => {
       throw e instanceof PortInUseError || e instanceof LaunchError ? new UsageError(e.message) : e;
     });

@@ -96,3 +96,16 @@ export function pretrainRestart(args: string[], out: string): RestartFrom {
   }
   return { args: withResume.filter((a) => a !== '--no-resume'), from };
 }
+
+/**
+ * How a command restarts after a worker failed: pretraining and the pipeline continue their
+ * run folder (--resume once it exists); a classifier stage continues its own checkpoint
+ * (--resume starts it fresh when it wrote none yet); eval and the demo start again.
+ */
+export function restartFrom(command: string, args: string[], out: string): RestartFrom {
+  if (command === 'pretrain' || command === 'pipeline') return pretrainRestart(args, out);
+  if (command === 'finetune' || command === 'supervised' || command === 'distill') {
+    return { args: args.includes('--resume') ? args : [...args, '--resume'], from: "with --resume, from the stage's last checkpoint" };
+  }
+  return { args, from: 'with the same arguments' };
+}

@@ -73,9 +73,14 @@ export class BatchLoader {
     }
   }
 
+  /**
+   * Batches of an epoch. Kept, a last batch of a single image joins the one before it:
+   * batch norm cannot train on one image (its running variance would become NaN).
+   */
   batchesPerEpoch(): number {
     const n = this.pool.length / this.options.batchSize;
-    return this.options.dropLast ? Math.floor(n) : Math.ceil(n);
+    if (this.options.dropLast) return Math.floor(n);
+    return Math.ceil(n) - (this.pool.length > 1 && this.pool.length % this.options.batchSize === 1 ? 1 : 0);
   }
 
   /** The order of epoch e: a shuffle seeded by (seed, e), so a resumed run sees the same batches. */
@@ -101,7 +106,9 @@ export class BatchLoader {
   /** The images of batch k of epoch e (this worker's share with `shard`), and every worker's count. */
   positions(epoch: number, k: number): { indices: number[]; counts?: number[] } {
     const b = this.options.batchSize;
-    let indices = this.orderOf(epoch).slice(k * b, (k + 1) * b);
+    // The last kept batch runs to the end of the order (it may hold one image more).
+    const end = !this.options.dropLast && k === this.batchesPerEpoch() - 1 ? this.pool.length : (k + 1) * b;
+    let indices = this.orderOf(epoch).slice(k * b, end);
     const shard = this.options.shard;
     if (!shard) return { indices };
     const counts = shardSizes(indices.length, shard.worldSize);
