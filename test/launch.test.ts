@@ -6,12 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../src/distributed';
 import { tempDir } from './helpers';
 import { checkDevice } from '../src/cli/device';
-import { parseMaster, pretrainRestart, workerPlan } from '../src/cli/workers';
+import { checkpointStamps, parseMaster, pretrainRestart, stageRestart, workerPlan } from '../src/cli/workers';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const ROOT = join(__dirname, '..', '..');
@@ -280,5 +280,57 @@ test('--master parsing, the launcher plan, and where a restart starts from', () 
     assert.deepEqual(pretrainRestart([...args, '--no-resume'], join(dir, 'r')), { args: [...args, '--resume'], from: 'with --resume, from the checkpoint after epoch 2, batch 3 (step 11)' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a classifier stage restarts with --resume only from a checkpoint its failed attempt wrote, not from an older run of the stage', () => {
+  const dir = tempDir();
+  try {
+    const run = join(dir, 'r');
+    mkdirSync(run);
+    const args = ['finetune', '--from', run, '--labels', '1%'];
+    // An earlier command trained the stage; this one trains it afresh.
+    for (const f of ['finetune-1pct.json', 'finetune-1pct.safetensors', 'pretrain.json', 'pretrain.safetensors']) writeFileSync(join(run, f), '{}');
+    writeFileSync(join(run, 'labels-1pct.json'), '{}'); // no .safetensors beside it: not a checkpoint
+    utimesSync(join(run, 'finetune-1pct.json'), new Date(2020, 0, 1), new Date(2020, 0, 1));
+    const atLaunch = checkpointStamps(run);
+    assert.deepEqual([...atLaunch.keys()].sort(), ['finetune-1pct', 'pretrain']);
+    assert.deepEqual(stageRestart(args, run, atLaunch), { args, from: 'from the start (no checkpoint was written yet)' });
+    // The failed attempt saved its first epoch: the restart continues it.
+    writeFileSync(join(run, 'finetune-1pct.json'), '{"epoch":1}');
+    assert.deepEqual(stageRestart([...args, '--no-resume'], run, atLaunch), { args: [...args, '--resume'], from: "with --resume, from the stage's last checkpoint" });
+    // A stage checkpoint that was not there at the launch counts too; --resume as given stays.
+    assert.deepEqual(stageRestart(args, run, new Map()).args, [...args, '--resume']);
+    assert.deepEqual(stageRestart([...args, '--resume'], run, atLaunch).args, [...args, '--resume']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("pretraining's batch against the workers and the images: a usage error before the run folder is written, never restarted (exit 2)", () => {
+  const dir = tempDir();
+  try {
+    const out = join(dir, 'r');
+    const r = spawnSync(process.execPath, [MAIN, 'pretrain', '--data', 'fashion-mnist', '--max-images', '128', '--epochs', '1', '--batch', '2', '--width', '0.25', '--threads', '1', '--nproc', '3', '--max-restarts', '1', '--out', out], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /simclr: pretraining's --batch 2 must hold at least one image per worker \(3 workers\): give --batch 3 or more, or fewer workers/);
+    assert.match(r.stderr, /a usage error that a restart would repeat \(not restarted\)/);
+    assert.equal((r.stderr.match(/workers on this machine/g) ?? []).length, 1, 'started once');
+    assert.equal(existsSync(join(out, 'config.json')), false, 'nothing written');
+    const few = spawnSync(process.execPath, [MAIN, 'pretrain', '--data', 'fashion-mnist', '--max-images', '100', '--epochs', '1', '--batch', '128', '--width', '0.25', '--threads', '1', '--out', out], { encoding: 'utf8' });
+    assert.equal(few.status, 2, few.stderr);
+    assert.match(few.stderr, /^simclr: pretraining's --batch 128 is more than the 100 images to pretrain on \(--max-images\)/);
+    assert.equal(existsSync(join(out, 'config.json')), false, 'nothing written');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('demo under the launcher (--nproc, --max-restarts) needs --out: each worker and each restart would name its own folder by the clock', () => {
+  for (const flags of [['--max-restarts', '1'], ['--nproc', '2']]) {
+    const r = spawnSync(process.execPath, [MAIN, 'demo', '--quick', ...flags], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^simclr: demo with --nproc, --nnodes or --max-restarts needs --out RUN, the folder that every worker and every restart shares/);
+    assert.doesNotMatch(r.stderr, /workers? on this machine/, 'nothing started');
   }
 });

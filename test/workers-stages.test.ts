@@ -6,10 +6,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadIdxSplit, FASHION_MNIST_DIR } from '../src/data/idx';
 import { tempDir } from './helpers';
+import { labeledSubset, validationSubset } from '../src/run';
+import { RunFolder } from '../src/train';
+import type { ImageDataset } from '../src/data';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const root = tempDir('simclr-stages-');
@@ -128,20 +131,22 @@ test('eval on 2 workers prints the figures of 1 worker exactly: classifiers, kNN
   assert.deepEqual(figures(s2.stdout), figures(s1.stdout));
 });
 
-test('distill on 2 workers matches 1 worker, a last batch of one image included (each worker takes it whole); rank 0 alone writes the metrics and the result', () => {
+test('distill on 3 workers matches 1 worker, a last batch of two images included (fewer than the workers: each takes it whole); rank 0 alone writes the metrics and the result', () => {
   const run = join(root, 'ft2');
   const alone = copyOf('distill1');
   cpSync(join(run, `${STAGE}.safetensors`), join(alone, `${STAGE}.safetensors`));
   cpSync(join(run, `${STAGE}.json`), join(alone, `${STAGE}.json`));
-  // 257 images, 128 a step: the last batch holds one image, fewer than the workers.
-  const args = ['--labels', '10/class', '--val', '60', '--epochs', '1', '--batch', '128', '--max-images', '257', ...COMPUTE, '--threads', '1'];
+  // 258 images, 128 a step: the last batch holds two images, fewer than the 3 workers. (A
+  // last batch of one image joins the one before it, so 2 workers never get fewer.)
+  const args = ['--labels', '10/class', '--val', '60', '--epochs', '1', '--batch', '128', '--max-images', '258', ...COMPUTE, '--threads', '1'];
   const r1 = simclr(['distill', '--teacher', alone, ...args]);
   assert.equal(r1.status, 0, r1.stderr);
-  const r = simclr(['distill', '--teacher', run, ...args, '--nproc', '2']);
+  const r = simclr(['distill', '--teacher', run, ...args, '--nproc', '3']);
   assert.equal(r.status, 0, r.stderr);
   const a = steps(alone, 'distill-10-per-class');
   const m = steps(run, 'distill-10-per-class');
-  assert.deepEqual(m.map((x) => [x.step, x.workers, x.weights_checked]), [[1, 2, 2], [2, 2, 2], [3, 2, 2]]);
+  assert.equal(a.length, 3);
+  assert.deepEqual(m.map((x) => [x.step, x.workers, x.weights_checked]), [[1, 3, 3], [2, 3, 3], [3, 3, 3]]);
   for (const [i, x] of a.entries()) {
     const rel = Math.abs(Number(x.loss) - Number(m[i]!.loss)) / Number(x.loss);
     assert.ok(rel < 0.005, `step ${x.step}: loss ${x.loss} on 1 worker, ${m[i]!.loss} on 2 (${(rel * 100).toFixed(3)}%)`);
@@ -185,16 +190,21 @@ test('a stage stopped on 2 workers resumes on 1 (other threads: --force-settings
   assert.deepEqual(results(sup).map((r) => r.stage), ['supervised-10-per-class']);
 });
 
-test('pipeline on 2 workers: every stage runs on both in turn; results.json, the report and the results table written once', () => {
+test('pipeline on 2 workers: every stage runs on both in turn; results.json, the report and the results table written once; the report rank 0 makes alone may outlast SIMCLR_DIST_TIMEOUT', () => {
   const out = join(root, 'pipe');
+  // The report on Fashion-MNIST's 10,000 test images takes longer than the 5 s each worker
+  // may wait in a collective: rank 0 makes it after the workers have left the group.
+  const timeout = 5;
   const r = simclr([
-    'pipeline', '--data', FM, '--labels', '10/class', '--val', '60', '--out', out, '--width', '0.25', ...COMPUTE,
+    'pipeline', '--data', FM, '--test-data', 'fashion-mnist', '--labels', '10/class', '--val', '60', '--out', out, '--width', '0.25', ...COMPUTE,
     '--pretrain-epochs', '1', '--pretrain-batch', '100', '--pretrain-max-images', '200',
     '--supervised-epochs', '1', '--finetune-epochs', '1', '--distill-epochs', '1', '--distill-max-images', '200',
     '--supervised-batch', '50', '--finetune-batch', '50', '--distill-batch', '100',
     '--nproc', '2', '--threads', '1',
-  ]);
+  ], { SIMCLR_DIST_TIMEOUT: String(timeout) });
   assert.equal(r.status, 0, r.stderr);
+  const reportSeconds = Number(/^report: .*\((\d+\.\d) s\)$/m.exec(r.stdout)?.[1]);
+  assert.ok(reportSeconds > timeout, `the report took ${reportSeconds} s, within the ${timeout} s this test needs it to outlast`);
   assert.deepEqual(results(out).map((x) => x.stage).sort(), ['distill-10-per-class', 'finetune-10-per-class', 'supervised-10-per-class']);
   for (const stage of ['pretrain', 'supervised-10-per-class', 'finetune-10-per-class', 'distill-10-per-class']) {
     const m = steps(out, stage);
@@ -203,5 +213,41 @@ test('pipeline on 2 workers: every stage runs on both in turn; results.json, the
   }
   assert.ok(existsSync(join(out, 'report.html')) && existsSync(join(out, 'pipeline.json')));
   assert.equal((r.stdout.match(/test top-1 \(%\)/g) ?? []).length, 1, 'one results table');
-  assert.equal((r.stdout.match(/^report: distill-10-per-class on 600 test images/gm) ?? []).length, 1, r.stdout);
+  assert.equal((r.stdout.match(/^report: distill-10-per-class on 10000 test images/gm) ?? []).length, 1, r.stdout);
+});
+
+test('a batch that cannot give every worker an image is a PlanError naming where it came from (exit 2)', () => {
+  const run = join(root, 'ft2');
+  const given = simclr(['finetune', '--from', run, ...FINETUNE, '--epochs', '1', '--batch', '1', '--nproc', '2', '--threads', '1']);
+  assert.equal(given.status, 2, given.stderr);
+  assert.match(given.stderr, /simclr: finetune-10-per-class: --batch 1 must hold at least one image per worker \(2 workers\): use fewer workers or --batch 2 or more/);
+  // Cut to the stage's images: the message names them, not a --batch 1 never given.
+  const cut = simclr(['distill', '--teacher', run, '--labels', '10/class', '--val', '60', '--max-images', '1', '--epochs', '1', ...COMPUTE, '--nproc', '2', '--threads', '1']);
+  assert.equal(cut.status, 2, cut.stderr);
+  assert.match(cut.stderr, /simclr: distill-10-per-class: the batch \(1, cut from --batch 256 to the stage's 1 image\) must hold at least one image per worker \(2 workers\): use fewer workers\n/);
+});
+
+test('the subsets: a worker other than rank 0 reads or draws them without writing (write: false), and gets what rank 0 writes', () => {
+  const dir = join(root, 'subsets');
+  mkdirSync(dir);
+  const run = new RunFolder(dir);
+  const ds: ImageDataset = {
+    count: 200, channels: 1, size: 28, labels: Int32Array.from({ length: 200 }, (_, i) => i % 10), classes: [...'0123456789'],
+    ids: Array.from({ length: 200 }, (_, i) => `train:${i}`), source: 'test', skipped: { nonImages: 0, bad: [] },
+  };
+  const valFile = join(root, 'my-val.txt');
+  const labelsFile = join(root, 'my-labels.txt');
+  writeFileSync(valFile, Array.from({ length: 20 }, (_, i) => `train:${i}`).join('\n'));
+  writeFileSync(labelsFile, Array.from({ length: 30 }, (_, i) => `train:${100 + i}`).join('\n'));
+  for (const files of [false, true]) {
+    const [vf, lf] = files ? [valFile, labelsFile] : [undefined, undefined];
+    const val = validationSubset(run, ds, '20', 0, vf, { write: false });
+    const labeled = labeledSubset(run, ds, '5/class', 0, lf, val, { write: false });
+    assert.deepEqual(readdirSync(dir), [], `nothing written${files ? ' (--val-file, --labels-file)' : ''}`);
+    assert.deepEqual(validationSubset(run, ds, '20', 0, vf), val);
+    assert.deepEqual(labeledSubset(run, ds, '5/class', 0, lf, val), labeled);
+    assert.deepEqual(readdirSync(dir).sort(), ['labels-5-per-class.txt', 'val.txt']);
+    rmSync(join(dir, 'val.txt'));
+    rmSync(join(dir, 'labels-5-per-class.txt'));
+  }
 });

@@ -5,7 +5,7 @@ import { COMMANDS, type CommandName } from './specs';
 import { tuneProcess } from '../torch/tune';
 import { PlanError } from '../run/errors';
 import { checkDevice, parseDevice } from './device';
-import { restartFrom, workerPlan } from './workers';
+import { restarter, workerPlan } from './workers';
 
 function generalHelp(): string {
   const rows = Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(12)}${c.summary}\n  ${' '.repeat(12)}e.g. ${c.example}`);
@@ -82,10 +82,12 @@ async function main(argv: string[]): Promise<number> {
   }
   // Every command's table, checked here once; each command below reads its own typed values.
   const { globals, values } = parseCommand(spec, rest);
-  const v = values as { device?: string; out?: string; nproc?: number; nnodes?: number; nodeRank?: number; master?: string; masterPort?: number; maxRestarts?: number };
+  const v = values as { device?: string; out?: string; from?: string; teacher?: string; nproc?: number; nnodes?: number; nodeRank?: number; master?: string; masterPort?: number; maxRestarts?: number };
   // --nproc, --nnodes, --master, --max-restarts: this process only starts and watches the workers running the same command.
   const plan = workerPlan(v);
   if (plan) {
+    // The demo names its folder by the clock: each worker and each restart would make its own.
+    if (command === 'demo' && v.out === undefined) throw new UsageError('demo with --nproc, --nnodes or --max-restarts needs --out RUN, the folder that every worker and every restart shares');
     if (v.device !== undefined && v.device !== 'cpu') await checkDeviceHere(v.device, plan.nproc);
     const { launchLocal, PortInUseError, LaunchError } = await import('../distributed/launch');
     const args = [command, ...withoutOptions(rest, ['--nproc', '--master-port', '--nnodes', '--node-rank', '--master', '--max-restarts'])];
@@ -95,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
       args,
       threadsPerWorker: globals.threads,
       // A training command restarts from its checkpoints; eval and demo start again.
-      restart: () => restartFrom(command, args, v.out ?? ''),
+      restart: restarter(command, args, { out: v.out, run: v.from ?? v.teacher }),
     }).catch((e: unknown) => {
       throw e instanceof PortInUseError || e instanceof LaunchError ? new UsageError(e.message) : e;
     });

@@ -1,7 +1,7 @@
 // The launcher's options (--nproc, --nnodes, --node-rank, --master, --max-restarts), checked
 // against each other and against a launcher's environment before anything starts, and the
 // arguments a restart runs with.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from './options';
 
@@ -73,7 +73,7 @@ export function workerPlan(f: WorkerFlags, env: NodeJS.ProcessEnv = process.env)
   return { nproc, nnodes, nodeRank, maxRestarts, ...(master ? { masterAddr: master.host } : {}), ...(port !== undefined ? { masterPort: port } : {}) };
 }
 
-/** Where a restarted pretraining starts: the arguments and a few words for the log. */
+/** Where a restarted command starts: its arguments and a few words for the log. */
 export interface RestartFrom {
   args: string[];
   from: string;
@@ -97,15 +97,41 @@ export function pretrainRestart(args: string[], out: string): RestartFrom {
   return { args: withResume.filter((a) => a !== '--no-resume'), from };
 }
 
-/**
- * How a command restarts after a worker failed: pretraining and the pipeline continue their
- * run folder (--resume once it exists); a classifier stage continues its own checkpoint
- * (--resume starts it fresh when it wrote none yet); eval and the demo start again.
- */
-export function restartFrom(command: string, args: string[], out: string): RestartFrom {
-  if (command === 'pretrain' || command === 'pipeline') return pretrainRestart(args, out);
-  if (command === 'finetune' || command === 'supervised' || command === 'distill') {
-    return { args: args.includes('--resume') ? args : [...args, '--resume'], from: "with --resume, from the stage's last checkpoint" };
+/** The stage checkpoints in a run folder (NAME.json beside NAME.safetensors) and when each was last written. */
+export function checkpointStamps(dir: string): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!dir || !existsSync(dir)) return out;
+  for (const f of readdirSync(dir)) {
+    const name = f.endsWith('.safetensors') ? f.slice(0, -'.safetensors'.length) : null;
+    if (name && existsSync(join(dir, `${name}.json`))) out.set(name, statSync(join(dir, `${name}.json`)).mtimeMs);
   }
-  return { args, from: 'with the same arguments' };
+  return out;
+}
+
+/**
+ * The arguments of a restarted classifier stage: with --resume when the failed attempt wrote
+ * a checkpoint (a stage checkpoint in the run folder that is new or rewritten since the
+ * launch), else as first given. A fresh run over a stage an earlier command trained must not
+ * resume that older checkpoint.
+ */
+export function stageRestart(args: string[], run: string, atLaunch: ReadonlyMap<string, number>): RestartFrom {
+  if (args.includes('--resume')) return { args, from: "with --resume, from the stage's last checkpoint" };
+  const now = checkpointStamps(run);
+  const written = [...now].some(([name, stamp]) => atLaunch.get(name) !== stamp);
+  if (!written) return { args, from: 'from the start (no checkpoint was written yet)' };
+  return { args: [...args.filter((a) => a !== '--no-resume'), '--resume'], from: "with --resume, from the stage's last checkpoint" };
+}
+
+/**
+ * How a command restarts after a worker failed, decided at the launch: pretraining and the
+ * pipeline continue their run folder (--resume once it exists); a classifier stage continues
+ * the checkpoint its failed attempt wrote; eval and the demo start again.
+ */
+export function restarter(command: string, args: string[], where: { out?: string; run?: string }): () => RestartFrom {
+  if (command === 'pretrain' || command === 'pipeline') return () => pretrainRestart(args, where.out ?? '');
+  if (command === 'finetune' || command === 'supervised' || command === 'distill') {
+    const atLaunch = checkpointStamps(where.run ?? '');
+    return () => stageRestart(args, where.run ?? '', atLaunch);
+  }
+  return () => ({ args, from: 'with the same arguments' });
 }

@@ -31,6 +31,13 @@ export function shardSizes(total: number, worldSize: number): number[] {
   return Array.from({ length: worldSize }, (_, r) => Math.floor(total / worldSize) + (r < total % worldSize ? 1 : 0));
 }
 
+/** A worker's contiguous share of a global batch's images, and every worker's count. */
+export function shareOf(indices: number[], shard: { rank: number; worldSize: number }): { indices: number[]; counts: number[] } {
+  const counts = shardSizes(indices.length, shard.worldSize);
+  const from = counts.slice(0, shard.rank).reduce((x, y) => x + y, 0);
+  return { indices: indices.slice(from, from + counts[shard.rank]!), counts };
+}
+
 export interface Batch {
   /** uint8 [B, C, H, W]: S x S frames, or stored images on a canvas (see extents) */
   images: Tensor;
@@ -108,13 +115,8 @@ export class BatchLoader {
     const b = this.options.batchSize;
     // The last kept batch runs to the end of the order (it may hold one image more).
     const end = !this.options.dropLast && k === this.batchesPerEpoch() - 1 ? this.pool.length : (k + 1) * b;
-    let indices = this.orderOf(epoch).slice(k * b, end);
-    const shard = this.options.shard;
-    if (!shard) return { indices };
-    const counts = shardSizes(indices.length, shard.worldSize);
-    const from = counts.slice(0, shard.rank).reduce((x, y) => x + y, 0);
-    indices = indices.slice(from, from + counts[shard.rank]!);
-    return { indices, counts };
+    const indices = this.orderOf(epoch).slice(k * b, end);
+    return this.options.shard ? shareOf(indices, this.options.shard) : { indices };
   }
 
   /** Batch k of epoch e, read on this thread, its tensors made in the caller's scope (the step's). */

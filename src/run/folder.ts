@@ -96,8 +96,13 @@ export function parseLabels(text: string): LabelSpec {
   }
 }
 
+/** write: false reads or draws a subset without writing it to the run folder (a worker other than rank 0). */
+export interface SubsetWrite {
+  write?: boolean;
+}
+
 /** The labeled subset for a label spec: reused from the run folder if it is there, else drawn and written. */
-export function labeledSubset(run: RunFolder, ds: ImageDataset, labels: string, seed: number, labelsFile?: string, validation: readonly number[] = []): number[] {
+export function labeledSubset(run: RunFolder, ds: ImageDataset, labels: string, seed: number, labelsFile?: string, validation: readonly number[] = [], { write = true }: SubsetWrite = {}): number[] {
   if (!ds.labels) throw new PlanError(`${ds.source} has no labels (no class subfolders): fine-tuning needs some`);
   const file = run.path(`labels-${labelTag(labels)}.txt`);
   const held = new Set(validation);
@@ -109,19 +114,19 @@ export function labeledSubset(run: RunFolder, ds: ImageDataset, labels: string, 
       throw new PlanError(`${labelsFile ?? file}: ${overlap.length} labeled images (${ds.ids[overlap[0]!]}${overlap.length > 1 ? ', ...' : ''}) are in the validation split ${run.path(VAL_FILE)}; choose labels outside it, or --val 0`);
     }
   } else subset = stratifiedSubset(ds.labels, parseLabels(labels), seed, held);
-  if (labelsFile || !existsSync(file)) writeSubsetFile(file, ds, subset);
+  if (write && (labelsFile || !existsSync(file))) writeSubsetFile(file, ds, subset);
   return subset;
 }
 
 /** The run's validation split (val.txt), made once by the first stage that asks, from --val or --val-file. */
 export const VAL_FILE = 'val.txt';
 
-export function validationSubset(run: RunFolder, ds: ImageDataset, spec: string, seed: number, valFile?: string): number[] {
+export function validationSubset(run: RunFolder, ds: ImageDataset, spec: string, seed: number, valFile?: string, { write = true }: SubsetWrite = {}): number[] {
   if (!ds.labels) return [];
   const file = run.path(VAL_FILE);
   if (valFile) {
     const subset = readSubsets(valFile, ds, '--val-file');
-    writeSubsetFile(file, ds, subset);
+    if (write) writeSubsetFile(file, ds, subset);
     return subset;
   }
   if (existsSync(file)) return readSubsets(file, ds, '--val-file');
@@ -131,7 +136,7 @@ export function validationSubset(run: RunFolder, ds: ImageDataset, spec: string,
   } catch (e) {
     throw new PlanError((e as Error).message);
   }
-  if (subset.length) writeSubsetFile(file, ds, subset);
+  if (write && subset.length) writeSubsetFile(file, ds, subset);
   return subset;
 }
 

@@ -42,7 +42,7 @@ import {
 import { recordResult, stageMeta } from './results';
 import { buildReport } from './report';
 import type { ProcessGroup } from '../distributed';
-import { isLead, stopAgreed, withWorkers, type WorkersPlan } from './workers';
+import { isLead, leadProcess, stopAgreed, withWorkers, type WorkersPlan } from './workers';
 import type { ResNetOptions } from '../models';
 
 export type ClassifierKind = 'finetune' | 'supervised' | 'distill';
@@ -233,6 +233,7 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
     const lastCompute = (stageMeta(run, PRETRAIN_CHECKPOINT)?.config as { compute?: RecordedCompute } | undefined)?.compute ?? config.compute;
     checkCompute(plan.out, lastCompute, compute, plan.compute?.force);
     data = await trainData(config, plan.skipBadImages);
+    checkPretrainBatch(config.pretrain, data.count, workers);
   } else {
     if (!plan.data?.spec) throw new PlanError('--data SPEC is required (an image folder, fashion-mnist, cifar10-bin:DIR, ...)');
     // A folder with a config but no checkpoint never trained (it stopped at once): it may be planned anew.
@@ -270,6 +271,7 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
       encoder,
       settings: { ...s, lr: config.pretrain.lr, temperature: config.pretrain.temperature, warmupEpochs: config.pretrain.warmupEpochs },
     };
+    checkPretrainBatch(config.pretrain, data.count, workers);
     // The kNN monitor needs a test set: found before anything is written.
     if (s.knn) await testData(config, undefined, plan.skipBadImages);
     run = new RunFolder(plan.out);
@@ -291,6 +293,20 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
     return finished && !stopped ? 'finished' : 'stopped';
   } finally {
     releaseStopSignal();
+  }
+}
+
+/**
+ * Pretraining's batch against its images and the workers, before anything is written: a
+ * PlanError (exit 2), which a launcher's restart would only repeat, so it does not restart.
+ */
+function checkPretrainBatch(p: { batchSize: number; maxImages?: number }, count: number, workers: ProcessGroup | null): void {
+  const pool = p.maxImages ? Math.min(p.maxImages, count) : count;
+  if (workers && p.batchSize < workers.worldSize) {
+    throw new PlanError(`pretraining's --batch ${p.batchSize} must hold at least one image per worker (${workers.worldSize} workers): give --batch ${workers.worldSize} or more, or fewer workers`);
+  }
+  if (pool < p.batchSize) {
+    throw new PlanError(`pretraining's --batch ${p.batchSize} is more than the ${pool} images to pretrain on${p.maxImages && p.maxImages < count ? ' (--max-images)' : ''}: a step needs a whole batch (a short last batch is dropped)`);
   }
 }
 
@@ -355,10 +371,10 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
   if (lead) reportSkipped(data);
   const c = trainConfig(s);
   // Rank 0 draws (or reads) the validation split and the labeled subset and writes them to
-  // the run folder; the others read them there once it has.
+  // the run folder; the others read them there once it has, and write nothing.
   const subsets = () => {
-    const val = validationSubset(run, data, s.val, c.seed, s.valFile || undefined);
-    return { val, subset: labeledSubset(run, data, s.labels, c.seed, s.labelsFile || undefined, val) };
+    const val = validationSubset(run, data, s.val, c.seed, s.valFile || undefined, { write: lead });
+    return { val, subset: labeledSubset(run, data, s.labels, c.seed, s.labelsFile || undefined, val, { write: lead }) };
   };
   let drawn = lead ? subsets() : null;
   workers?.barrier();
@@ -389,7 +405,11 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
   }
   const indices = plan.kind === 'distill' ? sampleImages(data.count, s.maxImages ?? 0, c.seed) : subset;
   const batch = Math.min(c.batchSize, indices ? indices.length : data.count);
-  if (workers && batch < workers.worldSize) throw new PlanError(`--batch ${batch} must hold at least one image per worker (${workers.worldSize} workers)`);
+  if (workers && batch < workers.worldSize) {
+    // A batch cut down to the stage's images names them, not a --batch the user did not give.
+    const what = batch < c.batchSize ? `the batch (${batch}, cut from --batch ${c.batchSize} to the stage's ${batch} ${plan.kind === 'distill' ? 'image' : 'labeled image'}${batch > 1 ? 's' : ''})` : `--batch ${batch}`;
+    throw new PlanError(`${name}: ${what} must hold at least one image per worker (${workers.worldSize} workers): use fewer workers${batch < c.batchSize ? '' : ` or --batch ${workers.worldSize} or more`}`);
+  }
   if (lead) console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}${val.length ? `; ${val.length} held out for validation` : ''}${workers ? `; ${workers.worldSize} workers` : ''}`);
   const stop = holdStopSignal();
   const started = performance.now();
@@ -495,13 +515,19 @@ export async function runPipeline(plan: PipelinePlan, workers?: WorkersPlan): Pr
   if (!plan.out) throw new PlanError('--out RUN is required');
   if (plan.labels.length === 0) throw new PlanError('the pipeline needs at least one label fraction');
   for (const l of plan.labels) parseLabels(l);
-  return withWorkers(workers, (group) => pipelineAs(plan, group));
+  const lead = workers === undefined ? leadProcess() : isLead(workers);
+  const done = await withWorkers(workers, (group) => pipelineAs(plan, group));
+  // Rank 0 makes the report alone once the workers have left the group: the others do not
+  // wait for it in a collective (on a large test set it may outlast SIMCLR_DIST_TIMEOUT).
+  if (done.outcome === 'finished' && lead) await reportAtTheEnd(plan.out, done.seed, plan.skipBadImages);
+  return done.outcome;
 }
 
-async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Promise<Outcome> {
+async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Promise<{ outcome: Outcome; seed: number }> {
   const run = new RunFolder(plan.out);
   const settings = continuePipeline(run, plan, workers);
   const seed = settings.seed === undefined ? {} : { seed: settings.seed };
+  const ended = (outcome: Outcome) => ({ outcome, seed: settings.seed ?? 0 });
   const stop = holdStopSignal();
   try {
     const started = await runPretrain(
@@ -516,10 +542,10 @@ async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Pro
       },
       workers,
     );
-    if (started === 'stopped') return 'stopped';
+    if (started === 'stopped') return ended('stopped');
     for (const labels of plan.labels) {
       for (const kind of ['supervised', 'finetune', 'distill'] as const) {
-        if (stopAgreed(stop, workers)) return 'stopped';
+        if (stopAgreed(stop, workers)) return ended('stopped');
         // The previous stage's files are all written (rank 0 writes them) before any worker looks.
         workers?.barrier();
         const outcome = await runClassifierStage(
@@ -533,11 +559,10 @@ async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Pro
           },
           workers,
         );
-        if (outcome === 'stopped') return 'stopped';
+        if (outcome === 'stopped') return ended(outcome);
       }
     }
-    if (isLead(workers)) await reportAtTheEnd(plan.out, settings.seed ?? 0, plan.skipBadImages);
-    return 'finished';
+    return ended('finished');
   } finally {
     releaseStopSignal();
   }

@@ -6,7 +6,7 @@ import { evalInput } from '../augment';
 import { hostTensor, listImages, streamImages, undecodableError } from '../data';
 import { forwardIn, prepareModel, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
-import type { Normalisation } from '../train';
+import { batchStarts, rowsFromWorkers, type Normalisation } from '../train';
 import { PlanError } from './errors';
 import type { ProcessGroup } from '../distributed';
 
@@ -37,13 +37,6 @@ export interface StreamEvalResult {
 /** True for a --test-data that names a folder (not one of the built-in data sets). */
 export const isFolderSpec = (spec: string): boolean => !/^(fashion-mnist|mnist|cifar10-bin|cifar100-bin)(:|$)/.test(spec);
 
-/** This worker's chunks of `count` files: every worker-th chunk from its rank (all of them on one process). */
-function chunksOf(count: number, chunk: number, workers: ProcessGroup | null): number[] {
-  const out: number[] = [];
-  for (let c = workers?.rank ?? 0; c * chunk < count; c += workers?.worldSize ?? 1) out.push(c);
-  return out;
-}
-
 /**
  * Scores every classifier (and collects encoder features) on a folder, a chunk at a time.
  * With workers, each decodes and scores every worker-th chunk (so each image is in the same
@@ -55,7 +48,8 @@ export async function evaluateFolderStream(dir: string, o: StreamEvalOptions): P
   if (list.classes.length === 0) throw new PlanError(`${dir}: no class subfolders, so no labels to evaluate against`);
   const workers = o.workers && o.workers.worldSize > 1 ? o.workers : null;
   const chunk = o.chunk ?? 250;
-  const mine = chunksOf(list.files.length, chunk, workers);
+  // This worker's chunks: every worker-th from its rank, as evaluateClassifier shares batches.
+  const mine = batchStarts(list.files.length, chunk, workers).map((start) => start / chunk);
   // The files of this worker's chunks, one after another: streamImages cuts them into the same chunks.
   const files = mine.flatMap((c) => list.files.slice(c * chunk, (c + 1) * chunk));
   const globalPosition = (p: number): number => mine[Math.floor(p / chunk)]! * chunk + (p % chunk);
@@ -126,20 +120,11 @@ export async function evaluateFolderStream(dir: string, o: StreamEvalOptions): P
   };
 }
 
-/** Every decoded image's features in folder order, [count, d]; with workers, each fills its rows and the rest come from the others (disposes the parts). */
+/** Every decoded image's features in folder order, [count, d] (disposes the parts); a chunk's decoded images take consecutive rows. */
 function gatherFeatures(parts: { positions: number[]; features: t.Tensor }[], row: Int32Array, count: number, workers: ProcessGroup | null): t.Tensor {
-  try {
-    if (!workers) return t.cat(parts.map((p) => p.features), 0);
-    return t.tidy(() => {
-      const width = workers.allReduce(t.tensor([parts[0]?.features.shape[1] ?? 0]), 'max').item();
-      const all = t.zeros([count, width]);
-      t.noGrad(() => {
-        // A chunk's decoded images take consecutive rows.
-        for (const p of parts) all.narrow(0, row[p.positions[0]!]!, p.positions.length).copy_(p.features);
-      });
-      return workers.allReduce(all, 'sum');
-    });
-  } finally {
-    for (const p of parts) p.features.dispose();
-  }
+  return rowsFromWorkers(
+    parts.map((p) => ({ start: row[p.positions[0]!]!, features: p.features })),
+    count,
+    workers,
+  );
 }

@@ -5,7 +5,7 @@ import * as t from '../torch';
 import { forwardIn, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { evalInput, fineTuneViewOptions, type Normalisation, type ViewOptions } from '../augment';
-import { BatchLoader, imageBatch, range, shardSizes, type Batch, type ImageDataset, type LoaderOptions } from '../data';
+import { BatchLoader, imageBatch, range, shareOf, type Batch, type ImageDataset, type LoaderOptions } from '../data';
 import { broadcastWeights, useSyncBatchNorm, type ProcessGroup } from '../distributed';
 import type { StopSignal } from './control';
 import type { RunFolder } from './run-folder';
@@ -83,11 +83,9 @@ class SharedBatches extends BatchLoader {
 
   override positions(epoch: number, k: number): { indices: number[]; counts: number[] } {
     const { indices } = super.positions(epoch, k);
-    const { rank, worldSize } = this.workers;
+    const { worldSize } = this.workers;
     if (indices.length < worldSize) return { indices, counts: Array.from({ length: worldSize }, () => indices.length) };
-    const counts = shardSizes(indices.length, worldSize);
-    const from = counts.slice(0, rank).reduce((a, b) => a + b, 0);
-    return { indices: indices.slice(from, from + counts[rank]!), counts };
+    return shareOf(indices, this.workers);
   }
 }
 

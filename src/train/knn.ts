@@ -19,28 +19,39 @@ export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation
   prepareModel(model).eval();
   const group = workers && workers.worldSize > 1 ? workers : null;
   const parts: { start: number; features: Tensor }[] = [];
-  t.noGrad(() => {
-    for (const start of batchStarts(ds.count, batch, group)) {
-      const end = Math.min(ds.count, start + batch);
-      const features = t.tidy(() => {
-        const { images, extents } = imageBatch(ds, range(start, end));
-        const x = evalInput(images, ds.size, norm, extents);
-        const f = forwardIn(model.encoder, x); // the encoder has no fc: forward gives its features
-        return unit ? t.F.normalize(f, { dim: 1 }) : f;
-      });
-      parts.push({ start, features });
-    }
-  });
-  if (!group) {
-    const all = t.cat(parts.map((p) => p.features), 0);
-    for (const p of parts) p.features.dispose();
-    return all;
-  }
   try {
+    t.noGrad(() => {
+      for (const start of batchStarts(ds.count, batch, group)) {
+        const end = Math.min(ds.count, start + batch);
+        const features = t.tidy(() => {
+          const { images, extents } = imageBatch(ds, range(start, end));
+          const x = evalInput(images, ds.size, norm, extents);
+          const f = forwardIn(model.encoder, x); // the encoder has no fc: forward gives its features
+          return unit ? t.F.normalize(f, { dim: 1 }) : f;
+        });
+        parts.push({ start, features });
+      }
+    });
+  } catch (e) {
+    for (const p of parts) p.features.dispose();
+    throw e;
+  }
+  return rowsFromWorkers(parts, ds.count, group);
+}
+
+/**
+ * The rows of a whole set, [count, d], from the parts each worker computed (each part's rows
+ * start at `start`; on one process, the parts in order cover every row). With workers, each
+ * fills its rows and the rest are summed in from the others: x + 0 keeps the bits, so every
+ * worker gets what one process would. Disposes the parts.
+ */
+export function rowsFromWorkers(parts: { start: number; features: Tensor }[], count: number, group: ProcessGroup | null): Tensor {
+  try {
+    if (!group || group.worldSize === 1) return t.cat(parts.map((p) => p.features), 0);
     return t.tidy(() => {
-      // A worker without a batch learns the width from the others (features are float32).
+      // A worker without a part learns the width from the others (features are float32).
       const width = group.allReduce(t.tensor([parts[0]?.features.shape[1] ?? 0]), 'max').item();
-      const all = t.zeros([ds.count, width]);
+      const all = t.zeros([count, width]);
       t.noGrad(() => {
         for (const p of parts) all.narrow(0, p.start, p.features.shape[0]!).copy_(p.features);
       });

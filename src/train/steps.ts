@@ -96,16 +96,25 @@ function modelUpdate(s: PretrainState, x: Tensor, at: StepAt, counts?: number[])
       return { loss, metrics: { contrastive_acc: out.accuracy.item() } };
     }
     // Every worker's projections are the negatives; this worker's loss covers its own rows.
-    // Weighted by its share, the workers' averaged gradients are the global batch's.
     const n = z1!.shape[0]!;
-    const sizes = counts ?? Array.from({ length: group.worldSize }, () => n);
-    const total = sizes.reduce((a, b) => a + b, 0);
-    const out = ntXent(z1!, z2!, { temperature: s.temperature, gather: (h) => gatherWithGrad(group, h, sizes) });
-    const [lossSum, accSum] = group.sumNumbers([out.loss.item() * n, out.accuracy.item() * n]) as [number, number];
-    const loss = finite(t.tensor(lossSum / total), at);
-    update(s.optimizer, out.loss.mul((n * group.worldSize) / total), at.lr, s.workers);
-    return { loss, metrics: { contrastive_acc: accSum / total } };
+    const out = ntXent(z1!, z2!, { temperature: s.temperature, gather: (h) => gatherWithGrad(group, h, counts ?? Array.from({ length: group.worldSize }, () => n)) });
+    const { means, weight } = globalMeans(group, n, counts, [out.loss.item(), out.accuracy.item()], at);
+    update(s.optimizer, out.loss.mul(weight), at.lr, s.workers);
+    return { loss: means[0]!, metrics: { contrastive_acc: means[1]! } };
   });
+}
+
+/**
+ * With workers: the global batch's means from each worker's means over its n rows (counts:
+ * every worker's rows, default n each), and the weight of this worker's loss that makes the
+ * averaged gradients those of the global batch's mean (its share of the batch, times the
+ * workers). The first mean is the loss: not finite, every worker stops at the same step.
+ */
+function globalMeans(group: ProcessGroup, n: number, counts: number[] | undefined, mine: number[], at: StepAt): { means: number[]; weight: number } {
+  const total = counts ? counts.reduce((a, b) => a + b, 0) : n * group.worldSize;
+  const means = group.sumNumbers(mine.map((m) => m * n)).map((sum) => sum / total);
+  if (!Number.isFinite(means[0])) throw new NonFiniteLossError(at.stage, at.step);
+  return { means, weight: (n * group.worldSize) / total };
 }
 
 export interface ClassifierState {
@@ -146,16 +155,10 @@ function classifierUpdate(s: ClassifierState, lossOf: (logits: Tensor) => Tensor
     update(s.optimizer, l, at.lr);
     return { loss };
   }
-  const n = logits.shape[0]!;
-  const sizes = counts ?? Array.from({ length: group.worldSize }, () => n);
-  const total = sizes.reduce((a, b) => a + b, 0);
   const mean = lossOf(logits);
-  const [lossSum] = group.sumNumbers([mean.item() * n]) as [number];
-  // Every worker sees the same global loss, so a NaN stops all of them at the same step.
-  const loss = lossSum / total;
-  if (!Number.isFinite(loss)) throw new NonFiniteLossError(at.stage, at.step);
-  update(s.optimizer, mean.mul((n * group.worldSize) / total), at.lr, s.workers);
-  return { loss };
+  const { means, weight } = globalMeans(group, logits.shape[0]!, counts, [mean.item()], at);
+  update(s.optimizer, mean.mul(weight), at.lr, s.workers);
+  return { loss: means[0]! };
 }
 
 /** Fine-tuning and the baseline: one crop + flip view, cross-entropy against the labels. */
