@@ -251,3 +251,14 @@ test('the subsets: a worker other than rank 0 reads or draws them without writin
     rmSync(join(dir, 'labels-5-per-class.txt'));
   }
 });
+
+test('a usage error on rank 0 alone (a --labels-file it reads before the others) ends the run with exit 2 naming rank 0, not restarted, though rank 1 may exit first', () => {
+  const run = join(root, 'ft2');
+  const labelsFile = join(root, 'unknown-labels.txt');
+  writeFileSync(labelsFile, 'train:0\nno-such-image\n');
+  const r = simclr(['finetune', '--from', run, ...FINETUNE, '--labels-file', labelsFile, '--epochs', '1', '--threads', '1', '--nproc', '2', '--max-restarts', '1']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /no-such-image/);
+  assert.match(r.stderr, /simclr: stopped: worker rank 0 \(pid \d+\) exited with status 2, a usage error that a restart would repeat \(not restarted\)/);
+  assert.equal((r.stderr.match(/workers on this machine/g) ?? []).length, 1, 'started once');
+});

@@ -157,7 +157,11 @@ function runAttempt(o: LaunchOptions, a: Attempt): Promise<AttemptResult> {
         }
         if (--left === 0) {
           for (const timer of timers) clearTimeout(timer);
-          resolve({ exits: a.exits as Exit[], failure });
+          // A usage error (exit 2) is the cause wherever it was: a worker that only lost its
+          // connection to that one (rank 0 leaves the group as it stops) may have exited first.
+          const usage = a.exits.findIndex((e) => e!.code === 2);
+          const cause = failure && usage >= 0 ? { rank: first + usage, text: `worker rank ${first + usage} (pid ${a.children[usage]!.pid}) exited with status 2`, code: 2 } : failure;
+          resolve({ exits: a.exits as Exit[], failure: cause });
         }
       });
       a.children.push(child);
