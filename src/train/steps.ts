@@ -6,7 +6,7 @@ import type { Tensor } from '../torch';
 import { forwardIn, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
 import { normalise, simclrView, simclrViews, type Extents, type Normalisation, type ViewKey, type ViewOptions } from '../augment';
-import { averageGradients, gatherWithGrad, planBuckets, type BucketPlan, type ProcessGroup } from '../distributed';
+import { averageGradients, BackwardAverager, gatherWithGrad, overlapFromEnv, planBuckets, type BucketPlan, type ProcessGroup } from '../distributed';
 import { crossEntropy, distillationLoss, ntXent } from '../losses';
 import type { MomentumOptimizer as Optimizer } from '../optim';
 import { NonFiniteLossError } from './control';
@@ -23,11 +23,15 @@ export interface StepAt {
 
 /**
  * Data-parallel training: the process group, and the gradient buckets (planned on first
- * use). Each worker steps on its share of the global batch; gradients are averaged.
+ * use). Each worker steps on its share of the global batch; gradients are averaged, during
+ * the backward pass unless `overlap` is false (default: SIMCLR_OVERLAP=0 turns it off).
  */
 export interface Workers {
   group: ProcessGroup;
   buckets?: BucketPlan;
+  overlap?: boolean;
+  /** the overlapped averaging's hooks and buckets (made on first use) */
+  averager?: BackwardAverager;
 }
 
 export interface PretrainState {
@@ -55,12 +59,24 @@ function finite(loss: Tensor, at: StepAt): number {
 
 function update(optimizer: Optimizer, loss: Tensor, lr: number, workers?: Workers | null): void {
   optimizer.zeroGrad();
-  loss.backward();
-  if (workers && workers.group.worldSize > 1) {
-    const params = optimizer.params.map(([, p]) => p);
-    workers.buckets ??= planBuckets(params);
-    averageGradients(workers.group, params, workers.buckets);
+  if (!workers || workers.group.worldSize === 1) {
+    loss.backward();
+    optimizer.step(lr);
+    return;
   }
+  const { group } = workers;
+  const params = optimizer.params.map(([, p]) => p);
+  const averager = (workers.overlap ?? overlapFromEnv()) ? (workers.averager ??= new BackwardAverager(group)) : null;
+  averager?.arm(params);
+  try {
+    loss.backward();
+  } catch (e) {
+    // Its collectives (synchronized batch norm, the gathered projections, gradient buckets)
+    // failed: a worker stopped. Named as the other collectives' failures are.
+    throw group.workerFailure('the backward pass', e);
+  }
+  if (averager) averager.finish();
+  else averageGradients(group, params, (workers.buckets ??= planBuckets(params)));
   optimizer.step(lr);
 }
 
