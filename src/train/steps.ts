@@ -6,7 +6,7 @@ import type { Tensor } from '../torch';
 import { forwardIn, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
 import { normalise, simclrView, simclrViews, type Extents, type Normalisation, type ViewKey, type ViewOptions } from '../augment';
-import { averageGradients, BackwardAverager, gatherWithGrad, overlapFromEnv, planBuckets, type BucketPlan, type ProcessGroup } from '../distributed';
+import { averageGradients, BackwardAverager, CollectiveProbe, gatherWithGrad, overlapFromEnv, planBuckets, profileFromEnv, type BucketPlan, type ProcessGroup } from '../distributed';
 import { crossEntropy, distillationLoss, ntXent } from '../losses';
 import type { MomentumOptimizer as Optimizer } from '../optim';
 import { NonFiniteLossError } from './control';
@@ -93,9 +93,10 @@ export function pretrainStep(s: PretrainState, images: Tensor, at: StepAt, key?:
 /** The model's part of a pretraining step, on views already made: [2N, C, H, W], first views then second. */
 export function pretrainUpdate(s: PretrainState, views: Tensor, at: StepAt, counts?: number[]): StepResult {
   return t.tidy(() => {
+    const group = s.workers && s.workers.group.worldSize > 1 ? s.workers.group : null;
+    const probe = group && profileFromEnv() ? new CollectiveProbe(group) : null;
     const x = normalise(views, s.norm);
     const [z1, z2] = forwardIn(s.model, x).chunk(2);
-    const group = s.workers && s.workers.group.worldSize > 1 ? s.workers.group : null;
     if (!group) {
       const out = ntXent(z1!, z2!, { temperature: s.temperature });
       const loss = finite(out.loss, at);
@@ -107,11 +108,14 @@ export function pretrainUpdate(s: PretrainState, views: Tensor, at: StepAt, coun
     const n = z1!.shape[0]!;
     const sizes = counts ?? Array.from({ length: group.worldSize }, () => n);
     const total = sizes.reduce((a, b) => a + b, 0);
+    probe?.mark();
     const out = ntXent(z1!, z2!, { temperature: s.temperature, gather: (h) => gatherWithGrad(group, h, sizes) });
     const [lossSum, accSum] = group.sumNumbers([out.loss.item() * n, out.accuracy.item() * n]) as [number, number];
+    probe?.mark();
     const loss = finite(t.tensor(lossSum / total), at);
     update(s.optimizer, out.loss.mul((n * group.worldSize) / total), at.lr, s.workers);
-    return { loss, metrics: { contrastive_acc: accSum / total } };
+    probe?.mark();
+    return { loss, metrics: { contrastive_acc: accSum / total, ...probe?.metrics() } };
   });
 }
 
