@@ -162,7 +162,7 @@ std::vector<uint8_t> bytesOf(const std::string& s) { return std::vector<uint8_t>
 // strictly in order so that every worker issues the same collectives in the same order.
 // finish() starts what is left (a parameter without a gradient counts as zeros), waits for
 // every bucket with a timeout, and writes the mean back, exactly as averageGradients does:
-// float32 buckets, then per parameter a flag (1 where this worker has a gradient; summed,
+// float32 buckets (float64 where a member is float64), then per parameter a flag (1 where this worker has a gradient; summed,
 // whether any worker had one), the sum scaled by 1 / world size.
 // The hooks only act while armed (between arm and finish), so other backward passes over the
 // same parameters are left alone; they hold the reducer weakly, and a dropped reducer
@@ -176,6 +176,7 @@ struct GradReducer {
   std::vector<int64_t> bucketOf, offset, indexInBucket;
   std::vector<int64_t> bucketElems;  // gradient elements per bucket (the flags follow)
   std::vector<int64_t> bucketFirst;  // first parameter of each bucket, plus the end
+  std::vector<at::ScalarType> bucketType;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
   std::vector<uintptr_t> hookKeys;
   // One backward pass:
@@ -214,7 +215,9 @@ struct GradReducer {
         TORCH_CHECK(g.layout() == at::kStrided && g.numel() == numel[i], "parameter ", i, "'s gradient is not a dense tensor of its ", numel[i], " elements");
         at::NoGradGuard noGrad;
         flats[b].narrow(0, offset[i], numel[i]).copy_(g.reshape({-1}));
-        flats[b].data_ptr<float>()[bucketElems[b] + indexInBucket[i]] = 1;
+        int64_t flag = bucketElems[b] + indexInBucket[i];
+        if (bucketType[b] == at::kDouble) flats[b].data_ptr<double>()[flag] = 1;
+        else flats[b].data_ptr<float>()[flag] = 1;
       }
       waiting[b]--;
       launchReady(false);
@@ -401,7 +404,9 @@ const std::vector<OpDef> kDistOps = {
       for (size_t b = 0; b < sizes.size(); ++b) {
         r->bucketFirst.push_back(static_cast<int64_t>(i));
         int64_t elems = 0;
+        at::ScalarType type = at::kFloat;
         for (int64_t j = 0; j < sizes[b]; ++j, ++i) {
+          if (params[i].scalar_type() == at::kDouble) type = at::kDouble;
           r->numel.push_back(params[i].numel());
           r->bucketOf.push_back(static_cast<int64_t>(b));
           r->offset.push_back(elems);
@@ -409,6 +414,7 @@ const std::vector<OpDef> kDistOps = {
           elems += params[i].numel();
         }
         r->bucketElems.push_back(elems);
+        r->bucketType.push_back(type);
       }
       r->bucketFirst.push_back(static_cast<int64_t>(i));
       std::weak_ptr<GradReducer> weak = r;
@@ -438,7 +444,7 @@ const std::vector<OpDef> kDistOps = {
         TORCH_CHECK(r->params[i].numel() == r->numel[i], "parameter ", i, " changed size since the reducer was made");
       r->flats.clear();
       for (size_t b = 0; b < r->buckets(); ++b)
-        r->flats.push_back(at::zeros({r->bucketElems[b] + r->bucketFirst[b + 1] - r->bucketFirst[b]}, at::kFloat));
+        r->flats.push_back(at::zeros({r->bucketElems[b] + r->bucketFirst[b + 1] - r->bucketFirst[b]}, r->bucketType[b]));
       r->works.assign(r->buckets(), {});
       r->ready.assign(r->params.size(), 0);
       r->waiting.clear();
@@ -471,8 +477,8 @@ const std::vector<OpDef> kDistOps = {
         at::Tensor flat = r->flats[b];
         int64_t first = r->bucketFirst[b];
         int64_t members = r->bucketFirst[b + 1] - first;
-        const float* flags = flat.data_ptr<float>() + r->bucketElems[b];
-        std::vector<float> present(flags, flags + members);
+        at::Tensor flags = flat.narrow(0, r->bucketElems[b], members).to(at::kFloat).contiguous();
+        std::vector<float> present(flags.data_ptr<float>(), flags.data_ptr<float>() + members);
         flat.mul_(1.0 / static_cast<double>(r->worldSize));
         for (int64_t j = 0; j < members; ++j) {
           at::Tensor& p = r->params[first + j];

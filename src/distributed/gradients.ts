@@ -56,15 +56,16 @@ export function averageGradients(group: ProcessGroup, params: Tensor[], plan: Bu
   t.tidy(() => {
     const started: { flat: Tensor; members: number[]; pending: Pending }[] = [];
     for (const members of plan.buckets) {
-      // The gradients, then one number per parameter: 1 where this worker has a gradient
-      // (summed, it says whether any worker had one).
+      // The gradients (float32, or float64 where a member is), then one number per parameter:
+      // 1 where this worker has a gradient (summed, it says whether any worker had one).
+      const dtype = members.some((i) => params[i]!.dtype === 'float64') ? 'float64' : 'float32';
       const flat = t.cat([
         ...members.map((i) => {
           const p = params[i]!;
           const g = p.grad;
-          return (g ?? t.zerosLike(p)).detach().to('float32').reshape(-1);
+          return (g ?? t.zerosLike(p)).detach().to(dtype).reshape(-1);
         }),
-        t.tensor(Float32Array.from(members, (i) => (params[i]!.grad ? 1 : 0)), [members.length]),
+        t.tensor(Float32Array.from(members, (i) => (params[i]!.grad ? 1 : 0)), [members.length]).to(dtype),
       ]);
       started.push({ flat, members, pending: group.allReduceStart(flat, 'sum') });
     }

@@ -254,7 +254,7 @@ export class ProcessGroup {
   gradientReducer(params: Tensor[], buckets: number[][]): GradientReducer {
     const ordered = buckets.flat().map((i) => params[i]!);
     const id = native.distReducerNew(this.id, ordered.map((p) => p.h), buckets.map((b) => b.length));
-    const bytes = ordered.reduce((a, p) => a + 4 * (p.numel + 1), 0);
+    const bytes = ordered.reduce((a, p) => a + (p.dtype === 'float64' ? 8 : 4) * (p.numel + 1), 0);
     const what = `averaging the gradients (${buckets.length} bucket${buckets.length > 1 ? 's' : ''}, ${bytes} bytes)`;
     let open = true;
     let armed = false;

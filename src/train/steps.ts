@@ -51,8 +51,8 @@ export interface StepResult {
 }
 
 /** Loss value, or a NonFiniteLossError before the weights are touched. */
-function finite(loss: Tensor, at: StepAt): number {
-  const value = loss.item();
+function finite(loss: Tensor | number, at: StepAt): number {
+  const value = typeof loss === 'number' ? loss : loss.item();
   if (!Number.isFinite(value)) throw new NonFiniteLossError(at.stage, at.step);
   return value;
 }
@@ -112,7 +112,8 @@ export function pretrainUpdate(s: PretrainState, views: Tensor, at: StepAt, coun
     const out = ntXent(z1!, z2!, { temperature: s.temperature, gather: (h) => gatherWithGrad(group, h, sizes) });
     const [lossSum, accSum] = group.sumNumbers([out.loss.item() * n, out.accuracy.item() * n]) as [number, number];
     probe?.mark();
-    const loss = finite(t.tensor(lossSum / total), at);
+    // As a number: a float32 tensor would round the workers' float64 sum.
+    const loss = finite(lossSum / total, at);
     update(s.optimizer, out.loss.mul((n * group.worldSize) / total), at.lr, s.workers);
     probe?.mark();
     return { loss, metrics: { contrastive_acc: accSum / total, ...probe?.metrics() } };
