@@ -109,7 +109,7 @@ Napi::Value addWork(Napi::Env env, c10::intrusive_ptr<c10d::Work> work, std::vec
 // profiling: `distCounters`). Bytes are each collective's input, per kind.
 struct Counters {
   std::atomic<int64_t> waitNs{0};
-  std::atomic<int64_t> allReduce{0}, allGather{0}, broadcast{0}, sumWithGrad{0}, gradients{0};
+  std::atomic<int64_t> allReduce{0}, allGather{0}, broadcast{0}, sumWithGrad{0}, gradients{0}, syncBatchNorm{0};
   std::atomic<int64_t> collectives{0};
 };
 Counters& counters = *new Counters();
@@ -151,6 +151,106 @@ struct SumOverWorkers : public torch::autograd::Function<SumOverWorkers> {
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     at::Tensor g = sumOverWorkers(ctx->saved_data["group"].toInt(), grads[0], ctx->saved_data["timeout"].toInt());
     return {g, at::Tensor(), at::Tensor()};
+  }
+};
+
+// Synchronized batch norm as one autograd function on libtorch's fused kernels, with one
+// collective forward and one backward (the gradients of the gathered statistics).
+// Forward: each worker sums d = x - shift and d^2 per channel in float64, where shift is
+// the layer's running mean (the same on every worker: made equal at the start, and updated
+// from the same global statistics; checked below, since a worker with another shift would
+// corrupt the sums): mean and variance come out of one all-reduce without the cancellation
+// of a one-pass E[x^2] - E[x]^2 on raw values. y is the fused kernel's eval-mode output
+// with those statistics. Backward: the fused kernel's eval-mode backward gives
+// dy * weight * invstd and this worker's sums of dy and dy * xhat (also the weight's and
+// bias's gradients); the sums over workers add the terms of the statistics' gradient:
+//   dx = weight * invstd * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N).
+// Inputs of another float dtype (bfloat16 under autocast) are computed in float32. A missing
+// weight or bias comes as a stand-in (ones, zeros) with its flag false.
+struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
+  static std::vector<int64_t> reduceDims(const at::Tensor& x) {
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+    return dims;
+  }
+  static std::vector<int64_t> channelShape(const at::Tensor& x) {
+    std::vector<int64_t> shape(x.dim(), 1);
+    shape[1] = x.size(1);
+    return shape;
+  }
+
+  static at::Tensor allReduce(int64_t groupId, at::Tensor buf, int64_t timeoutMs) {
+    auto it = groups.items.find(groupId);
+    TORCH_CHECK(it != groups.items.end(), "the process group was destroyed");
+    std::vector<at::Tensor> ts{buf};
+    count(counters.syncBatchNorm, buf);
+    auto work = it->second->allreduce(ts);
+    timedWait(*work, std::chrono::milliseconds(timeoutMs));
+    return ts[0];
+  }
+
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                                                const at::Tensor& bias, const at::Tensor& shift, int64_t groupId, int64_t timeoutMs,
+                                                double eps, bool hasWeight, bool hasBias) {
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::DispatchKey::AutocastCPU);
+    at::ScalarType work = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+    at::Tensor xf = x.to(work);
+    int64_t channels = x.size(1);
+    auto dims = reduceDims(x);
+    at::Tensor s = shift.to(work).view(channelShape(x));
+    at::Tensor d = xf - s;
+    double local = static_cast<double>(x.numel() / channels);
+    // [sum d, sum d^2, shift, count]: the shifts' sum checks that every worker used the same.
+    at::Tensor buf = at::cat({d.sum(dims, false, at::kDouble), (d * d).sum(dims, false, at::kDouble), shift.to(at::kDouble).reshape({-1}),
+                              at::full({1}, local, at::kDouble)});
+    buf = allReduce(groupId, buf, timeoutMs);
+    double n = buf[3 * channels].item<double>();
+    int64_t size = groups.items.at(groupId)->getSize();
+    at::Tensor shifts = buf.narrow(0, 2 * channels, channels);
+    TORCH_CHECK(shifts.equal(shift.to(at::kDouble).reshape({-1}) * static_cast<double>(size)),
+                "synchronized batch norm: the running means differ between workers");
+    at::Tensor meanD = buf.narrow(0, 0, channels) / n;
+    at::Tensor var = (buf.narrow(0, channels, channels) / n - meanD * meanD).clamp_min(0);
+    at::Tensor mean = (meanD + shift.to(at::kDouble).reshape({-1})).to(work);
+    var = var.to(work);
+    at::Tensor w = weight.to(work);
+    at::Tensor b = hasBias ? bias.to(work) : at::Tensor();
+    at::Tensor y = std::get<0>(at::native_batch_norm(xf, w, b, mean, var, false, 0.0, eps));
+    ctx->save_for_backward({xf, w, mean, var});
+    ctx->saved_data["group"] = groupId;
+    ctx->saved_data["timeout"] = timeoutMs;
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["n"] = n;
+    ctx->saved_data["hasWeight"] = hasWeight;
+    ctx->saved_data["hasBias"] = hasBias;
+    at::Tensor count = at::full({1}, n, at::kDouble);
+    ctx->mark_non_differentiable({mean, var, count});
+    return {y.to(x.scalar_type()), mean, var, count};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::DispatchKey::AutocastCPU);
+    auto saved = ctx->get_saved_variables();
+    at::Tensor xf = saved[0], w = saved[1], mean = saved[2], var = saved[3];
+    double eps = ctx->saved_data["eps"].toDouble();
+    double n = ctx->saved_data["n"].toDouble();
+    int64_t channels = xf.size(1);
+    at::Tensor dy = grads[0].defined() ? grads[0].to(xf.scalar_type()) : at::zeros_like(xf);
+    auto parts = at::native_batch_norm_backward(dy, xf, w, mean, var, at::Tensor(), at::Tensor(), false, eps, {true, true, true});
+    at::Tensor gi = std::get<0>(parts), sumDyXhat = std::get<1>(parts), sumDy = std::get<2>(parts);
+    at::Tensor global = allReduce(ctx->saved_data["group"].toInt(), at::cat({sumDy.to(at::kDouble), sumDyXhat.to(at::kDouble)}),
+                                  ctx->saved_data["timeout"].toInt());
+    at::Tensor invstd = (var.to(at::kDouble) + eps).rsqrt();
+    at::Tensor a = w.to(at::kDouble) * invstd;
+    at::Tensor g1 = global.narrow(0, 0, channels) / n, g2 = global.narrow(0, channels, channels) / n;
+    // dx = gi - a * g1 - a * invstd * g2 * (x - mean) = gi + x * k + c, per channel.
+    at::Tensor k = -a * invstd * g2;
+    at::Tensor c = -a * g1 - k * mean.to(at::kDouble);
+    auto shape = channelShape(xf);
+    at::Tensor dx = gi.addcmul_(xf, k.to(xf.scalar_type()).view(shape)).add_(c.to(xf.scalar_type()).view(shape));
+    bool hasWeight = ctx->saved_data["hasWeight"].toBool(), hasBias = ctx->saved_data["hasBias"].toBool();
+    return {dx, hasWeight ? sumDyXhat : at::Tensor(), hasBias ? sumDy : at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor()};
   }
 };
 
@@ -372,6 +472,7 @@ const std::vector<OpDef> kDistOps = {
       out.Set("broadcastBytes", static_cast<double>(counters.broadcast.load()));
       out.Set("sumWithGradBytes", static_cast<double>(counters.sumWithGrad.load()));
       out.Set("gradientBytes", static_cast<double>(counters.gradients.load()));
+      out.Set("syncBatchNormBytes", static_cast<double>(counters.syncBatchNorm.load()));
       return out;
     }),
     // The overlapped gradient averaging (GradReducer above). params: in bucket order;
@@ -503,6 +604,33 @@ const std::vector<OpDef> kDistOps = {
       reducers.drop(id);
       return env.Undefined();
     }),
+    // Synchronized batch norm in training mode (SyncBatchNorm above): [y, mean, biased
+    // variance, count] over every worker's batch; weight and bias may be null.
+    OP("distSyncBatchNorm", "group, input, weight, bias, runningMean, eps, timeoutMs", {
+      int64_t id = a.i(0);
+      groups.get(a, 0);
+      at::Tensor x = a.t(1);
+      if (!x.device().is_cpu() || x.layout() != at::kStrided || !at::isFloatingType(x.scalar_type()) || x.dim() < 2 || x.size(1) < 1 || x.numel() == 0)
+        a.typeErrorWhy(1, "must be a dense floating-point CPU tensor [N, C, ...] with elements");
+      int64_t channels = x.size(1);
+      auto perChannel = [&](size_t i, bool optional) -> at::Tensor {
+        if (optional && !a.has(i)) return at::Tensor();
+        at::Tensor p = a.t(i);
+        if (!p.device().is_cpu() || p.layout() != at::kStrided || !at::isFloatingType(p.scalar_type()) || p.dim() != 1 || p.size(0) != channels)
+          a.typeErrorWhy(i, "must be a dense floating-point CPU tensor of the input's " + std::to_string(channels) + " channels");
+        return p;
+      };
+      at::Tensor weight = perChannel(2, true), bias = perChannel(3, true), shift = perChannel(4, false);
+      // autograd functions take defined tensors only: stand-ins (ones, zeros) for a missing
+      // weight or bias, which then get no gradient.
+      bool hasWeight = weight.defined(), hasBias = bias.defined();
+      if (!hasWeight) weight = at::ones({channels}, x.options().dtype(at::kFloat));
+      if (!hasBias) bias = at::zeros({channels}, x.options().dtype(at::kFloat));
+      double eps = a.d(5);
+      if (!(eps > 0 && eps < 1)) a.typeError(5, "a number between 0 and 1");
+      int64_t ms = timeoutArg(a, 6).count();
+      return wrapList(env, SyncBatchNorm::apply(x, weight, bias, shift.detach(), id, ms, eps, hasWeight, hasBias));
+    }),
     // Blocking, and recorded by autograd: the backward pass sums the gradient over workers.
     OP("distSumWithGrad", "group, tensor, timeoutMs", {
       int64_t id = a.i(0);
@@ -544,6 +672,7 @@ const std::vector<OpDef> kDistOps = {
     OP("distPending", "", { return num(env, 0); }),
     NO_GLOO("distSumWithGrad", "group, tensor, timeoutMs"),
     NO_GLOO("distCounters", ""),
+    NO_GLOO("distSyncBatchNorm", "group, input, weight, bias, runningMean, eps, timeoutMs"),
     NO_GLOO("distReducerNew", "group, params, bucketSizes"),
     NO_GLOO("distReducerArm", "reducer"),
     NO_GLOO("distReducerFinish", "reducer, timeoutMs"),

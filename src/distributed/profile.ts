@@ -1,9 +1,9 @@
 // Where a data-parallel step's communication goes, for `npm run bench:scale`
 // (SIMCLR_PROFILE_COLLECTIVES=1 adds these figures to each step's metrics): the time this
 // worker stood waiting in collectives, and the bytes it handed to them, split by what
-// they carried. The split reads the addon's counters at the step's seams: the forward
-// pass's sums are synchronized batch norm's, the loss's are the gathered projections;
-// each has a backward twin of the same size (the gradient of a sum over workers is one).
+// they carried. Synchronized batch norm has its own counter; the gathered projections are
+// the sums with gradient made while the loss is computed, each with a backward twin of the
+// same size (the gradient of a sum over workers is one).
 import type { DistCounters } from '../torch/native';
 import type { ProcessGroup } from './group';
 
@@ -11,7 +11,7 @@ export function profileFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.SIMCLR_PROFILE_COLLECTIVES === '1';
 }
 
-const total = (c: DistCounters): number => c.allReduceBytes + c.allGatherBytes + c.broadcastBytes + c.sumWithGradBytes + c.gradientBytes;
+const total = (c: DistCounters): number => c.allReduceBytes + c.allGatherBytes + c.broadcastBytes + c.sumWithGradBytes + c.gradientBytes + c.syncBatchNormBytes;
 
 export class CollectiveProbe {
   private readonly marks: DistCounters[];
@@ -33,7 +33,7 @@ export class CollectiveProbe {
       collective_s: (end.waitMs - start.waitMs) / 1000,
       collectives: end.collectives - start.collectives,
       comm_bytes: total(end) - total(start),
-      comm_bn_bytes: 2 * (forward.sumWithGradBytes - start.sumWithGradBytes),
+      comm_bn_bytes: end.syncBatchNormBytes - start.syncBatchNormBytes + 2 * (forward.sumWithGradBytes - start.sumWithGradBytes),
       comm_proj_bytes: 2 * (loss.sumWithGradBytes - forward.sumWithGradBytes),
       comm_grad_bytes: end.gradientBytes - loss.gradientBytes + (end.allReduceBytes - loss.allReduceBytes),
     };

@@ -216,6 +216,8 @@ export interface NativeAddon {
   distWait(work: WorkId, timeoutMs: number): void;
   distPending(): number;
   distSumWithGrad(group: GroupId, tensor: H, timeoutMs: number): H;
+  /** Synchronized batch norm (training): [y, mean, biased variance, count] over every worker's batch. */
+  distSyncBatchNorm(group: GroupId, input: H, weight: H | null, bias: H | null, runningMean: H, eps: number, timeoutMs: number): [H, H, H, H];
   /** Bytes handed to collectives by kind, and ms spent waiting for them, since the process started. */
   distCounters(): DistCounters;
   /** Gradient averaging overlapped with the backward pass: params in bucket order, bucketSizes parameters per bucket. */
@@ -233,6 +235,7 @@ export interface DistCounters {
   broadcastBytes: number;
   sumWithGradBytes: number;
   gradientBytes: number;
+  syncBatchNormBytes: number;
 }
 
 /** A TCPStore, a process group and a started collective, in the addon's registries. */
