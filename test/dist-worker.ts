@@ -151,13 +151,14 @@ function main(): void {
       const a = t.zeros([3]).requiresGrad_();
       const b = t.zeros([2]).requiresGrad_();
       const c = t.zeros([2]).requiresGrad_();
+      const frozen = t.zeros([2]);
       const averager = new BackwardAverager(group, 8, 8);
       for (let round = 0; round < 2; round++) {
         for (const p of [a, b, c]) p.grad = null;
-        averager.arm([a, b, c]);
+        averager.arm([a, frozen, b, c]);
         a.mul(t.tensor([1, 2, 3]).mul(rank + 1 + round)).sum().add(rank === 0 ? c.mul(t.tensor([4, 8])).sum() : 0).backward();
         averager.finish();
-        say({ rank, round, a: a.grad?.toArray() ?? null, b: b.grad?.toArray() ?? null, c: c.grad?.toArray() ?? null });
+        say({ rank, round, a: a.grad?.toArray() ?? null, b: b.grad?.toArray() ?? null, c: c.grad?.toArray() ?? null, frozen: frozen.grad?.toArray() ?? null });
       }
       // A backward pass outside arm/finish is left alone.
       for (const p of [a, b, c]) p.grad = null;

@@ -120,7 +120,7 @@ test('gradient averaging: the mean over workers; a parameter no worker has a gra
   }
 });
 
-test('gradients averaged during the backward pass: the same bits as after it, buckets sent by the hooks, unused parameters as on one worker', async () => {
+test('gradients averaged during the backward pass: the same bits as after it, buckets sent by the hooks, unused and frozen parameters as on one worker', async () => {
   const out = await runWorkers('overlap', 2, await freePort());
   for (const [rank, w] of out.entries()) {
     assert.equal(w.code, 0, w.stderr);
@@ -135,8 +135,8 @@ test('gradients averaged during the backward pass: the same bits as after it, bu
     assert.equal(r.sentDuringBackward, r.bytesDuring, 'every bucket started inside the backward pass');
     assert.equal(r.pending, 0);
     const rounds = w.lines.filter((l) => 'round' in l);
-    assert.deepEqual(rounds[0], { rank, round: 0, a: [1.5, 3, 4.5], b: null, c: [2, 4] });
-    assert.deepEqual(rounds[1], { rank, round: 1, a: [2.5, 5, 7.5], b: null, c: [2, 4] });
+    assert.deepEqual(rounds[0], { rank, round: 0, a: [1.5, 3, 4.5], b: null, c: [2, 4], frozen: null });
+    assert.deepEqual(rounds[1], { rank, round: 1, a: [2.5, 5, 7.5], b: null, c: [2, 4], frozen: null });
     assert.deepEqual(w.lines.find((l) => 'unarmed' in l)!.unarmed, [1, 1, 1], 'a backward pass outside arm/finish is not averaged');
   }
 });

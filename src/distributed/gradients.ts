@@ -99,6 +99,8 @@ export function overlapFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export class BackwardAverager {
   private reducer: GradientReducer | null = null;
+  /** armed for a list without trainable parameters: nothing to average */
+  private idle = false;
 
   constructor(
     private readonly group: ProcessGroup,
@@ -107,16 +109,22 @@ export class BackwardAverager {
   ) {}
 
   arm(params: Tensor[]): void {
+    // Frozen parameters never get a gradient (no worker has one: averageGradients leaves
+    // them without one too), and have no accumulator to hook.
+    const live = params.filter((p) => p.requiresGrad);
+    this.idle = live.length === 0;
+    if (this.idle) return;
     const r = this.reducer;
-    if (!r || r.params.length !== params.length || r.params.some((p, i) => p !== params[i])) {
+    if (!r || r.params.length !== live.length || r.params.some((p, i) => p !== live[i])) {
       r?.dispose();
       this.reducer = null;
-      this.reducer = this.group.gradientReducer(params, planBuckets(params, this.bucketBytes, this.firstBucketBytes).buckets);
+      this.reducer = this.group.gradientReducer(live, planBuckets(live, this.bucketBytes, this.firstBucketBytes).buckets);
     }
     this.reducer!.arm();
   }
 
   finish(): void {
+    if (this.idle) return;
     if (!this.reducer) throw new Error('BackwardAverager.finish() before arm()');
     this.reducer.finish();
   }
