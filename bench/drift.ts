@@ -6,7 +6,7 @@
 // rounding differences shrink by ~1e9 in float64, any other cause (a statistic computed
 // another way, a loss weight, a norm) would not. Results: bench/scale-results.md.
 //
-//   node dist/bench/drift.js [--steps 16] [--dtypes float32,float64]
+//   npm run bench:drift -- [--steps 16] [--dtypes float32,float64]
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +27,7 @@ const { values: opts } = parseArgs({
     threads: { type: 'string', default: '1' },
     dtype: { type: 'string', default: 'float32' },
     out: { type: 'string', default: '' },
-    'composed-bn': { type: 'boolean', default: false },
+    'worker-bn': { type: 'boolean', default: false },
   },
 });
 const STEPS = Number(opts.steps);
@@ -50,7 +50,7 @@ async function child(): Promise<void> {
   if (group) {
     broadcastWeights(group, model);
     useSyncBatchNorm(model, group);
-  } else if (opts['composed-bn']) {
+  } else if (opts['worker-bn']) {
     // One process with the workers' batch norm (statistics summed by a group of one): what
     // is left between this and 2 workers is the gathering and the averaging.
     const one = ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: await freePort(), worldSize: 1, rank: 0 });
@@ -106,7 +106,7 @@ async function parent(): Promise<void> {
       const parse = (text: string): number[] => text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { loss: number }).loss);
       losses.set('1t', parse(await run([...base, '--threads', '1', '--out', file('1t')], { OMP_NUM_THREADS: '1' })));
       losses.set('2t', parse(await run([...base, '--threads', '2', '--out', file('2t')], { OMP_NUM_THREADS: '2' })));
-      losses.set('1c', parse(await run([...base, '--threads', '1', '--composed-bn', '--out', file('1c')], { OMP_NUM_THREADS: '1' })));
+      losses.set('1c', parse(await run([...base, '--threads', '1', '--worker-bn', '--out', file('1c')], { OMP_NUM_THREADS: '1' })));
       const port = await freePort();
       const worker = (rank: number): Promise<string> =>
         run([...base, '--threads', '1', '--out', file('2w')], { OMP_NUM_THREADS: '1', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank) });
