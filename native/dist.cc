@@ -17,7 +17,14 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #endif
+
+#include <atomic>
+#include <mutex>
+#include <unordered_set>
 
 namespace simclr {
 namespace {
@@ -98,13 +105,37 @@ Napi::Value addWork(Napi::Env env, c10::intrusive_ptr<c10d::Work> work, std::vec
   return num(env, static_cast<double>(works.add(WorkEntry{std::move(work), std::move(tensors), std::move(outputs)})));
 }
 
+// What this process handed to collectives and how long it stood waiting for them (for
+// profiling: `distCounters`). Bytes are each collective's input, per kind.
+struct Counters {
+  std::atomic<int64_t> waitNs{0};
+  std::atomic<int64_t> allReduce{0}, allGather{0}, broadcast{0}, sumWithGrad{0}, gradients{0}, syncBatchNorm{0};
+  std::atomic<int64_t> collectives{0};
+};
+Counters& counters = *new Counters();
+
+void count(std::atomic<int64_t>& kind, const at::Tensor& t) {
+  kind += static_cast<int64_t>(t.nbytes());
+  counters.collectives++;
+}
+
+// Work::wait with the time spent added to the counters, also when it throws.
+void timedWait(c10d::Work& work, std::chrono::milliseconds timeout) {
+  struct Clock {
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    ~Clock() { counters.waitNs += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count(); }
+  } clock;
+  work.wait(timeout);
+}
+
 // Sums a tensor over the workers, waiting at most `timeout`; throws what Gloo failed with.
 at::Tensor sumOverWorkers(int64_t groupId, const at::Tensor& x, int64_t timeoutMs) {
   auto it = groups.items.find(groupId);
   TORCH_CHECK(it != groups.items.end(), "the process group was destroyed before the gradient reached it");
   std::vector<at::Tensor> ts{x.detach().contiguous().clone()};
+  count(counters.sumWithGrad, ts[0]);
   auto work = it->second->allreduce(ts);
-  work->wait(std::chrono::milliseconds(timeoutMs));
+  timedWait(*work, std::chrono::milliseconds(timeoutMs));
   return ts[0];
 }
 
@@ -123,7 +154,189 @@ struct SumOverWorkers : public torch::autograd::Function<SumOverWorkers> {
   }
 };
 
+// Synchronized batch norm as one autograd function on libtorch's fused kernels, with one
+// collective forward and one backward (the gradients of the gathered statistics).
+// Forward: each worker sums d = x - shift and d^2 per channel in float64, where shift is
+// the layer's running mean (the same on every worker: made equal at the start, and updated
+// from the same global statistics; checked below, since a worker with another shift would
+// corrupt the sums): mean and variance come out of one all-reduce without the cancellation
+// of a one-pass E[x^2] - E[x]^2 on raw values. y is the fused kernel's eval-mode output
+// with those statistics. Backward: the fused kernel's eval-mode backward gives
+// dy * weight * invstd and this worker's sums of dy and dy * xhat (also the weight's and
+// bias's gradients); the sums over workers add the terms of the statistics' gradient:
+//   dx = weight * invstd * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N).
+// Inputs of another float dtype (bfloat16 under autocast) are computed in float32. A missing
+// weight or bias comes as a stand-in (ones, zeros) with its flag false.
+struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
+  static std::vector<int64_t> reduceDims(const at::Tensor& x) {
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+    return dims;
+  }
+  static std::vector<int64_t> channelShape(const at::Tensor& x) {
+    std::vector<int64_t> shape(x.dim(), 1);
+    shape[1] = x.size(1);
+    return shape;
+  }
+
+  static at::Tensor allReduce(int64_t groupId, at::Tensor buf, int64_t timeoutMs) {
+    auto it = groups.items.find(groupId);
+    TORCH_CHECK(it != groups.items.end(), "the process group was destroyed");
+    std::vector<at::Tensor> ts{buf};
+    count(counters.syncBatchNorm, buf);
+    auto work = it->second->allreduce(ts);
+    timedWait(*work, std::chrono::milliseconds(timeoutMs));
+    return ts[0];
+  }
+
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                                                const at::Tensor& bias, const at::Tensor& shift, int64_t groupId, int64_t timeoutMs,
+                                                double eps, bool hasWeight, bool hasBias) {
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::DispatchKey::AutocastCPU);
+    at::ScalarType work = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+    at::Tensor xf = x.to(work);
+    int64_t channels = x.size(1);
+    auto dims = reduceDims(x);
+    at::Tensor s = shift.to(work).view(channelShape(x));
+    at::Tensor d = xf - s;
+    double local = static_cast<double>(x.numel() / channels);
+    // [sum d, sum d^2, shift, count]: the shifts' sum checks that every worker used the same.
+    at::Tensor buf = at::cat({d.sum(dims, false, at::kDouble), (d * d).sum(dims, false, at::kDouble), shift.to(at::kDouble).reshape({-1}),
+                              at::full({1}, local, at::kDouble)});
+    buf = allReduce(groupId, buf, timeoutMs);
+    double n = buf[3 * channels].item<double>();
+    int64_t size = groups.items.at(groupId)->getSize();
+    at::Tensor shifts = buf.narrow(0, 2 * channels, channels);
+    TORCH_CHECK(shifts.equal(shift.to(at::kDouble).reshape({-1}) * static_cast<double>(size)),
+                "synchronized batch norm: the running means differ between workers");
+    at::Tensor meanD = buf.narrow(0, 0, channels) / n;
+    at::Tensor var = (buf.narrow(0, channels, channels) / n - meanD * meanD).clamp_min(0);
+    at::Tensor mean = (meanD + shift.to(at::kDouble).reshape({-1})).to(work);
+    var = var.to(work);
+    at::Tensor w = weight.to(work);
+    at::Tensor b = hasBias ? bias.to(work) : at::Tensor();
+    at::Tensor y = std::get<0>(at::native_batch_norm(xf, w, b, mean, var, false, 0.0, eps));
+    ctx->save_for_backward({xf, w, mean, var});
+    ctx->saved_data["group"] = groupId;
+    ctx->saved_data["timeout"] = timeoutMs;
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["n"] = n;
+    ctx->saved_data["hasWeight"] = hasWeight;
+    ctx->saved_data["hasBias"] = hasBias;
+    at::Tensor count = at::full({1}, n, at::kDouble);
+    ctx->mark_non_differentiable({mean, var, count});
+    return {y.to(x.scalar_type()), mean, var, count};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::DispatchKey::AutocastCPU);
+    auto saved = ctx->get_saved_variables();
+    at::Tensor xf = saved[0], w = saved[1], mean = saved[2], var = saved[3];
+    double eps = ctx->saved_data["eps"].toDouble();
+    double n = ctx->saved_data["n"].toDouble();
+    int64_t channels = xf.size(1);
+    at::Tensor dy = grads[0].defined() ? grads[0].to(xf.scalar_type()) : at::zeros_like(xf);
+    auto parts = at::native_batch_norm_backward(dy, xf, w, mean, var, at::Tensor(), at::Tensor(), false, eps, {true, true, true});
+    at::Tensor gi = std::get<0>(parts), sumDyXhat = std::get<1>(parts), sumDy = std::get<2>(parts);
+    at::Tensor global = allReduce(ctx->saved_data["group"].toInt(), at::cat({sumDy.to(at::kDouble), sumDyXhat.to(at::kDouble)}),
+                                  ctx->saved_data["timeout"].toInt());
+    at::Tensor invstd = (var.to(at::kDouble) + eps).rsqrt();
+    at::Tensor a = w.to(at::kDouble) * invstd;
+    at::Tensor g1 = global.narrow(0, 0, channels) / n, g2 = global.narrow(0, channels, channels) / n;
+    // dx = gi - a * g1 - a * invstd * g2 * (x - mean) = gi + x * k + c, per channel.
+    at::Tensor k = -a * invstd * g2;
+    at::Tensor c = -a * g1 - k * mean.to(at::kDouble);
+    auto shape = channelShape(xf);
+    at::Tensor dx = gi.addcmul_(xf, k.to(xf.scalar_type()).view(shape)).add_(c.to(xf.scalar_type()).view(shape));
+    bool hasWeight = ctx->saved_data["hasWeight"].toBool(), hasBias = ctx->saved_data["hasBias"].toBool();
+    return {dx, hasWeight ? sumDyXhat : at::Tensor(), hasBias ? sumDy : at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor()};
+  }
+};
+
 std::vector<uint8_t> bytesOf(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+
+// Gradient averaging overlapped with the backward pass, as c10d's DDP Reducer does it: a
+// post-hook on each parameter's gradient accumulator copies the finished gradient into its
+// bucket; a bucket whose gradients are all in starts its all-reduce (sum) at once, buckets
+// strictly in order so that every worker issues the same collectives in the same order.
+// finish() starts what is left (a parameter without a gradient counts as zeros), waits for
+// every bucket with a timeout, and writes the mean back, exactly as averageGradients does:
+// float32 buckets (float64 where a member is float64), then per parameter a flag (1 where this worker has a gradient; summed,
+// whether any worker had one), the sum scaled by 1 / world size.
+// The hooks only act while armed (between arm and finish), so other backward passes over the
+// same parameters are left alone; they hold the reducer weakly, and a dropped reducer
+// removes them.
+struct GradReducer {
+  std::mutex mu;
+  int64_t groupId = 0;
+  int64_t worldSize = 1;
+  std::vector<at::Tensor> params;  // in bucket order (the order the backward pass finishes them)
+  std::vector<int64_t> numel;      // each parameter's size when the reducer was made
+  std::vector<int64_t> bucketOf, offset, indexInBucket;
+  std::vector<int64_t> bucketElems;  // gradient elements per bucket (the flags follow)
+  std::vector<int64_t> bucketFirst;  // first parameter of each bucket, plus the end
+  std::vector<at::ScalarType> bucketType;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  std::vector<uintptr_t> hookKeys;
+  // One backward pass:
+  bool armed = false;
+  std::vector<uint8_t> ready;
+  std::vector<int64_t> waiting;  // per bucket: parameters not yet in
+  std::vector<at::Tensor> flats;
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  size_t launched = 0;
+  std::string error;
+
+  size_t buckets() const { return bucketElems.size(); }
+
+  // Starts the all-reduce of every bucket that is complete and next in line. Caller holds mu.
+  void launchReady(bool all) {
+    while (launched < buckets() && (all || waiting[launched] == 0)) {
+      auto it = groups.items.find(groupId);
+      if (it == groups.items.end()) throw std::runtime_error("the process group was destroyed during the backward pass");
+      std::vector<at::Tensor> ts{flats[launched]};
+      count(counters.gradients, ts[0]);
+      works[launched] = it->second->allreduce(ts);
+      launched++;
+    }
+  }
+
+  // A parameter's gradient is final (its accumulator ran). Never throws into the engine: a
+  // failure is kept for finish() to report.
+  void ready_(size_t i) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!armed || ready[i] || !error.empty()) return;
+    try {
+      ready[i] = 1;
+      const at::Tensor& g = params[i].grad();
+      int64_t b = bucketOf[i];
+      if (g.defined()) {
+        TORCH_CHECK(g.layout() == at::kStrided && g.numel() == numel[i], "parameter ", i, "'s gradient is not a dense tensor of its ", numel[i], " elements");
+        at::NoGradGuard noGrad;
+        flats[b].narrow(0, offset[i], numel[i]).copy_(g.reshape({-1}));
+        int64_t flag = bucketElems[b] + indexInBucket[i];
+        if (bucketType[b] == at::kDouble) flats[b].data_ptr<double>()[flag] = 1;
+        else flats[b].data_ptr<float>()[flag] = 1;
+      }
+      waiting[b]--;
+      launchReady(false);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+};
+
+// Leaked on purpose like the other registries; the hooks see a reducer through a weak pointer.
+auto& reducers = *new Registry<std::shared_ptr<GradReducer>>(1, "gradient reducer");
+
+void dropHooks(GradReducer& r) {
+  for (size_t i = 0; i < r.accumulators.size(); ++i)
+    if (r.accumulators[i]) r.accumulators[i]->del_post_hook(r.hookKeys[i]);
+  r.accumulators.clear();
+  r.hookKeys.clear();
+}
+
 
 const std::vector<OpDef> kDistOps = {
     OP("distAvailable", "", { return Napi::Boolean::New(env, true); }),
@@ -202,6 +415,7 @@ const std::vector<OpDef> kDistOps = {
       std::vector<at::Tensor> ts{commTensor(a, 1)};
       c10d::AllreduceOptions o;
       o.reduceOp = reduceOp(a, 2);
+      count(counters.allReduce, ts[0]);
       return addWork(env, pg->allreduce(ts, o), ts);
     }),
     OP("distAllGather", "group, outputs, tensor", {
@@ -217,6 +431,7 @@ const std::vector<OpDef> kDistOps = {
         TORCH_CHECK(!o.is_same(in[0]), "outputs: the input cannot be one of the outputs");
       }
       std::vector<std::vector<at::Tensor>> outputs{outs};
+      count(counters.allGather, in[0]);
       auto work = pg->allgather(outputs, in);
       return addWork(env, work, in, outputs);
     }),
@@ -225,6 +440,7 @@ const std::vector<OpDef> kDistOps = {
       std::vector<at::Tensor> ts{commTensor(a, 1)};
       c10d::BroadcastOptions o;
       o.rootRank = rangedInt(a, 2, 0, pg->getSize() - 1, "a root rank between 0 and worldSize - 1");
+      count(counters.broadcast, ts[0]);
       return addWork(env, pg->broadcast(ts, o), ts);
     }),
     OP("distBarrier", "group", {
@@ -241,10 +457,180 @@ const std::vector<OpDef> kDistOps = {
         int64_t id;
         ~Drop() { works.drop(id); }
       } drop{id};
-      work->wait(timeout);
+      timedWait(*work, timeout);
       return env.Undefined();
     }),
     OP("distPending", "", { return num(env, static_cast<double>(works.items.size())); }),
+    // What this process handed to collectives (bytes of their inputs, by kind) and the
+    // milliseconds it stood waiting for them, since it started.
+    OP("distCounters", "", {
+      auto out = Napi::Object::New(env);
+      out.Set("waitMs", counters.waitNs.load() / 1e6);
+      out.Set("collectives", static_cast<double>(counters.collectives.load()));
+      out.Set("allReduceBytes", static_cast<double>(counters.allReduce.load()));
+      out.Set("allGatherBytes", static_cast<double>(counters.allGather.load()));
+      out.Set("broadcastBytes", static_cast<double>(counters.broadcast.load()));
+      out.Set("sumWithGradBytes", static_cast<double>(counters.sumWithGrad.load()));
+      out.Set("gradientBytes", static_cast<double>(counters.gradients.load()));
+      out.Set("syncBatchNormBytes", static_cast<double>(counters.syncBatchNorm.load()));
+      return out;
+    }),
+    // The overlapped gradient averaging (GradReducer above). params: in bucket order;
+    // bucketSizes: how many of them each bucket takes, in order.
+    OP("distReducerNew", "group, params, bucketSizes", {
+      int64_t gid = a.i(0);
+      auto& pg = groups.get(a, 0);
+      std::vector<at::Tensor> params = a.ts(1);
+      std::vector<int64_t> sizes = a.ints(2);
+      if (params.empty()) a.typeErrorWhy(1, "must list at least one parameter");
+      std::unordered_set<const void*> seen;
+      for (const at::Tensor& p : params) {
+        if (!p.defined() || !p.device().is_cpu() || p.layout() != at::kStrided || !at::isFloatingType(p.scalar_type()))
+          a.typeErrorWhy(1, "must hold dense floating-point CPU tensors");
+        if (!p.is_leaf() || !p.requires_grad()) a.typeErrorWhy(1, "must hold leaf tensors that require grad (parameters)");
+        if (!seen.insert(p.unsafeGetTensorImpl()).second) a.typeErrorWhy(1, "lists one tensor twice");
+      }
+      int64_t total = 0;
+      for (int64_t n : sizes) {
+        if (n < 1) a.typeErrorWhy(2, "must hold positive counts");
+        total += n;
+        if (total > static_cast<int64_t>(params.size())) break;
+      }
+      if (total != static_cast<int64_t>(params.size())) a.typeErrorWhy(2, "must add up to the number of parameters (" + std::to_string(params.size()) + ")");
+      auto r = std::make_shared<GradReducer>();
+      r->groupId = gid;
+      r->worldSize = pg->getSize();
+      r->params = params;
+      size_t i = 0;
+      for (size_t b = 0; b < sizes.size(); ++b) {
+        r->bucketFirst.push_back(static_cast<int64_t>(i));
+        int64_t elems = 0;
+        at::ScalarType type = at::kFloat;
+        for (int64_t j = 0; j < sizes[b]; ++j, ++i) {
+          if (params[i].scalar_type() == at::kDouble) type = at::kDouble;
+          r->numel.push_back(params[i].numel());
+          r->bucketOf.push_back(static_cast<int64_t>(b));
+          r->offset.push_back(elems);
+          r->indexInBucket.push_back(j);
+          elems += params[i].numel();
+        }
+        r->bucketElems.push_back(elems);
+        r->bucketType.push_back(type);
+      }
+      r->bucketFirst.push_back(static_cast<int64_t>(i));
+      std::weak_ptr<GradReducer> weak = r;
+      for (size_t k = 0; k < params.size(); ++k) {
+        std::shared_ptr<torch::autograd::Node> acc = torch::autograd::impl::grad_accumulator(params[k]);
+        if (!acc) {
+          dropHooks(*r);
+          a.typeErrorWhy(1, "holds a tensor without a gradient accumulator");
+        }
+        auto hook = std::make_unique<torch::autograd::utils::LambdaPostHook>(
+            [weak, k](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
+              if (auto live = weak.lock()) live->ready_(k);
+              return outputs;
+            });
+        r->hookKeys.push_back(acc->add_post_hook(std::move(hook)));
+        r->accumulators.push_back(std::move(acc));
+      }
+      return num(env, static_cast<double>(reducers.add(std::move(r))));
+    }),
+    // Before the backward pass: fresh zeroed buckets, nothing ready. A pass that threw
+    // before its finish is forgotten (Gloo's work items keep the buckets they still use).
+    OP("distReducerArm", "reducer", {
+      std::shared_ptr<GradReducer> r = reducers.get(a, 0);
+      std::lock_guard<std::mutex> lock(r->mu);
+      if (groups.items.find(r->groupId) == groups.items.end()) throw std::runtime_error("the process group was destroyed");
+      for (size_t i = 0; i < r->params.size(); ++i)
+        TORCH_CHECK(r->params[i].numel() == r->numel[i], "parameter ", i, " changed size since the reducer was made");
+      r->flats.clear();
+      for (size_t b = 0; b < r->buckets(); ++b)
+        r->flats.push_back(at::zeros({r->bucketElems[b] + r->bucketFirst[b + 1] - r->bucketFirst[b]}, r->bucketType[b]));
+      r->works.assign(r->buckets(), {});
+      r->ready.assign(r->params.size(), 0);
+      r->waiting.clear();
+      for (size_t b = 0; b < r->buckets(); ++b) r->waiting.push_back(r->bucketFirst[b + 1] - r->bucketFirst[b]);
+      r->launched = 0;
+      r->error.clear();
+      r->armed = true;
+      return env.Undefined();
+    }),
+    // After the backward pass: starts the buckets not yet started, waits for each (at most
+    // timeoutMs) and writes the mean back into the gradients.
+    OP("distReducerFinish", "reducer, timeoutMs", {
+      std::shared_ptr<GradReducer> r = reducers.get(a, 0);
+      auto timeout = timeoutArg(a, 1);
+      std::lock_guard<std::mutex> lock(r->mu);
+      if (!r->armed) throw std::runtime_error("the reducer was not armed before the backward pass");
+      r->armed = false;
+      struct Clear {
+        GradReducer& r;
+        ~Clear() {
+          r.flats.clear();
+          r.works.clear();
+        }
+      } clear{*r};
+      if (!r->error.empty()) throw std::runtime_error(r->error);
+      r->launchReady(true);
+      at::NoGradGuard noGrad;
+      for (size_t b = 0; b < r->buckets(); ++b) {
+        timedWait(*r->works[b], timeout);
+        at::Tensor flat = r->flats[b];
+        int64_t first = r->bucketFirst[b];
+        int64_t members = r->bucketFirst[b + 1] - first;
+        at::Tensor flags = flat.narrow(0, r->bucketElems[b], members).to(at::kFloat).contiguous();
+        std::vector<float> present(flags.data_ptr<float>(), flags.data_ptr<float>() + members);
+        flat.mul_(1.0 / static_cast<double>(r->worldSize));
+        for (int64_t j = 0; j < members; ++j) {
+          at::Tensor& p = r->params[first + j];
+          int64_t n = r->numel[first + j];
+          TORCH_CHECK(p.numel() == n, "parameter ", first + j, " changed size during the backward pass");
+          at::Tensor part = flat.narrow(0, r->offset[first + j], n).view(p.sizes()).to(p.scalar_type());
+          at::Tensor g = p.grad();
+          if (g.defined()) g.copy_(part);
+          else if (present[j] > 0) p.mutable_grad() = part.clone();
+        }
+      }
+      return env.Undefined();
+    }),
+    OP("distReducerDrop", "reducer", {
+      int64_t id = a.i(0);
+      std::shared_ptr<GradReducer> r = reducers.get(a, 0);
+      {
+        std::lock_guard<std::mutex> lock(r->mu);
+        dropHooks(*r);
+        r->armed = false;
+      }
+      reducers.drop(id);
+      return env.Undefined();
+    }),
+    // Synchronized batch norm in training mode (SyncBatchNorm above): [y, mean, biased
+    // variance, count] over every worker's batch; weight and bias may be null.
+    OP("distSyncBatchNorm", "group, input, weight, bias, runningMean, eps, timeoutMs", {
+      int64_t id = a.i(0);
+      groups.get(a, 0);
+      at::Tensor x = a.t(1);
+      if (!x.device().is_cpu() || x.layout() != at::kStrided || !at::isFloatingType(x.scalar_type()) || x.dim() < 2 || x.size(1) < 1 || x.numel() == 0)
+        a.typeErrorWhy(1, "must be a dense floating-point CPU tensor [N, C, ...] with elements");
+      int64_t channels = x.size(1);
+      auto perChannel = [&](size_t i, bool optional) -> at::Tensor {
+        if (optional && !a.has(i)) return at::Tensor();
+        at::Tensor p = a.t(i);
+        if (!p.device().is_cpu() || p.layout() != at::kStrided || !at::isFloatingType(p.scalar_type()) || p.dim() != 1 || p.size(0) != channels)
+          a.typeErrorWhy(i, "must be a dense floating-point CPU tensor of the input's " + std::to_string(channels) + " channels");
+        return p;
+      };
+      at::Tensor weight = perChannel(2, true), bias = perChannel(3, true), shift = perChannel(4, false);
+      // autograd functions take defined tensors only: stand-ins (ones, zeros) for a missing
+      // weight or bias, which then get no gradient.
+      bool hasWeight = weight.defined(), hasBias = bias.defined();
+      if (!hasWeight) weight = at::ones({channels}, x.options().dtype(at::kFloat));
+      if (!hasBias) bias = at::zeros({channels}, x.options().dtype(at::kFloat));
+      double eps = a.d(5);
+      if (!(eps > 0 && eps < 1)) a.typeError(5, "a number between 0 and 1");
+      int64_t ms = timeoutArg(a, 6).count();
+      return wrapList(env, SyncBatchNorm::apply(x, weight, bias, shift.detach(), id, ms, eps, hasWeight, hasBias));
+    }),
     // Blocking, and recorded by autograd: the backward pass sums the gradient over workers.
     OP("distSumWithGrad", "group, tensor, timeoutMs", {
       int64_t id = a.i(0);
@@ -285,6 +671,12 @@ const std::vector<OpDef> kDistOps = {
     NO_GLOO("distWait", "work, timeoutMs"),
     OP("distPending", "", { return num(env, 0); }),
     NO_GLOO("distSumWithGrad", "group, tensor, timeoutMs"),
+    NO_GLOO("distCounters", ""),
+    NO_GLOO("distSyncBatchNorm", "group, input, weight, bias, runningMean, eps, timeoutMs"),
+    NO_GLOO("distReducerNew", "group, params, bucketSizes"),
+    NO_GLOO("distReducerArm", "reducer"),
+    NO_GLOO("distReducerFinish", "reducer, timeoutMs"),
+    NO_GLOO("distReducerDrop", "reducer"),
 };
 #endif
 

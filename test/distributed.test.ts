@@ -120,6 +120,43 @@ test('gradient averaging: the mean over workers; a parameter no worker has a gra
   }
 });
 
+test('gradients averaged during the backward pass: the same bits as after it, buckets sent by the hooks, unused and frozen parameters as on one worker', async () => {
+  const out = await runWorkers('overlap', 2, await freePort());
+  for (const [rank, w] of out.entries()) {
+    assert.equal(w.code, 0, w.stderr);
+    const r = w.lines[0]!;
+    assert.equal(r.la, r.lb, `rank ${rank}: the same loss`);
+    assert.equal(r.withGrad, r.params, `rank ${rank}: every parameter has a gradient on both paths`);
+    assert.equal(r.gradDiff, 0, `rank ${rank}: averaged gradients differ by ${r.gradDiff as number}`);
+    assert.equal(r.weightDiff, 0, `rank ${rank}: weights after LARS differ by ${r.weightDiff as number}`);
+    assert.ok((r.buckets as number) > 5, `${r.buckets as number} buckets`);
+    // The same gradients cross the wire (the path after the pass also sums 2 float64 figures).
+    assert.equal(r.bytesDuring, (r.bytesAfter as number) - 16);
+    assert.equal(r.sentDuringBackward, r.bytesDuring, 'every bucket started inside the backward pass');
+    assert.equal(r.pending, 0);
+    const rounds = w.lines.filter((l) => 'round' in l);
+    assert.deepEqual(rounds[0], { rank, round: 0, a: [1.5, 3, 4.5], b: null, c: [2, 4], frozen: null });
+    assert.deepEqual(rounds[1], { rank, round: 1, a: [2.5, 5, 7.5], b: null, c: [2, 4], frozen: null });
+    assert.deepEqual(w.lines.find((l) => 'unarmed' in l)!.unarmed, [1, 1, 1], 'a backward pass outside arm/finish is not averaged');
+  }
+});
+
+for (const at of ['sync', 'plain'] as const) {
+  test(`a worker killed while the other is in the backward pass (${at === 'sync' ? 'synchronized batch norm' : 'only gradient buckets'}): an error naming it, no hang`, async () => {
+    const started = Date.now();
+    const [w0, w1] = await runWorkers('kill-backward', 2, await freePort(), { SIMCLR_DIST_TIMEOUT_MS: '30000', SIMCLR_KILL_AT: at });
+    assert.equal(w1!.signal, 'SIGKILL');
+    assert.equal(w0!.code, 4, w0!.stderr);
+    const err = w0!.lines.find((l) => l.error)!;
+    assert.ok(err, `rank 0 printed ${JSON.stringify(w0!.lines)}`);
+    const what = at === 'sync' ? 'the backward pass' : 'averaging the gradients \\(2 buckets, \\d+ bytes\\)';
+    assert.match(err.error as string, new RegExp(`^worker rank 0 of 2: ${what} failed; rank 1 stopped answering`));
+    assert.equal(err.kind, 'WorkerError');
+    assert.deepEqual(err.missing, [1]);
+    assert.ok((Date.now() - started) / 1000 < 60, `took ${(Date.now() - started) / 1000} s`);
+  });
+}
+
 test('a worker killed with SIGKILL: the other stops with an error naming the dead rank, well within 60 s', async () => {
   const started = Date.now();
   const [w0, w1] = await runWorkers('kill', 2, await freePort(), { SIMCLR_DIST_TIMEOUT_MS: '30000' });
@@ -162,6 +199,9 @@ test('collective ops refuse made-up store, group and work numbers, bad ports and
   assert.throws(() => n.distStoreOpen('127.0.0.1', 1234, true, 0), { name: 'TypeError', message: /argument 'timeoutMs' must be a timeout/ });
   assert.throws(() => n.distStoreOpen('127.0.0.1', 1234, true, NaN), { name: 'TypeError', message: /argument 'timeoutMs'/ });
   assert.throws(() => n.distStoreOpen('', 1234, true, 1000), { name: 'TypeError', message: /argument 'host'/ });
+  assert.throws(() => n.distReducerArm(99 as never), { name: 'TypeError', message: /distReducerArm: argument 'reducer' is not an open gradient reducer/ });
+  assert.throws(() => n.distReducerFinish(99 as never, 1000), { name: 'TypeError', message: /argument 'reducer' is not an open gradient reducer/ });
+  assert.throws(() => n.distReducerNew(7 as never, [], [1]), { name: 'TypeError', message: /argument 'group' is not an open process group/ });
   assert.equal(n.distAvailable(), true);
   assert.equal(n.distPending(), 0);
 });
@@ -175,6 +215,35 @@ test('a process group of one: collectives are identities, and a destroyed group 
   });
   g.destroy();
   assert.throws(() => t.tidy(() => g.barrier()), /worker rank 0: the process group was destroyed/);
+});
+
+test('the gradient reducer refuses bad parameters and bucket counts as TypeErrors; on one worker it leaves the gradients', async () => {
+  const g = t.distributed.ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: await freePort(), worldSize: 1, rank: 0, timeoutMs: 5000 });
+  t.tidy(() => {
+    const n = t.native;
+    const gid = (g as unknown as { group: never }).group;
+    const p = t.zeros([2]).requiresGrad_();
+    const q = t.zeros([3]).requiresGrad_();
+    assert.throws(() => n.distReducerNew(gid, [], []), { name: 'TypeError', message: /'params' must list at least one parameter/ });
+    assert.throws(() => n.distReducerNew(gid, [p.h, p.h], [2]), { name: 'TypeError', message: /'params' lists one tensor twice/ });
+    assert.throws(() => n.distReducerNew(gid, [t.zeros([2]).h], [1]), { name: 'TypeError', message: /'params' must hold leaf tensors that require grad/ });
+    assert.throws(() => n.distReducerNew(gid, [p.mul(2).h], [1]), { name: 'TypeError', message: /'params' must hold leaf tensors that require grad/ });
+    assert.throws(() => n.distReducerNew(gid, [p.h, q.h], [1]), { name: 'TypeError', message: /'bucketSizes' must add up to the number of parameters \(2\)/ });
+    assert.throws(() => n.distReducerNew(gid, [p.h, q.h], [1, 0]), { name: 'TypeError', message: /'bucketSizes' must hold positive counts/ });
+    assert.throws(() => n.distReducerNew(gid, [p.h, q.h], [1.5, 0.5]), { name: 'TypeError', message: /'bucketSizes'/ });
+    // On one worker the reducer is the identity: arm, backward, finish leaves the gradients.
+    const r = g.gradientReducer([p, q], [[1], [0]]);
+    assert.throws(() => r.finish(), /finish\(\) without arm\(\)/);
+    r.arm();
+    p.mul(t.tensor([1, 2])).sum().backward();
+    r.finish();
+    assert.deepEqual(p.grad!.toArray(), [1, 2]);
+    assert.equal(q.grad, null);
+    r.dispose();
+    r.dispose();
+    assert.throws(() => r.arm(), /disposed/);
+  });
+  g.destroy();
 });
 
 test('keyed views: an image\'s views depend on (seed, epoch, image index), not on its batch or its place in it', () => {

@@ -1,6 +1,6 @@
-// The collectives the method needs gradients through, built from one autograd-aware
-// primitive (ProcessGroup.sumWithGrad: sum over workers forward, sum of the gradient over
-// workers backward): the gathered projections of NT-Xent and synchronized batch norm.
+// The collectives the method needs gradients through: the gathered projections of NT-Xent
+// (ProcessGroup.sumWithGrad: sum over workers forward, sum of the gradient over workers
+// backward) and synchronized batch norm (ProcessGroup.syncBatchNorm, fused).
 import * as t from '../torch';
 import type { Tensor } from '../torch';
 import { BatchNorm, type Module } from '../nn';
@@ -32,36 +32,24 @@ export function gatherWithGrad(group: ProcessGroup, x: Tensor, counts?: number[]
 }
 
 /**
- * Batch norm whose training statistics are those of the whole global batch: per channel,
- * the sum and count, then the sum of squared deviations from the global mean, are summed
- * over workers (with their gradient), so the result and its gradient are those of one
- * batch norm over every worker's inputs. Two passes, as libtorch's own batch norm: a
- * one-pass E[x^2] - E[x]^2 loses digits where a channel's mean is large beside its spread.
+ * Batch norm whose training statistics are those of the whole global batch: the result and
+ * its gradient are those of one batch norm over every worker's inputs. libtorch's fused
+ * kernels do the work, with one collective forward (per channel: sums of x - running mean
+ * and of its square, in float64, so no digits are lost where a channel's mean is large
+ * beside its spread) and one backward (sums of the gradient and of gradient x normalised
+ * input): ProcessGroup.syncBatchNorm, native/dist.cc.
  */
 export function syncBatchNorm(group: ProcessGroup): (x: Tensor, layer: BatchNorm) => Tensor {
   return (x, layer) =>
     t.tidy(() => {
-      const channels = x.shape[1]!;
-      const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
-      const shape = x.shape.map((s, i) => (i === 1 ? s : 1));
-      const xf = x.dtype === 'float32' || x.dtype === 'float64' ? x : x.to('float32');
-      const first = group.sumWithGrad(t.cat([xf.sum(dims), t.full([1], x.numel / channels, { dtype: xf.dtype })]));
-      const count = first.narrow(0, channels, 1);
-      const mean = first.narrow(0, 0, channels).div(count);
-      const centred = xf.sub(mean.reshape(shape));
-      const variance = group.sumWithGrad(centred.mul(centred).sum(dims)).div(count);
-      const n = count.item();
+      const { y, mean, variance, count: n } = group.syncBatchNorm(x, layer);
       t.noGrad(() => {
         const m = layer.momentum;
-        layer.runningMean.mul_(1 - m).add_(mean.detach().to(layer.runningMean.dtype), m);
-        const unbiased = variance.detach().mul(n > 1 ? n / (n - 1) : 1).to(layer.runningVar.dtype);
+        layer.runningMean.mul_(1 - m).add_(mean.to(layer.runningMean.dtype), m);
+        const unbiased = variance.mul(n > 1 ? n / (n - 1) : 1).to(layer.runningVar.dtype);
         layer.runningVar.mul_(1 - m).add_(unbiased, m);
       });
-      let scale = variance.add(layer.eps).rsqrt();
-      if (layer.weight) scale = scale.mul(layer.weight.to(scale.dtype));
-      let y = centred.mul(scale.reshape(shape));
-      if (layer.bias) y = y.add(layer.bias.to(y.dtype).reshape(shape));
-      return y.dtype === x.dtype ? y : y.to(x.dtype);
+      return y;
     });
 }
 

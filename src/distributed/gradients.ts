@@ -1,29 +1,37 @@
-// Gradient averaging over workers after the backward pass, in buckets: the gradients are
-// flattened into buckets of about `bucketBytes` (in reverse parameter order, the order the
-// backward pass finishes them), every bucket's all-reduce is started at once (Gloo runs
-// them on its own threads while the next bucket is flattened), then each is averaged and
-// copied back.
+// Gradient averaging over workers, in buckets: the gradients are flattened into buckets of
+// about `bucketBytes` (in reverse parameter order, the order the backward pass finishes
+// them; the first one smaller, so that communication starts early), each bucket is summed
+// over the workers, then averaged and copied back. Two ways with the same result:
+// `averageGradients` after the backward pass (every bucket's all-reduce started at once,
+// Gloo runs them on its own threads while the next is flattened), and `BackwardAverager`
+// during it (each bucket's all-reduce starts as soon as its last gradient is final, as
+// PyTorch DDP's Reducer does; native/dist.cc).
 import * as t from '../torch';
 import type { Tensor } from '../torch';
-import type { ProcessGroup, Pending } from './group';
+import type { GradientReducer, ProcessGroup, Pending } from './group';
 
 /** PyTorch DDP's default bucket size. */
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
+/** PyTorch DDP's first bucket (1 MiB): the last layers' gradients leave before the backward pass ends. */
+export const DEFAULT_FIRST_BUCKET_BYTES = 1024 * 1024;
 
 export interface BucketPlan {
   /** indices into the parameter list, per bucket */
   buckets: number[][];
 }
 
-/** Groups parameters (in reverse order) into buckets of at most `bucketBytes` (a parameter bigger than that gets its own). */
-export function planBuckets(params: Tensor[], bucketBytes = DEFAULT_BUCKET_BYTES): BucketPlan {
+/**
+ * Groups parameters (in reverse order) into buckets of at most `bucketBytes`, the first of
+ * at most `firstBucketBytes` (a parameter bigger than its bucket's cap gets its own).
+ */
+export function planBuckets(params: Tensor[], bucketBytes = DEFAULT_BUCKET_BYTES, firstBucketBytes = Math.min(bucketBytes, DEFAULT_FIRST_BUCKET_BYTES)): BucketPlan {
   const buckets: number[][] = [];
   let current: number[] = [];
   let bytes = 0;
   for (let i = params.length - 1; i >= 0; i--) {
     const p = params[i]!;
     const size = p.numel * (p.dtype === 'float64' ? 8 : p.dtype === 'float32' ? 4 : 2);
-    if (current.length && bytes + size > bucketBytes) {
+    if (current.length && bytes + size > (buckets.length ? bucketBytes : firstBucketBytes)) {
       buckets.push(current);
       current = [];
       bytes = 0;
@@ -48,15 +56,16 @@ export function averageGradients(group: ProcessGroup, params: Tensor[], plan: Bu
   t.tidy(() => {
     const started: { flat: Tensor; members: number[]; pending: Pending }[] = [];
     for (const members of plan.buckets) {
-      // The gradients, then one number per parameter: 1 where this worker has a gradient
-      // (summed, it says whether any worker had one).
+      // The gradients (float32, or float64 where a member is), then one number per parameter:
+      // 1 where this worker has a gradient (summed, it says whether any worker had one).
+      const dtype = members.some((i) => params[i]!.dtype === 'float64') ? 'float64' : 'float32';
       const flat = t.cat([
         ...members.map((i) => {
           const p = params[i]!;
           const g = p.grad;
-          return (g ?? t.zerosLike(p)).detach().to('float32').reshape(-1);
+          return (g ?? t.zerosLike(p)).detach().to(dtype).reshape(-1);
         }),
-        t.tensor(Float32Array.from(members, (i) => (params[i]!.grad ? 1 : 0)), [members.length]),
+        t.tensor(Float32Array.from(members, (i) => (params[i]!.grad ? 1 : 0)), [members.length]).to(dtype),
       ]);
       started.push({ flat, members, pending: group.allReduceStart(flat, 'sum') });
     }
@@ -77,6 +86,53 @@ export function averageGradients(group: ProcessGroup, params: Tensor[], plan: Bu
       }
     });
   });
+}
+
+/** Whether pretraining overlaps the averaging with the backward pass: yes unless SIMCLR_OVERLAP=0. */
+export function overlapFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SIMCLR_OVERLAP !== '0';
+}
+
+/**
+ * The overlapped averaging for one parameter list, made on first use and made again when
+ * the list changes (other tensors). Use: arm(params) before loss.backward(), finish() after.
+ */
+export class BackwardAverager {
+  private reducer: GradientReducer | null = null;
+  /** armed for a list without trainable parameters: nothing to average */
+  private idle = false;
+
+  constructor(
+    private readonly group: ProcessGroup,
+    private readonly bucketBytes = DEFAULT_BUCKET_BYTES,
+    private readonly firstBucketBytes = Math.min(bucketBytes, DEFAULT_FIRST_BUCKET_BYTES),
+  ) {}
+
+  arm(params: Tensor[]): void {
+    // Frozen parameters never get a gradient (no worker has one: averageGradients leaves
+    // them without one too), and have no accumulator to hook.
+    const live = params.filter((p) => p.requiresGrad);
+    this.idle = live.length === 0;
+    if (this.idle) return;
+    const r = this.reducer;
+    if (!r || r.params.length !== live.length || r.params.some((p, i) => p !== live[i])) {
+      r?.dispose();
+      this.reducer = null;
+      this.reducer = this.group.gradientReducer(live, planBuckets(live, this.bucketBytes, this.firstBucketBytes).buckets);
+    }
+    this.reducer!.arm();
+  }
+
+  finish(): void {
+    if (this.idle) return;
+    if (!this.reducer) throw new Error('BackwardAverager.finish() before arm()');
+    this.reducer.finish();
+  }
+
+  dispose(): void {
+    this.reducer?.dispose();
+    this.reducer = null;
+  }
 }
 
 /** Makes every worker's parameters and buffers rank 0's (contiguous copies where the layout is another). */

@@ -4,7 +4,7 @@
 // still tell, the ranks that stopped answering.
 import * as t from '../torch';
 import { wrap, type Tensor } from '../torch/tensor';
-import { native, type GroupId, type StoreId, type WorkId } from '../torch/native';
+import { native, type DistCounters, type GroupId, type ReducerId, type StoreId, type WorkId } from '../torch/native';
 
 export interface GroupOptions {
   /** Address of the rendezvous (rank 0's host). */
@@ -35,6 +35,28 @@ export class WorkerError extends Error {
 
 const KEY = 'simclr';
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
+/**
+ * Gradient averaging overlapped with the backward pass (native/dist.cc): arm() before
+ * loss.backward(), finish() after it; then every parameter's gradient is the mean over the
+ * workers, as averageGradients makes it.
+ */
+export interface GradientReducer {
+  /** The parameters it was made for, in the caller's order. */
+  readonly params: readonly Tensor[];
+  arm(): void;
+  finish(): void;
+  dispose(): void;
+}
+
+// A reducer that is never disposed (its owner dropped) gives back its hooks and buckets.
+const reducerCleanup = new FinalizationRegistry<ReducerId>((id) => {
+  try {
+    native.distReducerDrop(id);
+  } catch {
+    // already dropped
+  }
+});
 
 /** A started collective: wait() finishes it (at most the group's timeout). */
 export interface Pending {
@@ -141,7 +163,7 @@ export class ProcessGroup {
   /** Turns a failed collective into a WorkerError naming this rank and the ranks that stopped answering. */
   private failure(what: string, e: unknown): WorkerError {
     if (e instanceof WorkerError) return e;
-    const cause = (e as Error).message.replace(/^dist\w+: /, '');
+    const cause = (e as Error).message.replace(/^(dist\w+|backward): /, '');
     const missing = this.unresponsive();
     const who =
       missing === null
@@ -237,6 +259,85 @@ export class ProcessGroup {
     } catch (e) {
       throw this.failure(`sum with gradient of [${x.shape.join(', ')}]`, e);
     }
+  }
+
+  /**
+   * A reducer for these parameters: buckets lists indices into params, in the order the
+   * backward pass finishes them (planBuckets). Every worker must make it the same.
+   */
+  gradientReducer(params: Tensor[], buckets: number[][]): GradientReducer {
+    const ordered = buckets.flat().map((i) => params[i]!);
+    const id = native.distReducerNew(this.id, ordered.map((p) => p.h), buckets.map((b) => b.length));
+    const bytes = ordered.reduce((a, p) => a + (p.dtype === 'float64' ? 8 : 4) * (p.numel + 1), 0);
+    const what = `averaging the gradients (${buckets.length} bucket${buckets.length > 1 ? 's' : ''}, ${bytes} bytes)`;
+    let open = true;
+    let armed = false;
+    const self = this;
+    const reducer: GradientReducer = {
+      params: params.slice(),
+      arm() {
+        if (!open) throw new Error('the gradient reducer was disposed');
+        armed = true;
+        try {
+          native.distReducerArm(id);
+        } catch (e) {
+          throw self.failure(what, e);
+        }
+      },
+      finish() {
+        if (!open) throw new Error('the gradient reducer was disposed');
+        // A mistake of the caller's, not a worker's: the group stays usable.
+        if (!armed) throw new Error('the gradient reducer: finish() without arm() before the backward pass');
+        armed = false;
+        void self.id; // a destroyed or failed group says so
+        try {
+          native.distReducerFinish(id, self.timeoutMs);
+        } catch (e) {
+          throw self.failure(what, e);
+        }
+      },
+      dispose() {
+        if (!open) return;
+        open = false;
+        reducerCleanup.unregister(reducer);
+        native.distReducerDrop(id);
+      },
+    };
+    reducerCleanup.register(reducer, id, reducer);
+    return reducer;
+  }
+
+  /**
+   * An error thrown by something that ran collectives this side cannot see (a backward pass
+   * through synchronized batch norm or the gathered projections), as a WorkerError naming
+   * this rank and the ranks that stopped answering.
+   */
+  workerFailure(what: string, e: unknown): WorkerError {
+    return this.failure(what, e);
+  }
+
+  /** This process's collectives so far: bytes handed to them by kind, and ms spent waiting. */
+  counters(): DistCounters {
+    return native.distCounters();
+  }
+
+  /**
+   * Batch norm over every worker's batch, in training mode, recorded by autograd (one
+   * collective forward, one backward): y, the batch's mean and biased variance, and the
+   * number of values per channel. runningMean must be the same on every worker.
+   */
+  syncBatchNorm(x: Tensor, o: { weight: Tensor | null; bias: Tensor | null; runningMean: Tensor; eps: number }): { y: Tensor; mean: Tensor; variance: Tensor; count: number } {
+    let out: [Tensor, Tensor, Tensor, Tensor];
+    try {
+      out = native.distSyncBatchNorm(this.id, x.h, o.weight?.h ?? null, o.bias?.h ?? null, o.runningMean.h, o.eps, this.timeoutMs).map((h) => wrap(h)) as [Tensor, Tensor, Tensor, Tensor];
+    } catch (e) {
+      if (e instanceof TypeError) throw e;
+      throw this.failure(`synchronized batch norm of [${x.shape.join(', ')}]`, e);
+    }
+    const [y, mean, variance, count] = out;
+    const n = count.item();
+    count.dispose();
+    return { y, mean, variance, count: n };
   }
 
   /** Numbers (a few figures per step) summed over the workers, in float64. */

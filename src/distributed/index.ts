@@ -1,6 +1,7 @@
 // simclr-ts/distributed: data-parallel workers over c10d (Gloo on CPU).
-export { ProcessGroup, WorkerError, type GroupOptions, type Pending } from './group';
+export { ProcessGroup, WorkerError, type GradientReducer, type GroupOptions, type Pending } from './group';
 export { gatherWithGrad, syncBatchNorm, useSyncBatchNorm } from './autograd';
-export { averageGradients, broadcastWeights, planBuckets, weightsChecksum, DEFAULT_BUCKET_BYTES, type BucketPlan } from './gradients';
+export { averageGradients, broadcastWeights, planBuckets, weightsChecksum, BackwardAverager, overlapFromEnv, DEFAULT_BUCKET_BYTES, DEFAULT_FIRST_BUCKET_BYTES, type BucketPlan } from './gradients';
 export { workerEnv, envForWorker, WorkerEnvError, type WorkerEnv } from './env';
 export { launchLocal, joinWorkers, leaveWorkers, freePort, threadsPerWorker, type LaunchOptions } from './launch';
+export { CollectiveProbe, profileFromEnv } from './profile';

@@ -216,12 +216,33 @@ export interface NativeAddon {
   distWait(work: WorkId, timeoutMs: number): void;
   distPending(): number;
   distSumWithGrad(group: GroupId, tensor: H, timeoutMs: number): H;
+  /** Synchronized batch norm (training): [y, mean, biased variance, count] over every worker's batch. */
+  distSyncBatchNorm(group: GroupId, input: H, weight: H | null, bias: H | null, runningMean: H, eps: number, timeoutMs: number): [H, H, H, H];
+  /** Bytes handed to collectives by kind, and ms spent waiting for them, since the process started. */
+  distCounters(): DistCounters;
+  /** Gradient averaging overlapped with the backward pass: params in bucket order, bucketSizes parameters per bucket. */
+  distReducerNew(group: GroupId, params: H[], bucketSizes: number[]): ReducerId;
+  distReducerArm(reducer: ReducerId): void;
+  distReducerFinish(reducer: ReducerId, timeoutMs: number): void;
+  distReducerDrop(reducer: ReducerId): void;
+}
+
+export interface DistCounters {
+  waitMs: number;
+  collectives: number;
+  allReduceBytes: number;
+  allGatherBytes: number;
+  broadcastBytes: number;
+  sumWithGradBytes: number;
+  gradientBytes: number;
+  syncBatchNormBytes: number;
 }
 
 /** A TCPStore, a process group and a started collective, in the addon's registries. */
 export type StoreId = number & { readonly __brand: 'StoreId' };
 export type GroupId = number & { readonly __brand: 'GroupId' };
 export type WorkId = number & { readonly __brand: 'WorkId' };
+export type ReducerId = number & { readonly __brand: 'ReducerId' };
 
 /** The compiled addon's path; throws with set-up advice when it is not built. */
 export function addonPath(): string {

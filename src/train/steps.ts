@@ -6,7 +6,7 @@ import type { Tensor } from '../torch';
 import { forwardIn, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
 import { keyedRandom, normalise, simclrView, simclrViews, type Extents, type Normalisation, type ViewKey, type ViewOptions } from '../augment';
-import { averageGradients, gatherWithGrad, planBuckets, type BucketPlan, type ProcessGroup } from '../distributed';
+import { averageGradients, BackwardAverager, CollectiveProbe, gatherWithGrad, overlapFromEnv, planBuckets, profileFromEnv, type BucketPlan, type ProcessGroup } from '../distributed';
 import { crossEntropy, distillationLoss, ntXent } from '../losses';
 import type { MomentumOptimizer as Optimizer } from '../optim';
 import { NonFiniteLossError } from './control';
@@ -23,11 +23,15 @@ export interface StepAt {
 
 /**
  * Data-parallel training: the process group, and the gradient buckets (planned on first
- * use). Each worker steps on its share of the global batch; gradients are averaged.
+ * use). Each worker steps on its share of the global batch; gradients are averaged, during
+ * the backward pass unless `overlap` is false (default: SIMCLR_OVERLAP=0 turns it off).
  */
 export interface Workers {
   group: ProcessGroup;
   buckets?: BucketPlan;
+  overlap?: boolean;
+  /** the overlapped averaging's hooks and buckets (made on first use) */
+  averager?: BackwardAverager;
 }
 
 export interface PretrainState {
@@ -47,20 +51,32 @@ export interface StepResult {
 }
 
 /** Loss value, or a NonFiniteLossError before the weights are touched. */
-function finite(loss: Tensor, at: StepAt): number {
-  const value = loss.item();
+function finite(loss: Tensor | number, at: StepAt): number {
+  const value = typeof loss === 'number' ? loss : loss.item();
   if (!Number.isFinite(value)) throw new NonFiniteLossError(at.stage, at.step);
   return value;
 }
 
 function update(optimizer: Optimizer, loss: Tensor, lr: number, workers?: Workers | null): void {
   optimizer.zeroGrad();
-  loss.backward();
-  if (workers && workers.group.worldSize > 1) {
-    const params = optimizer.params.map(([, p]) => p);
-    workers.buckets ??= planBuckets(params);
-    averageGradients(workers.group, params, workers.buckets);
+  if (!workers || workers.group.worldSize === 1) {
+    loss.backward();
+    optimizer.step(lr);
+    return;
   }
+  const { group } = workers;
+  const params = optimizer.params.map(([, p]) => p);
+  const averager = (workers.overlap ?? overlapFromEnv()) ? (workers.averager ??= new BackwardAverager(group)) : null;
+  averager?.arm(params);
+  try {
+    loss.backward();
+  } catch (e) {
+    // Its collectives (synchronized batch norm, the gathered projections, gradient buckets)
+    // failed: a worker stopped. Named as the other collectives' failures are.
+    throw group.workerFailure('the backward pass', e);
+  }
+  if (averager) averager.finish();
+  else averageGradients(group, params, (workers.buckets ??= planBuckets(params)));
   optimizer.step(lr);
 }
 
@@ -87,8 +103,9 @@ export function pretrainUpdate(s: PretrainState, views: Tensor, at: StepAt, coun
 /** Forward, NT-Xent, backward and the update, on normalised views. */
 function modelUpdate(s: PretrainState, x: Tensor, at: StepAt, counts?: number[]): StepResult {
   return t.tidy(() => {
-    const [z1, z2] = forwardIn(s.model, x).chunk(2);
     const group = s.workers && s.workers.group.worldSize > 1 ? s.workers.group : null;
+    const probe = group && profileFromEnv() ? new CollectiveProbe(group) : null;
+    const [z1, z2] = forwardIn(s.model, x).chunk(2);
     if (!group) {
       const out = ntXent(z1!, z2!, { temperature: s.temperature });
       const loss = finite(out.loss, at);
@@ -97,10 +114,13 @@ function modelUpdate(s: PretrainState, x: Tensor, at: StepAt, counts?: number[])
     }
     // Every worker's projections are the negatives; this worker's loss covers its own rows.
     const n = z1!.shape[0]!;
+    probe?.mark();
     const out = ntXent(z1!, z2!, { temperature: s.temperature, gather: (h) => gatherWithGrad(group, h, counts ?? Array.from({ length: group.worldSize }, () => n)) });
     const { means, weight } = globalMeans(group, n, counts, [out.loss.item(), out.accuracy.item()], at);
+    probe?.mark();
     update(s.optimizer, out.loss.mul(weight), at.lr, s.workers);
-    return { loss: means[0]!, metrics: { contrastive_acc: means[1]! } };
+    probe?.mark();
+    return { loss: means[0]!, metrics: { contrastive_acc: means[1]!, ...probe?.metrics() } };
   });
 }
 
