@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from simclr_step import LARS, head, nt_xent, view  # noqa: E402
+from supervised_baseline import Block  # noqa: E402  (the same basic block as the baseline peer)
 
 
 def fashion_mnist(n):
@@ -28,23 +29,6 @@ def fashion_mnist(n):
         data = f.read()
     x = torch.frombuffer(bytearray(data[16 : 16 + n * 784]), dtype=torch.uint8)
     return x.view(n, 1, 28, 28).float() / 255
-
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.down = None
-        if stride != 1 or cin != cout:
-            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + (self.down(x) if self.down is not None else x))
 
 
 class ResNet18(nn.Module):
