@@ -16,7 +16,6 @@ import sys
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from simclr_step import LARS, head, nt_xent, view  # noqa: E402
