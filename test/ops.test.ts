@@ -471,6 +471,43 @@ op(
   },
 );
 
+op(['distSyncBatchNorm', 'distCounters', 'distReducerNew', 'distReducerArm', 'distReducerFinish', 'distReducerDrop'], () => {
+  // A group of one: synchronized batch norm is batch norm over this batch, and the gradient
+  // reducer's average over one worker leaves the gradients as they are.
+  const store = native.distStoreOpen('127.0.0.1', 0, true, 5000);
+  try {
+    const group = native.distGroupNew(store, 0, 1, 5000, '127.0.0.1', 1);
+    t.tidy(() => {
+      const x = t.rand([6, 3, 4, 4]).mul(2).add(1);
+      const weight = t.tensor([1, 2, 0.5]);
+      const bias = t.tensor([0, 1, -1]);
+      const before = native.distCounters();
+      const [y, mean, variance, count] = native.distSyncBatchNorm(group, x.h, weight.h, bias.h, t.zeros([3]).h, 1e-5, 5000).map((h) => wrap(h)) as [t.Tensor, t.Tensor, t.Tensor, t.Tensor];
+      const m = x.mean([0, 2, 3]);
+      const v = x.var([0, 2, 3], { unbiased: false });
+      assert.equal(count.item(), 96);
+      assert.ok(mean.sub(m).abs().amax(0).item() < 1e-5 && variance.sub(v).abs().amax(0).item() < 1e-5, 'the batch mean and biased variance');
+      const expected = x.sub(m.reshape(1, 3, 1, 1)).mul(v.add(1e-5).rsqrt().reshape(1, 3, 1, 1)).mul(weight.reshape(1, 3, 1, 1)).add(bias.reshape(1, 3, 1, 1));
+      assert.ok(y.sub(expected).abs().amax([0, 1, 2, 3]).item() < 1e-5, 'normalised, scaled and shifted');
+      const after = native.distCounters();
+      assert.ok(after.collectives > before.collectives && after.syncBatchNormBytes > before.syncBatchNormBytes, 'counted');
+
+      const a = t.tensor([1, 2, 3]).requiresGrad_();
+      const b = t.tensor([[1, -1]]).requiresGrad_();
+      const reducer = native.distReducerNew(group, [b.h, a.h], [1, 1]);
+      native.distReducerArm(reducer);
+      a.mul(2).sum().add(b.mul(3).sum()).backward();
+      native.distReducerFinish(reducer, 5000);
+      assert.deepEqual(a.grad!.toArray(), [2, 2, 2]);
+      assert.deepEqual(b.grad!.toArray(), [3, 3]);
+      native.distReducerDrop(reducer);
+    });
+    native.distGroupDestroy(group);
+  } finally {
+    native.distStoreClose(store);
+  }
+});
+
 test('every op in the native table has a forward-value test', () => {
   const ops = Object.keys(native).filter((k) => typeof (native as unknown as Record<string, unknown>)[k] === 'function');
   const missing = ops.filter((k) => !covered.has(k));
