@@ -17,7 +17,8 @@ const { values: opts } = parseArgs({ options: { rounds: { type: 'string', defaul
 function rankMain(rank: number, port: number): void {
   t.setNumThreads(1);
   const g = t.distributed.ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: port, worldSize: 2, rank, timeoutMs: 60_000 });
-  const x = t.ones([64]);
+  // Zeros: sums of ones would double each time and overflow to inf.
+  const x = t.zeros([64]);
   for (let i = 0; i < 50; i++) g.allReduce(x);
   const n = 1000;
   const start = performance.now();

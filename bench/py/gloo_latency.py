@@ -10,7 +10,7 @@ import torch.distributed as dist
 torch.set_num_threads(1)
 rank = int(sys.argv[1])
 dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{sys.argv[2]}", rank=rank, world_size=2)
-x = torch.ones(64)
+x = torch.zeros(64)  # sums of ones would double each time and overflow to inf
 for _ in range(50):
     dist.all_reduce(x)
 n = 1000

@@ -96,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
       script: process.argv[1]!,
       args,
       threadsPerWorker: globals.threads,
-      // A training command restarts from its checkpoints; eval and demo start again.
+      // A training command restarts from its checkpoints; eval and demo run again as given (demo continues its --out).
       restart: restarter(command, args, { out: v.out, run: v.from ?? v.teacher }),
     }).catch((e: unknown) => {
       throw e instanceof PortInUseError || e instanceof LaunchError ? new UsageError(e.message) : e;
