@@ -158,6 +158,7 @@ test('bad input gives a clear message and a non-zero exit, and keeps what was sa
   const cases: [string[], number, RegExp][] = [
     [['finetune', '--from', run, '--labels', '0%'], 2, /--labels must be a percentage/],
     [['pretrain', '--data', train, '--out', join(root, 'b1'), '--batch', '1'], 2, /--batch must be an integer >= 2 \(for NT-Xent each image's negatives are the others\), got '1'/],
+    [['finetune', '--from', run, '--labels', '10%', '--batch', '1'], 2, /--batch must be an integer >= 2 \(batch norm cannot train on one image\), got '1'/],
     [['pretrain', '--data', train, '--out', join(root, 'w0'), '--width', '0'], 2, /--width must be a number >= 0.0625/],
     [['finetune', '--from', join(root, 'nope'), '--labels', '10%'], 2, /nope: not a simclr run folder \(no config\.json\)/],
     [['pretrain', '--data', train, '--out', run], 2, /already holds a run; pass --resume/],

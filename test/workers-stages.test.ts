@@ -218,9 +218,9 @@ test('pipeline on 2 workers: every stage runs on both in turn; results.json, the
 
 test('a batch that cannot give every worker an image is a PlanError naming where it came from (exit 2)', () => {
   const run = join(root, 'ft2');
-  const given = simclr(['finetune', '--from', run, ...FINETUNE, '--epochs', '1', '--batch', '1', '--nproc', '2', '--threads', '1']);
+  const given = simclr(['finetune', '--from', run, ...FINETUNE, '--epochs', '1', '--batch', '2', '--nproc', '3', '--threads', '1']);
   assert.equal(given.status, 2, given.stderr);
-  assert.match(given.stderr, /simclr: finetune-10-per-class: --batch 1 must hold at least one image per worker \(2 workers\): use fewer workers or --batch 2 or more/);
+  assert.match(given.stderr, /simclr: finetune-10-per-class: --batch 2 must hold at least one image per worker \(3 workers\): use fewer workers or --batch 3 or more/);
   // Cut to the stage's images: the message names them, not a --batch 1 never given.
   const cut = simclr(['distill', '--teacher', run, '--labels', '10/class', '--val', '60', '--max-images', '1', '--epochs', '1', ...COMPUTE, '--nproc', '2', '--threads', '1']);
   assert.equal(cut.status, 2, cut.stderr);

@@ -80,7 +80,7 @@ function classifierOptions(d: ClassifierSettings) {
     val: { type: 'string', placeholder: 'SPEC', default: d.val, help: "validation split held out of the training images' labels (10%, 0.1, 500 images, or 0 for none; at most 5,000), reported after each epoch; made once per run (val.txt)" },
     'val-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of validation image ids instead of drawing one' },
     epochs: { type: 'integer', min: 1, default: d.epochs, help: 'training epochs' },
-    batch: { type: 'integer', min: 1, default: d.batch, help: 'images per step' },
+    batch: { type: 'integer', min: 2, rangeWhy: 'batch norm cannot train on one image', default: d.batch, help: 'images per step' },
     lr: { type: 'number', min: 0, default: d.lr, help: 'SGD (Nesterov, cosine) learning rate' },
     'weight-decay': { type: 'number', min: 0, default: d.weightDecay, help: 'weight decay' },
     'crop-min': { type: 'number', min: 0.01, max: 1, default: d.cropMin, help: 'smallest crop area of the crop + flip views' },
