@@ -205,6 +205,22 @@ function main(): void {
       process.exitCode = 4;
     }
     return;
+  } else if (scenario === 'shifts') {
+    // Synchronized batch norm with running means: in float64, 0.38516103164419235 summed over 6
+    // workers is not exactly 6 times it (equal means must pass); another running mean must not.
+    const odd = process.env.SIMCLR_DIST_ODD_RANK === String(rank);
+    try {
+      t.tidy(() => {
+        const x = t.rand([4, 2, 3, 3], { dtype: 'float64' });
+        const runningMean = t.tensor([0.38516103164419235, odd ? 0.2 : 0.7], undefined, { dtype: 'float64' });
+        const out = group.syncBatchNorm(x, { weight: null, bias: null, runningMean, eps: 1e-5 });
+        say({ rank, error: null, count: out.count });
+      });
+    } catch (e) {
+      say({ rank, error: (e as Error).message });
+      process.exitCode = 4;
+      return;
+    }
   } else if (scenario === 'kill') {
     // Rank 1 dies (SIGKILL) after the first all-reduce; rank 0 keeps going.
     const started = Date.now();

@@ -192,6 +192,16 @@ test('the rendezvous port in use, a wrong WORLD_SIZE: clear errors naming the po
   assert.ok(Date.now() - started < 20_000);
 });
 
+test('synchronized batch norm: equal float64 running means pass on 6 workers (their sum is not exactly 6 times the mean); another running mean on one worker is an error', async () => {
+  const same = await runWorkers('shifts', 6, await freePort());
+  for (const w of same) assert.deepEqual([w.code, w.lines[0]!.error, w.lines[0]!.count], [0, null, 216], w.stderr);
+  const odd = await runWorkers('shifts', 3, await freePort(), { SIMCLR_DIST_ODD_RANK: '2' });
+  for (const w of odd) {
+    assert.equal(w.code, 4, w.stderr);
+    assert.match(w.lines[0]!.error as string, /running means differ between workers/);
+  }
+});
+
 test('collective ops refuse made-up store, group and work numbers, bad ports and timeouts, as TypeErrors', () => {
   const n = t.native;
   assert.throws(() => n.distWait(123456 as never, 10), { name: 'TypeError', message: /distWait: argument 'work' is not an open work item/ });
