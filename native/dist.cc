@@ -100,6 +100,16 @@ at::Tensor commTensor(Args& a, size_t i) {
   return t;
 }
 
+// Tensors on a GPU reach Gloo through the host: the collectives inside autograd functions
+// (synchronized batch norm, the gathered projections) and the gradient buckets copy their
+// few values to the CPU and back, so a CUDA build trains on the GPU over the same Gloo group.
+bool onCpuOrGpu(const at::Tensor& t) { return t.device().is_cpu() || t.device().is_cuda(); }
+
+at::Tensor toHost(const at::Tensor& t) { return t.device().is_cpu() ? t : t.to(at::kCPU); }
+
+// Autocast is off inside the fused functions, on the CPU and on CUDA.
+c10::DispatchKeySet autocastKeys() { return c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA}); }
+
 Napi::Value addWork(Napi::Env env, c10::intrusive_ptr<c10d::Work> work, std::vector<at::Tensor> tensors,
                     std::vector<std::vector<at::Tensor>> outputs = {}) {
   return num(env, static_cast<double>(works.add(WorkEntry{std::move(work), std::move(tensors), std::move(outputs)})));
@@ -132,11 +142,12 @@ void timedWait(c10d::Work& work, std::chrono::milliseconds timeout) {
 at::Tensor sumOverWorkers(int64_t groupId, const at::Tensor& x, int64_t timeoutMs) {
   auto it = groups.items.find(groupId);
   TORCH_CHECK(it != groups.items.end(), "the process group was destroyed before the gradient reached it");
-  std::vector<at::Tensor> ts{x.detach().contiguous().clone()};
+  // A copy on the host (Gloo sums in place; x may be a GPU tensor).
+  std::vector<at::Tensor> ts{x.detach().to(at::kCPU, /*non_blocking=*/false, /*copy=*/true).contiguous()};
   count(counters.sumWithGrad, ts[0]);
   auto work = it->second->allreduce(ts);
   timedWait(*work, std::chrono::milliseconds(timeoutMs));
-  return ts[0];
+  return ts[0].to(x.device());
 }
 
 // The autograd-aware all-reduce (sum): y = sum over workers of x; the gradient of x is the
@@ -178,17 +189,17 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
   static at::Tensor allReduce(int64_t groupId, at::Tensor buf, int64_t timeoutMs) {
     auto it = groups.items.find(groupId);
     TORCH_CHECK(it != groups.items.end(), "the process group was destroyed");
-    std::vector<at::Tensor> ts{buf};
-    count(counters.syncBatchNorm, buf);
+    std::vector<at::Tensor> ts{toHost(buf).contiguous()};
+    count(counters.syncBatchNorm, ts[0]);
     auto work = it->second->allreduce(ts);
     timedWait(*work, std::chrono::milliseconds(timeoutMs));
-    return ts[0];
+    return ts[0].to(buf.device());
   }
 
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
                                                 const at::Tensor& bias, const at::Tensor& shift, int64_t groupId, int64_t timeoutMs,
                                                 double eps, bool hasWeight, bool hasBias) {
-    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::DispatchKey::AutocastCPU);
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(autocastKeys());
     at::ScalarType work = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
     at::Tensor xf = x.to(work);
     int64_t channels = x.size(1);
@@ -202,7 +213,7 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     at::Tensor v = std::get<1>(stats).to(at::kDouble);
     // [sum d, sum d^2, shift, count] with d = x - shift, from the worker's mean and variance;
     // the shifts' sum checks that every worker used the same.
-    at::Tensor buf = at::cat({dm * local, (v + dm * dm) * local, sh, at::full({1}, local, at::kDouble)});
+    at::Tensor buf = at::cat({dm * local, (v + dm * dm) * local, sh, at::full({1}, local, sh.options())});
     buf = allReduce(groupId, buf, timeoutMs);
     double n = buf[3 * channels].item<double>();
     int64_t size = groups.items.at(groupId)->getSize();
@@ -225,13 +236,13 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     ctx->saved_data["n"] = n;
     ctx->saved_data["hasWeight"] = hasWeight;
     ctx->saved_data["hasBias"] = hasBias;
-    at::Tensor count = at::full({1}, n, at::kDouble);
+    at::Tensor count = at::full({1}, n, at::TensorOptions().dtype(at::kDouble));
     ctx->mark_non_differentiable({mean, var, count});
     return {y.to(x.scalar_type()), mean, var, count};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
-    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::DispatchKey::AutocastCPU);
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(autocastKeys());
     auto saved = ctx->get_saved_variables();
     at::Tensor xf = saved[0], w = saved[1], mean = saved[2], var = saved[3];
     double eps = ctx->saved_data["eps"].toDouble();
@@ -487,8 +498,8 @@ const std::vector<OpDef> kDistOps = {
       if (params.empty()) a.typeErrorWhy(1, "must list at least one parameter");
       std::unordered_set<const void*> seen;
       for (const at::Tensor& p : params) {
-        if (!p.defined() || !p.device().is_cpu() || p.layout() != at::kStrided || !at::isFloatingType(p.scalar_type()))
-          a.typeErrorWhy(1, "must hold dense floating-point CPU tensors");
+        if (!p.defined() || !onCpuOrGpu(p) || p.layout() != at::kStrided || !at::isFloatingType(p.scalar_type()))
+          a.typeErrorWhy(1, "must hold dense floating-point tensors on the CPU or a GPU");
         if (!p.is_leaf() || !p.requires_grad()) a.typeErrorWhy(1, "must hold leaf tensors that require grad (parameters)");
         if (!seen.insert(p.unsafeGetTensorImpl()).second) a.typeErrorWhy(1, "lists one tensor twice");
       }
@@ -590,7 +601,7 @@ const std::vector<OpDef> kDistOps = {
           at::Tensor part = flat.narrow(0, r->offset[first + j], n).view(p.sizes()).to(p.scalar_type());
           at::Tensor g = p.grad();
           if (g.defined()) g.copy_(part);
-          else if (present[j] > 0) p.mutable_grad() = part.clone();
+          else if (present[j] > 0) p.mutable_grad() = part.to(p.options(), /*non_blocking=*/false, /*copy=*/true);
         }
       }
       return env.Undefined();
@@ -612,14 +623,14 @@ const std::vector<OpDef> kDistOps = {
       int64_t id = a.i(0);
       groups.get(a, 0);
       at::Tensor x = a.t(1);
-      if (!x.device().is_cpu() || x.layout() != at::kStrided || !at::isFloatingType(x.scalar_type()) || x.dim() < 2 || x.size(1) < 1 || x.numel() == 0)
-        a.typeErrorWhy(1, "must be a dense floating-point CPU tensor [N, C, ...] with elements");
+      if (!onCpuOrGpu(x) || x.layout() != at::kStrided || !at::isFloatingType(x.scalar_type()) || x.dim() < 2 || x.size(1) < 1 || x.numel() == 0)
+        a.typeErrorWhy(1, "must be a dense floating-point tensor [N, C, ...] with elements, on the CPU or a GPU");
       int64_t channels = x.size(1);
       auto perChannel = [&](size_t i, bool optional) -> at::Tensor {
         if (optional && !a.has(i)) return at::Tensor();
         at::Tensor p = a.t(i);
-        if (!p.device().is_cpu() || p.layout() != at::kStrided || !at::isFloatingType(p.scalar_type()) || p.dim() != 1 || p.size(0) != channels)
-          a.typeErrorWhy(i, "must be a dense floating-point CPU tensor of the input's " + std::to_string(channels) + " channels");
+        if (p.device() != x.device() || p.layout() != at::kStrided || !at::isFloatingType(p.scalar_type()) || p.dim() != 1 || p.size(0) != channels)
+          a.typeErrorWhy(i, "must be a dense floating-point tensor of the input's " + std::to_string(channels) + " channels, on its device (" + x.device().str() + ")");
         return p;
       };
       at::Tensor weight = perChannel(2, true), bias = perChannel(3, true), shift = perChannel(4, false);
@@ -638,7 +649,7 @@ const std::vector<OpDef> kDistOps = {
       int64_t id = a.i(0);
       groups.get(a, 0);
       at::Tensor x = a.t(1);
-      if (!x.device().is_cpu() || x.layout() != at::kStrided) a.typeErrorWhy(1, "must be a dense CPU tensor (Gloo)");
+      if (!onCpuOrGpu(x) || x.layout() != at::kStrided) a.typeErrorWhy(1, "must be a dense tensor on the CPU or a GPU");
       int64_t ms = timeoutArg(a, 2).count();
       return wrap(env, SumOverWorkers::apply(x, id, ms));
     }),

@@ -37,11 +37,11 @@ test('prepareModel lays convolution weights out channels-last; the state dict ke
   t.manualSeed(3);
   const model = t.resnet({ depth: 18, width: 0.25, cifarStem: true, numClasses: 10 });
   const before = model.stateDict().get('layer1.0.conv1.weight')!.clone();
-  t.nn.prepareModel(model, { precision: 'fp32', channelsLast: true, why: { precision: '', channelsLast: '' } });
+  t.nn.prepareModel(model, { precision: 'fp32', channelsLast: true, device: 'cpu', why: { precision: '', channelsLast: '' } });
   const w = model.stateDict().get('layer1.0.conv1.weight')!;
   assert.ok(w.isContiguous('channels_last') && !w.isContiguous());
   assert.equal(w.sub(before).abs().amax([0, 1, 2, 3]).item(), 0);
-  t.nn.prepareModel(model, { precision: 'fp32', channelsLast: false, why: { precision: '', channelsLast: '' } });
+  t.nn.prepareModel(model, { precision: 'fp32', channelsLast: false, device: 'cpu', why: { precision: '', channelsLast: '' } });
   assert.ok(model.stateDict().get('layer1.0.conv1.weight')!.isContiguous());
   model.dispose();
 });
@@ -55,7 +55,7 @@ test('bfloat16 autocast changes a ResNet batch gradient only by bfloat16 roundin
   const model = t.resnet({ depth: 18, width: 0.25, cifarStem: true, numClasses: 10 });
   // float64 is the truth the others are measured against.
   const gradients = (dtype: 'float64' | 'float32', precision: t.Precision, channelsLast: boolean): t.Tensor => {
-    const s = { precision, channelsLast, why: { precision: '', channelsLast: '' } };
+    const s = { precision, channelsLast, device: 'cpu', why: { precision: '', channelsLast: '' } };
     model.to({ dtype });
     t.nn.prepareModel(model, s);
     model.zeroGrad();

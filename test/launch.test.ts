@@ -12,6 +12,7 @@ import { freePort } from '../src/distributed';
 import { tempDir } from './helpers';
 import { checkDevice } from '../src/cli/device';
 import { checkpointStamps, parseMaster, pretrainRestart, stageRestart, workerPlan } from '../src/cli/workers';
+import { workerDevice } from '../src/run';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const ROOT = join(__dirname, '..', '..');
@@ -252,15 +253,34 @@ test('scripts/gpu-check.sh on a machine without CUDA: exit 1 with every reason, 
   assert.doesNotMatch(r.stderr, /building the addon/);
 });
 
-test('the checks a CUDA build meets: no GPU seen, cuda:N past the last GPU, more workers than GPUs, cuda:N with workers, then "not built yet"', () => {
+test('the checks a CUDA build meets: no GPU seen, cuda:N past the last GPU, more workers than GPUs, cuda:N with workers, a LOCAL_RANK past the GPUs', () => {
   const cuda = { libtorchVersion: '2.4.0', builtFrom: 'LIBTORCH=/opt/torch', cudaBuild: true, cudaDeviceCount: 2 };
   assert.doesNotThrow(() => checkDevice('cpu', { ...cuda, cudaBuild: false, cudaDeviceCount: 0 }));
   assert.throws(() => checkDevice('cuda', { ...cuda, cudaDeviceCount: 0 }), { name: 'UsageError', message: /--device cuda: libtorch 2\.4\.0 has CUDA but sees no GPU \(check nvidia-smi and CUDA_VISIBLE_DEVICES/ });
   assert.throws(() => checkDevice('cuda:2', cuda), { message: /--device cuda:2: there are 2 GPUs \(cuda:0 to cuda:1\)/ });
   assert.throws(() => checkDevice('cuda', cuda, 4), { message: /--device cuda with --nproc 4: each worker needs a GPU of its own, and 2 are seen/ });
   assert.throws(() => checkDevice('cuda:1', cuda, 2), { message: /--device cuda:1 with --nproc 2: each worker takes the GPU of its LOCAL_RANK; write --device cuda/ });
-  assert.throws(() => checkDevice('cuda:1', cuda), { message: /--device cuda:1: libtorch sees 2 GPUs, but training on CUDA is not built yet/ });
+  assert.doesNotThrow(() => checkDevice('cuda:1', cuda));
+  assert.doesNotThrow(() => checkDevice('cuda', cuda, 2));
+  const saved = process.env.LOCAL_RANK;
+  try {
+    process.env.LOCAL_RANK = '2';
+    assert.throws(() => checkDevice('cuda', cuda), { message: /--device cuda: this worker's LOCAL_RANK is 2, but libtorch sees 2 GPUs/ });
+    process.env.LOCAL_RANK = '1';
+    assert.doesNotThrow(() => checkDevice('cuda', cuda));
+  } finally {
+    if (saved === undefined) delete process.env.LOCAL_RANK;
+    else process.env.LOCAL_RANK = saved;
+  }
   assert.throws(() => checkDevice('cpu:0', cuda), { message: /--device must be cpu, cuda or cuda:N/ });
+});
+
+test("--device cuda is the GPU of the worker's LOCAL_RANK; cpu and cuda:N stay as given", () => {
+  assert.equal(workerDevice(undefined, {}), 'cpu');
+  assert.equal(workerDevice('cpu', { LOCAL_RANK: '3' }), 'cpu');
+  assert.equal(workerDevice('cuda', {}), 'cuda:0');
+  assert.equal(workerDevice('cuda', { LOCAL_RANK: '3' }), 'cuda:3');
+  assert.equal(workerDevice('cuda:1', { LOCAL_RANK: '3' }), 'cuda:1');
 });
 
 test('--master parsing, the launcher plan, and where a restart starts from', () => {

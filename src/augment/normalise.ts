@@ -20,7 +20,7 @@ export function normalise(x: Tensor, norm: Normalisation): Tensor {
   });
 }
 
-/** What evaluation, kNN, linear evaluation and predict feed a model: centre crop, resize, normalise. */
+/** What evaluation, kNN, linear evaluation and predict feed a model: on the compute device, centre crop, resize, normalise. */
 export function evalInput(images: Tensor, size: number, norm: Normalisation, extents: Extents = null): Tensor {
-  return t.tidy(() => normalise(centerCropResize(images, size, undefined, extents), norm));
+  return t.tidy(() => normalise(centerCropResize(t.onComputeDevice(images), size, undefined, extents), norm));
 }

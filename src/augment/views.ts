@@ -166,7 +166,7 @@ export function sampleViewParams(n: number, height: number, width: number, o: Vi
   return t.tidy(() => {
     const r = random;
     const sides = extents ? extentTensors(extents, device) : null;
-    const box = o.crop === false ? t.tensor([[0, 0, 1, 1]]).expand(n, 4).contiguous() : sides ? sampleCropsIn(r, n, sides, o.crop ?? {}, device) : sampleCrops(r, n, height, width, o.crop ?? {}, device);
+    const box = o.crop === false ? t.tensor([[0, 0, 1, 1]], undefined, { device }).expand(n, 4).contiguous() : sides ? sampleCropsIn(r, n, sides, o.crop ?? {}, device) : sampleCrops(r, n, height, width, o.crop ?? {}, device);
     const flip = coin(r, n, o.flipProb ?? 0.5, device);
     const { jitter, colour, order } = sampleJitter(r, n, o.jitter === undefined ? {} : o.jitter, device);
     const gray = coin(r, n, o.grayscaleProb ?? 0.2, device);
@@ -401,12 +401,12 @@ export function colourJitterBySubset(x: Tensor, colour: Tensor, order: Tensor): 
       const ids: number[] = [];
       for (let i = 0; i < n; i++) if (orders[i * 4 + position] === k && values[i * 4 + k] !== IDENTITY[k]) ids.push(i);
       if (ids.length === 0) continue;
-      const index = t.tensor(ids, undefined, { dtype: 'int64' });
+      const index = t.tensor(ids, undefined, { dtype: 'int64', device: out.device });
       pieces.push(jitterOp(k, out.indexSelect(0, index), colour.select(1, k).indexSelect(0, index)));
       ids.forEach((i, j) => (source[i] = offset + j));
       offset += ids.length;
     }
-    if (pieces.length > 1) out = t.cat(pieces, 0).indexSelect(0, t.tensor(source, undefined, { dtype: 'int64' }));
+    if (pieces.length > 1) out = t.cat(pieces, 0).indexSelect(0, t.tensor(source, undefined, { dtype: 'int64', device: out.device }));
   }
   return out;
 }
@@ -523,8 +523,8 @@ export function centerCropResize(images: Tensor, size: number, cropFraction?: nu
     // Small images are seen whole: decided by the training size (a stored image may be a little larger).
     const frac = cropFraction ?? (isSmallImage(size) ? 1 : 0.875);
     const side = Math.min(h, w) * frac;
-    const box = t.tensor([[(1 - side / w) / 2, (1 - side / h) / 2, side / w, side / h]]).expand(n, 4).contiguous();
+    const box = t.tensor([[(1 - side / w) / 2, (1 - side / h) / 2, side / w, side / h]], undefined, { device: x.device }).expand(n, 4).contiguous();
     if (side === h && side === w && h === size) return x.clone();
-    return cropResize(x, box, t.zeros([n], { dtype: 'bool' }), size, 'bicubic');
+    return cropResize(x, box, t.zeros([n], { dtype: 'bool', device: x.device }), size, 'bicubic');
   });
 }

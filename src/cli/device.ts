@@ -1,7 +1,6 @@
 // --device cpu|cuda|cuda:N on the training commands. The check reads the addon's build and
-// the devices libtorch sees (runtimeInfo: at::hasCUDA and the CUDA hooks' GPU count). The
-// training code does not place models and batches on a GPU yet, so every CUDA device stops
-// here with what is missing; the check is what a CUDA build will keep.
+// the devices libtorch sees (runtimeInfo: at::hasCUDA and the CUDA hooks' GPU count), so a
+// wrong device stops with a usage error before any data is read.
 import { UsageError } from './options';
 
 export interface DeviceFacts {
@@ -39,7 +38,8 @@ export function checkDevice(text: string, facts: DeviceFacts, nproc = 1): void {
   if (d.index !== undefined && d.index >= count) throw new UsageError(`--device ${text}: there ${count === 1 ? 'is 1 GPU (cuda:0)' : `are ${count} GPUs (cuda:0 to cuda:${count - 1})`}`);
   if (nproc > 1 && d.index !== undefined) throw new UsageError(`--device ${text} with --nproc ${nproc}: each worker takes the GPU of its LOCAL_RANK; write --device cuda`);
   if (nproc > count) throw new UsageError(`--device ${text} with --nproc ${nproc}: each worker needs a GPU of its own, and ${count} ${count === 1 ? 'is' : 'are'} seen`);
-  throw new UsageError(
-    `--device ${text}: libtorch sees ${count} GPU${count === 1 ? '' : 's'}, but training on CUDA is not built yet (models, batches and views stay on the CPU, and the workers' collectives are Gloo's on CPU tensors); leave out --device`,
-  );
+  const local = Number(process.env.LOCAL_RANK ?? '0');
+  if (d.index === undefined && nproc === 1 && Number.isInteger(local) && local >= count) {
+    throw new UsageError(`--device ${text}: this worker's LOCAL_RANK is ${local}, but libtorch sees ${count} GPU${count === 1 ? '' : 's'} (one per local worker is needed)`);
+  }
 }

@@ -66,9 +66,9 @@ export const workerOptions = {
   'max-restarts': { type: 'integer', min: 0, max: 100, default: 0, help: "when a worker fails, stop this node's others and start them all again, up to this many times (a training command with --resume from its last checkpoint; eval and demo as given) (every node's launcher restarts; restart k meets at the rendezvous port + k). Ctrl-C and SIGTERM are never restarted" },
 } as const satisfies OptionTable;
 
-/** The device the training commands compute on (only the CPU for now: src/cli/device.ts). */
+/** The device the training commands compute on (checked in src/cli/device.ts). */
 export const deviceOptions = {
-  device: { type: 'string', placeholder: 'cpu|cuda|cuda:N', default: 'cpu', help: "where to train: cuda needs the addon built against a CUDA libtorch (LIBTORCH=...), and each worker takes its LOCAL_RANK's GPU; training on CUDA is not built yet, so cuda stops with what is missing" },
+  device: { type: 'string', placeholder: 'cpu|cuda|cuda:N', default: 'cpu', help: "where to train: cuda needs the addon built against a CUDA libtorch (LIBTORCH=...); with --nproc or a launcher each worker takes its LOCAL_RANK's GPU. Models, batches, views and optimiser state live there, under bfloat16 autocast by default; the workers' collectives stay Gloo's, through host memory" },
 } as const satisfies OptionTable;
 
 /** Options of the three classifier stages; each stage has its own defaults (below). */

@@ -27,7 +27,7 @@ export function encoderPlan(values: Values, given: Given): PretrainPlan['encoder
 }
 
 export function computePlan(values: Values, given: Given): ComputePlan {
-  return { ...pick<ComputePlan>(values, given, ['precision', 'channels-last', 'threads']), force: Boolean(values.forceSettings) };
+  return { ...pick<ComputePlan>(values, given, ['precision', 'channels-last', 'threads', 'device']), force: Boolean(values.forceSettings) };
 }
 
 export function dataPlan(values: Values, given: Given): PretrainPlan['data'] {

@@ -23,9 +23,9 @@ export function gatherWithGrad(group: ProcessGroup, x: Tensor, counts?: number[]
     const rest = x.shape.slice(1);
     const wide = x.dtype === 'float32' || x.dtype === 'float64' ? x : x.to('float32');
     const parts: Tensor[] = [];
-    if (offset > 0) parts.push(t.zeros([offset, ...rest], { dtype: wide.dtype }));
+    if (offset > 0) parts.push(t.zeros([offset, ...rest], { dtype: wide.dtype, device: wide.device }));
     parts.push(wide.contiguous());
-    if (total - offset - n > 0) parts.push(t.zeros([total - offset - n, ...rest], { dtype: wide.dtype }));
+    if (total - offset - n > 0) parts.push(t.zeros([total - offset - n, ...rest], { dtype: wide.dtype, device: wide.device }));
     const padded = parts.length === 1 ? parts[0]! : t.cat(parts, 0);
     return { all: group.sumWithGrad(padded), offset };
   });

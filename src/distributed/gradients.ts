@@ -65,7 +65,7 @@ export function averageGradients(group: ProcessGroup, params: Tensor[], plan: Bu
           const g = p.grad;
           return (g ?? t.zerosLike(p)).detach().to(dtype).reshape(-1);
         }),
-        t.tensor(Float32Array.from(members, (i) => (params[i]!.grad ? 1 : 0)), [members.length]).to(dtype),
+        t.tensor(Float32Array.from(members, (i) => (params[i]!.grad ? 1 : 0)), [members.length], { device: params[members[0]!]!.device }).to(dtype),
       ]);
       started.push({ flat, members, pending: group.allReduceStart(flat, 'sum') });
     }
@@ -153,7 +153,7 @@ export function weightsChecksum(tensors: Tensor[]): [number, number] {
     tensors.forEach((x, i) => {
       const v = x.detach().to('float64').reshape(-1);
       a += v.abs().sum().item();
-      b += v.mul(t.arange(1, v.numel + 1, 1, { dtype: 'float64' })).sum().item() * (i + 1);
+      b += v.mul(t.arange(1, v.numel + 1, 1, { dtype: 'float64', device: v.device })).sum().item() * (i + 1);
     });
     return [a, b];
   });

@@ -220,9 +220,37 @@ export class ProcessGroup {
     };
   }
 
-  /** Starts an in-place all-reduce of a contiguous CPU tensor; wait() before reading it. */
+  /**
+   * Starts an in-place all-reduce of a contiguous tensor; wait() before reading it. Gloo
+   * works on host memory: a GPU tensor goes through a CPU copy, written back by wait().
+   */
   allReduceStart(x: Tensor, op: 'sum' | 'max' | 'min' = 'sum'): Pending {
-    return this.start(`allReduce(${op}) of [${x.shape.join(', ')}]`, () => native.distAllReduce(this.id, x.h, op));
+    return this.staged(x, (host) => this.start(`allReduce(${op}) of [${x.shape.join(', ')}]`, () => native.distAllReduce(this.id, host.h, op)));
+  }
+
+  /** A collective on x's values in host memory: x itself on the CPU, else a copy, written back into x once it is done. */
+  private staged(x: Tensor, run: (host: Tensor) => Pending): Pending {
+    if (x.device === 'cpu') return run(x);
+    const alias = x.detach();
+    const host = alias.to('cpu');
+    alias.dispose();
+    let pending: Pending;
+    try {
+      pending = run(host);
+    } catch (e) {
+      host.dispose();
+      throw e;
+    }
+    return {
+      wait: () => {
+        try {
+          pending.wait();
+          t.noGrad(() => x.copy_(host));
+        } finally {
+          host.dispose();
+        }
+      },
+    };
   }
 
   /** In place: x becomes the sum (or mean) over the workers. */
@@ -235,16 +263,16 @@ export class ProcessGroup {
   /** Every worker's x ([N, ...], the same shape everywhere), concatenated in rank order. */
   allGather(x: Tensor): Tensor {
     return t.tidy(() => {
-      const input = x.detach().contiguous();
+      const input = x.detach().to('cpu').contiguous();
       const outs = Array.from({ length: this.worldSize }, () => t.zerosLike(input));
       this.start(`allGather of [${x.shape.join(', ')}]`, () => native.distAllGather(this.id, outs.map((o) => o.h), input.h)).wait();
-      return t.cat(outs, 0);
+      return t.cat(outs, 0).to(x.device);
     });
   }
 
   /** In place: x becomes root's x. */
   broadcast(x: Tensor, root = 0): Tensor {
-    this.start(`broadcast from rank ${root}`, () => native.distBroadcast(this.id, x.h, root)).wait();
+    this.staged(x, (host) => this.start(`broadcast from rank ${root}`, () => native.distBroadcast(this.id, host.h, root))).wait();
     return x;
   }
 

@@ -1,17 +1,18 @@
 // Runs modules under the process's compute settings (torch/compute.ts): weights and
-// batches channels-last, forward passes under bfloat16 autocast, outputs back in float32
+// batches on the settings' device and channels-last, forward passes under bfloat16 autocast, outputs back in float32
 // so that losses, softmax and optimiser state stay in float32.
-import { autocast, computeSettings, type ComputeSettings, type Tensor } from '../torch';
+import { autocast, computeSettings, onComputeDevice, type ComputeSettings, type Tensor } from '../torch';
 import type { Module } from './module';
 
-/** Lays out a model's convolution weights for the settings (idempotent, in place). */
+/** Moves a model to the settings' device and lays out its convolution weights (idempotent, in place). */
 export function prepareModel<M extends Module>(model: M, s: ComputeSettings = computeSettings()): M {
-  return model.to({ memoryFormat: s.channelsLast ? 'channels_last' : 'contiguous' });
+  return model.to({ device: s.device, memoryFormat: s.channelsLast ? 'channels_last' : 'contiguous' });
 }
 
-/** The batch in the settings' memory format (image batches only). */
+/** The batch on the settings' device, in their memory format (image batches only). */
 export function layoutBatch(x: Tensor, s: ComputeSettings = computeSettings()): Tensor {
-  return s.channelsLast && x.shape.length === 4 ? x.contiguous('channels_last') : x;
+  const here = onComputeDevice(x, s);
+  return s.channelsLast && here.shape.length === 4 ? here.contiguous('channels_last') : here;
 }
 
 /** fn's output under the settings' precision (autocast on the device fn computes on), returned in float32. */
@@ -24,5 +25,5 @@ export function inPrecision(fn: () => Tensor, s: ComputeSettings = computeSettin
 /** model(x) under the settings: the batch laid out, the forward pass in their precision, float32 out. */
 export function forwardIn(model: { forward(x: Tensor): Tensor }, x: Tensor, s: ComputeSettings = computeSettings()): Tensor {
   const input = layoutBatch(x, s);
-  return inPrecision(() => model.forward(input), s, x.device);
+  return inPrecision(() => model.forward(input), s, input.device);
 }

@@ -33,7 +33,9 @@ export abstract class MomentumOptimizer {
       if (shape === undefined) throw new Error(`optimiser state: '${name}' is not a parameter of this optimiser`);
       if (shape !== value.shape.join('x')) throw new Error(`optimiser state: '${name}' has shape [${value.shape.join('x')}], the parameter [${shape}]`);
       this.buffers.get(name)?.dispose();
-      this.buffers.set(name, keep(value.clone()));
+      // On the parameter's device (a checkpoint is read onto the CPU).
+      const device = this.params.find(([n]) => n === name)![1].device;
+      this.buffers.set(name, keep(value.device === device ? value.clone() : value.to(device)));
     }
   }
 

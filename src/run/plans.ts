@@ -53,6 +53,8 @@ export interface ComputePlan {
   channelsLast?: 'on' | 'off' | 'auto';
   /** intra-op threads (default: the process's) */
   threads?: number;
+  /** 'cpu' (default), 'cuda' (this worker's LOCAL_RANK's GPU) or 'cuda:N' */
+  device?: string;
   /** Resume even where the settings differ from the recorded ones. */
   force?: boolean;
 }
@@ -155,9 +157,19 @@ export type Outcome = 'finished' | 'stopped';
 
 /** Applies a plan's compute settings to this process and returns them as a run records them. */
 function applyCompute(c: ComputePlan = {}): RecordedCompute {
-  const settings = t.useCompute({ precision: c.precision ?? 'auto', channelsLast: c.channelsLast ?? 'auto' });
+  const settings = t.useCompute({ precision: c.precision ?? 'auto', channelsLast: c.channelsLast ?? 'auto', device: workerDevice(c.device) });
   if (c.threads !== undefined) t.setNumThreads(c.threads);
   return { precision: settings.precision, channelsLast: settings.channelsLast, threads: t.getNumThreads() };
+}
+
+/**
+ * --device as libtorch names it: 'cuda' alone is the GPU of this worker's LOCAL_RANK (set by
+ * our launcher, torchrun or srun's wrapper; 0 without one), as torchrun's users expect.
+ */
+export function workerDevice(given = 'cpu', env: NodeJS.ProcessEnv = process.env): string {
+  if (given !== 'cuda') return given;
+  const local = Number(env.LOCAL_RANK ?? '0');
+  return `cuda:${Number.isInteger(local) && local >= 0 ? local : 0}`;
 }
 
 const describeCompute = (c: RecordedCompute): string => `--precision ${c.precision} --channels-last ${c.channelsLast ? 'on' : 'off'} --threads ${c.threads}`;

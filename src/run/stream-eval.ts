@@ -71,7 +71,7 @@ export async function evaluateFolderStream(dir: string, o: StreamEvalOptions): P
       t.noGrad(() =>
         t.tidy(() => {
           const x = evalInput(hostTensor(got.batch), o.size, o.norm, got.batch.extents);
-          const y = t.tensor(Float64Array.from(chunkLabels), undefined, { dtype: 'int64' }).unsqueeze(1);
+          const y = t.tensor(Float64Array.from(chunkLabels), undefined, { dtype: 'int64', device: x.device }).unsqueeze(1);
           o.classifiers.forEach((c, k) => {
             const logits = forwardIn(c.model, x);
             const top = logits.topk(Math.min(5, logits.shape[1]!), 1).indices.eq(y);

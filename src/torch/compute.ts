@@ -1,6 +1,6 @@
 // How models compute: bfloat16 autocast or float32, channels-last or NCHW. Chosen once per
 // process from what the machine has (the fastest correct settings are the defaults);
-// `--precision` and `--channels-last` (or useCompute) override.
+// `--precision`, `--channels-last` and `--device` (or useCompute) override.
 import { cpuFlags } from './blas';
 import { native as n } from './native';
 
@@ -11,22 +11,31 @@ export interface ComputeOptions {
   precision?: Precision | 'auto';
   /** 'auto' (default): on wherever oneDNN (mkldnn) runs the convolutions. */
   channelsLast?: 'on' | 'off' | 'auto';
+  /** Where models and batches live: 'cpu' (default) or 'cuda:N' (needs a CUDA libtorch). */
+  device?: string;
 }
 
 export interface ComputeSettings {
   precision: Precision;
   channelsLast: boolean;
+  /** 'cpu' or 'cuda:N': models, batches, views and optimiser state live there. */
+  device: string;
   /** One line each: why this precision and memory format were chosen. */
   why: { precision: string; channelsLast: string };
 }
 
 export function resolveCompute(o: ComputeOptions = {}, flags: Set<string> = cpuFlags()): ComputeSettings {
   const mkldnn = n.runtimeInfo().mkldnn;
+  const device = o.device ?? 'cpu';
+  const gpu = device.startsWith('cuda');
   let precision: Precision;
   let whyPrecision: string;
   if (o.precision && o.precision !== 'auto') {
     precision = o.precision;
     whyPrecision = 'set by --precision';
+  } else if (gpu) {
+    precision = 'bf16';
+    whyPrecision = 'on a GPU, bfloat16 autocast runs the convolutions and matrix products on tensor cores (float32 keeps the same range)';
   } else if (!mkldnn) {
     precision = 'fp32';
     whyPrecision = 'libtorch was built without oneDNN, so bfloat16 has no fast kernels';
@@ -45,11 +54,14 @@ export function resolveCompute(o: ComputeOptions = {}, flags: Set<string> = cpuF
   if (o.channelsLast && o.channelsLast !== 'auto') {
     channelsLast = o.channelsLast === 'on';
     whyLayout = 'set by --channels-last';
+  } else if (gpu) {
+    channelsLast = true;
+    whyLayout = "cuDNN's tensor-core convolutions work in NHWC: channels-last saves a transpose per layer";
   } else {
     channelsLast = mkldnn;
     whyLayout = mkldnn ? "oneDNN's convolutions work in NHWC: channels-last saves a reorder per layer" : 'without oneDNN, NCHW kernels are the fast ones';
   }
-  return { precision, channelsLast, why: { precision: whyPrecision, channelsLast: whyLayout } };
+  return { precision, channelsLast, device, why: { precision: whyPrecision, channelsLast: whyLayout } };
 }
 
 let current: ComputeSettings | null = null;
@@ -63,4 +75,12 @@ export function useCompute(o: ComputeOptions = {}): ComputeSettings {
 /** The settings in force (resolved from the machine on first use). */
 export function computeSettings(): ComputeSettings {
   return (current ??= resolveCompute());
+}
+
+/**
+ * x on the settings' device: itself when it is there already (batches come from the
+ * loaders on the CPU; a step moves them once, before the views are made).
+ */
+export function onComputeDevice<T extends { device: string; to(device: string): T }>(x: T, s: ComputeSettings = computeSettings()): T {
+  return x.device === s.device ? x : x.to(s.device);
 }

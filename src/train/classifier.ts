@@ -174,7 +174,7 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
         const { images, extents } = imageBatch(ds, part);
         const labelValues = Float64Array.from(part, (i) => ds.labels![i]!);
         const logits = forwardIn(model, evalInput(images, ds.size, norm, extents));
-        const labels = t.tensor(labelValues, undefined, { dtype: 'int64' }).unsqueeze(1);
+        const labels = t.tensor(labelValues, undefined, { dtype: 'int64', device: logits.device }).unsqueeze(1);
         const hits = logits.topk(Math.min(5, logits.shape[1]!), 1).indices.eq(labels);
         top1 += hits.slice(1, 0, 1).sum().item();
         top5 += hits.sum().item();

@@ -51,7 +51,7 @@ export function rowsFromWorkers(parts: { start: number; features: Tensor }[], co
     return t.tidy(() => {
       // A worker without a part learns the width from the others (features are float32).
       const width = group.allReduce(t.tensor([parts[0]?.features.shape[1] ?? 0]), 'max').item();
-      const all = t.zeros([count, width]);
+      const all = t.zeros([count, width], { device: parts[0]?.features.device ?? t.computeSettings().device });
       t.noGrad(() => {
         for (const p of parts) all.narrow(0, p.start, p.features.shape[0]!).copy_(p.features);
       });
@@ -83,7 +83,7 @@ export function knnClassify({ bank, bankLabels, queries, classes, k = 200, tempe
   const count = queries.shape[0]!;
   const out = new Int32Array(count);
   t.tidy(() => {
-    const labels = t.tensor(Float64Array.from(bankLabels), undefined, { dtype: 'int64' });
+    const labels = t.tensor(Float64Array.from(bankLabels), undefined, { dtype: 'int64', device: bank.device });
     const kk = Math.min(k, bank.shape[0]!);
     for (let start = 0; start < count; start += 500) {
       t.tidy(() => {
@@ -92,7 +92,7 @@ export function knnClassify({ bank, bankLabels, queries, classes, k = 200, tempe
         const { values, indices } = sim.topk(kk, 1);
         const weights = values.div(temperature).exp();
         const votes = labels.indexSelect(0, indices.flatten()).reshape(end - start, kk);
-        const scores = t.zeros([end - start, classes]).scatterAdd(1, votes, weights);
+        const scores = t.zeros([end - start, classes], { device: bank.device }).scatterAdd(1, votes, weights);
         out.set(Int32Array.from(scores.argmax(1).toArray()), start);
       });
     }

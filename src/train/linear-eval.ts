@@ -40,10 +40,11 @@ export function linearEvaluationOn(train: { features: t.Tensor; labels: Int32Arr
   const xt = t.keep(t.tidy(() => testF.sub(mean).div(std)));
   trainF.dispose();
   testF.dispose();
-  const ys = t.keep(t.tensor(Float64Array.from(train.labels), undefined, { dtype: 'int64' }));
+  const device = xs.device;
+  const ys = t.keep(t.tensor(Float64Array.from(train.labels), undefined, { dtype: 'int64', device }));
   const classes = train.classes;
   t.manualSeed(o.seed ?? 0);
-  const head = new Linear(xs.shape[1]!, classes);
+  const head = new Linear(xs.shape[1]!, classes).to({ device });
   const opt = new SGD(head.parameters(), { lr: o.lr ?? 0.1, momentum: 0.9, nesterov: true });
   const steps = Math.ceil(count / batch);
   const lrAt = warmupCosine({ peak: o.lr ?? 0.1, warmupSteps: 0, totalSteps: epochs * steps });
@@ -53,7 +54,7 @@ export function linearEvaluationOn(train: { features: t.Tensor; labels: Int32Arr
     const order = shuffleInPlace(Array.from({ length: count }, (_, i) => i), rnd);
     for (let k = 0; k < steps; k++) {
       t.tidy(() => {
-        const idx = t.tensor(Float64Array.from(order.slice(k * batch, (k + 1) * batch)), undefined, { dtype: 'int64' });
+        const idx = t.tensor(Float64Array.from(order.slice(k * batch, (k + 1) * batch)), undefined, { dtype: 'int64', device });
         const loss = t.F.crossEntropy(head.forward(xs.indexSelect(0, idx)), ys.indexSelect(0, idx));
         opt.zeroGrad();
         loss.backward();
@@ -63,7 +64,7 @@ export function linearEvaluationOn(train: { features: t.Tensor; labels: Int32Arr
   }
   const correct = t.tidy(() =>
     t.noGrad(() => {
-      const labels = t.tensor(Float64Array.from(test.labels!), undefined, { dtype: 'int64' });
+      const labels = t.tensor(Float64Array.from(test.labels!), undefined, { dtype: 'int64', device });
       return head.forward(xt).argmax(1).eq(labels).sum().item();
     }),
   );

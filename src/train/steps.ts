@@ -90,14 +90,14 @@ export function pretrainStep(s: PretrainState, images: Tensor, at: StepAt, key?:
   return t.tidy(() => {
     // Only the normalised input outlives its making: the views and every augmentation stage
     // are freed before the forward pass (at 256 px, batch 64: 200 MB less at the peak).
-    const x = t.tidy(() => normalise(t.cat(simclrViews(images, s.views, key, extents)), s.norm));
+    const x = t.tidy(() => normalise(t.cat(simclrViews(t.onComputeDevice(images), s.views, key, extents)), s.norm));
     return modelUpdate(s, x, at, counts);
   });
 }
 
 /** The model's part of a pretraining step, on views already made: [2N, C, H, W], first views then second. */
 export function pretrainUpdate(s: PretrainState, views: Tensor, at: StepAt, counts?: number[]): StepResult {
-  return t.tidy(() => modelUpdate(s, normalise(views, s.norm), at, counts));
+  return t.tidy(() => modelUpdate(s, normalise(t.onComputeDevice(views), s.norm), at, counts));
 }
 
 /** Forward, NT-Xent, backward and the update, on normalised views. */
@@ -158,7 +158,7 @@ export interface BatchShare {
 
 /** One crop + flip view of each image, normalised; keyed views when the share has a key. */
 function classifierView(s: ClassifierState, images: Tensor, share: BatchShare, extents: Extents): Tensor {
-  return normalise(simclrView(images, s.views, share.key ? keyedRandom(share.key, 0) : undefined, extents), s.norm);
+  return normalise(simclrView(t.onComputeDevice(images), s.views, share.key ? keyedRandom(share.key, 0) : undefined, extents), s.norm);
 }
 
 /**
@@ -185,7 +185,7 @@ function classifierUpdate(s: ClassifierState, lossOf: (logits: Tensor) => Tensor
 export function classifierStep(s: ClassifierState, images: Tensor, labels: Tensor, at: StepAt, extents: Extents = null, share: BatchShare = {}): StepResult {
   return t.tidy(() => {
     const logits = forwardIn(s.model, classifierView(s, images, share, extents));
-    return classifierUpdate(s, (z) => crossEntropy(z, labels), logits, at, share.counts);
+    return classifierUpdate(s, (z) => crossEntropy(z, t.onComputeDevice(labels)), logits, at, share.counts);
   });
 }
 
