@@ -14,8 +14,8 @@
 #   STEPS     steps per run (default 20), BATCH images per step and GPU (default 256)
 # Where it cannot run (no NVIDIA driver, a CPU-only libtorch, PyTorch without CUDA, no
 # CIFAR-10) it says every reason at once and exits 1; each later step that fails says which.
-# Training on CUDA is not built yet: until it is, the two pretraining runs stop with
-# `--device cuda: ... training on CUDA is not built yet` and the script exits 1 after the peer.
+# On a machine without Node.js (the device machines lent to some sessions), run it through
+# scripts/gpu-remote.sh with the bundle that scripts/gpu-bundle.mjs makes.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
