@@ -4,7 +4,13 @@
 
 #include <napi.h>
 #include <ATen/ATen.h>
+#include <c10/util/Optional.h>  // c10::optional: in 2.x only an alias of std::optional, not guaranteed via ATen.h
 #include <c10/util/SmallVector.h>
+#include <torch/version.h>
+
+// Version guards for the libtorch APIs that changed between 1.13 and PyTorch 2.x.
+#define SIMCLR_TORCH_AT_LEAST(MAJOR, MINOR) \
+  (TORCH_VERSION_MAJOR > (MAJOR) || (TORCH_VERSION_MAJOR == (MAJOR) && TORCH_VERSION_MINOR >= (MINOR)))
 
 #include <cstdint>
 #include <string>

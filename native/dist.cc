@@ -25,6 +25,7 @@
 #include <atomic>
 #include <mutex>
 #include <unordered_set>
+#include <utility>
 
 namespace simclr {
 namespace {
@@ -280,6 +281,10 @@ std::vector<uint8_t> bytesOf(const std::string& s) { return std::vector<uint8_t>
 // The hooks only act while armed (between arm and finish), so other backward passes over the
 // same parameters are left alone; they hold the reducer weakly, and a dropped reducer
 // removes them.
+// A gradient accumulator as impl::grad_accumulator returns it: std::shared_ptr<Node> through
+// PyTorch 2.11, c10::intrusive_ptr<Node> after (pytorch#181782).
+using NodeRef = decltype(torch::autograd::impl::grad_accumulator(std::declval<const at::Tensor&>()));
+
 struct GradReducer {
   std::mutex mu;
   int64_t groupId = 0;
@@ -290,7 +295,7 @@ struct GradReducer {
   std::vector<int64_t> bucketElems;  // gradient elements per bucket (the flags follow)
   std::vector<int64_t> bucketFirst;  // first parameter of each bucket, plus the end
   std::vector<at::ScalarType> bucketType;
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  std::vector<NodeRef> accumulators;
   std::vector<uintptr_t> hookKeys;
   // One backward pass:
   bool armed = false;
@@ -533,7 +538,7 @@ const std::vector<OpDef> kDistOps = {
       r->bucketFirst.push_back(static_cast<int64_t>(i));
       std::weak_ptr<GradReducer> weak = r;
       for (size_t k = 0; k < params.size(); ++k) {
-        std::shared_ptr<torch::autograd::Node> acc = torch::autograd::impl::grad_accumulator(params[k]);
+        NodeRef acc = torch::autograd::impl::grad_accumulator(params[k]);
         if (!acc) {
           dropHooks(*r);
           a.typeErrorWhy(1, "holds a tensor without a gradient accumulator");

@@ -12,6 +12,10 @@ if (what === 'include_dirs') {
   // loading it registers the CUDA backend.
   const libs = config.libs.map((l) => `-l${l}`);
   console.log([`-L${config.libDir}`, rpath, '-Wl,--no-as-needed', ...libs, '-Wl,--as-needed'].map(quote).join(' '));
+} else if (what === 'std') {
+  // PyTorch's headers need C++20 from 2.13 on (RELEASE.md's compatibility matrix); C++17 before.
+  const [major, minor] = config.version.split('.').map(Number);
+  console.log(major > 2 || (major === 2 && minor >= 13) ? '-std=c++20' : '-std=c++17');
 } else if (what === 'defines') {
   const info = JSON.stringify({ version: config.version, cuda: config.cuda, source: config.source, gloo: Boolean(config.gloo) });
   console.log(

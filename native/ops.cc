@@ -403,6 +403,12 @@ const std::vector<OpDef> kOps = {
       c10::DeviceType dev = autocastDevice(a, 0);
       bool on = a.b(1);
       at::ScalarType type = a.dtype(2);
+#if SIMCLR_TORCH_AT_LEAST(2, 4)
+      // 2.4 keys the autocast state by device type; the per-device calls below became
+      // deprecated wrappers that warn on every call (slated for removal).
+      at::autocast::set_autocast_enabled(dev, on);
+      at::autocast::set_autocast_dtype(dev, type);
+#else
       if (dev == c10::DeviceType::CPU) {
         at::autocast::set_cpu_enabled(on);
         at::autocast::set_autocast_cpu_dtype(type);
@@ -410,14 +416,20 @@ const std::vector<OpDef> kOps = {
         at::autocast::set_enabled(on);
         at::autocast::set_autocast_gpu_dtype(type);
       }
+#endif
       return env.Undefined();
     }),
     OP("autocastState", "deviceType", {
       c10::DeviceType dev = autocastDevice(a, 0);
-      bool cpu = dev == c10::DeviceType::CPU;
       auto out = Napi::Object::New(env);
+#if SIMCLR_TORCH_AT_LEAST(2, 4)
+      out.Set("enabled", at::autocast::is_autocast_enabled(dev));
+      out.Set("dtype", dtypeName(at::autocast::get_autocast_dtype(dev)));
+#else
+      bool cpu = dev == c10::DeviceType::CPU;
       out.Set("enabled", cpu ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled());
       out.Set("dtype", dtypeName(cpu ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype()));
+#endif
       return out;
     }),
     OP("autocastNesting", "delta", {
@@ -438,7 +450,12 @@ const std::vector<OpDef> kOps = {
     OP("runtimeInfo", "", {
       auto out = Napi::Object::New(env);
       out.Set("cudaAvailable", at::hasCUDA());
+#if SIMCLR_TORCH_AT_LEAST(2, 0)
+      // Later 2.x CUDA hooks count devices through deviceCount(); at::getNumGPUs() wraps whichever.
+      out.Set("cudaDeviceCount", at::hasCUDA() ? static_cast<double>(at::getNumGPUs()) : 0.0);
+#else
       out.Set("cudaDeviceCount", at::hasCUDA() ? static_cast<double>(at::detail::getCUDAHooks().getNumGPUs()) : 0.0);
+#endif
       out.Set("mkldnn", at::hasMKLDNN());
       out.Set("openmp", at::hasOpenMP());
       out.Set("parallelInfo", at::get_parallel_info());

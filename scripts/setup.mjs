@@ -69,6 +69,10 @@ function readVersion(includeDir) {
 
 // libstdc++'s dual ABI: a libtorch built with the old ABI has no `__cxx11` symbols.
 function usesCxx11Abi(libDir) {
+  // A PyTorch install or libtorch zip states it (pip wheels: old ABI up to 2.6, new from 2.7).
+  const cmake = join(libDir, '../share/cmake/Torch/TorchConfig.cmake');
+  const stated = existsSync(cmake) ? readFileSync(cmake, 'utf8').match(/_GLIBCXX_USE_CXX11_ABI=([01])/) : null;
+  if (stated) return stated[1] === '1';
   const c10 = join(libDir, 'libc10.so');
   if (!existsSync(c10)) return true;
   return readFileSync(c10).includes('St7__cxx11');
@@ -164,7 +168,10 @@ function nodeGypCommand() {
 function findGloo(config) {
   const c10d = config.includeDirs.some((d) => existsSync(join(d, 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp')));
   if (!c10d) return null;
-  for (const dir of [...config.includeDirs, '/usr/include', '/usr/local/include']) {
+  // Gloo's headers must be those of the Gloo built into this libtorch: the system's only go
+  // with the system's libtorch. PyTorch's wheels leave them out, so those build without workers.
+  const system = config.source === 'system' ? ['/usr/include', '/usr/local/include'] : [];
+  for (const dir of [...config.includeDirs, ...system]) {
     if (existsSync(join(dir, 'gloo/algorithm.h'))) return dir;
   }
   return null;
@@ -173,9 +180,11 @@ function findGloo(config) {
 function ensureGloo(config) {
   let dir = findGloo(config);
   const hasC10d = config.includeDirs.some((d) => existsSync(join(d, 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp')));
-  if (!dir && hasC10d && aptInstall(['libgloo-dev'], "Gloo's headers, for c10d's process group (workers)")) dir = findGloo(config);
+  if (!dir && hasC10d && config.source === 'system' && aptInstall(['libgloo-dev'], "Gloo's headers, for c10d's process group (workers)")) dir = findGloo(config);
   if (!dir) {
-    log(hasC10d
+    log(hasC10d && config.source !== 'system'
+      ? `warning: ${config.source} ships no Gloo headers (include/gloo); the addon is built without workers (--nproc)`
+      : hasC10d
       ? "warning: Gloo's headers were not found (Debian/Ubuntu: `sudo apt-get install libgloo-dev`); the addon is built without workers (--nproc)"
       : 'warning: this libtorch has no c10d headers; the addon is built without workers (--nproc)');
     return { ...config, gloo: false };
@@ -306,13 +315,13 @@ function ensureFashionMnist(why) {
   }
 }
 
+// Only Debian's libtorch calls the system BLAS; PyTorch's own builds bring theirs (and a
+// GPU machine may have no package registry to ask).
 if (nativeOnly) {
-  ensureNative();
-  ensureFastBlas();
+  if (ensureNative().source === 'system') ensureFastBlas();
 } else {
   ensureNodeModules();
-  ensureNative();
-  ensureFastBlas();
+  if (ensureNative().source === 'system') ensureFastBlas();
   if (purpose === 'test') {
     ensurePythonReference();
     ensureChromium();

@@ -281,6 +281,7 @@ test("--device cuda is the GPU of the worker's LOCAL_RANK; cpu and cuda:N stay a
   assert.equal(workerDevice('cuda', {}), 'cuda:0');
   assert.equal(workerDevice('cuda', { LOCAL_RANK: '3' }), 'cuda:3');
   assert.equal(workerDevice('cuda:1', { LOCAL_RANK: '3' }), 'cuda:1');
+  assert.equal(workerDevice('cuda', { RANK: '2' }), 'cuda:2', 'without LOCAL_RANK, RANK (as workerEnv reads it)');
 });
 
 test('--master parsing, the launcher plan, and where a restart starts from', () => {

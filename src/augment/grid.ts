@@ -29,10 +29,10 @@ export function viewsGridOf(images: Tensor, size: number, views: ViewOptions, zo
     const [v1, v2] = simclrViews(images, views, undefined, extents);
     const original = centerCropResize(images, size, 1, extents);
     // A white gap of 2 pixels between the columns and after each row.
-    const gap = t.ones([count, channels, size, 2]);
+    const gap = t.ones([count, channels, size, 2], { device: original.device });
     const row = t.cat([original, gap, v1, gap, v2], 3);
     const big = t.F.interpolate(row, [size * zoom, row.shape[3]! * zoom], { mode: 'nearest' });
-    const hgap = t.ones([count, channels, 2 * zoom, row.shape[3]! * zoom]);
+    const hgap = t.ones([count, channels, 2 * zoom, row.shape[3]! * zoom], { device: big.device });
     const stacked = t.cat([big, hgap], 2).permute(1, 0, 2, 3).reshape(channels, -1, row.shape[3]! * zoom);
     return stacked.mul(255).round().clamp(0, 255).to('uint8').contiguous();
   });

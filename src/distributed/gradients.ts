@@ -99,6 +99,8 @@ export function overlapFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export class BackwardAverager {
   private reducer: GradientReducer | null = null;
+  /** the native tensors the reducer hooks (a parameter moved by Module.to keeps its object, not its tensor) */
+  private hooked: unknown[] = [];
   /** armed for a list without trainable parameters: nothing to average */
   private idle = false;
 
@@ -115,10 +117,11 @@ export class BackwardAverager {
     this.idle = live.length === 0;
     if (this.idle) return;
     const r = this.reducer;
-    if (!r || r.params.length !== live.length || r.params.some((p, i) => p !== live[i])) {
+    if (!r || r.params.length !== live.length || live.some((p, i) => p.h !== this.hooked[i])) {
       r?.dispose();
       this.reducer = null;
       this.reducer = this.group.gradientReducer(live, planBuckets(live, this.bucketBytes, this.firstBucketBytes).buckets);
+      this.hooked = live.map((p) => p.h);
     }
     this.reducer!.arm();
   }

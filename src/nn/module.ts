@@ -67,6 +67,18 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * Every parameter and buffer this module and its children own, whatever a subclass's
+   * namedParameters() leaves out (a classifier's unused head layers): what to() moves and
+   * dispose() frees.
+   */
+  private ownedTensors(): Tensor[] {
+    const out: Tensor[] = [];
+    for (const t of [...this.params.values(), ...this.buffers.values()]) if (t !== null) out.push(t);
+    for (const child of this.children.values()) out.push(...child.ownedTensors());
+    return out;
+  }
+
   /** Number of parameter elements (trainable weights). */
   parameterCount(): number {
     return this.parameters().reduce((acc, p) => acc + p.numel, 0);
@@ -131,7 +143,7 @@ export abstract class Module {
    */
   to(target: { device?: string; dtype?: DType; memoryFormat?: 'contiguous' | 'channels_last' }): this {
     noGrad(() => {
-      for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+      for (const t of this.ownedTensors()) {
         let next: Tensor | null = null;
         if (target.dtype && isFloat(t.dtype)) next = t.to(target.dtype);
         if (target.memoryFormat && t.shape.length === 4 && !(next ?? t).isContiguous(target.memoryFormat)) {
@@ -157,7 +169,7 @@ export abstract class Module {
 
   /** Frees every parameter and buffer now. */
   dispose(): void {
-    for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) t.dispose();
+    for (const t of this.ownedTensors()) t.dispose();
   }
 }
 

@@ -31,6 +31,8 @@ export interface RecordedCompute {
   precision: Precision;
   channelsLast: boolean;
   threads: number;
+  /** where it trained, when not on the CPU ('cuda:0'); a stage may resume on another device */
+  device?: string;
 }
 
 /** The architecture of a classifier stage, saved in its checkpoint so it can be rebuilt. */

@@ -159,16 +159,17 @@ export type Outcome = 'finished' | 'stopped';
 function applyCompute(c: ComputePlan = {}): RecordedCompute {
   const settings = t.useCompute({ precision: c.precision ?? 'auto', channelsLast: c.channelsLast ?? 'auto', device: workerDevice(c.device) });
   if (c.threads !== undefined) t.setNumThreads(c.threads);
-  return { precision: settings.precision, channelsLast: settings.channelsLast, threads: t.getNumThreads() };
+  return { precision: settings.precision, channelsLast: settings.channelsLast, threads: t.getNumThreads(), ...(settings.device !== 'cpu' ? { device: settings.device } : {}) };
 }
 
 /**
  * --device as libtorch names it: 'cuda' alone is the GPU of this worker's LOCAL_RANK (set by
- * our launcher, torchrun or srun's wrapper; 0 without one), as torchrun's users expect.
+ * our launcher and torchrun; else RANK, as workerEnv reads it; 0 without a launcher), as
+ * torchrun's users expect.
  */
 export function workerDevice(given = 'cpu', env: NodeJS.ProcessEnv = process.env): string {
   if (given !== 'cuda') return given;
-  const local = Number(env.LOCAL_RANK ?? '0');
+  const local = Number(env.LOCAL_RANK || env.RANK || '0');
   return `cuda:${Number.isInteger(local) && local >= 0 ? local : 0}`;
 }
 

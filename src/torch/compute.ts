@@ -26,7 +26,8 @@ export interface ComputeSettings {
 
 export function resolveCompute(o: ComputeOptions = {}, flags: Set<string> = cpuFlags()): ComputeSettings {
   const mkldnn = n.runtimeInfo().mkldnn;
-  const device = o.device ?? 'cpu';
+  // As libtorch names it on tensors ('cuda' alone is GPU 0), so that comparing names finds the tensors already there.
+  const device = o.device === 'cuda' ? 'cuda:0' : (o.device ?? 'cpu');
   const gpu = device.startsWith('cuda');
   let precision: Precision;
   let whyPrecision: string;
