@@ -35,8 +35,10 @@ void account(Napi::Env env, int64_t delta) {
   }
 }
 
-int64_t hostBytes(const at::Tensor& t) {
-  if (!t.defined() || !t.device().is_cpu()) return 0;
+// Host and GPU memory alike: a GPU tensor that escaped tidy() is only freed by a garbage
+// collection, which V8 starts sooner the more external memory it is told of.
+int64_t trackedBytes(const at::Tensor& t) {
+  if (!t.defined() || t.device().is_meta()) return 0;
   return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
 }
 
@@ -120,7 +122,7 @@ Napi::Value wrap(Napi::Env env, at::Tensor tensor) {
     tSlots.back().generation = nextGeneration(static_cast<uint32_t>((index * 2654435761u) & kGenerationMask));
   }
   Slot& slot = tSlots[index];
-  const int64_t bytes = hostBytes(tensor);
+  const int64_t bytes = trackedBytes(tensor);
   slot.accounted = bytes;
   slot.tensor = std::move(tensor);
   gLiveTensors++;

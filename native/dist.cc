@@ -250,7 +250,11 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     double n = ctx->saved_data["n"].toDouble();
     int64_t channels = xf.size(1);
     at::Tensor dy = grads[0].defined() ? grads[0].to(xf.scalar_type()) : at::zeros_like(xf);
-    auto parts = at::native_batch_norm_backward(dy, xf, w, mean, var, at::Tensor(), at::Tensor(), false, eps, {true, true, true});
+    // Eval-mode backward from the given statistics. CUDA's kernel wants the saved statistics
+    // defined but empty to read them from mean and var (its channels-last and 2-D paths assert
+    // on undefined ones); the CPU kernel takes undefined ones.
+    at::Tensor none = xf.is_cuda() ? at::empty({0}, mean.options()) : at::Tensor();
+    auto parts = at::native_batch_norm_backward(dy, xf, w, mean, var, none, none, false, eps, {true, true, true});
     at::Tensor gi = std::get<0>(parts), sumDyXhat = std::get<1>(parts), sumDy = std::get<2>(parts);
     at::Tensor global = allReduce(ctx->saved_data["group"].toInt(), at::cat({sumDy.to(at::kDouble), sumDyXhat.to(at::kDouble)}),
                                   ctx->saved_data["timeout"].toInt());

@@ -7,6 +7,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 
 #include <cmath>
 #include <cstring>
@@ -447,6 +448,16 @@ const std::vector<OpDef> kOps = {
       return env.Undefined();
     }),
     OP("getNumThreads", "", { return num(env, at::get_num_threads()); }),
+    // Makes a GPU this thread's current device (as torch.cuda.set_device): kernels and the
+    // CUDA context of a worker then stay on its own GPU. A CPU device is left alone.
+    OP("setCurrentDevice", "device", {
+      at::Device d = a.device(0);
+      if (d.is_cuda()) {
+        TORCH_CHECK(at::hasCUDA(), "this libtorch has no CUDA");
+        c10::impl::VirtualGuardImpl(c10::DeviceType::CUDA).setDevice(d.has_index() ? d : at::Device(c10::DeviceType::CUDA, 0));
+      }
+      return env.Undefined();
+    }),
     OP("runtimeInfo", "", {
       auto out = Napi::Object::New(env);
       out.Set("cudaAvailable", at::hasCUDA());

@@ -411,6 +411,13 @@ op(['setNumThreads', 'getNumThreads', 'runtimeInfo'], () => {
   assert.equal(info.cudaDeviceCount, info.cudaAvailable ? info.devices.length - 1 : 0);
 });
 
+op(['setCurrentDevice'], () => {
+  // The CPU is left alone; a GPU on a libtorch without CUDA is a clear error, not a crash.
+  native.setCurrentDevice('cpu');
+  if (!t.runtimeInfo().cudaAvailable) assert.throws(() => native.setCurrentDevice('cuda:0'), /setCurrentDevice: this libtorch has no CUDA/);
+  assert.throws(() => native.setCurrentDevice('gpu'), TypeError);
+});
+
 op(['blasInfo'], () => {
   const info = native.blasInfo();
   // Whatever BLAS answers dgemm_ is a loaded shared object; OpenBLAS names its kernels.

@@ -67,9 +67,10 @@ export function resolveCompute(o: ComputeOptions = {}, flags: Set<string> = cpuF
 
 let current: ComputeSettings | null = null;
 
-/** Sets how this process's models compute from now on; returns the settings chosen. */
+/** Sets how this process's models compute from now on (a GPU becomes the current device); returns the settings chosen. */
 export function useCompute(o: ComputeOptions = {}): ComputeSettings {
   current = resolveCompute(o);
+  if (current.device.startsWith('cuda')) n.setCurrentDevice(current.device);
   return current;
 }
 

@@ -68,7 +68,7 @@ export function liveTensors(): number {
   return n.liveTensors();
 }
 
-/** Host bytes held by live tensors, as reported to V8. */
+/** Bytes held by live tensors (host and GPU memory), as reported to V8. */
 export function liveBytes(): number {
   return n.liveBytes();
 }

@@ -186,6 +186,7 @@ export interface NativeAddon {
 
   setNumThreads(threads: number): void;
   getNumThreads(): number;
+  setCurrentDevice(device: string): void;
   runtimeInfo(): {
     cudaAvailable: boolean;
     cudaDeviceCount: number;
