@@ -3,7 +3,8 @@
 // PyTorch and a compiler but no Node.js and no data (the device machines lent to some
 // sessions; see DEVELOPERS.md): this Node.js (xz), npm with its node-gyp, the Node-API
 // headers node-gyp compiles against, node-addon-api, and CIFAR-10 images in the binary
-// release's format (cifar10-bin:DIR: no image decoder needed there). scripts/gpu-remote.sh
+// release's format (cifar10-bin:DIR, 1,000 of them as its test batch: no image decoder
+// needed there). scripts/gpu-remote.sh
 // unpacks it there and runs the check. Build dist/ first (npx tsc).
 //
 //   node scripts/gpu-bundle.mjs [--images N]     (default 5120: 20 steps of 256)
@@ -46,6 +47,18 @@ for (const f of ['node_api.h', 'node_api_types.h', 'js_native_api.h', 'js_native
   else if (!f.endsWith('.gypi') && f !== 'node_version.h') throw new Error(`${from} not found (Debian's libnode-dev has the Node-API headers)`);
 }
 cpSync(dirname(require.resolve('node-addon-api/package.json')), join(out, 'node_modules', 'node-addon-api'), { recursive: true });
+// The run report inlines the chart libraries' browser builds: each package's manifest, the
+// module it resolves to and its minified build (src/report/libs.ts), not the whole package.
+for (const [name, build] of [['vega', 'vega.min.js'], ['vega-lite', 'vega-lite.min.js'], ['vega-embed', 'vega-embed.min.js']]) {
+  const main = require.resolve(name);
+  const pkgDir = resolve(dirname(main), '..');
+  const to = join(out, 'node_modules', name);
+  for (const file of [join(pkgDir, 'package.json'), main, join(dirname(main), build)]) {
+    const target = join(to, file.slice(pkgDir.length));
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(file, target);
+  }
+}
 
 // CIFAR-10 training images as the binary release: five data_batch files of label + RGB planes.
 const { listImages, decodeImages } = await import(join(root, 'dist', 'src', 'data', 'index.js'));
@@ -68,4 +81,16 @@ for (let b = 0; b < 5; b++) {
   writeFileSync(join(dir, `data_batch_${b + 1}.bin`), buf);
 }
 writeFileSync(join(dir, 'batches.meta.txt'), `${list.classes.join('\n')}\n`);
+
+// 1,000 test images (test_batch.bin): the classifier stages evaluate on them.
+const testList = listImages(join(cifar, '..', 'test'));
+const testStep = Math.floor(testList.files.length / 1000);
+const testPicked = Array.from({ length: 1000 }, (_, i) => i * testStep);
+const { pixels: testPixels } = await decodeImages(testPicked.map((i) => testList.files[i]), 32, 3);
+const testBuf = Buffer.alloc(testPicked.length * 3073);
+testPicked.forEach((i, r) => {
+  testBuf[r * 3073] = testList.labels[i];
+  testBuf.set(testPixels.subarray(r * 3072, (r + 1) * 3072), r * 3073 + 1);
+});
+writeFileSync(join(dir, 'test_batch.bin'), testBuf);
 execFileSync('du', ['-sh', out], { stdio: 'inherit' });

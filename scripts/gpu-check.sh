@@ -92,6 +92,26 @@ ours() { # name nproc
 ONE=$(ours one-gpu 1)
 ALL=$(ours all-gpus "$SEEN")
 
+# The classifier stages on one GPU, from the one-GPU run: fine-tuning on 10% of the labels,
+# then distillation; each evaluates on the test images. Their test top-1 from results.json.
+stage_top1() { # stage
+  node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).results.find((x)=>x.stage===process.argv[2]);console.log(r?r.top1.toFixed(2):"?")' "$WORK/runs/one-gpu/results.json" "$1"
+}
+FT=failed
+DI=failed
+if [ "$ONE" != failed ]; then
+  if "${SIMCLR[@]}" finetune --from "$WORK/runs/one-gpu" --labels 10% --epochs 2 --batch 128 --device cuda >"$WORK/finetune.log" 2>&1; then
+    FT=$(stage_top1 finetune-10pct)
+    if "${SIMCLR[@]}" distill --teacher "$WORK/runs/one-gpu" --labels 10% --epochs 1 --batch 128 --device cuda >"$WORK/distill.log" 2>&1; then
+      DI=$(stage_top1 distill-10pct)
+    else
+      say "distillation on 1 GPU failed: $(grep -m1 'simclr:' "$WORK/distill.log" || tail -n 3 "$WORK/distill.log")"
+    fi
+  else
+    say "fine-tuning on 1 GPU failed: $(grep -m1 'simclr:' "$WORK/finetune.log" || tail -n 3 "$WORK/finetune.log")"
+  fi
+fi
+
 PEER=$("$PYTHON" - "$ROOT/bench/py" "$BATCH" "$STEPS" <<'PY'
 import sys, time, torch
 sys.path.insert(0, sys.argv[1])
@@ -113,6 +133,8 @@ printf '\n%-44s %s\n' "ResNet-18 pretraining step, batch $BATCH per GPU, fp32" "
 printf '%-44s %s\n' "simclr-ts, 1 GPU (--device cuda)" "$ONE"
 printf '%-44s %s\n' "simclr-ts, $SEEN GPU(s) (--nproc $SEEN)" "$ALL"
 printf '%-44s %s\n' "PyTorch, 1 GPU (bench/py/simclr_step.py)" "$PEER"
+printf '%-44s %s\n' "fine-tuned on 10%, 2 epochs: test top-1" "$FT"
+printf '%-44s %s\n' "distilled, 1 epoch: test top-1" "$DI"
 printf '(logs and runs in %s)\n' "$WORK"
-for r in "$ONE" "$ALL" "$PEER"; do [ "$r" = failed ] && failed=1; done
+for r in "$ONE" "$ALL" "$PEER" "$FT" "$DI"; do [ "$r" = failed ] && failed=1; done
 exit $failed
