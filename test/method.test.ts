@@ -148,6 +148,18 @@ test('fine-tune selector: the classifier starts from the encoder plus the chosen
     assert.throws(() => new t.Classifier(model, 10, { fineTuneFrom: 4 }), /fineTuneFrom must be an integer in 0..3/);
   }));
 
+test('moving a classifier moves what it owns, the head layers it does not train too (a device move leaves none behind)', () =>
+  t.tidy(() => {
+    t.manualSeed(25);
+    const clf = new t.Classifier(new t.SimCLRModel({ encoder: { depth: 18, width: 0.25, cifarStem: true } }), 10, { fineTuneFrom: 1 });
+    assert.ok(clf.namedParameters().length < clf.stateDict().size - clf.namedBuffers().length, 'some head layers are not trained');
+    clf.to({ dtype: 'float64' });
+    const left = [...clf.stateDict()].filter(([, v]) => v.dtype === 'float32').map(([k]) => k);
+    assert.deepEqual(left, [], `left behind: ${left.join(', ')}`);
+    assert.equal(clf.forward(t.randn([2, 3, 16, 16]).to('float64')).dtype, 'float64');
+    clf.dispose();
+  }));
+
 test('views: per-image parameters fall in their ranges at the configured rates', () =>
   t.tidy(() => {
     t.manualSeed(25);
