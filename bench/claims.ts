@@ -103,18 +103,19 @@ function report(p: Plan): void {
       }
     }
   }
-  // Margins at 1% are paired by seed (same labels, same validation split).
+  // Margins at 1% are paired by seed (same labels, same validation split); one seed has no standard error.
+  const spread = (d: number[]): string => (d.length > 1 ? `se ${se(d).toFixed(2)}` : 'one seed, no se');
   for (const w of p.widths) {
     const base = top1(w, '1%', 'supervised').test;
     const ft = top1(w, '1%', 'finetune').test;
     const dist = top1(w, '1%', 'distill').test;
     if (base.length && ft.length === base.length) {
       const d = ft.map((x, i) => x - base[i]!);
-      console.log(`claims_w${w}_1pct_finetune_margin=${mean(d).toFixed(2)} (se ${se(d).toFixed(2)})`);
+      console.log(`claims_w${w}_1pct_finetune_margin=${mean(d).toFixed(2)} (${spread(d)})`);
     }
     if (ft.length && dist.length === ft.length) {
       const d = dist.map((x, i) => x - ft[i]!);
-      console.log(`claims_w${w}_1pct_distill_over_teacher=${mean(d).toFixed(2)} (se ${se(d).toFixed(2)})`);
+      console.log(`claims_w${w}_1pct_distill_over_teacher=${mean(d).toFixed(2)} (${spread(d)})`);
     }
     const ft10 = top1(w, '10%', 'finetune').test;
     const all = top1(w, '100%', 'supervised').test;
