@@ -237,7 +237,7 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     ctx->saved_data["n"] = n;
     ctx->saved_data["hasWeight"] = hasWeight;
     ctx->saved_data["hasBias"] = hasBias;
-    at::Tensor count = at::full({1}, n, at::TensorOptions().dtype(at::kDouble));
+    at::Tensor count = at::full({1}, n, at::kDouble);
     ctx->mark_non_differentiable({mean, var, count});
     return {y.to(x.scalar_type()), mean, var, count};
   }

@@ -12,7 +12,7 @@ import { freePort } from '../src/distributed';
 import { tempDir } from './helpers';
 import { checkDevice } from '../src/cli/device';
 import { checkpointStamps, parseMaster, pretrainRestart, stageRestart, workerPlan } from '../src/cli/workers';
-import { workerDevice } from '../src/run';
+import { workerDevice } from '../src/distributed';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const ROOT = join(__dirname, '..', '..');

@@ -60,3 +60,14 @@ export function envForWorker(w: WorkerEnv): Record<string, string> {
     ...(w.localWorldSize ? { LOCAL_WORLD_SIZE: String(w.localWorldSize) } : {}),
   };
 }
+
+/**
+ * --device as libtorch names it: 'cuda' alone is the GPU of this worker's LOCAL_RANK (set by
+ * our launcher and torchrun; else RANK, as workerEnv reads it; 0 without a launcher), as
+ * torchrun's users expect.
+ */
+export function workerDevice(given = 'cpu', env: NodeJS.ProcessEnv = process.env): string {
+  if (given !== 'cuda') return given;
+  const local = Number(env.LOCAL_RANK || env.RANK || '0');
+  return `cuda:${Number.isInteger(local) && local >= 0 ? local : 0}`;
+}

@@ -25,16 +25,17 @@ export abstract class MomentumOptimizer {
 
   /** Restores momentum buffers saved by stateDict(), checking names and shapes. */
   loadStateDict(state: Map<string, Tensor>): void {
-    const shapes = new Map(this.params.map(([n, p]) => [n, p.shape.join('x')]));
+    const params = new Map(this.params);
     for (const [key, value] of state) {
       if (!key.startsWith('momentum.')) continue;
       const name = key.slice('momentum.'.length);
-      const shape = shapes.get(name);
-      if (shape === undefined) throw new Error(`optimiser state: '${name}' is not a parameter of this optimiser`);
+      const param = params.get(name);
+      const shape = param?.shape.join('x');
+      if (param === undefined) throw new Error(`optimiser state: '${name}' is not a parameter of this optimiser`);
       if (shape !== value.shape.join('x')) throw new Error(`optimiser state: '${name}' has shape [${value.shape.join('x')}], the parameter [${shape}]`);
       this.buffers.get(name)?.dispose();
       // On the parameter's device (a checkpoint is read onto the CPU).
-      const device = this.params.find(([n]) => n === name)![1].device;
+      const device = param.device;
       this.buffers.set(name, keep(value.device === device ? value.clone() : value.to(device)));
     }
   }

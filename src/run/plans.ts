@@ -43,6 +43,7 @@ import { recordResult, stageMeta } from './results';
 import { buildReport } from './report';
 import type { ProcessGroup } from '../distributed';
 import { isLead, leadProcess, stopAgreed, withWorkers, type WorkersPlan } from './workers';
+import { workerDevice } from '../distributed/env';
 import type { ResNetOptions } from '../models';
 
 export type ClassifierKind = 'finetune' | 'supervised' | 'distill';
@@ -160,17 +161,6 @@ function applyCompute(c: ComputePlan = {}): RecordedCompute {
   const settings = t.useCompute({ precision: c.precision ?? 'auto', channelsLast: c.channelsLast ?? 'auto', device: workerDevice(c.device) });
   if (c.threads !== undefined) t.setNumThreads(c.threads);
   return { precision: settings.precision, channelsLast: settings.channelsLast, threads: t.getNumThreads(), ...(settings.device !== 'cpu' ? { device: settings.device } : {}) };
-}
-
-/**
- * --device as libtorch names it: 'cuda' alone is the GPU of this worker's LOCAL_RANK (set by
- * our launcher and torchrun; else RANK, as workerEnv reads it; 0 without a launcher), as
- * torchrun's users expect.
- */
-export function workerDevice(given = 'cpu', env: NodeJS.ProcessEnv = process.env): string {
-  if (given !== 'cuda') return given;
-  const local = Number(env.LOCAL_RANK || env.RANK || '0');
-  return `cuda:${Number.isInteger(local) && local >= 0 ? local : 0}`;
 }
 
 const describeCompute = (c: RecordedCompute): string => `--precision ${c.precision} --channels-last ${c.channelsLast ? 'on' : 'off'} --threads ${c.threads}`;
