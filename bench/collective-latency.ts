@@ -2,9 +2,15 @@
 // 64 floats over Gloo, ours (ProcessGroup) and PyTorch's (bench/py/gloo_latency.py), in
 // interleaved rounds. Synchronized batch norm makes 46 such collectives a pretraining step
 // (bench/scale-results.md), so this bounds what 2 workers can scale to here.
+// Two floors are measured in the same rounds, to say where the time goes: Gloo's own
+// all-reduce called in the caller's thread, without c10d's work queue
+// (bench/native/gloo_latency.cc, built here with g++ against Debian's libgloo), and one TCP
+// round trip of the same 256 bytes (bench/py/tcp_roundtrip.py).
 //
 //   npm run bench:collective-latency -- [--rounds 3]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as t from '../src';
@@ -42,19 +48,73 @@ function runPair(command: string, args: (rank: number, port: number) => string[]
   return Promise.all(outs).then(([out]) => Number(out!.trim()));
 }
 
+const repo = join(__dirname, '..', '..');
+
+/** Builds the Gloo probe once (again when its source is newer); returns the binary's path. */
+function buildGlooProbe(): string {
+  const source = join(repo, 'bench', 'native', 'gloo_latency.cc');
+  const binary = join(repo, 'build', 'bench', 'gloo_latency');
+  const stale = (() => {
+    try {
+      return statSync(binary).mtimeMs < statSync(source).mtimeMs;
+    } catch {
+      return true;
+    }
+  })();
+  if (stale) {
+    mkdirSync(join(repo, 'build', 'bench'), { recursive: true });
+    execFileSync('g++', ['-O2', '-std=c++17', source, '-o', binary, '-lgloo', '-lpthread'], { stdio: 'inherit' });
+  }
+  return binary;
+}
+
+/** Gloo's all-reduce without c10d: both ranks rendezvous through a fresh file store. */
+async function runGlooProbe(binary: string): Promise<number> {
+  const store = mkdtempSync(join(tmpdir(), 'gloo-store-'));
+  try {
+    return await runPair(binary, (rank) => [String(rank), store], 0);
+  } finally {
+    rmSync(store, { recursive: true, force: true });
+  }
+}
+
+/** One TCP round trip: the server says "ready" before the client connects. */
+async function runTcpRoundTrip(port: number): Promise<number> {
+  const script = join(repo, 'bench', 'py', 'tcp_roundtrip.py');
+  const server = spawn('/usr/bin/python3', [script, 'server', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    server.stdout.once('data', () => resolve());
+    server.once('exit', (code) => reject(new Error(`tcp_roundtrip.py server exited with ${code}`)));
+  });
+  const client = spawn('/usr/bin/python3', [script, 'client', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  client.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => client.on('exit', resolve));
+  server.kill();
+  if (code !== 0) throw new Error(`tcp_roundtrip.py client exited with ${code}`);
+  return Number(out.trim());
+}
+
 async function main(): Promise<void> {
   if (opts.rank !== undefined) return rankMain(Number(opts.rank), Number(opts.port));
   const ours: number[] = [];
   const torch: number[] = [];
-  const script = join(__dirname, '..', '..', 'bench', 'py', 'gloo_latency.py');
+  const glooOnly: number[] = [];
+  const tcp: number[] = [];
+  const script = join(repo, 'bench', 'py', 'gloo_latency.py');
+  const probe = buildGlooProbe();
   for (let round = 0; round < Number(opts.rounds); round++) {
     ours.push(await runPair(process.execPath, (rank, port) => [__filename, '--rank', String(rank), '--port', String(port)], await freePort()));
     torch.push(await runPair('/usr/bin/python3', (rank, port) => [script, String(rank), String(port)], await freePort()));
-    console.log(`round ${round + 1}: ours ${ours.at(-1)} us, PyTorch ${torch.at(-1)} us`);
+    glooOnly.push(await runGlooProbe(probe));
+    tcp.push(await runTcpRoundTrip(await freePort()));
+    console.log(`round ${round + 1}: ours ${ours.at(-1)} us, PyTorch ${torch.at(-1)} us, Gloo without c10d ${glooOnly.at(-1)} us, TCP round trip ${tcp.at(-1)} us`);
   }
   console.log(`allreduce_latency_us=${median(ours).toFixed(0)}  (64 floats, 2 processes over loopback, Gloo; spread ${spread(ours)})`);
   console.log(`torch_allreduce_latency_us=${median(torch).toFixed(0)}  (torch.distributed.all_reduce, the same; spread ${spread(torch)})`);
   console.log(`allreduce_latency_ratio=${(median(ours) / median(torch)).toFixed(3)}  (ours / PyTorch)`);
+  console.log(`gloo_direct_allreduce_latency_us=${median(glooOnly).toFixed(0)}  (gloo::allreduce in the caller's thread, no c10d; spread ${spread(glooOnly)})`);
+  console.log(`tcp_roundtrip_us=${median(tcp).toFixed(0)}  (256 bytes there and back over loopback; spread ${spread(tcp)})`);
 }
 
 void main();
