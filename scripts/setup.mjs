@@ -321,8 +321,14 @@ if (nativeOnly) {
   if (ensureNative().source === 'system') ensureFastBlas();
 } else {
   ensureNodeModules();
-  if (ensureNative().source === 'system') ensureFastBlas();
+  const native = ensureNative();
+  if (native.source === 'system') ensureFastBlas();
   if (purpose === 'test') {
+    // The suite runs workers (test/workers.test.ts and others): no test is skipped for want of Gloo.
+    if (!native.gloo) {
+      fail('the tests run data-parallel workers, and this addon was built without Gloo (see the warning above). ' +
+        'Install Gloo\'s headers (Debian/Ubuntu: `sudo apt-get install libgloo-dev`) or point LIBTORCH at a libtorch that ships them, then run `npm test` again.');
+    }
     ensurePythonReference();
     ensureChromium();
     ensureFashionMnist('the tests');

@@ -7,3 +7,4 @@ export * from './augment';
 export * from './losses';
 export * as run from './run';
 export * as distributed from './distributed';
+export * as data from './data';

@@ -239,3 +239,14 @@ test('validation split: stratified, capped, apart from the label subset, and ref
   assert.equal(subset.length, 550, '1% of the 55,000 left');
   assert.ok(subset.every((i) => !held.has(i)));
 });
+
+test('the package exports the data layer as t.data, as the README shows', async () => {
+  const dir = cifarFolder('test', 10);
+  const ds = await t.data.openDataset(dir, { imageSize: 32, channels: 3, cacheDir: null });
+  assert.equal(ds.count, 30);
+  assert.deepEqual(ds.classes, CLASSES);
+  const batch = t.data.readImages(ds, [0, 29]);
+  assert.deepEqual([batch.count, batch.channels, batch.height, batch.width], [2, 3, 32, 32]);
+  assert.equal(batch.pixels.length, 2 * 3 * 32 * 32);
+  rmSync(dir, { recursive: true, force: true });
+});

@@ -161,11 +161,11 @@ export const COMMANDS = {
   },
   demo: {
     name: 'demo',
-    summary: 'the pipeline on Fashion-MNIST with 1% of the labels (about 15 min on 2 cores; --quick about 1-3)',
+    summary: 'the pipeline on Fashion-MNIST with 1% of the labels (about 15 min on 2 cores; --quick 1-3 min)',
     usage: 'simclr demo [--quick] [--out RUN]',
     example: 'simclr demo --quick',
     options: {
-      quick: { type: 'boolean', default: false, help: 'a 3-minute version: fewer epochs and images' },
+      quick: { type: 'boolean', default: false, help: 'a 1-3 minute version: fewer epochs and images' },
       out: { type: 'string', placeholder: 'RUN', defaultText: 'runs/demo-<date>-<time>', help: 'the run folder' },
       labels: { type: 'string', placeholder: 'SPEC', default: '1%', help: 'the label fraction' },
       seed,
