@@ -8,8 +8,8 @@
 // round trip of the same 256 bytes (bench/py/tcp_roundtrip.py).
 //
 //   npm run bench:collective-latency -- [--rounds 3]
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,23 +35,44 @@ function rankMain(rank: number, port: number): void {
   x.dispose();
 }
 
-function runPair(command: string, args: (rank: number, port: number) => string[], port: number): Promise<number> {
-  const outs = [0, 1].map(
-    (rank) =>
-      new Promise<string>((resolve, reject) => {
-        const child = spawn(command, args(rank, port), { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} rank ${rank} exited with ${code}`))));
-      }),
-  );
-  return Promise.all(outs).then(([out]) => Number(out!.trim()));
+const PAIR_LIMIT_MS = 120_000;
+
+/** Kills whatever of these children is still running. */
+function killAll(children: ChildProcess[]): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** A child's exit as a promise: its stdout on status 0, else an error naming it. */
+function finished(child: ChildProcess, name: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', (e) => reject(new Error(`${name} could not start: ${e.message}`)));
+    child.on('exit', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`${name} exited with ${signal ?? code}`))));
+  });
+}
+
+/** Runs both ranks side by side; rank 0's output is the figure. If either fails or the pair
+ * outlasts PAIR_LIMIT_MS, both are killed, so a failed rank never leaves the other waiting. */
+async function runPair(command: string, args: (rank: number, port: number) => string[], port: number): Promise<number> {
+  const children = [0, 1].map((rank) => spawn(command, args(rank, port), { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const timer = setTimeout(() => killAll(children), PAIR_LIMIT_MS);
+  try {
+    const [out] = await Promise.all(children.map((child, rank) => finished(child, `${command} rank ${rank}`)));
+    return Number(out!.trim());
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (each pair has ${PAIR_LIMIT_MS / 1000} s)`);
+  } finally {
+    clearTimeout(timer);
+    killAll(children);
+  }
 }
 
 const repo = join(__dirname, '..', '..');
 
-/** Builds the Gloo probe once (again when its source is newer); returns the binary's path. */
-function buildGlooProbe(): string {
+/** Builds the Gloo probe (again when its source is newer) and returns its path, or null with
+ * the reason printed when it cannot be built (it needs g++ and Gloo's library, libgloo-dev). */
+function buildGlooProbe(): string | null {
   const source = join(repo, 'bench', 'native', 'gloo_latency.cc');
   const binary = join(repo, 'build', 'bench', 'gloo_latency');
   const stale = (() => {
@@ -61,10 +82,18 @@ function buildGlooProbe(): string {
       return true;
     }
   })();
-  if (stale) {
-    mkdirSync(join(repo, 'build', 'bench'), { recursive: true });
-    execFileSync('g++', ['-O2', '-std=c++17', source, '-o', binary, '-lgloo', '-lpthread'], { stdio: 'inherit' });
+  if (!stale) return binary;
+  mkdirSync(join(repo, 'build', 'bench'), { recursive: true });
+  // Linked under another name and renamed, so an interrupted build never looks current.
+  const partial = `${binary}.partial`;
+  try {
+    execFileSync('g++', ['-O2', '-std=c++17', source, '-o', partial, '-lgloo', '-lpthread'], { stdio: 'inherit' });
+  } catch (e) {
+    console.log(`gloo_direct_allreduce_latency_us: not measured; building ${source} failed (${(e as Error).message.split('\n')[0]}). It needs g++ and Gloo's library (Debian/Ubuntu: apt-get install g++ libgloo-dev).`);
+    rmSync(partial, { force: true });
+    return null;
   }
+  renameSync(partial, binary);
   return binary;
 }
 
@@ -82,17 +111,22 @@ async function runGlooProbe(binary: string): Promise<number> {
 async function runTcpRoundTrip(port: number): Promise<number> {
   const script = join(repo, 'bench', 'py', 'tcp_roundtrip.py');
   const server = spawn('/usr/bin/python3', [script, 'server', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    server.stdout.once('data', () => resolve());
-    server.once('exit', (code) => reject(new Error(`tcp_roundtrip.py server exited with ${code}`)));
-  });
-  const client = spawn('/usr/bin/python3', [script, 'client', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  client.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((resolve) => client.on('exit', resolve));
-  server.kill();
-  if (code !== 0) throw new Error(`tcp_roundtrip.py client exited with ${code}`);
-  return Number(out.trim());
+  const children = [server];
+  const timer = setTimeout(() => killAll(children), PAIR_LIMIT_MS);
+  try {
+    await Promise.race([
+      new Promise<void>((resolve) => server.stdout.once('data', () => resolve())),
+      finished(server, 'tcp_roundtrip.py server').then(() => {
+        throw new Error('tcp_roundtrip.py server stopped before it was ready');
+      }),
+    ]);
+    const client = spawn('/usr/bin/python3', [script, 'client', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(client);
+    return Number((await finished(client, 'tcp_roundtrip.py client')).trim());
+  } finally {
+    clearTimeout(timer);
+    killAll(children);
+  }
 }
 
 async function main(): Promise<void> {
@@ -106,14 +140,15 @@ async function main(): Promise<void> {
   for (let round = 0; round < Number(opts.rounds); round++) {
     ours.push(await runPair(process.execPath, (rank, port) => [__filename, '--rank', String(rank), '--port', String(port)], await freePort()));
     torch.push(await runPair('/usr/bin/python3', (rank, port) => [script, String(rank), String(port)], await freePort()));
-    glooOnly.push(await runGlooProbe(probe));
+    if (probe) glooOnly.push(await runGlooProbe(probe));
     tcp.push(await runTcpRoundTrip(await freePort()));
-    console.log(`round ${round + 1}: ours ${ours.at(-1)} us, PyTorch ${torch.at(-1)} us, Gloo without c10d ${glooOnly.at(-1)} us, TCP round trip ${tcp.at(-1)} us`);
+    const direct = probe ? `, Gloo without c10d ${glooOnly.at(-1)} us` : '';
+    console.log(`round ${round + 1}: ours ${ours.at(-1)} us, PyTorch ${torch.at(-1)} us${direct}, TCP round trip ${tcp.at(-1)} us`);
   }
   console.log(`allreduce_latency_us=${median(ours).toFixed(0)}  (64 floats, 2 processes over loopback, Gloo; spread ${spread(ours)})`);
   console.log(`torch_allreduce_latency_us=${median(torch).toFixed(0)}  (torch.distributed.all_reduce, the same; spread ${spread(torch)})`);
   console.log(`allreduce_latency_ratio=${(median(ours) / median(torch)).toFixed(3)}  (ours / PyTorch)`);
-  console.log(`gloo_direct_allreduce_latency_us=${median(glooOnly).toFixed(0)}  (gloo::allreduce in the caller's thread, no c10d; spread ${spread(glooOnly)})`);
+  if (probe) console.log(`gloo_direct_allreduce_latency_us=${median(glooOnly).toFixed(0)}  (gloo::allreduce in the caller's thread, no c10d; spread ${spread(glooOnly)})`);
   console.log(`tcp_roundtrip_us=${median(tcp).toFixed(0)}  (256 bytes there and back over loopback; spread ${spread(tcp)})`);
 }
 
