@@ -52,20 +52,27 @@ function finished(child: ChildProcess, name: string): Promise<string> {
   });
 }
 
-/** Runs both ranks side by side; rank 0's output is the figure. If either fails or the pair
- * outlasts PAIR_LIMIT_MS, both are killed, so a failed rank never leaves the other waiting. */
-async function runPair(command: string, args: (rank: number, port: number) => string[], port: number): Promise<number> {
-  const children = [0, 1].map((rank) => spawn(command, args(rank, port), { stdio: ['ignore', 'pipe', 'inherit'] }));
+/** Runs `body` over these children with a limit: past PAIR_LIMIT_MS, and whenever `body`
+ * ends, every child still running is killed, so a failed one never leaves another waiting. */
+async function bounded<T>(children: ChildProcess[], body: () => Promise<T>): Promise<T> {
   const timer = setTimeout(() => killAll(children), PAIR_LIMIT_MS);
   try {
-    const [out] = await Promise.all(children.map((child, rank) => finished(child, `${command} rank ${rank}`)));
-    return Number(out!.trim());
+    return await body();
   } catch (e) {
-    throw new Error(`${(e as Error).message} (each pair has ${PAIR_LIMIT_MS / 1000} s)`);
+    throw new Error(`${(e as Error).message} (each measurement has ${PAIR_LIMIT_MS / 1000} s)`);
   } finally {
     clearTimeout(timer);
     killAll(children);
   }
+}
+
+/** Runs both ranks side by side; rank 0's output is the figure. */
+function runPair(command: string, args: (rank: number, port: number) => string[], port: number): Promise<number> {
+  const children = [0, 1].map((rank) => spawn(command, args(rank, port), { stdio: ['ignore', 'pipe', 'inherit'] }));
+  return bounded(children, async () => {
+    const [out] = await Promise.all(children.map((child, rank) => finished(child, `${command} rank ${rank}`)));
+    return Number(out!.trim());
+  });
 }
 
 const repo = join(__dirname, '..', '..');
@@ -112,8 +119,7 @@ async function runTcpRoundTrip(port: number): Promise<number> {
   const script = join(repo, 'bench', 'py', 'tcp_roundtrip.py');
   const server = spawn('/usr/bin/python3', [script, 'server', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const children = [server];
-  const timer = setTimeout(() => killAll(children), PAIR_LIMIT_MS);
-  try {
+  return bounded(children, async () => {
     await Promise.race([
       new Promise<void>((resolve) => server.stdout.once('data', () => resolve())),
       finished(server, 'tcp_roundtrip.py server').then(() => {
@@ -123,10 +129,7 @@ async function runTcpRoundTrip(port: number): Promise<number> {
     const client = spawn('/usr/bin/python3', [script, 'client', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(client);
     return Number((await finished(client, 'tcp_roundtrip.py client')).trim());
-  } finally {
-    clearTimeout(timer);
-    killAll(children);
-  }
+  });
 }
 
 async function main(): Promise<void> {

@@ -2,7 +2,7 @@
 // the devices libtorch sees (runtimeInfo: at::hasCUDA and the CUDA hooks' GPU count), so a
 // wrong device stops with a usage error before any data is read.
 import { UsageError } from './options';
-import { workerDevice } from '../distributed/env';
+import { envLocalRank } from '../distributed/env';
 
 export interface DeviceFacts {
   libtorchVersion: string;
@@ -39,7 +39,7 @@ export function checkDevice(text: string, facts: DeviceFacts, nproc = 1): void {
   if (d.index !== undefined && d.index >= count) throw new UsageError(`--device ${text}: there ${count === 1 ? 'is 1 GPU (cuda:0)' : `are ${count} GPUs (cuda:0 to cuda:${count - 1})`}`);
   if (nproc > 1 && d.index !== undefined) throw new UsageError(`--device ${text} with --nproc ${nproc}: each worker takes the GPU of its LOCAL_RANK; write --device cuda`);
   if (nproc > count) throw new UsageError(`--device ${text} with --nproc ${nproc}: each worker needs a GPU of its own, and ${count} ${count === 1 ? 'is' : 'are'} seen`);
-  const local = Number(workerDevice(text).slice('cuda:'.length));
+  const local = envLocalRank();
   if (d.index === undefined && nproc === 1 && local >= count) {
     throw new UsageError(`--device ${text}: this worker's LOCAL_RANK is ${local}, but libtorch sees ${count} GPU${count === 1 ? '' : 's'} (one per local worker is needed)`);
   }

@@ -62,12 +62,16 @@ export function envForWorker(w: WorkerEnv): Record<string, string> {
 }
 
 /**
- * --device as libtorch names it: 'cuda' alone is the GPU of this worker's LOCAL_RANK (set by
- * our launcher and torchrun; else RANK, as workerEnv reads it; 0 without a launcher), as
- * torchrun's users expect.
+ * This worker's local rank as the environment gives it without checking the rest:
+ * LOCAL_RANK (set by our launcher and torchrun), else RANK, as workerEnv reads it; 0
+ * without a launcher or for a value that is not a rank.
  */
-export function workerDevice(given = 'cpu', env: NodeJS.ProcessEnv = process.env): string {
-  if (given !== 'cuda') return given;
+export function envLocalRank(env: NodeJS.ProcessEnv = process.env): number {
   const local = Number(env.LOCAL_RANK || env.RANK || '0');
-  return `cuda:${Number.isInteger(local) && local >= 0 ? local : 0}`;
+  return Number.isInteger(local) && local >= 0 ? local : 0;
+}
+
+/** --device as libtorch names it: 'cuda' alone is the GPU of this worker's local rank, as torchrun's users expect. */
+export function workerDevice(given = 'cpu', env: NodeJS.ProcessEnv = process.env): string {
+  return given === 'cuda' ? `cuda:${envLocalRank(env)}` : given;
 }

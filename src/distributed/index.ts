@@ -2,6 +2,6 @@
 export { ProcessGroup, WorkerError, type GradientReducer, type GroupOptions, type Pending } from './group';
 export { gatherWithGrad, syncBatchNorm, useSyncBatchNorm } from './autograd';
 export { averageGradients, broadcastWeights, planBuckets, weightsChecksum, BackwardAverager, overlapFromEnv, DEFAULT_BUCKET_BYTES, DEFAULT_FIRST_BUCKET_BYTES, type BucketPlan } from './gradients';
-export { workerEnv, envForWorker, workerDevice, WorkerEnvError, type WorkerEnv } from './env';
+export { workerEnv, envForWorker, workerDevice, envLocalRank, WorkerEnvError, type WorkerEnv } from './env';
 export { launchLocal, joinWorkers, leaveWorkers, freePort, threadsPerWorker, type LaunchOptions } from './launch';
 export { CollectiveProbe, profileFromEnv } from './profile';

@@ -30,13 +30,12 @@ export abstract class MomentumOptimizer {
       if (!key.startsWith('momentum.')) continue;
       const name = key.slice('momentum.'.length);
       const param = params.get(name);
-      const shape = param?.shape.join('x');
       if (param === undefined) throw new Error(`optimiser state: '${name}' is not a parameter of this optimiser`);
+      const shape = param.shape.join('x');
       if (shape !== value.shape.join('x')) throw new Error(`optimiser state: '${name}' has shape [${value.shape.join('x')}], the parameter [${shape}]`);
       this.buffers.get(name)?.dispose();
       // On the parameter's device (a checkpoint is read onto the CPU).
-      const device = param.device;
-      this.buffers.set(name, keep(value.device === device ? value.clone() : value.to(device)));
+      this.buffers.set(name, keep(value.device === param.device ? value.clone() : value.to(param.device)));
     }
   }
 
