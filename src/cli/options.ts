@@ -33,6 +33,8 @@ export interface OptionSpec {
   readonly placeholder?: string;
   /** Required options say so in help; the command checks them (some are required only sometimes). */
   readonly required?: boolean;
+  /** String options: may be given more than once; the value is the list, in order. */
+  readonly multiple?: boolean;
 }
 
 export type OptionTable = Readonly<Record<string, OptionSpec>>;
@@ -48,7 +50,9 @@ export interface CommandSpec<O extends OptionTable = OptionTable> {
 }
 
 type Camel<S extends string> = S extends `${infer A}-${infer B}` ? `${A}${Capitalize<Camel<B>>}` : S;
-type Value<S extends OptionSpec> = S['type'] extends 'boolean'
+type Value<S extends OptionSpec> = S extends { multiple: true }
+  ? string[]
+  : S['type'] extends 'boolean'
   ? boolean
   : S['type'] extends 'number' | 'integer'
     ? S extends { auto: true } ? number | 'auto' : number
@@ -183,7 +187,8 @@ export function parseCommand<O extends OptionTable>(spec: CommandSpec<O>, argv: 
     } else {
       const v = tok.value;
       if (v === undefined || (!tok.inlineValue && v.startsWith('--'))) throw new UsageError(`--${name} needs a value${o.placeholder ? ` (${o.placeholder})` : ''}`);
-      values[camel(name)] = convertValue(name, o, v);
+      const value = convertValue(name, o, v);
+      values[camel(name)] = o.multiple ? [...((given.has(name) ? values[camel(name)] : []) as unknown[]), value] : value;
     }
     given.add(name);
   }
@@ -196,7 +201,7 @@ export function parseCommand<O extends OptionTable>(spec: CommandSpec<O>, argv: 
 function optionLabel(name: string, o: OptionSpec): string {
   if (o.type === 'boolean') return name === 'help' ? '--help' : `--${name}, --no-${name}`;
   const value = o.placeholder ?? (o.choices ? o.choices.join('|') : o.type === 'integer' || o.type === 'number' ? (o.auto ? 'N|auto' : 'N') : 'VALUE');
-  return `--${name} ${value}`;
+  return `--${name} ${value}${o.multiple ? ' ...' : ''}`;
 }
 
 function optionDefault(o: OptionSpec): string {

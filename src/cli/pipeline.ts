@@ -12,14 +12,17 @@ type Parse = Pick<ParseResult<typeof pipelineOptions>, 'values' | 'given'>;
 export function pipelinePlan({ values, given }: Parse): PipelinePlan {
   const v = values as Record<string, unknown>;
   const data = dataPlan(v, given);
-  if (!data?.spec) throw new PlanError('--data SPEC is required (an image folder, fashion-mnist, cifar10-bin:DIR, ...)');
-  const classifier = (stage: string) => pick<ClassifierSettings>(v, given, CLASSIFIER_SETTINGS.filter((n) => !['labels', 'labels-file', 'val', 'val-file'].includes(n)), `${stage}-`);
+  const userData = Boolean(data?.unlabeled?.length || data?.labeled);
+  if (!data?.spec && !userData) throw new PlanError('--unlabeled DIR with --labeled DIR|FILE.csv (your images), or --data SPEC (an image folder, fashion-mnist, cifar10-bin:DIR, ...), is required');
+  if (userData && !data?.labeled) throw new PlanError('the pipeline fine-tunes on labeled images: give --labeled DIR|FILE.csv too. With none yet, run simclr pretrain --unlabeled DIR, then simclr suggest-labels to choose which to label');
+  if (userData && given.has('labels')) throw new PlanError('--labels draws labels from a fully labeled --data; with --labeled every labeled image is used');
+  const classifier = (stage: string) => pick<ClassifierSettings>(v, given, CLASSIFIER_SETTINGS.filter((n) => !['labeled', 'labels', 'labels-file', 'val', 'val-file'].includes(n)), `${stage}-`);
   return {
     out: values.out ?? '',
     resume: values.resume,
-    data: { ...data, spec: data.spec },
+    data: (userData ? { ...data } : { ...data, spec: data!.spec }) as PipelinePlan['data'],
     encoder: encoderPlan(v, given),
-    labels: values.labels.split(',').map((s) => s.trim()).filter(Boolean),
+    labels: userData ? [] : values.labels.split(',').map((s) => s.trim()).filter(Boolean),
     ...(given.has('seed') ? { seed: values.seed } : {}),
     ...pick<{ val: string; valFile: string }>(v, given, ['val', 'val-file']),
     ...(given.has('skip-bad-images') ? { skipBadImages: values.skipBadImages } : {}),

@@ -20,9 +20,12 @@ const forceSettings = { type: 'boolean', default: false, help: 'resume under oth
 const interpolation = { type: 'string', choices: ['bicubic', 'bilinear'], default: 'bicubic', help: 'resampling of the random crops' } as const satisfies OptionSpec;
 
 /** The data and model options shared by pretrain and pipeline. */
+const labeled = { type: 'string', placeholder: 'DIR|FILE.csv', help: 'your labeled images: a folder of class subfolders, or a CSV of path,label rows (paths relative to it; a header may name the columns; rows with an empty label are skipped). Labeled images may also sit in --unlabeled: they are recognised' } as const satisfies OptionSpec;
 const dataOptions = {
-  data: { type: 'string', placeholder: 'SPEC', required: true, help: 'an image folder (DIR/<class>/*.jpg|png|webp or DIR/*.jpg), fashion-mnist[:DIR], mnist:DIR, cifar10-bin:DIR or cifar100-bin:DIR' },
-  'test-data': { type: 'string', placeholder: 'SPEC', defaultText: "the source's test split", help: 'the test set, read once per stage for its results' },
+  unlabeled: { type: 'string', placeholder: 'DIR', multiple: true, help: 'a folder of your unlabeled images (at any depth; class folders in it are not read as labels); may be given more than once' },
+  labeled,
+  data: { type: 'string', placeholder: 'SPEC', help: 'instead of --unlabeled/--labeled, a fully labeled set whose labels are hidden by --labels: an image folder (DIR/<class>/*.jpg|png|webp or DIR/*.jpg), fashion-mnist[:DIR], mnist:DIR, cifar10-bin:DIR or cifar100-bin:DIR' },
+  'test-data': { type: 'string', placeholder: 'SPEC', defaultText: "the source's test split; none for --unlabeled/--labeled (results are then validation figures)", help: 'the test set (a labeled folder or CSV), read once per stage for its results' },
   'image-size': imageSize,
   channels,
   'skip-bad-images': skipBadImages,
@@ -75,7 +78,8 @@ export const deviceOptions = {
 export type ClassifierTable = ReturnType<typeof classifierOptions>;
 function classifierOptions(d: ClassifierSettings) {
   return {
-    labels: { type: 'string', placeholder: 'SPEC', default: d.labels, help: 'the labeled subset: 1%, 10%, a fraction such as 0.1, or 25/class (stratified, drawn by --seed)' },
+    labeled: { ...labeled, defaultText: "the run's --labeled" },
+    labels: { type: 'string', placeholder: 'SPEC', default: d.labels, help: 'with --data: the labeled subset drawn from it: 1%, 10%, a fraction such as 0.1, or 25/class (stratified, drawn by --seed)' },
     'labels-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of labeled image ids (one per line) instead of drawing one' },
     val: { type: 'string', placeholder: 'SPEC', default: d.val, help: "validation split held out of the training images' labels (10%, 0.1, 500 images, or 0 for none; at most 5,000), reported after each epoch; made once per run (val.txt)" },
     'val-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of validation image ids instead of drawing one' },
@@ -118,7 +122,7 @@ export const distillOptions = {
 } as const satisfies OptionTable;
 
 /** Stage options that the pipeline sets itself, so they take no stage prefix there. */
-export const PIPELINE_FIXED = new Set(['data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'zero-init-residual', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file', 'val', 'val-file']);
+export const PIPELINE_FIXED = new Set(['unlabeled', 'labeled', 'data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'zero-init-residual', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file', 'val', 'val-file']);
 export const PIPELINE_STAGES = { pretrain: pretrainOptions, supervised: supervisedOptions, finetune: finetuneOptions, distill: distillOptions } as const;
 export type PipelineStage = keyof typeof PIPELINE_STAGES;
 

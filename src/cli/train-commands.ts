@@ -18,7 +18,7 @@ export function pick<T>(values: Values, given: Given, names: readonly string[], 
 }
 
 export const PRETRAIN_SETTINGS = ['epochs', 'batch', 'lr', 'lr-scaling', 'temperature', 'warmup-epochs', 'crop-min', 'max-images', 'interpolation', 'pixel-crops', 'seed', 'knn'] as const;
-export const CLASSIFIER_SETTINGS = ['labels', 'labels-file', 'val', 'val-file', 'epochs', 'batch', 'lr', 'weight-decay', 'crop-min', 'drop-last', 'interpolation', 'pixel-crops', 'seed', 'from-head-layer', 'temperature', 'zero-init-residual', 'student-width', 'student-depth', 'max-images'] as const;
+export const CLASSIFIER_SETTINGS = ['labeled', 'labels', 'labels-file', 'val', 'val-file', 'epochs', 'batch', 'lr', 'weight-decay', 'crop-min', 'drop-last', 'interpolation', 'pixel-crops', 'seed', 'from-head-layer', 'temperature', 'zero-init-residual', 'student-width', 'student-depth', 'max-images'] as const;
 
 /** --model resnet50 or --depth 50, --width, --sk, --zero-init-residual, as given. */
 export function encoderPlan(values: Values, given: Given): PretrainPlan['encoder'] {
@@ -31,9 +31,11 @@ export function computePlan(values: Values, given: Given): ComputePlan {
 }
 
 export function dataPlan(values: Values, given: Given): PretrainPlan['data'] {
-  if (!['data', 'test-data', 'image-size', 'channels'].some((n) => given.has(n))) return undefined;
+  if (!['unlabeled', 'labeled', 'data', 'test-data', 'image-size', 'channels'].some((n) => given.has(n))) return undefined;
   return {
     ...(given.has('data') ? { spec: String(values.data) } : {}),
+    ...(given.has('unlabeled') ? { unlabeled: values.unlabeled as string[] } : {}),
+    ...(given.has('labeled') ? { labeled: String(values.labeled) } : {}),
     ...(given.has('test-data') ? { test: String(values.testData) } : {}),
     ...(given.has('image-size') ? { imageSize: values.imageSize as number | 'auto' } : {}),
     ...(given.has('channels') ? { channels: channelsOption(values.channels as 'auto' | '1' | '3') } : {}),

@@ -276,6 +276,25 @@ export interface FolderRead {
 export async function loadImageFolder(dir: string, options: ImageFolderOptions): Promise<ImageDataset & FolderRead> {
   const root = resolve(dir);
   const list = listImages(root);
+  return loadImageFiles({ root, files: list.files, labels: list.classes.length > 0 ? list.labels : null, classes: list.classes, nonImages: list.skipped }, options);
+}
+
+/** Image files under one folder, as a data set reads them: their labels (-1: none) and classes. */
+export interface ImageFiles {
+  /** the folder the files' ids are relative to (and their cache is keyed by), absolute */
+  root: string;
+  /** absolute paths, in data-set order */
+  files: string[];
+  /** class index per file (-1: unlabeled), or null when none is labeled */
+  labels: number[] | null;
+  classes: string[];
+  /** files passed over as not images */
+  nonImages: number;
+}
+
+/** Reads listed image files (any folders under `root`) as loadImageFolder reads a folder. */
+export async function loadImageFiles(list: ImageFiles, options: ImageFolderOptions): Promise<ImageDataset & FolderRead> {
+  const root = list.root;
   const files = list.files.map((f): FileStamp => {
     const st = statSync(f);
     return [relative(root, f), st.size, Math.round(st.mtimeMs)];
@@ -303,17 +322,17 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
   }
   const badSet = new Set(bad);
   const keep = list.files.map((_, i) => i).filter((i) => !badSet.has(i));
-  const labeled = list.classes.length > 0;
+  const labels = list.labels;
   return {
     stored,
     count: stored.count,
     channels,
     size,
-    labels: labeled ? Int32Array.from(keep, (i) => list.labels[i]!) : null,
+    labels: labels ? Int32Array.from(keep, (i) => labels[i]!) : null,
     classes: list.classes,
     ids: keep.map((i) => files[i]![0]),
     source: root,
-    skipped: { nonImages: list.skipped, bad: bad.map((i) => files[i]![0]) },
+    skipped: { nonImages: list.nonImages, bad: bad.map((i) => files[i]![0]) },
     auto: chosen.why,
     ...read,
   };

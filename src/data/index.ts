@@ -8,3 +8,5 @@ export * from './subset';
 export * from './loader';
 export * from './store';
 export * from './stream';
+export * from './inputs';
+export * from './labels';

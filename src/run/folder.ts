@@ -4,14 +4,18 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Classifier, SimCLRModel, type ResNetDepth, type ResNetOptions } from '../models';
-import { openDataset, parseLabelSpec, type OpenedDataset, readSubsetFile, stratifiedSubset, validationSplit, writeSubsetFile, type ImageDataset, type LabelSpec } from '../data';
+import { parseLabelSpec, type DataInputs, type OpenedDataset, readSubsetFile, stratifiedSubset, validationSplit, writeSubsetFile, type ImageDataset, type LabelSpec } from '../data';
 import { RunFolder, datasetStats, loadCheckpoint, hasCheckpoint, defaultPretrainConfig, type Normalisation, type PretrainConfig } from '../train';
 import type { Precision } from '../torch';
 import { PlanError } from './errors';
+import { openTestImages, openTrainImages } from './data';
 import { isSmallImage } from '../augment';
 
 export interface RunConfig {
+  /** A data set spec; for a run made from --unlabeled/--labeled, a description of them (see inputs). */
   data: string;
+  /** The user's unlabeled folders and labeled set, when the run was made from them. */
+  inputs?: DataInputs;
   testData: string | null;
   imageSize: number;
   channels: 1 | 3;
@@ -51,17 +55,13 @@ export function openRun(dir: string): { run: RunFolder; config: RunConfig } {
 }
 
 /** The run's training images, read as the run was made (size, channels, skipped images). */
-export async function trainData(config: RunConfig, skipBad?: boolean): Promise<ImageDataset> {
-  return openDataset(config.data, { imageSize: config.imageSize, channels: config.channels, split: 'train', skipBad: skipBad || config.skipBadImages });
+export async function trainData(config: RunConfig, skipBad?: boolean, labeled?: string): Promise<ImageDataset> {
+  return openTrainImages(config, { skipBad, labeled });
 }
 
 /** The test set: --test-data, or the source's own test split where it has one. */
 export async function testData(config: RunConfig, override?: string, skipBad?: boolean): Promise<ImageDataset> {
-  const spec = override || config.testData;
-  const o = { imageSize: config.imageSize, channels: config.channels, split: 'test' as const, skipBad: skipBad || config.skipBadImages };
-  if (spec) return openDataset(spec, o);
-  if (/^(fashion-mnist|mnist|cifar10-bin|cifar100-bin)(:|$)/.test(config.data)) return openDataset(config.data, o);
-  throw new PlanError(`${config.data} has no test split: pass --test-data`);
+  return openTestImages(config, override, skipBad);
 }
 
 /** The encoder a plan asks for, fitted to the data: CIFAR stem for small images, the data's channels. */
@@ -101,12 +101,14 @@ export function parseLabels(text: string): LabelSpec {
 /** write: false reads or draws a subset without writing it to the run folder (a worker other than rank 0). */
 export interface SubsetWrite {
   write?: boolean;
+  /** the subset's file in the run folder (default labels-<fraction>.txt) */
+  file?: string;
 }
 
 /** The labeled subset for a label spec: reused from the run folder if it is there, else drawn and written. */
-export function labeledSubset(run: RunFolder, ds: ImageDataset, labels: string, seed: number, labelsFile?: string, validation: readonly number[] = [], { write = true }: SubsetWrite = {}): number[] {
-  if (!ds.labels) throw new PlanError(`${ds.source} has no labels (no class subfolders): fine-tuning needs some`);
-  const file = run.path(`labels-${labelTag(labels)}.txt`);
+export function labeledSubset(run: RunFolder, ds: ImageDataset, labels: string, seed: number, labelsFile?: string, validation: readonly number[] = [], { write = true, file: name }: SubsetWrite = {}): number[] {
+  if (!ds.labels) throw new PlanError(`${ds.source} has no labels (no class subfolders): give your labeled images with --labeled DIR|FILE.csv`);
+  const file = run.path(name ?? `labels-${labelTag(labels)}.txt`);
   const held = new Set(validation);
   let subset: number[];
   if (labelsFile || existsSync(file)) {

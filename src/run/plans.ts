@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as t from '../torch';
 import { isSmallImage } from '../augment';
-import { openDataset, skippedLine, type ImageDataset, type OpenedDataset } from '../data';
+import { openDataset, openInputs, skippedLine, writeSubsetFile, type ImageDataset, type OpenedDataset } from '../data';
+import { asPlanError, isInputsDataset, labelSetTag, splitUserLabels } from './data';
 import {
   RunFolder,
   defaultClassifierConfig,
@@ -61,8 +62,12 @@ export interface ComputePlan {
 }
 
 export interface DataPlan {
-  /** An image folder, fashion-mnist[:DIR], mnist:DIR, cifar10-bin:DIR or cifar100-bin:DIR. */
+  /** An image folder, fashion-mnist[:DIR], mnist:DIR, cifar10-bin:DIR or cifar100-bin:DIR (or unlabeled/labeled instead). */
   spec: string;
+  /** Folders of unlabeled images (flat or nested), instead of spec. */
+  unlabeled?: string[];
+  /** A labeled folder (class subfolders) or CSV (path,label), with or instead of unlabeled. */
+  labeled?: string;
   /** The test set (default: the source's test split). */
   test?: string;
   imageSize?: number | 'auto';
@@ -111,6 +116,8 @@ export interface PretrainPlan {
 export interface ClassifierSettings {
   /** 1%, 10%, a fraction such as 0.1, or N/class. */
   labels: string;
+  /** The user's labeled images: a folder of class subfolders or a CSV (path,label); every one is used. */
+  labeled?: string;
   /** Reuse a list of labeled image ids instead of drawing one. */
   labelsFile?: string;
   /**
@@ -238,19 +245,22 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
     data = await trainData(config, plan.skipBadImages);
     checkPretrainBatch(config.pretrain, data.count, workers);
   } else {
-    if (!plan.data?.spec) throw new PlanError('--data SPEC is required (an image folder, fashion-mnist, cifar10-bin:DIR, ...)');
+    const userInputs = plan.data?.unlabeled?.length || plan.data?.labeled ? { unlabeled: plan.data.unlabeled ?? [], labeled: plan.data.labeled ?? null } : null;
+    if (userInputs && plan.data?.spec) throw new PlanError('give --data SPEC, or --unlabeled DIR and --labeled DIR|FILE.csv, not both');
+    if (!plan.data?.spec && !userInputs) throw new PlanError('--unlabeled DIR (your images) or --data SPEC (an image folder, fashion-mnist, cifar10-bin:DIR, ...) is required');
     // A folder with a config but no checkpoint never trained (it stopped at once): it may be planned anew.
     if (existsSync(`${plan.out}/config.json`) && hasCheckpoint(new RunFolder(plan.out), PRETRAIN_CHECKPOINT)) {
       throw new PlanError(`${plan.out} already holds a run; pass --resume to continue it or choose another --out`);
     }
     const d = plan.data as DataPlan;
-    const opened: OpenedDataset = await openDataset(d.spec, { imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto', skipBad: plan.skipBadImages });
+    const shape = { imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto', skipBad: plan.skipBadImages } as const;
+    const opened: OpenedDataset = userInputs ? await asPlanError(() => openInputs(userInputs, shape)) : await openDataset(d.spec, shape);
     data = opened;
     const s: PretrainSettings = { ...PRETRAIN_DEFAULTS, ...defined(plan.settings) };
     const encoder: EncoderPlan = { depth: 18, width: 1, sk: false, zeroInitResidual: false, ...defined(plan.encoder) };
     const warmup = s.warmupEpochs ?? (s.epochs >= 10 ? Math.round(s.epochs / 10) : 0);
     config = newRunConfig(
-      d.spec,
+      userInputs ? opened.source : d.spec,
       d.test ?? null,
       opened,
       {
@@ -267,10 +277,11 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
       plan.skipBadImages ?? false,
       compute,
     );
+    if (userInputs) config.inputs = userInputs;
     config.pretrain.views = { ...config.pretrain.views, crop: { scale: [s.cropMin, 1], ratio: [3 / 4, 4 / 3], pixelAligned: s.pixelCrops }, interpolation: s.interpolation };
     // Every setting as it took effect, so that a resume can be checked against all of them.
     config.plan = {
-      data: { spec: d.spec, test: d.test ?? null, imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto' } as DataPlan,
+      data: { ...(userInputs ? { unlabeled: userInputs.unlabeled, labeled: userInputs.labeled ?? undefined } : { spec: d.spec }), test: d.test ?? null, imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto' } as DataPlan,
       encoder,
       settings: { ...s, lr: config.pretrain.lr, temperature: config.pretrain.temperature, warmupEpochs: config.pretrain.warmupEpochs },
     };
@@ -345,6 +356,19 @@ export function stageName(kind: ClassifierKind, labels: string): string {
   return `${kind}-${labelTag(labels)}`;
 }
 
+/** A stage's name from its label set: the user's labeled set or a list of ids by file name, else the fraction drawn. */
+export function stageNameFor(kind: ClassifierKind, s: Pick<ClassifierSettings, 'labels' | 'labeled' | 'labelsFile'>): string {
+  if (s.labeled) return `${kind}-${labelSetTag(s.labeled)}`;
+  if (s.labelsFile) return `${kind}-${labelSetTag(s.labelsFile)}`;
+  return stageName(kind, s.labels);
+}
+
+/** The fine-tuned teacher of a distillation: by its label set's name, else (runs made before stages were named by their list) by the fraction. */
+function teacherStage(run: RunFolder, s: ClassifierSettings): string {
+  const named = stageNameFor('finetune', s);
+  return existsSync(run.path(`${named}.json`)) || !s.labelsFile ? named : stageName('finetune', s.labels);
+}
+
 /** A classifier stage on the workers given (the pipeline's), else on those the environment names, else on this process. */
 export async function runClassifierStage(plan: ClassifierPlan, workers?: WorkersPlan): Promise<Outcome> {
   if (!plan.run) throw new PlanError(plan.kind === 'distill' ? '--teacher RUN is required' : '--from RUN is required');
@@ -352,6 +376,9 @@ export async function runClassifierStage(plan: ClassifierPlan, workers?: Workers
   if (depth !== undefined && ![18, 34, 50, 101, 152, 200].includes(depth)) throw new PlanError(`--student-depth must be 18, 34, 50, 101, 152 or 200, got ${depth}`);
   const labels = plan.settings?.labels ?? CLASSIFIER_DEFAULTS[plan.kind].labels;
   parseLabels(labels);
+  if (plan.settings?.labeled && (plan.settings.labels !== undefined || plan.settings.labelsFile)) {
+    throw new PlanError('--labeled uses every labeled image it names; --labels and --labels-file draw from a fully labeled --data instead: give one of them');
+  }
   const compute = applyCompute(plan.compute);
   return withWorkers(workers, (group) => classifierStageAs(plan, labels, compute, group));
 }
@@ -359,7 +386,7 @@ export async function runClassifierStage(plan: ClassifierPlan, workers?: Workers
 async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: RecordedCompute, workers: ProcessGroup | null): Promise<Outcome> {
   const lead = isLead(workers);
   const { run, config } = openRun(plan.run);
-  const name = stageName(plan.kind, labels);
+  const name = stageNameFor(plan.kind, { labels, labeled: plan.settings?.labeled ?? config.inputs?.labeled ?? undefined, labelsFile: plan.settings?.labelsFile });
   const resume = plan.resume ?? false;
   // A resumed stage keeps its recorded settings; the plan may repeat them, not change them.
   let recordedSettings: Partial<ClassifierSettings> = {};
@@ -370,19 +397,11 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
     recordedSettings = recorded?.settings ?? {};
   }
   const s: ClassifierSettings = { ...CLASSIFIER_DEFAULTS[plan.kind], ...recordedSettings, ...defined(plan.settings) };
-  const data = await trainData(config, plan.skipBadImages);
+  const data = await trainData(config, plan.skipBadImages, s.labeled);
   if (lead) reportSkipped(data);
   const c = trainConfig(s);
-  // Rank 0 draws (or reads) the validation split and the labeled subset and writes them to
-  // the run folder; the others read them there once it has, and write nothing.
-  const subsets = () => {
-    const val = validationSubset(run, data, s.val, c.seed, s.valFile || undefined, { write: lead });
-    return { val, subset: labeledSubset(run, data, s.labels, c.seed, s.labelsFile || undefined, val, { write: lead }) };
-  };
-  let drawn = lead ? subsets() : null;
-  workers?.barrier();
-  drawn ??= subsets();
-  const { val, subset } = drawn;
+  const { val, subset, noValidation } = await stageLabels(run, data, s, plan.settings?.val, c.seed, name, workers);
+  if (lead && isInputsDataset(data)) adoptClasses(run, config, data.classes);
   const numClasses = data.classes.length;
   const baseArch: ClassifierArch = { encoder: config.pretrain.encoder, headLayers: config.pretrain.headLayers, headDim: config.pretrain.headDim, fineTuneFrom: plan.kind === 'finetune' ? (s.fromHeadLayer ?? 1) : 1, numClasses };
   let arch = baseArch;
@@ -395,12 +414,12 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
     t.manualSeed(c.seed);
     model = classifierFor(arch);
   } else {
-    const teacherStage = stageName('finetune', s.labels);
-    const teacherArch = stageArch(run, teacherStage);
+    const teacherName = teacherStage(run, { ...s, labeled: s.labeled ?? config.inputs?.labeled ?? undefined });
+    const teacherArch = stageArch(run, teacherName);
     if (teacherArch.numClasses !== numClasses) {
-      throw new PlanError(`the teacher ${plan.run}:${teacherStage} has ${teacherArch.numClasses} classes, but ${data.source} has ${numClasses}`);
+      throw new PlanError(`the teacher ${plan.run}:${teacherName} has ${teacherArch.numClasses} classes, but ${data.source} has ${numClasses}`);
     }
-    teacher = loadClassifier(run, teacherStage);
+    teacher = loadClassifier(run, teacherName);
     const student = { ...baseArch.encoder, ...(s.studentDepth ? { depth: s.studentDepth as 18 } : {}), ...(s.studentWidth ? { width: s.studentWidth } : {}) };
     arch = { ...baseArch, encoder: freshInit(student, s.zeroInitResidual) };
     t.manualSeed(c.seed);
@@ -414,6 +433,7 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
     throw new PlanError(`${name}: ${what} must hold at least one image per worker (${workers.worldSize} workers): use fewer workers${batch < c.batchSize ? '' : ` or --batch ${workers.worldSize} or more`}`);
   }
   if (lead) console.log(`${name}: ${indices ? indices.length : data.count} images (${subset.length} labeled), ${c.epochs} epochs, lr ${c.lr}${val.length ? `; ${val.length} held out for validation` : ''}${workers ? `; ${workers.worldSize} workers` : ''}`);
+  if (lead && noValidation) console.log(`${name}: ${noValidation}`);
   const stop = holdStopSignal();
   const started = performance.now();
   const trained = model;
@@ -439,6 +459,7 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
       if (e instanceof PlanError) return null; // no test split: the stage has no test result
       throw e;
     });
+    if (!test && lead) console.log(`${name}: no test set (--test-data): ${valTop1 !== undefined ? 'the validation figure above is its only result' : 'no result figure, as it has no validation split either'}`);
     if (test) {
       const acc = evaluateClassifier(model, test, config.norm, { workers });
       if (lead) {
@@ -451,6 +472,46 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
     releaseStopSignal();
     model.dispose();
     teacher?.model.dispose();
+  }
+}
+
+/**
+ * The stage's validation split and labeled images. The user's labeled set is used whole
+ * (less validation, which it holds out only with 5 or more labels a class unless --val
+ * says); a fully labeled --data draws them by --labels. Rank 0 draws (or reads) them and
+ * writes them to the run folder; the other workers read them there once it has.
+ */
+async function stageLabels(run: RunFolder, data: ImageDataset, s: ClassifierSettings, givenVal: string | undefined, seed: number, name: string, workers: ProcessGroup | null): Promise<{ val: number[]; subset: number[]; noValidation?: string }> {
+  const lead = isLead(workers);
+  if (isInputsDataset(data)) {
+    if (data.labeledIndices.length === 0) throw new PlanError(`${name}: no labeled images: give --labeled DIR (class subfolders) or FILE.csv (path,label rows)`);
+    const valFile = `val-${name.replace(/^[a-z]+-/, '')}.txt`;
+    if (s.valFile || existsSync(run.path(valFile))) {
+      const val = validationSubset(run, data, s.val, seed, s.valFile || run.path(valFile), { write: false });
+      if (lead && s.valFile) writeSubsetFile(run.path(valFile), data, val);
+      const held = new Set(val);
+      return { val, subset: data.labeledIndices.filter((i) => !held.has(i)) };
+    }
+    const split = splitUserLabels(data, givenVal, s.val, seed);
+    if (lead && split.val.length) writeSubsetFile(run.path(valFile), data, split.val);
+    workers?.barrier();
+    return { val: split.val, subset: split.train, ...(split.noValidation ? { noValidation: split.noValidation } : {}) };
+  }
+  const subsets = () => {
+    const val = validationSubset(run, data, s.val, seed, s.valFile || undefined, { write: lead });
+    return { val, subset: labeledSubset(run, data, s.labels, seed, s.labelsFile || undefined, val, { write: lead, file: s.labelsFile ? `labels-${labelSetTag(s.labelsFile)}.txt` : undefined }) };
+  };
+  let drawn = lead ? subsets() : null;
+  workers?.barrier();
+  drawn ??= subsets();
+  return drawn;
+}
+
+/** A run made without labels takes its classes from its first labeled set; a later set must have the same. */
+function adoptClasses(run: RunFolder, config: RunConfig, classes: string[]): void {
+  if (config.classes.length === 0) {
+    config.classes = classes;
+    run.writeJson('config.json', config);
   }
 }
 
@@ -516,7 +577,8 @@ function continuePipeline(run: RunFolder, plan: PipelinePlan, workers: ProcessGr
  */
 export async function runPipeline(plan: PipelinePlan, workers?: WorkersPlan): Promise<Outcome> {
   if (!plan.out) throw new PlanError('--out RUN is required');
-  if (plan.labels.length === 0) throw new PlanError('the pipeline needs at least one label fraction');
+  const userLabels = Boolean(plan.data.labeled);
+  if (plan.labels.length === 0 && !userLabels) throw new PlanError('the pipeline needs at least one label fraction, or --labeled');
   for (const l of plan.labels) parseLabels(l);
   const lead = workers === undefined ? leadProcess() : isLead(workers);
   const done = await withWorkers(workers, (group) => pipelineAs(plan, group));
@@ -546,8 +608,10 @@ async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Pro
       workers,
     );
     if (started === 'stopped') return ended('stopped');
-    for (const labels of plan.labels) {
+    // The user's labeled set is one label set; a fully labeled --data gives one per fraction.
+    for (const labels of plan.data.labeled ? [undefined] : plan.labels) {
       for (const kind of ['supervised', 'finetune', 'distill'] as const) {
+        const labelSet = labels === undefined ? {} : { labels };
         if (stopAgreed(stop, workers)) return ended('stopped');
         // The previous stage's files are all written (rank 0 writes them) before any worker looks.
         workers?.barrier();
@@ -555,8 +619,8 @@ async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Pro
           {
             kind,
             run: plan.out,
-            resume: existsSync(run.path(`${stageName(kind, labels)}.json`)),
-            settings: { ...seed, ...defined({ val: settings.val, valFile: settings.valFile }), ...settings[kind], labels },
+            resume: existsSync(run.path(`${stageNameFor(kind, { labels: labels ?? '', labeled: plan.data.labeled })}.json`)),
+            settings: { ...seed, ...defined({ val: settings.val, valFile: settings.valFile }), ...settings[kind], ...labelSet },
             skipBadImages: plan.skipBadImages,
             compute: plan.compute,
           },

@@ -28,7 +28,8 @@ export function toPlanes(hwc: Uint8Array, channels: number, plane: number): Uint
  * dropped, as 1 (luma) or 3 (sRGB) channels.
  */
 export async function decodeAt(sharp: Sharp, input: string | Buffer, height: number, width: number, channels: 1 | 3): Promise<DecodedImage> {
-  let img = sharp(input, { failOn: 'truncated' }).resize(width, height, { fit: 'cover', position: 'centre' }).removeAlpha();
+  // rotate() with no angle turns the image upright by its EXIF orientation, as a browser shows a photo.
+  let img = sharp(input, { failOn: 'truncated' }).rotate().resize(width, height, { fit: 'cover', position: 'centre' }).removeAlpha();
   img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
   const raw = await img.raw().toBuffer();
   const plane = height * width;
@@ -42,6 +43,8 @@ export async function decodeStored(sharp: Sharp, input: string | Buffer, size: n
   if (typeof input === 'string') input = await readFile(input);
   const meta = await sharp(input, { failOn: 'truncated' }).metadata();
   if (!meta.width || !meta.height) throw new Error('no image size in its header');
-  const [h, w] = storedExtent(meta.height, meta.width, size);
+  // EXIF orientations 5-8 turn the image a quarter: its upright height is the header's width.
+  const quarterTurn = (meta.orientation ?? 1) >= 5;
+  const [h, w] = storedExtent(quarterTurn ? meta.width : meta.height, quarterTurn ? meta.height : meta.width, size);
   return decodeAt(sharp, input, h, w, channels);
 }

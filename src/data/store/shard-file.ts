@@ -7,7 +7,8 @@ import { closeSync, existsSync, linkSync, openSync, readFileSync, readSync, read
 import { join } from 'node:path';
 import type { FileStamp } from './shard-plan';
 
-export const SHARD_VERSION = 1;
+// 2: images are decoded upright by their EXIF orientation.
+export const SHARD_VERSION = 2;
 
 export interface ShardIndex {
   version: typeof SHARD_VERSION;
