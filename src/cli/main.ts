@@ -125,6 +125,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./train-commands')).distillCommand(parseCommand(COMMANDS.distill, rest));
     case 'eval':
       return (await import('./train-commands')).evalCommand(parseCommand(COMMANDS.eval, rest));
+    case 'suggest-labels':
+      return (await import('./suggest')).suggestCommand(parseCommand(COMMANDS['suggest-labels'], rest));
     case 'predict':
       return (await import('./train-commands')).predictCommand(parseCommand(COMMANDS.predict, rest));
     case 'pipeline':

@@ -28,6 +28,8 @@ export interface InputsOptions extends Omit<ImageFolderOptions, 'imageSize' | 'c
 
 export type InputsDataset = ImageDataset &
   FolderRead & {
+    /** the folder image ids are relative to */
+    root: string;
     /** positions of the labeled images, sorted */
     labeledIndices: number[];
     /** labeled images that were also in the unlabeled folders */
@@ -163,7 +165,7 @@ export async function openInputs(inputs: DataInputs, o: InputsOptions = {}): Pro
   const labeledIndices: number[] = [];
   if (ds.labels) ds.labels.forEach((l, i) => void (l >= 0 && labeledIndices.push(i)));
   const source = [...inputs.unlabeled.map((d) => resolve(d)), ...(set ? [set.source] : [])].join(' + ');
-  return { ...ds, source, labeledIndices, labeledInPool: inPool, unlabeledRows: set?.unlabeledRows ?? 0 };
+  return { ...ds, source, root, labeledIndices, labeledInPool: inPool, unlabeledRows: set?.unlabeledRows ?? 0 };
 }
 
 /** The images per class among the labeled ones. */

@@ -9,4 +9,6 @@ export * from './report';
 export * from './evaluate';
 export * from './stream-eval';
 export * from './demo';
+export * from './suggest';
+export { isBuiltInSpec, labelSetTag, openTrainImages, openTestImages } from './data';
 export { leadProcess, withWorkers, type WorkersPlan } from './workers';

@@ -8,6 +8,7 @@ import { forwardIn, prepareModel, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
 import { batchStarts, rowsFromWorkers, type Normalisation } from '../train';
 import { PlanError } from './errors';
+import { isBuiltInSpec } from './data';
 import type { ProcessGroup } from '../distributed';
 
 export interface StreamEvalOptions {
@@ -35,7 +36,7 @@ export interface StreamEvalResult {
 }
 
 /** True for a --test-data that names a folder (not one of the built-in data sets). */
-export const isFolderSpec = (spec: string): boolean => !/^(fashion-mnist|mnist|cifar10-bin|cifar100-bin)(:|$)/.test(spec);
+export const isFolderSpec = (spec: string): boolean => !isBuiltInSpec(spec);
 
 /**
  * Scores every classifier (and collects encoder features) on a folder, a chunk at a time.
