@@ -127,6 +127,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./train-commands')).evalCommand(parseCommand(COMMANDS.eval, rest));
     case 'suggest-labels':
       return (await import('./suggest')).suggestCommand(parseCommand(COMMANDS['suggest-labels'], rest));
+    case 'label':
+      return (await import('./label')).labelCommand(parseCommand(COMMANDS.label, rest));
     case 'predict':
       return (await import('./train-commands')).predictCommand(parseCommand(COMMANDS.predict, rest));
     case 'pipeline':

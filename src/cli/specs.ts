@@ -277,6 +277,18 @@ export const COMMANDS = {
       'skip-bad-images': { ...skipBadImages, defaultText: 'as the run was made', default: false },
     },
   },
+  label: {
+    name: 'label',
+    summary: 'a local page to label the suggested images: keys 1-9 give the class, s skips, u undoes; the CSV is written as you go',
+    usage: 'simclr label --suggestions to-label.csv --classes a,b,c [--port 8090]',
+    example: 'simclr label --suggestions to-label.csv --classes cat,dog,bird',
+    options: {
+      suggestions: { type: 'string', placeholder: 'FILE.csv', required: true, help: 'the CSV to fill in (as suggest-labels writes it); reopening it continues where you stopped' },
+      classes: { type: 'string', placeholder: 'a,b,c|DIR', defaultText: 'the labels the file already holds', help: 'the classes, comma-separated, or a labeled folder whose class subfolders name them' },
+      port: { type: 'integer', min: 0, max: 65535, default: 8090, help: 'TCP port (0: any free port)' },
+      host: { type: 'string', placeholder: 'ADDRESS', default: '127.0.0.1', help: 'address to listen on' },
+    },
+  },
   predict: {
     name: 'predict',
     summary: 'class and probability per image, from the distilled (else fine-tuned) model',

@@ -1,0 +1,40 @@
+// `simclr label`: serves the labeling page until Ctrl-C; every answer is already in the CSV.
+import { existsSync, statSync } from 'node:fs';
+import type { Parsed } from './options';
+import type { COMMANDS } from './specs';
+import { PlanError } from '../run';
+import { LabelFileError, readLabelFolder } from '../data';
+import { startLabelServer } from '../label';
+
+/** --classes a,b,c, or a labeled folder whose class subfolders name them. */
+function classList(text: string | undefined): string[] {
+  if (!text) return [];
+  if (existsSync(text) && statSync(text).isDirectory()) return readLabelFolder(text).classes;
+  const list = text.split(',').map((c) => c.trim()).filter(Boolean);
+  if (new Set(list).size !== list.length) throw new PlanError(`--classes names a class twice: ${text}`);
+  return list;
+}
+
+export async function labelCommand({ values: o }: { values: Parsed<typeof COMMANDS['label']['options']> }): Promise<number> {
+  let server;
+  try {
+    const classes = classList(o.classes);
+    server = await startLabelServer({ suggestions: o.suggestions ?? '', classes, port: o.port, host: o.host });
+    if (!classes.length && !server.sheet.labelsInUse().length) {
+      await server.close();
+      throw new PlanError('--classes a,b,c (or a labeled folder) is needed: the file has no labels yet to take them from');
+    }
+  } catch (e) {
+    if (e instanceof LabelFileError) throw new PlanError(e.message);
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new PlanError(`--port ${o.port} is in use: choose another, or 0 for any free port`);
+    throw e;
+  }
+  const left = server.sheet.rows.filter((r) => !r.label && !r.skipped).length;
+  console.log(`labeling ${o.suggestions} (${left} of ${server.sheet.rows.length} to go) at ${server.url}/ ; each answer is saved at once. Ctrl-C to stop.`);
+  await new Promise<void>((done) => {
+    const stop = () => void server.close().then(done);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}
