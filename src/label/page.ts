@@ -23,7 +23,7 @@ main { max-width: 900px; margin: 0 auto; padding: 16px; text-align: center; }
 <p id="done" hidden>Every image has an answer. Next: <code>simclr finetune --from RUN --labeled FILE.csv</code></p>
 </main>
 <script>
-var state = null, at = 0, history = [];
+var state = null, at = 0, answered = [];
 var keys = ['1','2','3','4','5','6','7','8','9','0'];
 function open(row) { var r = state.rows[row]; return !r.label && !r.skipped; }
 function next(from) { for (var i = from; i < state.rows.length; i++) if (open(i)) return i; for (var j = 0; j < from; j++) if (open(j)) return j; return -1; }
@@ -42,13 +42,13 @@ async function answer(label, skipped) {
   if (at < 0) return;
   var row = at, before = { label: state.rows[row].label, skipped: state.rows[row].skipped };
   await post(row, label, skipped);
-  history.push({ row: row, before: before });
+  answered.push({ row: row, before: before });
   state.rows[row] = { label: skipped ? '' : label, skipped: skipped, why: state.rows[row].why };
   at = next(row + 1);
   show();
 }
 async function undo() {
-  var last = history.pop();
+  var last = answered.pop();
   if (!last) return;
   await post(last.row, last.before.label, last.before.skipped);
   state.rows[last.row].label = last.before.label;
