@@ -1,24 +1,14 @@
 // `simclr label`: serves the labeling page until Ctrl-C; every answer is already in the CSV.
-import { existsSync, statSync } from 'node:fs';
 import type { Parsed } from './options';
 import type { COMMANDS } from './specs';
 import { PlanError } from '../run';
-import { LabelFileError, readLabelFolder } from '../data';
+import { LabelFileError, parseClassList } from '../data';
 import { startLabelServer } from '../label';
-
-/** --classes a,b,c, or a labeled folder whose class subfolders name them. */
-function classList(text: string | undefined): string[] {
-  if (!text) return [];
-  if (existsSync(text) && statSync(text).isDirectory()) return readLabelFolder(text).classes;
-  const list = text.split(',').map((c) => c.trim()).filter(Boolean);
-  if (new Set(list).size !== list.length) throw new PlanError(`--classes names a class twice: ${text}`);
-  return list;
-}
 
 export async function labelCommand({ values: o }: { values: Parsed<typeof COMMANDS['label']['options']> }): Promise<number> {
   let server;
   try {
-    const classes = classList(o.classes);
+    const classes = o.classes ? parseClassList(o.classes) : [];
     server = await startLabelServer({ suggestions: o.suggestions ?? '', classes, port: o.port, host: o.host });
     if (!classes.length && !server.sheet.labelsInUse().length) {
       await server.close();

@@ -16,7 +16,7 @@ export function pipelinePlan({ values, given }: Parse): PipelinePlan {
   if (!data?.spec && !userData) throw new PlanError('--unlabeled DIR with --labeled DIR|FILE.csv (your images), or --data SPEC (an image folder, fashion-mnist, cifar10-bin:DIR, ...), is required');
   if (userData && !data?.labeled) throw new PlanError('the pipeline fine-tunes on labeled images: give --labeled DIR|FILE.csv too. With none yet, run simclr pretrain --unlabeled DIR, then simclr suggest-labels to choose which to label');
   if (userData && given.has('labels')) throw new PlanError('--labels draws labels from a fully labeled --data; with --labeled every labeled image is used');
-  const classifier = (stage: string) => pick<ClassifierSettings>(v, given, CLASSIFIER_SETTINGS.filter((n) => !['labeled', 'labels', 'labels-file', 'val', 'val-file'].includes(n)), `${stage}-`);
+  const classifier = (stage: string) => pick<ClassifierSettings>(v, given, CLASSIFIER_SETTINGS.filter((n) => !['labeled', 'classes', 'labels', 'labels-file', 'val', 'val-file'].includes(n)), `${stage}-`);
   return {
     out: values.out ?? '',
     resume: values.resume,

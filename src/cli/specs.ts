@@ -79,6 +79,7 @@ export type ClassifierTable = ReturnType<typeof classifierOptions>;
 function classifierOptions(d: ClassifierSettings) {
   return {
     labeled: { ...labeled, defaultText: "the run's --labeled" },
+    classes: { type: 'string', placeholder: 'a,b,c|DIR', defaultText: "the run's, else the labeled set's", help: 'with --labeled: the classes, comma-separated or a folder of class subfolders, when some may have no labeled image yet (without it a class with no label is an error)' },
     labels: { type: 'string', placeholder: 'SPEC', default: d.labels, help: 'with --data: the labeled subset drawn from it: 1%, 10%, a fraction such as 0.1, or 25/class (stratified, drawn by --seed)' },
     'labels-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of labeled image ids (one per line) instead of drawing one' },
     val: { type: 'string', placeholder: 'SPEC', default: d.val, help: "validation split held out of the training images' labels (10%, 0.1, 500 images, or 0 for none; at most 5,000), reported after each epoch; made once per run (val.txt)" },
@@ -122,7 +123,7 @@ export const distillOptions = {
 } as const satisfies OptionTable;
 
 /** Stage options that the pipeline sets itself, so they take no stage prefix there. */
-export const PIPELINE_FIXED = new Set(['unlabeled', 'labeled', 'data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'zero-init-residual', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file', 'val', 'val-file']);
+export const PIPELINE_FIXED = new Set(['unlabeled', 'labeled', 'classes', 'data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'zero-init-residual', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file', 'val', 'val-file']);
 export const PIPELINE_STAGES = { pretrain: pretrainOptions, supervised: supervisedOptions, finetune: finetuneOptions, distill: distillOptions } as const;
 export type PipelineStage = keyof typeof PIPELINE_STAGES;
 

@@ -2,7 +2,7 @@
 // set spec, or the user's unlabeled folders and labeled set), the labeled subset of a user's
 // labels, their validation split, and the test set.
 import { basename, extname } from 'node:path';
-import { LabelFileError, labelCounts, openDataset, openInputs, validationSplit, type DataInputs, type ImageDataset, type InputsDataset } from '../data';
+import { LabelFileError, labelCounts, openDataset, openInputs, parseClassList, validationSplit, type DataInputs, type ImageDataset, type InputsDataset } from '../data';
 import type { RunConfig } from './folder';
 import { PlanError } from './errors';
 
@@ -42,11 +42,27 @@ export function runInputs(config: RunConfig, labeled?: string): DataInputs | nul
 const shape = (config: RunConfig) => ({ imageSize: config.imageSize, channels: config.channels });
 
 /** The run's training images (with a stage's labeled set, where given), read as the run was made. */
-export async function openTrainImages(config: RunConfig, o: { skipBad?: boolean; labeled?: string } = {}): Promise<ImageDataset | InputsDataset> {
+export async function openTrainImages(config: RunConfig, o: { skipBad?: boolean; labeled?: string; classes?: string } = {}): Promise<ImageDataset | InputsDataset> {
   const skipBad = o.skipBad || config.skipBadImages;
   const inputs = runInputs(config, o.labeled);
-  if (!inputs) return openDataset(config.data, { ...shape(config), split: 'train', skipBad });
-  return asPlanError(() => openInputs(inputs, { ...shape(config), skipBad, ...(config.classes.length ? { classes: config.classes } : {}) }));
+  if (!inputs) {
+    if (o.classes) throw new PlanError('--classes goes with --labeled (your labeled images)');
+    return openDataset(config.data, { ...shape(config), split: 'train', skipBad });
+  }
+  return asPlanError(async () => openInputs(inputs, { ...shape(config), skipBad, ...runClasses(config, o.classes) }));
+}
+
+/**
+ * The classes a labeled set is read against: --classes (some may have no label yet), else
+ * the run's (each must have one), else the set's own.
+ */
+function runClasses(config: RunConfig, given: string | undefined): { classes?: string[]; anyClasses?: boolean } {
+  if (!given) return config.classes.length ? { classes: config.classes } : {};
+  const classes = parseClassList(given);
+  if (config.classes.length && JSON.stringify(classes) !== JSON.stringify(config.classes)) {
+    throw new LabelFileError(`--classes ${given} gives ${classes.join(', ')}; the run's classes are ${config.classes.join(', ')}`);
+  }
+  return { classes, anyClasses: true };
 }
 
 /** The test set: --test-data (a labeled folder or CSV, its labels read as the run's classes), or the source's own test split. */

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as t from '../torch';
 import { isSmallImage } from '../augment';
 import { openDataset, openInputs, skippedLine, writeSubsetFile, type ImageDataset, type OpenedDataset } from '../data';
-import { asPlanError, isInputsDataset, labelSetTag, splitUserLabels } from './data';
+import { asPlanError, isInputsDataset, labelSetTag, openTrainImages, splitUserLabels } from './data';
 import {
   RunFolder,
   defaultClassifierConfig,
@@ -118,6 +118,8 @@ export interface ClassifierSettings {
   labels: string;
   /** The user's labeled images: a folder of class subfolders or a CSV (path,label); every one is used. */
   labeled?: string;
+  /** The classes (a,b,c or a folder of class subfolders), when some may have no labeled image yet. */
+  classes?: string;
   /** Reuse a list of labeled image ids instead of drawing one. */
   labelsFile?: string;
   /**
@@ -397,7 +399,7 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
     recordedSettings = recorded?.settings ?? {};
   }
   const s: ClassifierSettings = { ...CLASSIFIER_DEFAULTS[plan.kind], ...recordedSettings, ...defined(plan.settings) };
-  const data = await trainData(config, plan.skipBadImages, s.labeled);
+  const data = await openTrainImages(config, { skipBad: plan.skipBadImages, labeled: s.labeled, classes: s.classes });
   if (lead) reportSkipped(data);
   const c = trainConfig(s);
   const { val, subset, noValidation } = await stageLabels(run, data, s, plan.settings?.val, c.seed, name, workers);

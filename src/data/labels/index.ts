@@ -10,6 +10,7 @@ export { LabelFileError, readLabelCsv, sortedClasses } from './csv';
 export { readLabelFolder } from './folder';
 export { csvPath, writeLabelCsv, type LabelRow } from './write';
 export { annotate } from './annotator';
+export { parseClassList } from './classes';
 
 /** A labeled folder (class subfolders) or a CSV, as --labeled names it. */
 export function readLabels(spec: string): LabelSet {
