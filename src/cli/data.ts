@@ -1,5 +1,5 @@
 // `simclr data`: reads (and caches) a data set, prints what it found, optionally writes a label subset.
-import { openDataset, stratifiedSubset, writeSubsetFile, describeSpecs, defaultCacheDir } from '../data';
+import { openDataset, stratifiedSubset, validationSplit, writeSubsetFile, describeSpecs, defaultCacheDir } from '../data';
 import { UsageError, type Parsed } from './options';
 import type { COMMANDS } from './specs';
 import { parseLabels } from '../run/folder';
@@ -30,9 +30,11 @@ export async function dataCommand({ values: o }: { values: Parsed<typeof COMMAND
   }
   if (labels) {
     if (!ds.labels) throw new UsageError(`--labels needs a labeled data set (class subfolders); ${ds.source} has none`);
-    const subset = stratifiedSubset(ds.labels, parseLabels(labels), seed);
+    // The same draw as finetune's: the validation split is held out first, the labels come from the rest.
+    const held = validationSplit(ds.labels, o.val, seed);
+    const subset = stratifiedSubset(ds.labels, parseLabels(labels), seed, new Set(held));
     writeSubsetFile(out, ds, subset);
-    console.log(`wrote ${out}: ${subset.length} labeled images (${labels}, seed ${seed})`);
+    console.log(`wrote ${out}: ${subset.length} labeled images (${labels}, seed ${seed}; drawn outside the --val ${o.val} split that finetune holds out, as finetune --labels ${labels} --seed ${seed} draws them)`);
   }
   return 0;
 }
