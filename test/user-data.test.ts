@@ -66,6 +66,10 @@ test('a flat unlabeled folder and a CSV of 50 labels run the pipeline end to end
   assert.deepEqual(config.inputs, { unlabeled: [photos], labeled: labels });
   const results = JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')).results.map((x: { stage: string }) => x.stage).sort();
   assert.deepEqual(results, ['distill-labels', 'finetune-labels', 'supervised-labels']);
+  // kNN evaluation compares with the labeled images only (the others have no label)
+  const e = simclr(['eval', '--model', run, '--knn', '--stage', 'finetune-labels']);
+  assert.equal(e.status, 0, e.stderr);
+  assert.match(e.stdout, /kNN \(k=200, T=0\.1\) top-1 \d+\.\d\d% on 60 images/);
   // another label set on the same run: 2 a class, so no validation split, and a stage of its own
   const few = join(root, 'few.csv');
   writeFileSync(few, readFileSync(labels, 'utf8').split('\n').filter((l, i) => i === 0 || ['photos/airplane', 'photos/cat', 'photos/ship'].some((p) => l.startsWith(p))).filter((l, i, all) => i === 0 || all.slice(1, i).filter((m) => classOf(m.slice(7)) === classOf(l.slice(7))).length < 2).join('\n'));

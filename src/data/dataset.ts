@@ -97,3 +97,40 @@ export function squareFrames(ds: ImageDataset, indices: readonly number[]): Uint
 export function skippedLine(paths: readonly string[]): string {
   return `skipped ${paths.length} unreadable image${paths.length > 1 ? 's' : ''}: ${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ', ...' : ''}`;
 }
+
+/**
+ * The images of a data set at `indices`, as a data set of their own (positions 0..n-1): the
+ * labeled images of a user's set for kNN and linear evaluation. Reads go to the source.
+ */
+export function selectImages(ds: ImageDataset, indices: readonly number[]): ImageDataset {
+  const map = Int32Array.from(indices);
+  const labels = ds.labels ? Int32Array.from(map, (i) => ds.labels![i]!) : null;
+  const ids = Array.from(map, (i) => ds.ids[i]!);
+  if (ds.pixels) {
+    const frame = ds.channels * ds.size * ds.size;
+    const pixels = new Uint8Array(map.length * frame);
+    map.forEach((i, k) => pixels.set(ds.pixels!.subarray(i * frame, (i + 1) * frame), k * frame));
+    return { ...ds, pixels, stored: undefined, count: map.length, labels, ids };
+  }
+  const inner = ds.stored!;
+  const stored: StoredImages = {
+    count: map.length,
+    channels: inner.channels,
+    size: inner.size,
+    heights: Uint16Array.from(map, (i) => inner.heights[i]!),
+    widths: Uint16Array.from(map, (i) => inner.widths[i]!),
+    read: (positions) => inner.read(positions.map((p) => map[p]!)),
+    handle: () => null,
+    close: () => undefined,
+  };
+  return { ...ds, stored, count: map.length, labels, ids };
+}
+
+/** A data set's labeled images only (a user's set has unlabeled ones, label -1); the set itself when all are labeled. */
+export function labeledOnly(ds: ImageDataset): ImageDataset | null {
+  if (!ds.labels) return null;
+  const labeled: number[] = [];
+  ds.labels.forEach((l, i) => void (l >= 0 && labeled.push(i)));
+  if (labeled.length === ds.count) return ds;
+  return labeled.length ? selectImages(ds, labeled) : null;
+}

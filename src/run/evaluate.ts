@@ -2,7 +2,7 @@
 // of its pretrained encoder, and predictions for image files.
 import * as t from '../torch';
 import { evalInput } from '../augment';
-import { hostTensor, streamImages, undecodableError } from '../data';
+import { hostTensor, labeledOnly, streamImages, undecodableError, type ImageDataset } from '../data';
 import { forwardIn, prepareModel } from '../nn';
 import { classCount, encode, evaluateClassifier, knnAccuracy, knnClassify, linearEvaluation, linearEvaluationOn } from '../train';
 import { evaluateFolderStream, isFolderSpec } from './stream-eval';
@@ -44,13 +44,14 @@ export async function evaluateRun(plan: EvalPlan, workers?: WorkersPlan): Promis
 async function evaluateAs(plan: EvalPlan, workers: ProcessGroup | null): Promise<EvalReport> {
   const { run, config } = openRun(plan.run);
   const spec = plan.testData || config.testData;
-  if (spec && isFolderSpec(spec)) return evaluateStreamed(plan, spec, workers);
+  // A test folder streams through once; a CSV (the user's labels) is read as a data set.
+  if (spec && isFolderSpec(spec) && !/\.csv$/i.test(spec) && !config.inputs) return evaluateStreamed(plan, spec, workers);
   const testSet = await testData(config, plan.testData, plan.skipBadImages);
   const report: EvalReport = { testImages: testSet.count, skipped: testSet.skipped.bad, stages: [] };
   if (plan.knn || plan.linear) {
     const model = pretrainedModel(run, config);
     try {
-      const trainSet = await trainData(config, plan.skipBadImages);
+      const trainSet = labeledTrainingImages(await trainData(config, plan.skipBadImages), config.data);
       if (plan.knn) report.knnTop1 = knnAccuracy(model, trainSet, testSet, config.norm, { workers });
       if (plan.linear) {
         const epochs = plan.linearEpochs ?? 30;
@@ -72,6 +73,13 @@ async function evaluateAs(plan: EvalPlan, workers: ProcessGroup | null): Promise
   return report;
 }
 
+/** kNN and linear evaluation read the labeled training images only (of a user's set, those it labels). */
+function labeledTrainingImages(ds: ImageDataset, source: string): ImageDataset & { labels: Int32Array } {
+  const labeled = labeledOnly(ds);
+  if (!labeled?.labels) throw new PlanError(`${source} has no labeled images: kNN and linear evaluation need them (--labeled DIR|FILE.csv when the run was made)`);
+  return labeled as ImageDataset & { labels: Int32Array };
+}
+
 function stagesToEvaluate(plan: EvalPlan): string[] {
   const stages = plan.stage ? [plan.stage] : listStages(openRun(plan.run).run);
   if (!plan.knn && !plan.linear && stages.length === 0) throw new PlanError(`${plan.run}: no trained classifier yet (run simclr finetune --from ${plan.run}), or pass --knn`);
@@ -89,8 +97,7 @@ async function evaluateStreamed(plan: EvalPlan, dir: string, workers: ProcessGro
     const pass = await evaluateFolderStream(dir, { size: config.imageSize, channels: config.channels, norm: config.norm, classifiers, encoder, skipBad, workers });
     const report: EvalReport = { testImages: pass.count, skipped: pass.skipped, stages: pass.stages };
     if (encoder && pass.features) {
-      const trainSet = await trainData(config, plan.skipBadImages);
-      if (!trainSet.labels) throw new PlanError(`${config.data} has no labels: kNN and linear evaluation need them`);
+      const trainSet = labeledTrainingImages(await trainData(config, plan.skipBadImages), config.data);
       const classes = classCount(trainSet);
       if (plan.knn) {
         const bank = encode(encoder, trainSet, config.norm, { workers });

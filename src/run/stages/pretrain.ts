@@ -2,7 +2,7 @@
 // inputs) or a resumed one, on the workers the plan or the environment names.
 import { existsSync } from 'node:fs';
 import { isSmallImage } from '../../augment';
-import { openDataset, openInputs, skippedLine, type ImageDataset, type OpenedDataset } from '../../data';
+import { labeledOnly, openDataset, openInputs, skippedLine, type ImageDataset, type OpenedDataset } from '../../data';
 import { asPlanError } from '../data';
 import { RunFolder, holdStopSignal, releaseStopSignal, hasCheckpoint, pretrain, PRETRAIN_CHECKPOINT } from '../../train';
 import { PRETRAIN_DEFAULTS, defaultPretrainLr } from '../defaults';
@@ -93,8 +93,11 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
       settings: { ...s, lr: config.pretrain.lr, temperature: config.pretrain.temperature, warmupEpochs: config.pretrain.warmupEpochs },
     };
     checkPretrainBatch(config.pretrain, data.count, workers);
-    // The kNN monitor needs a test set: found before anything is written.
-    if (s.knn) await testData(config, undefined, plan.skipBadImages);
+    // The kNN monitor needs labeled images and a test set: found before anything is written.
+    if (s.knn) {
+      knnBank(data);
+      await testData(config, undefined, plan.skipBadImages);
+    }
     run = new RunFolder(plan.out);
     if (lead) run.writeJson('config.json', config);
     if (lead) console.log(`${data.source}: ${data.size}x${data.size}, ${data.channels === 1 ? 'gray' : 'RGB'} (size: ${opened.auto.imageSize}; channels: ${opened.auto.channels})`);
@@ -105,7 +108,7 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
   if (workers && p.batchSize % workers.worldSize !== 0 && lead) console.log(`note: the batch (${p.batchSize}) does not split evenly between ${workers.worldSize} workers; the first ones take one image more`);
   if (lead) console.log(`pretraining ResNet-${p.encoder.depth} (width ${p.encoder.width}${p.encoder.skRatio ? ', SK' : ''}) on ${pool} images of ${data.source}, ${p.epochs} epochs, batch ${p.batchSize}`);
   const knn = plan.settings?.knn ?? false;
-  const knnSets = knn ? { train: data, test: await testData(config, undefined, plan.skipBadImages) } : undefined;
+  const knnSets = knn ? { train: knnBank(data), test: await testData(config, undefined, plan.skipBadImages) } : undefined;
   const stop = holdStopSignal();
   try {
     const { model, finished } = await pretrain({ data, norm: config.norm, run, config: p, resume, stop, knn: knnSets, compute, workers, checkWeights: process.env.SIMCLR_CHECK_WEIGHTS === '1' });
@@ -135,3 +138,10 @@ export function reportSkipped(ds: ImageDataset): void {
   if (ds.skipped.bad.length) console.log(skippedLine(ds.skipped.bad));
 }
 
+
+/** The kNN monitor's bank: the labeled training images (of a user's set, those it labels). */
+function knnBank(data: ImageDataset): ImageDataset {
+  const bank = labeledOnly(data);
+  if (!bank) throw new PlanError('--knn compares with labeled images: give --labeled DIR|FILE.csv as well, or leave --knn out');
+  return bank;
+}
