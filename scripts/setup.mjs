@@ -248,7 +248,7 @@ function ensureNodeModules() {
   const sharp = join(root, 'node_modules/sharp');
   // export/serve and their tests: ONNX protobuf, onnxruntime (Node for the tests, web for the page), multipart, the browser driver;
   // the report: the chart libraries it inlines (Vega, Vega-Lite, vega-embed) and UMAP for its embedding map.
-  const more = ['csv-parse', 'csv-stringify', 'onnx-proto', 'onnxruntime-web', 'busboy', 'onnxruntime-node', 'puppeteer-core', 'vega', 'vega-lite', 'vega-embed', 'umap-js'].map((p) => join(root, 'node_modules', p));
+  const more = ['csv-parse', 'csv-stringify', 'yauzl', 'onnx-proto', 'onnxruntime-web', 'busboy', 'onnxruntime-node', 'puppeteer-core', 'vega', 'vega-lite', 'vega-embed', 'umap-js'].map((p) => join(root, 'node_modules', p));
   if (existsSync(tsc) && existsSync(addonApi) && existsSync(sharp) && more.every((p) => existsSync(p))) return;
   log('installing npm dependencies');
   // onnxruntime-node ships its CPU binaries in the npm package; its install script would only

@@ -15,7 +15,8 @@ export async function exportCommand({ values: o }: { values: Parsed<typeof COMMA
   for (const f of r.files) console.log(`wrote ${f.path} (${size(f.bytes)})`);
   console.log(`${o.model}:${r.stage} as ${r.format}; ${config.classes.length} classes`);
   if (r.format === 'onnx') console.log(`input ${describeInput({ imageSize: config.imageSize, channels: config.channels, input: o.input })}; outputs 'logits' and 'probabilities'`);
-  if (r.format === 'safetensors-torchvision') console.log(`load it in Python with:\n${r.python}\nmodel.load_state_dict(state_dict)`);
+  if (r.format === 'safetensors-torchvision' && r.python) console.log(`load it in Python with:\n${r.python}\nmodel.load_state_dict(state_dict)`);
+  if (r.stage === 'pretrain') console.log(`the encoder (torchvision's names) and projection head (head.*): simclr import ${o.out} --unlabeled DIR --out RUN reads it back`);
   if (r.format === 'web') console.log(`serve the folder with any static server (e.g. python3 -m http.server -d ${o.out} 8000) and open index.html`);
   return 0;
 }

@@ -125,6 +125,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./train-commands')).distillCommand(parseCommand(COMMANDS.distill, rest));
     case 'eval':
       return (await import('./train-commands')).evalCommand(parseCommand(COMMANDS.eval, rest));
+    case 'import':
+      return (await import('./import')).importCommand(parseCommand(COMMANDS.import, rest));
     case 'suggest-labels':
       return (await import('./suggest')).suggestCommand(parseCommand(COMMANDS['suggest-labels'], rest));
     case 'label':

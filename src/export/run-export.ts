@@ -4,7 +4,9 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { saveSafetensors } from '../torch';
 import { PlanError } from '../run/errors';
-import { defaultClassifierStage, loadClassifier, openRun, type RunConfig } from '../run/folder';
+import { defaultClassifierStage, loadClassifier, openRun, pretrainedModel, type RunConfig } from '../run/folder';
+import { PRETRAIN_CHECKPOINT } from '../train';
+import type { Tensor } from '../torch';
 import type { RunFolder } from '../train';
 import type { Classifier } from '../models';
 import { classifierToOnnx, type PixelInput } from './onnx-model';
@@ -63,6 +65,7 @@ export async function exportRun(plan: ExportPlan): Promise<ExportResult> {
   if (!EXPORT_FORMATS.includes(plan.format)) throw new PlanError(`--format must be ${EXPORT_FORMATS.join(', ')}, got '${plan.format}'`);
   if (!plan.out) throw new PlanError('--out is required: the file (or, for --format web, the folder) to write');
   const { run, config } = openRun(plan.run);
+  if (plan.stage === PRETRAIN_CHECKPOINT) return exportPretrained(plan, run, config);
   const stage = plan.stage || defaultStage(run, plan.run);
   const { model } = loadClassifier(run, stage);
   try {
@@ -83,6 +86,33 @@ export async function exportRun(plan: ExportPlan): Promise<ExportResult> {
     }
     const files = await writeWebFolder(plan.out, onnxBytes(model, config, { ...meta, input: 'uint8' }), config, stage, plan.run);
     return { stage, format: plan.format, files };
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * The pretrained encoder and projection head (--stage pretrain) as safetensors: the encoder
+ * under torchvision's names (a plain width-1 ResNet loads into torchvision as it is), the
+ * head as head.<i>.*; simclr import reads it back whole.
+ */
+function exportPretrained(plan: ExportPlan, run: RunFolder, config: RunConfig): ExportResult {
+  if (plan.format !== 'safetensors-torchvision') throw new PlanError(`--stage pretrain exports the encoder and head as --format safetensors-torchvision; ${plan.format} takes a classifier stage`);
+  const model = pretrainedModel(run, config);
+  try {
+    const tensors = new Map<string, Tensor>();
+    for (const [name, v] of model.stateDict()) tensors.set(name.replace(/^encoder\./, ''), v);
+    const e = config.pretrain.encoder;
+    mkdirSync(dirname(resolve(plan.out)), { recursive: true });
+    saveSafetensors(plan.out, tensors, {
+      format: 'simclr-ts',
+      stage: PRETRAIN_CHECKPOINT,
+      encoder: JSON.stringify(e),
+      norm: JSON.stringify(config.norm),
+      image_size: String(config.imageSize),
+      channels: String(config.channels),
+    });
+    return { stage: PRETRAIN_CHECKPOINT, format: plan.format, files: [{ path: plan.out, bytes: statSync(plan.out).size }] };
   } finally {
     model.dispose();
   }
