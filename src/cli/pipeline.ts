@@ -27,6 +27,7 @@ export function pipelinePlan({ values, given }: Parse): PipelinePlan {
     ...pick<{ val: string; valFile: string }>(v, given, ['val', 'val-file']),
     ...(given.has('skip-bad-images') ? { skipBadImages: values.skipBadImages } : {}),
     compute: computePlan(v, given),
+    ...(v.pretrainInit ? { init: String(v.pretrainInit) } : {}),
     pretrain: pick<PretrainSettings>(v, given, PRETRAIN_SETTINGS, 'pretrain-'),
     supervised: classifier('supervised'),
     finetune: classifier('finetune'),

@@ -43,6 +43,7 @@ export const pretrainOptions = {
   ...dataOptions,
   out: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder to create (or to continue with --resume)' },
   ...modelOptions,
+  init: { type: 'string', placeholder: 'FILE', help: "continue pretraining from published weights (as simclr import reads them): they decide the architecture (the model options only confirm it), the input size (224 unless --image-size) and normalisation; a projection head they lack starts fresh" },
   epochs: { type: 'integer', min: 1, default: PRETRAIN_DEFAULTS.epochs, help: 'pretraining epochs' },
   batch: { type: 'integer', min: 2, rangeWhy: "for NT-Xent each image's negatives are the others", default: PRETRAIN_DEFAULTS.batch, help: 'images per step (two views each)' },
   lr: { type: 'number', min: 0, defaultText: '1.0 at 32px or less, else 0.3 (linear) or 0.075 (sqrt), as the paper', help: 'LARS base learning rate, scaled by --lr-scaling' },

@@ -60,6 +60,7 @@ export async function pretrainCommand({ values, given }: Parse<Parsed<typeof pre
     encoder: encoderPlan(v, given),
     settings: pick<PretrainSettings>(v, given, PRETRAIN_SETTINGS),
     ...(given.has('skip-bad-images') ? { skipBadImages: values.skipBadImages } : {}),
+    ...(values.init ? { init: values.init } : {}),
     compute: computePlan(v, given),
   };
   return exitFor('pretraining', await runPretrain(plan));

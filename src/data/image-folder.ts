@@ -290,6 +290,8 @@ export interface ImageFiles {
   classes: string[];
   /** files passed over as not images */
   nonImages: number;
+  /** set when the files are a choice among the root's (see ShardCacheOptions.listing) */
+  listing?: string;
 }
 
 /** Reads listed image files (any folders under `root`) as loadImageFolder reads a folder. */
@@ -308,7 +310,7 @@ export async function loadImageFiles(list: ImageFiles, options: ImageFolderOptio
   let errors: Map<number, string>;
   let read: Omit<FolderRead, 'auto'>;
   if (cacheDir) {
-    const cache = await openShardCache({ root, files, size, channels, cacheDir, shardImages: options.shardImages ?? shardImagesFromEnv(), workers: options.decodeWorkers, signal: options.signal, quiet: options.quiet, onProgress: options.onProgress });
+    const cache = await openShardCache({ root, files, size, channels, cacheDir, listing: list.listing, shardImages: options.shardImages ?? shardImagesFromEnv(), workers: options.decodeWorkers, signal: options.signal, quiet: options.quiet, onProgress: options.onProgress });
     ({ store: stored, bad, errors } = cache);
     read = { fromCache: cache.decodedShards === 0, shards: cache.shards, decodedShards: cache.decodedShards, decodedImages: cache.decodedImages };
   } else {

@@ -155,11 +155,12 @@ export async function openInputs(inputs: DataInputs, o: InputsOptions = {}): Pro
       }
     });
   }
-  const root = inputs.unlabeled.length === 1 && files.length === pool.length ? resolve(inputs.unlabeled[0]!) : commonFolder(files);
+  const whole = inputs.unlabeled.length === 1 && files.length === pool.length;
+  const root = whole ? resolve(inputs.unlabeled[0]!) : commonFolder(files);
   // Sorted by path within the root: the shard cache's order, so that the same files find the same shards.
   const order = files.map((_, i) => i).sort((a, b) => (relative(root, files[a]!) < relative(root, files[b]!) ? -1 : 1));
   const ds = await loadImageFiles(
-    { root, files: order.map((i) => files[i]!), labels: set ? order.map((i) => fileLabels[i]!) : null, classes, nonImages },
+    { root, files: order.map((i) => files[i]!), labels: set ? order.map((i) => fileLabels[i]!) : null, classes, nonImages, ...(whole ? {} : { listing: listingKey(root, files) }) },
     { ...o, imageSize: o.imageSize ?? 'auto', channels: o.channels ?? 'auto' },
   );
   const labeledIndices: number[] = [];
@@ -173,4 +174,9 @@ export function labelCounts(ds: Pick<ImageDataset, 'labels' | 'classes'>, indice
   const counts = new Array<number>(ds.classes.length).fill(0);
   for (const i of indices) counts[ds.labels![i]!]!++;
   return counts;
+}
+
+/** A name for a choice of files under a root: its own shard folders in the cache. */
+function listingKey(root: string, files: readonly string[]): string {
+  return createHash('sha256').update(files.map((f) => relative(root, f)).sort().join('\n')).digest('hex').slice(0, 16);
 }

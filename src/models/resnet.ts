@@ -1,7 +1,7 @@
 // ResNet v1 (torchvision layout and names) with SimCLRv2's options: a width multiplier,
 // selective kernels (SK) with the ResNet-D stem and average-pool shortcuts, and the
 // CIFAR stem (3x3 conv, stride 1, no max-pool) for small images.
-import { Tensor } from '../torch';
+import { Tensor, cat, tidy, F } from '../torch';
 import {
   AvgPool2d,
   BatchNorm2d,
@@ -33,6 +33,12 @@ export interface ResNetOptions extends Placement {
   numClasses?: number;
   /** Zero-initialise the last batch norm of each block. Default false (torchvision's default). */
   zeroInitResidual?: boolean;
+  /**
+   * SK only: the stride-1 projection shortcut (first block of the first stage) average-pools
+   * 2x2 with stride 1, padding at the end and not counting it, as the official SimCLRv2 code
+   * ('SAME'). Default false: runs made before it was matched compute as they did.
+   */
+  skStride1Pool?: boolean;
 }
 
 const BLOCKS: Record<ResNetDepth, { bottleneck: boolean; layers: [number, number, number, number] }> = {
@@ -117,8 +123,26 @@ export class SelectiveKernelConv extends Module {
   }
 }
 
-function shortcut(inChannels: number, outChannels: number, stride: number, sk: boolean, place: Placement): Sequential | null {
+/**
+ * A 2x2 average pool with stride 1 that keeps the size: the last row and column are padded
+ * with copies of themselves, so each border window averages only real pixels (TF's 'SAME'
+ * pooling, which pads at the end and does not count the padding).
+ */
+export class EndPaddedAvgPool extends Module {
+  forward(x: Tensor): Tensor {
+    const [, , h, w] = x.shape as [number, number, number, number];
+    return tidy(() => {
+      const rows = cat([x, x.narrow(2, h - 1, 1)], 2);
+      return F.avgPool2d(cat([rows, rows.narrow(3, w - 1, 1)], 3), 2, { stride: 1 });
+    });
+  }
+}
+
+function shortcut(inChannels: number, outChannels: number, stride: number, sk: boolean, place: Placement, stride1Pool = false): Sequential | null {
   if (stride === 1 && inChannels === outChannels) return null;
+  if (sk && stride === 1 && stride1Pool) {
+    return new Sequential(new EndPaddedAvgPool(), new Conv2d(inChannels, outChannels, 1, { bias: false, ...place }), new BatchNorm2d(outChannels, place));
+  }
   if (sk && stride > 1) {
     // ResNet-D: average-pool first, so the 1x1 conv sees every input pixel.
     return new Sequential(
@@ -137,7 +161,7 @@ export class BasicBlock extends Module {
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
   readonly downsample: Sequential | null;
-  constructor(inChannels: number, planes: number, stride: number, skRatio: number, place: Placement) {
+  constructor(inChannels: number, planes: number, stride: number, skRatio: number, place: Placement, skStride1Pool = false) {
     super();
     const sk = skRatio > 0;
     // With SK the first conv becomes the selective kernel unit, which has its own BN + ReLU.
@@ -148,7 +172,7 @@ export class BasicBlock extends Module {
     this.bn1 = sk ? new Identity() : this.registerModule('bn1', new BatchNorm2d(planes, place));
     this.conv2 = this.registerModule('conv2', new Conv2d(planes, planes, 3, { padding: 1, bias: false, ...place }));
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes, place));
-    const ds = shortcut(inChannels, planes, stride, sk, place);
+    const ds = shortcut(inChannels, planes, stride, sk, place, skStride1Pool);
     this.downsample = ds ? this.registerModule('downsample', ds) : null;
   }
   get lastBn(): BatchNorm2d {
@@ -176,7 +200,7 @@ export class Bottleneck extends Module {
   readonly conv3: Conv2d;
   readonly bn3: BatchNorm2d;
   readonly downsample: Sequential | null;
-  constructor(inChannels: number, planes: number, stride: number, skRatio: number, place: Placement) {
+  constructor(inChannels: number, planes: number, stride: number, skRatio: number, place: Placement, skStride1Pool = false) {
     super();
     const sk = skRatio > 0;
     const out = planes * Bottleneck.expansion;
@@ -189,7 +213,7 @@ export class Bottleneck extends Module {
     this.bn2 = sk ? new Identity() : this.registerModule('bn2', new BatchNorm2d(planes, place));
     this.conv3 = this.registerModule('conv3', new Conv2d(planes, out, 1, { bias: false, ...place }));
     this.bn3 = this.registerModule('bn3', new BatchNorm2d(out, place));
-    const ds = shortcut(inChannels, out, stride, sk, place);
+    const ds = shortcut(inChannels, out, stride, sk, place, skStride1Pool);
     this.downsample = ds ? this.registerModule('downsample', ds) : null;
   }
   get lastBn(): BatchNorm2d {
@@ -236,7 +260,8 @@ export class ResNet extends Module {
     const cifarStem = options.cifarStem ?? false;
     const inChannels = options.inChannels ?? 3;
     const place: Placement = { device: options.device, dtype: options.dtype };
-    this.config = { depth, width, skRatio, cifarStem, inChannels, numClasses: options.numClasses ?? null, zeroInitResidual: options.zeroInitResidual ?? false };
+    const skStride1Pool = options.skStride1Pool ?? false;
+    this.config = { depth, width, skRatio, cifarStem, inChannels, numClasses: options.numClasses ?? null, zeroInitResidual: options.zeroInitResidual ?? false, skStride1Pool };
 
     const stemWidth = Math.round(64 * width);
     if (cifarStem) {
@@ -267,7 +292,7 @@ export class ResNet extends Module {
     const makeLayer = (planes: number, blocks: number, stride: number): Sequential => {
       const list: Module[] = [];
       for (let i = 0; i < blocks; i++) {
-        list.push(new Block(channels, planes, i === 0 ? stride : 1, skRatio, place));
+        list.push(new Block(channels, planes, i === 0 ? stride : 1, skRatio, place, skStride1Pool));
         channels = planes * Block.expansion;
       }
       return new Sequential(...list);

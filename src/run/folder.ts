@@ -16,6 +16,8 @@ export interface RunConfig {
   data: string;
   /** The user's unlabeled folders and labeled set, when the run was made from them. */
   inputs?: DataInputs;
+  /** Published weights the encoder started from (pretrain --init). */
+  init?: { file: string; layout: string; head: string };
   testData: string | null;
   imageSize: number;
   channels: 1 | 3;
@@ -67,7 +69,8 @@ export async function testData(config: RunConfig, override?: string, skipBad?: b
 /** The encoder a plan asks for, fitted to the data: CIFAR stem for small images, the data's channels. */
 export function encoderFor(o: { depth: number; width: number; sk: boolean; zeroInitResidual?: boolean }, ds: ImageDataset): ResNetOptions {
   if (![18, 34, 50, 101, 152, 200].includes(o.depth)) throw new PlanError(`--depth must be 18, 34, 50, 101, 152 or 200, got ${o.depth}`);
-  return { depth: o.depth as ResNetDepth, width: o.width, skRatio: o.sk ? 0.0625 : 0, cifarStem: isSmallImage(ds.size), inChannels: ds.channels, zeroInitResidual: o.zeroInitResidual ?? false };
+  // skStride1Pool: new SK runs pool their stride-1 shortcut as the official code does (runs made before keep theirs).
+  return { depth: o.depth as ResNetDepth, width: o.width, skRatio: o.sk ? 0.0625 : 0, cifarStem: isSmallImage(ds.size), inChannels: ds.channels, zeroInitResidual: o.zeroInitResidual ?? false, ...(o.sk ? { skStride1Pool: true } : {}) };
 }
 
 export function newRunConfig(spec: string, test: string | null, ds: OpenedDataset, pretrain: Partial<PretrainConfig>, skipBadImages: boolean, compute: RecordedCompute): RunConfig {

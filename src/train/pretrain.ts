@@ -1,5 +1,6 @@
 // Stage 1: contrastive pretraining (SimCLRv2) on all images, labels unused.
 import * as t from '../torch';
+import type { Tensor } from '../torch';
 import { SimCLRModel, type ResNetOptions } from '../models';
 import { prepareModel } from '../nn';
 import { LARS, scaleLearningRate, warmupCosine, type LrScaling } from '../optim';
@@ -76,6 +77,8 @@ export interface PretrainRun {
   workers?: ProcessGroup | null;
   /** With workers: compare the weights across workers after every step (a checksum). */
   checkWeights?: boolean;
+  /** A new run's starting weights under the model's names (published weights); a head they lack starts fresh. */
+  init?: Map<string, Tensor>;
 }
 
 export const PRETRAIN_CHECKPOINT = 'pretrain';
@@ -92,7 +95,12 @@ export function sampleImages(count: number, max: number, seed: number): number[]
 export async function pretrain(r: PretrainRun): Promise<{ model: SimCLRModel; finished: boolean }> {
   const c = r.config;
   t.manualSeed(c.seed);
-  const model = prepareModel(buildSimCLR(c));
+  const built = buildSimCLR(c);
+  if (r.init && !r.resume) {
+    const own = built.stateDict();
+    built.loadStateDict(new Map([...r.init].filter(([k]) => own.has(k))), { strict: false });
+  }
+  const model = prepareModel(built);
   const group = r.workers && r.workers.worldSize > 1 ? r.workers : null;
   if (group) {
     if (c.batchSize < group.worldSize) throw new Error(`the batch (${c.batchSize}) must hold at least one image per worker (${group.worldSize} workers)`);

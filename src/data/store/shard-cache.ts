@@ -33,6 +33,12 @@ export interface ShardCacheOptions {
   onProgress?: (done: number, total: number) => void;
   /** No progress line on stderr. */
   quiet?: boolean;
+  /**
+   * A listing that is not the whole folder (chosen files, as a label CSV names them) gets
+   * shard folders of its own under this key, so that its sweep never removes the shards of
+   * the folder's other listings.
+   */
+  listing?: string;
 }
 
 export interface ShardCache {
@@ -49,13 +55,13 @@ export interface ShardCache {
 }
 
 /** The folder a data set's shards live in: one per (folder, size, channels, store format). */
-export function shardDir(cacheDir: string, root: string, size: number, channels: number): string {
-  const key = createHash('sha256').update(JSON.stringify([root, size, channels, SHARD_VERSION, STORE_SCALE, STORE_MAX_ASPECT])).digest('hex').slice(0, 24);
+export function shardDir(cacheDir: string, root: string, size: number, channels: number, listing?: string): string {
+  const key = createHash('sha256').update(JSON.stringify([root, size, channels, SHARD_VERSION, STORE_SCALE, STORE_MAX_ASPECT, ...(listing ? [listing] : [])])).digest('hex').slice(0, 24);
   return join(cacheDir, 'folders', key);
 }
 
 export async function openShardCache(o: ShardCacheOptions): Promise<ShardCache> {
-  const dir = shardDir(o.cacheDir, o.root, o.size, o.channels);
+  const dir = shardDir(o.cacheDir, o.root, o.size, o.channels, o.listing);
   const mean = o.shardImages ?? meanShardImages(o.size, o.channels);
   if (!(mean >= 1)) throw new Error(`shard size must be at least 1 image, got ${mean}`);
   const plans = planShards(o.files, mean, JSON.stringify([SHARD_VERSION, o.size, o.channels, STORE_SCALE, STORE_MAX_ASPECT]));

@@ -49,7 +49,7 @@ export function readLayout(tensors: Map<string, Tensor>, where: string): Weights
   refuseKnownOthers(names, where);
   const v2 = simclrv2Layout(tensors, where);
   if (v2) return v2;
-  const prefix = PREFIXES.find((p) => tensors.has(`${p}conv1.weight`) && tensors.has(`${p}layer1.0.conv1.weight`));
+  const prefix = PREFIXES.find((p) => (tensors.has(`${p}conv1.weight`) || tensors.has(`${p}conv1.0.weight`)) && tensors.has(`${p}layer1.0.bn1.weight`));
   if (prefix === undefined) {
     throw new WeightsFileError(`${where}: no ResNet found: expected torchvision/timm names (conv1.weight, layer1.0.conv1.weight, ...), our export's, or a SimCLRv2 conversion's; its first names are ${names.slice(0, 5).join(', ')}`);
   }
@@ -65,10 +65,15 @@ function torchvisionLayout(tensors: Map<string, Tensor>, prefix: string, where: 
     return n;
   });
   const depth = depthFrom(bottleneck, blocks, where);
-  const stem = get('conv1.weight')!;
-  const [stemOut, inChannels, kernel] = stem.shape as [number, number, number];
-  const sk = tensors.has(`${prefix}layer1.0.conv2.conv.weight`);
-  const encoder = { depth, width: stemOut / 64, skRatio: sk ? 0.0625 : 0, cifarStem: kernel === 3, inChannels, zeroInitResidual: false };
+  const sk = tensors.has(`${prefix}layer1.0.conv2.conv.weight`) || tensors.has(`${prefix}layer1.0.conv1.conv.weight`);
+  // The stem: ResNet-D's three convs (conv1.0/.3/.6), the CIFAR stem's 3x3, or the 7x7.
+  const resnetD = tensors.has(`${prefix}conv1.0.weight`);
+  const stem = get(resnetD ? 'conv1.0.weight' : 'conv1.weight')!;
+  const [, inChannels, kernel] = stem.shape as [number, number, number];
+  // An SK export of ours pools its stride-1 shortcut (downsample.0 the pool, .1 the conv, .2 the norm) when made that way.
+  const skStride1Pool = sk && tensors.has(`${prefix}layer1.0.downsample.2.weight`);
+  const stemOut = resnetD ? get('conv1.6.weight')!.shape[0]! : stem.shape[0]!;
+  const encoder = { depth, width: stemOut / 64, skRatio: sk ? 0.0625 : 0, cifarStem: !resnetD && kernel === 3, inChannels, zeroInitResidual: false, ...(skStride1Pool ? { skStride1Pool } : {}) };
   const state = new Map<string, Tensor>();
   const head = new Map<string, Tensor>();
   for (const [name, value] of tensors) {

@@ -26,6 +26,8 @@ export interface PipelinePlan {
   valFile?: string;
   skipBadImages?: boolean;
   compute?: ComputePlan;
+  /** Published weights pretraining continues from (--pretrain-init). */
+  init?: string;
   pretrain?: Partial<PretrainSettings>;
   supervised?: Partial<ClassifierSettings>;
   finetune?: Partial<ClassifierSettings>;
@@ -95,6 +97,7 @@ async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Pro
         settings: { ...seed, ...settings.pretrain },
         skipBadImages: plan.skipBadImages,
         compute: plan.compute,
+        ...(plan.init ? { init: plan.init } : {}),
       },
       workers,
     );

@@ -13,6 +13,7 @@ import type { ProcessGroup } from '../../distributed';
 import { stopAgreed, withWorkers, type WorkersPlan } from '../workers';
 import type { DataPlan, EncoderPlan, Outcome, PretrainPlan, PretrainSettings } from './types';
 import { applyCompute, checkCompute } from './compute';
+import { PUBLISHED_IMAGE_SIZE, confirmArchitecture, readPretrained, weightsNorm } from '../import';
 import { defined, differences, refuseDifferences } from './resume';
 
 /** What a pretraining run records of its plan, to check a resume against. */
@@ -37,6 +38,7 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
   let config: RunConfig & { plan?: RecordedPretrainPlan };
   let data: ImageDataset;
   let run: RunFolder;
+  let init: Awaited<ReturnType<typeof readPretrained>> | null = null;
   const resume = plan.resume ?? false;
   if (resume) {
     ({ run, config } = openRun(plan.out));
@@ -60,7 +62,10 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
       throw new PlanError(`${plan.out} already holds a run; pass --resume to continue it or choose another --out`);
     }
     const d = plan.data as DataPlan;
-    const shape = { imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto', skipBad: plan.skipBadImages } as const;
+    // --init FILE: the weights decide the architecture, the input size and the normalisation.
+    init = plan.init ? await readPretrained(plan.init) : null;
+    if (init) confirmArchitecture(init, plan.encoder, plan.init!);
+    const shape = { imageSize: d.imageSize ?? (init ? Number(init.metadata.image_size) || PUBLISHED_IMAGE_SIZE : 'auto'), channels: init ? (init.encoder.inChannels as 1 | 3) : d.channels ?? 'auto', skipBad: plan.skipBadImages } as const;
     const opened: OpenedDataset = userInputs ? await asPlanError(() => openInputs(userInputs, shape)) : await openDataset(d.spec, shape);
     data = opened;
     const s: PretrainSettings = { ...PRETRAIN_DEFAULTS, ...defined(plan.settings) };
@@ -71,7 +76,7 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
       d.test ?? null,
       opened,
       {
-        encoder: encoderFor(encoder, data),
+        encoder: init ? init.encoder : encoderFor(encoder, data),
         epochs: s.epochs,
         batchSize: s.batch,
         lr: s.lr ?? defaultPretrainLr(data.size, s.lrScaling),
@@ -85,6 +90,11 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
       compute,
     );
     if (userInputs) config.inputs = userInputs;
+    if (init) {
+      config.norm = weightsNorm(init, opened);
+      config.init = { file: plan.init!, layout: init.source, head: init.head ? 'from the file' : 'fresh' };
+      if (init.head) Object.assign(config.pretrain, { headLayers: init.head.layers, headDim: init.head.outDim });
+    }
     config.pretrain.views = { ...config.pretrain.views, crop: { scale: [s.cropMin, 1], ratio: [3 / 4, 4 / 3], pixelAligned: s.pixelCrops }, interpolation: s.interpolation };
     // Every setting as it took effect, so that a resume can be checked against all of them.
     config.plan = {
@@ -111,12 +121,13 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
   const knnSets = knn ? { train: knnBank(data), test: await testData(config, undefined, plan.skipBadImages) } : undefined;
   const stop = holdStopSignal();
   try {
-    const { model, finished } = await pretrain({ data, norm: config.norm, run, config: p, resume, stop, knn: knnSets, compute, workers, checkWeights: process.env.SIMCLR_CHECK_WEIGHTS === '1' });
+    const { model, finished } = await pretrain({ data, norm: config.norm, run, config: p, resume, stop, knn: knnSets, compute, workers, checkWeights: process.env.SIMCLR_CHECK_WEIGHTS === '1', init: init?.state });
     model.dispose();
     const stopped = stopAgreed(stop, workers);
     return finished && !stopped ? 'finished' : 'stopped';
   } finally {
     releaseStopSignal();
+    for (const v of init?.state.values() ?? []) v.dispose();
   }
 }
 

@@ -65,6 +65,8 @@ export interface PretrainPlan {
   settings?: Partial<PretrainSettings>;
   skipBadImages?: boolean;
   compute?: ComputePlan;
+  /** Published weights to continue from (a fresh head where the file has none). */
+  init?: string;
 }
 
 export interface ClassifierSettings {
