@@ -34,7 +34,7 @@ export async function dataCommand({ values: o }: { values: Parsed<typeof COMMAND
     const held = validationSplit(ds.labels, o.val, seed);
     const subset = stratifiedSubset(ds.labels, parseLabels(labels), seed, new Set(held));
     writeSubsetFile(out, ds, subset);
-    console.log(`wrote ${out}: ${subset.length} labeled images (${labels}, seed ${seed}; drawn outside the --val ${o.val} split that finetune holds out, as finetune --labels ${labels} --seed ${seed} draws them)`);
+    console.log(`wrote ${out}: ${subset.length} labeled images (${labels}, seed ${seed}) outside the --val ${o.val} validation split, as finetune draws them`);
   }
   return 0;
 }
