@@ -75,14 +75,14 @@ test('a folder of 28x28 grayscale PNGs is read as 1-channel 28x28 images, and sa
   const forced = simclr('data', '--data', dir, '--channels', '3', '--image-size', '32');
   assert.match(forced.stdout, /40 images, RGB 32x32/);
   assert.match(forced.stdout, /size: set by --image-size; channels: set by --channels/);
-  // Colour photos of several sizes: RGB at the default 32.
+  // Colour photos of several sizes: RGB at the photo size, 96.
   const mixed = join(root, 'mixed');
   mkdirSync(mixed);
   const jpegs = readdirSync(join(DATASETS, 'cifar10', 'test', 'dog')).slice(0, 3);
   await sharp(join(DATASETS, 'cifar10', 'test', 'dog', jpegs[0]!)).resize(48, 40).toFile(join(mixed, 'a.png'));
   copyFileSync(join(DATASETS, 'cifar10', 'test', 'dog', jpegs[1]!), join(mixed, 'b.jpg'));
   const ds = await openDataset(mixed, { cacheDir: join(root, 'cache') });
-  assert.deepEqual([ds.channels, ds.size], [3, 32]);
+  assert.deepEqual([ds.channels, ds.size], [3, 96]);
   assert.match(ds.auto.imageSize, /differ in size/);
   // The run's config.json records the choice.
   const run = join(root, 'gray-run');

@@ -167,8 +167,12 @@ export interface ImageFolderOptions extends DecodeOptions {
 
 /** The largest side an image folder's own size is kept at by --image-size auto. */
 export const AUTO_SIZE_LIMIT = 64;
-/** The size --image-size auto falls back to. */
-export const DEFAULT_FOLDER_SIZE = 32;
+/**
+ * The size --image-size auto gives photos (images over 64 px, or of several sizes): 96 px,
+ * STL-10's, the standard benchmark of unlabeled and labeled photos; they get the ImageNet
+ * stem. Small images keep their own size and the CIFAR stem.
+ */
+export const DEFAULT_FOLDER_SIZE = 96;
 
 /** What a folder's images are, from their headers: for --channels auto and --image-size auto. */
 export interface FolderShape {
@@ -253,7 +257,8 @@ export function chooseShape(shape: FolderShape, o: { imageSize: number | 'auto';
     sizeWhy = `auto: every image is ${shape.commonSize[0]}x${shape.commonSize[1]}`;
   } else {
     imageSize = DEFAULT_FOLDER_SIZE;
-    sizeWhy = shape.commonSize ? `auto: the images are ${shape.commonSize[0]}x${shape.commonSize[1]}, over ${AUTO_SIZE_LIMIT}px; resized to ${DEFAULT_FOLDER_SIZE}` : `auto: the images differ in size; resized to ${DEFAULT_FOLDER_SIZE}`;
+    const why = shape.commonSize ? `the images are ${shape.commonSize[0]}x${shape.commonSize[1]}, over ${AUTO_SIZE_LIMIT}px` : 'the images differ in size';
+    sizeWhy = `auto: ${why}; resized to ${DEFAULT_FOLDER_SIZE}, a size for photos (STL-10's), with the ImageNet stem`;
   }
   return { imageSize, channels, why: { imageSize: sizeWhy, channels: channelsWhy } };
 }
