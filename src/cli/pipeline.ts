@@ -5,6 +5,9 @@ import type { pipelineOptions } from './specs';
 import { CLASSIFIER_SETTINGS, PRETRAIN_SETTINGS, computePlan, dataPlan, encoderPlan, exitFor, pick } from './train-commands';
 import { RunFolder } from '../train';
 import { PlanError, leadProcess, resultsTable, runPipeline, type ClassifierSettings, type PipelinePlan, type PretrainSettings } from '../run';
+import { withRecipe } from '../run/recipes';
+import { budgetPipeline, parseBudget, parseSplit, reportBudget, DEFAULT_SPLIT, type Budget } from '../run/budget';
+import { UsageError } from './options';
 
 type Parse = Pick<ParseResult<typeof pipelineOptions>, 'values' | 'given'>;
 
@@ -35,10 +38,30 @@ export function pipelinePlan({ values, given }: Parse): PipelinePlan {
   };
 }
 
-export async function runPipelineAndReport(plan: PipelinePlan, howToContinue?: string): Promise<number> {
-  const outcome = await runPipeline(plan);
+export async function runPipelineAndReport(plan: PipelinePlan, howToContinue?: string, budget?: Budget, flags?: PipelinePlan): Promise<number> {
+  const started = performance.now();
+  const planned = budget ? await budgetPipeline(plan, budget, flags) : plan;
+  const outcome = await runPipeline(planned);
   if (outcome === 'finished' && leadProcess()) console.log(`\n${resultsTable(new RunFolder(plan.out))}`);
+  if (budget && outcome === 'finished') reportBudget(plan.out, budget.seconds, started);
   return exitFor('the pipeline', outcome, howToContinue);
 }
 
-export const pipelineCommand = (parsed: Parse): Promise<number> => runPipelineAndReport(pipelinePlan(parsed));
+/** --budget and --budget-split, checked; planning runs in one process (with workers, give the epochs). */
+function budgetOf({ values, given }: Parse): Budget | undefined {
+  if (!values.budget) return undefined;
+  const v = values as Record<string, unknown>;
+  if (Number(v.nproc ?? 1) > 1 || Number(v.nnodes ?? 1) > 1 || process.env.WORLD_SIZE) throw new UsageError('--budget plans in one process; with workers give each stage its epochs (--pretrain-epochs, ...)');
+  try {
+    return { seconds: parseBudget(values.budget), split: given.has('budget-split') ? parseSplit(values.budgetSplit) : DEFAULT_SPLIT };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export const pipelineCommand = (parsed: Parse): Promise<number> => {
+  const budget = budgetOf(parsed);
+  const flags = pipelinePlan(parsed);
+  const { plan, sources } = withRecipe(flags, parsed.values.recipe);
+  return runPipelineAndReport({ ...plan, settingSources: { recipe: parsed.values.recipe, ...(budget ? { budget: parsed.values.budget! } : {}), ...sources } }, undefined, budget, flags);
+};

@@ -144,6 +144,9 @@ function prefixedStageOptions(): OptionTable {
 /** The pipeline's own options; the stage options follow them with their prefix. */
 export const pipelineOwnOptions = {
   ...dataOptions,
+  budget: { type: 'string', placeholder: 'TIME', help: "the time the whole pipeline may take (20m, 2h, 90s): a short calibration of each stage's step on this machine sets each stage's epochs (or, where less than an epoch fits, images), by --budget-split; the plan is printed first and recorded; stage options given still win" },
+  'budget-split': { type: 'string', placeholder: 'P,S,F,D', default: '60,6,6,28', help: "the budget's shares for pretraining, the baseline, fine-tuning and distillation" },
+  recipe: { type: 'string', choices: ['paper', 'laptop'], default: 'paper', help: "a named set of settings: paper (the paper's, the stages' defaults) or laptop (the demo's, chosen on validation for a 2-core machine: ResNet-18 at width 0.25, short schedules); options given win, and the run records where each setting came from" },
   labels: { type: 'string', placeholder: 'LIST', default: '1%,10%', help: 'label fractions, comma-separated (each as in finetune --labels)' },
   out: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder (an unfinished one is continued)' },
   ...modelOptions,

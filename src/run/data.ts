@@ -103,3 +103,13 @@ export function splitUserLabels(ds: InputsDataset, val: string | undefined, defa
 export function isInputsDataset(ds: ImageDataset): ds is InputsDataset {
   return Array.isArray((ds as InputsDataset).labeledIndices);
 }
+
+/** A new run's test set, before its config exists: --test-data, else a built-in set's own test split; null when there is none. */
+export async function openTestImagesFor(d: { spec?: string; test?: string; unlabeled?: string[]; labeled?: string }, train: ImageDataset, skipBad?: boolean): Promise<ImageDataset | null> {
+  const o = { imageSize: train.size, channels: train.channels, split: 'test' as const, skipBad };
+  const user = Boolean(d.unlabeled?.length || d.labeled);
+  if (d.test && (user || /\.csv$/i.test(d.test))) return asPlanError(() => openInputs({ unlabeled: [], labeled: d.test! }, { ...o, classes: train.classes, anyClasses: true }));
+  if (d.test) return openDataset(d.test, o);
+  if (d.spec && isBuiltInSpec(d.spec)) return openDataset(d.spec, o);
+  return null;
+}

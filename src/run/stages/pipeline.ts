@@ -28,6 +28,8 @@ export interface PipelinePlan {
   compute?: ComputePlan;
   /** Published weights pretraining continues from (--pretrain-init). */
   init?: string;
+  /** Where the settings came from (recipe, flag, budget), recorded in config.json. */
+  settingSources?: Record<string, string>;
   pretrain?: Partial<PretrainSettings>;
   supervised?: Partial<ClassifierSettings>;
   finetune?: Partial<ClassifierSettings>;
@@ -102,6 +104,7 @@ async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Pro
       workers,
     );
     if (started === 'stopped') return ended('stopped');
+    if (plan.settingSources && isLead(workers)) recordSources(run, plan.settingSources);
     // The user's labeled set is one label set; a fully labeled --data gives one per fraction.
     for (const labels of plan.data.labeled ? [undefined] : plan.labels) {
       for (const kind of ['supervised', 'finetune', 'distill'] as const) {
@@ -142,3 +145,10 @@ async function reportAtTheEnd(out: string, seed: number, skipBadImages?: boolean
   }
 }
 
+
+/** The run's config.json says where its settings came from (the first time the pipeline runs). */
+function recordSources(run: RunFolder, sources: Record<string, string>): void {
+  const config = JSON.parse(readFileSync(run.path('config.json'), 'utf8')) as Record<string, unknown>;
+  if (config.settingSources) return;
+  run.writeJson('config.json', { ...config, settingSources: sources });
+}

@@ -1,0 +1,95 @@
+// A time budget divided between a pipeline's stages: each stage's share of the minutes (the
+// demo's validated proportions unless --budget-split says), less its evaluation, turned
+// into epochs, or into one epoch on a seeded subset where less than one epoch fits.
+import type { StepCosts } from './calibrate';
+
+/** '20m', '2h', '90s', '1h30m', or a number of minutes. */
+export function parseBudget(text: string): number {
+  const s = text.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 60;
+  const m = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s)?$/.exec(s);
+  const seconds = m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+  if (!m || !(seconds >= 30)) throw new RangeError(`--budget must be a time of at least 30 seconds such as 20m, 2h, 90s or 1h30m, got '${text}'`);
+  return seconds;
+}
+
+export const BUDGET_STAGES = ['pretrain', 'supervised', 'finetune', 'distill'] as const;
+export type BudgetStage = (typeof BUDGET_STAGES)[number];
+
+/**
+ * The demo's proportions (bench/demo-settings.md: pretraining 7 epochs, the baseline 120,
+ * fine-tuning 60, distillation 4 on Fashion-MNIST at 1% of the labels), rounded.
+ */
+export const DEFAULT_SPLIT: Record<BudgetStage, number> = { pretrain: 0.6, supervised: 0.06, finetune: 0.06, distill: 0.28 };
+
+export function parseSplit(text: string): Record<BudgetStage, number> {
+  const parts = text.split(',').map((p) => Number(p.trim()));
+  if (parts.length !== 4 || parts.some((p) => !(p >= 0)) || parts.reduce((a, b) => a + b, 0) <= 0) {
+    throw new RangeError(`--budget-split must be four shares for pretrain, supervised, finetune and distill, such as 60,6,6,28; got '${text}'`);
+  }
+  const total = parts.reduce((a, b) => a + b, 0);
+  return Object.fromEntries(BUDGET_STAGES.map((s, i) => [s, parts[i]! / total])) as Record<BudgetStage, number>;
+}
+
+export interface BudgetInputs {
+  seconds: number;
+  split: Record<BudgetStage, number>;
+  costs: StepCosts;
+  /** images: pretraining and distillation's pool, the labeled ones trained on, validation, test */
+  counts: { pool: number; labeled: number; val: number; test: number };
+  /** pretraining's batch: an epoch drops its last partial batch */
+  pretrainBatch: number;
+  /** the first decoding of the images, already spent */
+  decodeSeconds: number;
+}
+
+export interface StagePlan {
+  epochs: number;
+  /** one epoch on this many images, where less than an epoch fits */
+  maxImages?: number;
+  /** planned seconds: training, and evaluation (validation and the test set) */
+  train: number;
+  evaluate: number;
+}
+
+export type BudgetPlan = Record<BudgetStage, StagePlan> & { decode: number; calibrate: number; total: number };
+
+/** Seconds per image of each stage's training. */
+function perImage(stage: BudgetStage, c: StepCosts): number {
+  if (stage === 'pretrain') return c.pretrain;
+  if (stage === 'distill') return c.train + c.evaluate; // the student's step and the teacher's forward pass
+  return c.train;
+}
+
+export function planBudget(b: BudgetInputs): BudgetPlan {
+  const left = Math.max(0, b.seconds - b.decodeSeconds - b.costs.seconds);
+  const plan = { decode: b.decodeSeconds, calibrate: b.costs.seconds, total: b.seconds } as BudgetPlan;
+  for (const stage of BUDGET_STAGES) {
+    const share = left * b.split[stage];
+    const images = stage === 'pretrain' ? Math.max(b.pretrainBatch, Math.floor(b.counts.pool / b.pretrainBatch) * b.pretrainBatch) : stage === 'distill' ? b.counts.pool : b.counts.labeled;
+    // A classifier stage evaluates its test set once and validates at most a tenth of its training.
+    const evaluate = stage === 'pretrain' ? 0 : (b.counts.test + b.counts.val) * b.costs.evaluate;
+    const train = Math.max(0, (share - evaluate) / 1.1);
+    const epochImages = train / perImage(stage, b.costs);
+    const epochs = Math.floor(epochImages / Math.max(1, images));
+    if (epochs >= 1) plan[stage] = { epochs: Math.min(epochs, 1000), train: Math.min(epochs, 1000) * images * perImage(stage, b.costs), evaluate };
+    else {
+      // Less than one epoch: one epoch on a seeded subset (at least a batch's worth).
+      const maxImages = Math.max(64, Math.floor(epochImages));
+      plan[stage] = { epochs: 1, ...(stage === 'pretrain' || stage === 'distill' ? { maxImages: Math.min(maxImages, images) } : {}), train: Math.min(maxImages, images) * perImage(stage, b.costs), evaluate };
+    }
+  }
+  return plan;
+}
+
+const min = (s: number): string => `${(s / 60).toFixed(1)} min`;
+
+export function describePlan(p: BudgetPlan): string {
+  const lines = [`budget ${min(p.total)}: decoding ${min(p.decode)} (done), calibration ${min(p.calibrate)} (done)`];
+  for (const stage of BUDGET_STAGES) {
+    const s = p[stage];
+    const length = s.maxImages ? `1 epoch on ${s.maxImages} images` : `${s.epochs} epoch${s.epochs === 1 ? '' : 's'}`;
+    lines.push(`  ${stage.padEnd(11)} ${length.padEnd(24)} training ${min(s.train)}${s.evaluate ? `, evaluation ${min(s.evaluate)}` : ''}`);
+  }
+  return lines.join('\n');
+}
