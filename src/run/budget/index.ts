@@ -45,7 +45,8 @@ function counts(plan: PipelinePlan, ds: ImageDataset, test: number): { pool: num
 export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: PipelinePlan = plan): Promise<PipelinePlan> {
   if (existsSync(join(plan.out, 'pipeline.json'))) {
     console.log(`${plan.out}: continuing with the plan it recorded (the budget was planned when it started)`);
-    return plan;
+    // The recorded stage lengths stand: only the flags given now are checked against them.
+    return { ...plan, pretrain: flags.pretrain, supervised: flags.supervised, finetune: flags.finetune, distill: flags.distill };
   }
   if (plan.labels.length > 1) throw new PlanError('--budget plans one label set: give one --labels fraction');
   const started = performance.now();
@@ -57,7 +58,9 @@ export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: 
   const decodeSeconds = (performance.now() - started) / 1000;
   const encoder = encoderFor({ depth: 18, width: 1, sk: false, ...plan.encoder }, ds);
   const n = counts(plan, ds, test?.count ?? 0);
-  const pretrainBatch = Math.min(plan.pretrain?.batch ?? PRETRAIN_DEFAULTS.batch, ds.count);
+  // A batch larger than the pool (a small folder) is cut to the largest power of two it holds, unless a flag set it.
+  const wanted = plan.pretrain?.batch ?? PRETRAIN_DEFAULTS.batch;
+  const pretrainBatch = wanted > ds.count && flags.pretrain?.batch === undefined ? 2 ** Math.floor(Math.log2(ds.count)) : wanted;
   const classifierBatch = Math.max(2, Math.min(plan.finetune?.batch ?? CLASSIFIER_DEFAULTS.finetune.batch, n.labeled));
   const costs = calibrate({ encoder, headLayers: 3, headDim: 128, size: ds.size, channels: ds.channels, pretrainBatch, classifierBatch, numClasses: Math.max(2, ds.classes.length) });
   ds.stored?.close();
@@ -71,6 +74,7 @@ export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: 
     const s = planned[stage];
     out[stage] = { ...plan[stage], ...(given.epochs === undefined ? { epochs: s.epochs } : {}), ...(s.maxImages && given.maxImages === undefined ? { maxImages: s.maxImages } : {}) };
   }
+  if (pretrainBatch !== wanted) out.pretrain = { ...out.pretrain, batch: pretrainBatch };
   writeAtomic(join(plan.out, 'budget.json'), JSON.stringify({ budget: budget.seconds, split: budget.split, costs, counts: n, plan: planned }, null, 2));
   return out;
 }
