@@ -80,6 +80,13 @@ function csvLabeled(csv: string): boolean {
   }
 }
 
+/** How many classes a cell's chosen images cover (their revealed labels). */
+function coverage(p: Plan, budget: number, strategy: string, seed: number): number | undefined {
+  const csv = join(p.out, p.name, `b${budget}-${strategy}-s${seed}`, 'to-label.csv');
+  if (!csvLabeled(csv)) return undefined;
+  return new Set(readLabelCsv(csv).images.map((i) => i.label)).size;
+}
+
 const top1 = (p: Plan, budget: number, strategy: string, seed: number, kind: string): number | undefined =>
   results(join(p.out, p.name, `b${budget}-${strategy}-s${seed}`)).find((r) => r.stage === STAGE(kind))?.top1;
 
@@ -97,6 +104,12 @@ function figures(p: Plan): { figures: Record<string, number | string>; cells: un
         console.log(`  ${String(budget).padStart(4)} labels  ${strategy.padEnd(8)} ${kind.padEnd(10)} ${mean(v).toFixed(2)}${v.length > 2 ? ` ± ${se(v).toFixed(2)}` : ` (${v.map((x) => x.toFixed(2)).join(', ')})`}`);
         out[`label_selection_${p.name}_${budget}_${strategy}_${kind}_top1`] = Number(mean(v).toFixed(2));
       }
+    }
+    for (const strategy of p.strategies) {
+      const covered = p.seeds.map((s) => coverage(p, budget, strategy, s)).filter((x): x is number => x !== undefined);
+      if (!covered.length) continue;
+      out[`label_selection_${p.name}_${budget}_${strategy}_classes_covered`] = Number(mean(covered).toFixed(2));
+      console.log(`  ${String(budget).padStart(4)} labels  ${strategy.padEnd(8)} classes covered ${mean(covered).toFixed(2)} (${covered.join(', ')})`);
     }
     for (const strategy of p.strategies.filter((s) => s !== 'random')) {
       const gains = p.seeds.map((s) => [top1(p, budget, strategy, s, 'finetune'), top1(p, budget, 'random', s, 'finetune')]).filter(([a, b]) => a !== undefined && b !== undefined).map(([a, b]) => a! - b!);

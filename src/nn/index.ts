@@ -3,3 +3,4 @@ export { Module, parameter } from './module';
 export * from './layers';
 export * as init from './init';
 export { prepareModel, layoutBatch, inPrecision, forwardIn } from './compute';
+export { inference } from './inference';

@@ -2,7 +2,7 @@
 // against labels (fine-tuning, supervised baseline) or a frozen teacher's outputs
 // (distillation); and its top-1 / top-5 evaluation.
 import * as t from '../torch';
-import { forwardIn, prepareModel, type Module } from '../nn';
+import { inference, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { evalInput, fineTuneViewOptions, type Normalisation, type ViewOptions } from '../augment';
 import { BatchLoader, imageBatch, range, shareOf, type Batch, type ImageDataset, type LoaderOptions } from '../data';
@@ -162,10 +162,9 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
   const count = indices ? indices.length : ds.count;
   if (count === 0) throw new Error(`${ds.source}: no images to evaluate on`);
   const group = workers && workers.worldSize > 1 ? workers : null;
-  prepareModel(model).eval();
   let top1 = 0;
   let top5 = 0;
-  t.noGrad(() => {
+  inference(model, (forward) => {
     for (const start of batchStarts(count, batch, group)) {
       t.tidy(() => {
         const end = Math.min(count, start + batch);
@@ -173,7 +172,7 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
         const part = indices ? indices.slice(start, end) : range(start, end);
         const { images, extents } = imageBatch(ds, part);
         const labelValues = Float64Array.from(part, (i) => ds.labels![i]!);
-        const logits = forwardIn(model, evalInput(images, ds.size, norm, extents));
+        const logits = forward(evalInput(images, ds.size, norm, extents));
         const labels = t.tensor(labelValues, undefined, { dtype: 'int64', device: logits.device }).unsqueeze(1);
         const hits = logits.topk(Math.min(5, logits.shape[1]!), 1).indices.eq(labels);
         top1 += hits.slice(1, 0, 1).sum().item();
@@ -181,7 +180,6 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
       });
     }
   });
-  model.train();
   if (group) [top1, top5] = group.sumNumbers([top1, top5]) as [number, number];
   return { top1: (100 * top1) / count, top5: (100 * top5) / count };
 }
@@ -190,18 +188,16 @@ export function evaluateClassifier(model: Module, ds: ImageDataset, norm: Normal
 export function classifierPredictions(model: Module, ds: ImageDataset, norm: Normalisation, { batch = 500 } = {}): { predicted: Int32Array; probability: Float32Array } {
   const predicted = new Int32Array(ds.count);
   const probability = new Float32Array(ds.count);
-  prepareModel(model).eval();
-  t.noGrad(() => {
+  inference(model, (forward) => {
     for (let start = 0; start < ds.count; start += batch) {
       t.tidy(() => {
         const end = Math.min(ds.count, start + batch);
         const { images, extents } = imageBatch(ds, range(start, end));
-        const best = forwardIn(model, evalInput(images, ds.size, norm, extents)).to('float32').softmax(1).topk(1, 1);
+        const best = forward(evalInput(images, ds.size, norm, extents)).to('float32').softmax(1).topk(1, 1);
         predicted.set(Int32Array.from(best.indices.toArray()), start);
         probability.set(Float32Array.from(best.values.toArray()), start);
       });
     }
   });
-  model.train();
   return { predicted, probability };
 }

@@ -4,7 +4,7 @@ import * as t from '../torch';
 import type { Tensor } from '../torch';
 import { imageBatch, range, type ImageDataset } from '../data';
 import type { SimCLRModel } from '../models';
-import { forwardIn, prepareModel } from '../nn';
+import { inference } from '../nn';
 import { evalInput, type Normalisation } from '../augment';
 import { extent } from '../util/extent';
 import type { ProcessGroup } from '../distributed';
@@ -16,17 +16,15 @@ import { batchStarts } from './classifier';
  * (each row summed with zeros from the others: the same bits as one process).
  */
 export function encode(model: SimCLRModel, ds: ImageDataset, norm: Normalisation, { batch = 500, unit = true, workers = null as ProcessGroup | null } = {}): Tensor {
-  prepareModel(model).eval();
   const group = workers && workers.worldSize > 1 ? workers : null;
   const parts: { start: number; features: Tensor }[] = [];
   try {
-    t.noGrad(() => {
+    inference(model.encoder, (forward) => {
       for (const start of batchStarts(ds.count, batch, group)) {
         const end = Math.min(ds.count, start + batch);
         const features = t.tidy(() => {
           const { images, extents } = imageBatch(ds, range(start, end));
-          const x = evalInput(images, ds.size, norm, extents);
-          const f = forwardIn(model.encoder, x); // the encoder has no fc: forward gives its features
+          const f = forward(evalInput(images, ds.size, norm, extents)); // the encoder has no fc: forward gives its features
           return unit ? t.F.normalize(f, { dim: 1 }) : f;
         });
         parts.push({ start, features });
