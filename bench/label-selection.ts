@@ -9,6 +9,7 @@
 //   npm run bench:label-selection                          CIFAR-10, width 0.5, 4 pretraining epochs
 //   npm run bench:label-selection -- --encoder runs/x      an encoder pretrained already
 //   npm run bench:label-selection -- --table               the figures of what has finished
+//   npm run bench:label-selection -- --data fashion-mnist --name fashion-mnist --width 0.25 --crop-min 0.2 --batch 256
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,6 +17,8 @@ import { annotate, readLabelCsv } from '../src/data';
 import { CLI, mean, pretrainDone, results, runCli, se, seedList } from './stage-runs';
 import { DATASETS } from '../test/helpers';
 import { RESULTS_DIR, writeBenchResults } from './results-file';
+import { imageFolderOf } from './image-folder-of';
+import { isBuiltInSpec } from '../src/run';
 
 interface Plan {
   name: string;
@@ -25,6 +28,8 @@ interface Plan {
   encoder: string;
   width: number;
   pretrainEpochs: number;
+  /** further pretraining flags (the demo's crops for Fashion-MNIST) */
+  pretrainExtra: string[];
   budgets: number[];
   strategies: string[];
   seeds: number[];
@@ -39,7 +44,7 @@ function ensureEncoder(p: Plan): boolean {
   const common = ['--threads', p.threads];
   const args = existsSync(join(p.encoder, 'config.json'))
     ? ['pretrain', '--out', p.encoder, '--resume', ...common]
-    : ['pretrain', '--data', p.train, '--out', p.encoder, '--width', String(p.width), '--epochs', String(p.pretrainEpochs), '--seed', '0', ...common];
+    : ['pretrain', '--data', p.train, '--out', p.encoder, '--width', String(p.width), '--epochs', String(p.pretrainEpochs), '--seed', '0', ...p.pretrainExtra, ...common];
   return runCli(CLI, args, `${p.name}: pretraining the encoder`);
 }
 
@@ -123,7 +128,7 @@ function figures(p: Plan): { figures: Record<string, number | string>; cells: un
   return { figures: out, cells };
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       data: { type: 'string', default: join(DATASETS, 'cifar10') },
@@ -132,6 +137,7 @@ function main(): number {
       encoder: { type: 'string' },
       width: { type: 'string', default: '0.5' },
       'pretrain-epochs': { type: 'string', default: '4' },
+      'crop-min': { type: 'string' },
       budgets: { type: 'string', default: '10,20,50,130' },
       strategies: { type: 'string', default: 'random,kmeans,typical' },
       seeds: { type: 'string', default: '0-2' },
@@ -142,14 +148,17 @@ function main(): number {
     },
   });
   const budgets = values.budgets!.split(',').map(Number);
+  // fashion-mnist (and the other built-in sets) are written out as image files first: labels are chosen among files.
+  const data = isBuiltInSpec(values.data!) ? await imageFolderOf(values.data!, join(values.out!, `${values.name}-images`)) : values.data!;
   const p: Plan = {
     name: values.name!,
-    train: resolve(values.data!, 'train'),
-    test: resolve(values.data!, 'test'),
+    train: resolve(data, 'train'),
+    test: resolve(data, 'test'),
     out: values.out!,
     encoder: resolve(values.encoder ?? join(values.out!, values.name!, 'encoder')),
     width: Number(values.width),
     pretrainEpochs: Number(values['pretrain-epochs']),
+    pretrainExtra: values['crop-min'] ? ['--crop-min', values['crop-min']] : [],
     budgets,
     strategies: values.strategies!.split(','),
     seeds: seedList(values.seeds!),
@@ -170,4 +179,4 @@ function main(): number {
   return 0;
 }
 
-process.exitCode = main();
+main().then((code) => (process.exitCode = code));

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openInputs, readLabelCsv, decodeImageBytes, LabelFileError } from '../src/data';
+import { loadSafetensors } from '../src/torch';
 import { DATASETS, tempDir } from './helpers';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
@@ -70,6 +71,17 @@ test('a flat unlabeled folder and a CSV of 50 labels run the pipeline end to end
   const e = simclr(['eval', '--model', run, '--knn', '--stage', 'finetune-labels']);
   assert.equal(e.status, 0, e.stderr);
   assert.match(e.stdout, /kNN \(k=200, T=0\.1\) top-1 \d+\.\d\d% on 60 images/);
+  // the whole folder classified and embedded, streamed, to files a user keeps
+  const p = simclr(['predict', '--model', run, '--unlabeled', photos, '--out', 'predictions.csv', '--top', '2']);
+  assert.equal(p.status, 0, p.stderr);
+  const predicted = readFileSync(join(root, 'predictions.csv'), 'utf8').trim().split('\n');
+  assert.equal(predicted.length, 301);
+  assert.match(predicted[1]!, /^photos\/[a-z]+_\d+\.jpg,(airplane|cat|ship),0\.\d{4},\w+:0\.\d{4} \w+:0\.\d{4}$/);
+  const m = simclr(['embed', '--model', run, '--unlabeled', photos, '--out', 'embeddings.safetensors']);
+  assert.equal(m.status, 0, m.stderr);
+  const embedded = loadSafetensors(join(root, 'embeddings.safetensors'));
+  assert.deepEqual(embedded.tensors.get('embeddings')!.shape, [300, 64]);
+  assert.equal(JSON.parse(embedded.metadata.paths!).length, 300);
   // another label set on the same run: 2 a class, so no validation split, and a stage of its own
   const few = join(root, 'few.csv');
   writeFileSync(few, readFileSync(labels, 'utf8').split('\n').filter((l, i) => i === 0 || ['photos/airplane', 'photos/cat', 'photos/ship'].some((p) => l.startsWith(p))).filter((l, i, all) => i === 0 || all.slice(1, i).filter((m) => classOf(m.slice(7)) === classOf(l.slice(7))).length < 2).join('\n'));

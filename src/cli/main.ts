@@ -131,6 +131,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./suggest')).suggestCommand(parseCommand(COMMANDS['suggest-labels'], rest));
     case 'label':
       return (await import('./label')).labelCommand(parseCommand(COMMANDS.label, rest));
+    case 'embed':
+      return (await import('./embed')).embedCommand(parseCommand(COMMANDS.embed, rest));
     case 'predict':
       return (await import('./train-commands')).predictCommand(parseCommand(COMMANDS.predict, rest));
     case 'pipeline':

@@ -5,7 +5,11 @@ import { camel, type Parsed } from './options';
 import type { COMMANDS, distillOptions, finetuneOptions, pretrainOptions, supervisedOptions } from './specs';
 import { channelsOption, skippedLine } from './images';
 import { stopExitCode } from '../train/control';
-import { evaluateRun, leadProcess, predictImages, runClassifierStage, runPretrain, type ClassifierKind, type ClassifierSettings, type ComputePlan, type Outcome, type PretrainPlan, type PretrainSettings } from '../run';
+import { resolve } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { csvPath, listImagesDeep } from '../data';
+import { writeAtomic } from '../util/fs';
+import { PlanError, evaluateRun, leadProcess, predictImages, type Prediction, runClassifierStage, runPretrain, type ClassifierKind, type ClassifierSettings, type ComputePlan, type Outcome, type PretrainPlan, type PretrainSettings } from '../run';
 
 type Values = Record<string, unknown>;
 type Given = ReadonlySet<string>;
@@ -97,9 +101,27 @@ export async function evalCommand({ values: o }: { values: Parsed<typeof COMMAND
 }
 
 export async function predictCommand({ values: o, positionals }: { values: Parsed<typeof COMMANDS.predict.options>; positionals: string[] }): Promise<number> {
-  const r = await predictImages({ run: o.model ?? '', files: positionals, stage: o.stage, skipBadImages: o.skipBadImages });
+  const files = [...positionals, ...folderImages(o.unlabeled)];
+  const r = await predictImages({ run: o.model ?? '', files, stage: o.stage, skipBadImages: o.skipBadImages, top: o.top });
   if (r.skipped.length) console.error(skippedLine(r.skipped));
-  if (o.json) console.log(JSON.stringify({ model: r.model, predictions: r.predictions }, null, 2));
-  else for (const p of r.predictions) console.log(`${p.file}: ${p.class} (${(p.probability * 100).toFixed(1)}%)`);
+  if (o.out) {
+    writePredictionsCsv(o.out, r.predictions);
+    console.log(`wrote ${o.out}: ${r.predictions.length} images classified by ${r.model}`);
+  } else if (o.json) console.log(JSON.stringify({ model: r.model, predictions: r.predictions }, null, 2));
+  else for (const p of r.predictions) console.log(`${p.file}: ${p.top.map((c) => `${c.class} (${(c.probability * 100).toFixed(1)}%)`).join(', ')}`);
   return 0;
+}
+
+/** The image files under --unlabeled folders (at any depth). */
+export function folderImages(dirs: string[] | undefined): string[] {
+  try {
+    return (dirs ?? []).flatMap((d) => listImagesDeep(d).files);
+  } catch (e) {
+    throw new PlanError((e as Error).message);
+  }
+}
+
+function writePredictionsCsv(file: string, predictions: Prediction[]): void {
+  const rows = predictions.map((p) => [csvPath(file, resolve(p.file)), p.class, p.probability.toFixed(4), p.top.map((c) => `${c.class}:${c.probability.toFixed(4)}`).join(' ')]);
+  writeAtomic(file, stringify([['path', 'class', 'probability', 'top'], ...rows]));
 }

@@ -1,12 +1,10 @@
 // Reading a trained run back: test accuracy of its classifiers, kNN and linear evaluation
 // of its pretrained encoder, and predictions for image files.
 import * as t from '../torch';
-import { evalInput } from '../augment';
-import { hostTensor, labeledOnly, streamImages, undecodableError, type ImageDataset } from '../data';
-import { forwardIn, prepareModel } from '../nn';
+import { labeledOnly, type ImageDataset } from '../data';
 import { classCount, encode, evaluateClassifier, knnAccuracy, knnClassify, linearEvaluation, linearEvaluationOn } from '../train';
 import { evaluateFolderStream, isFolderSpec } from './stream-eval';
-import { argmax } from '../util/extent';
+import { streamPass } from './stream-pass';
 import { PlanError } from './errors';
 import { listStages, loadClassifier, openRun, pretrainedModel, testData, trainData } from './folder';
 import { withWorkers, type WorkersPlan } from './workers';
@@ -132,41 +130,45 @@ export interface PredictPlan {
   /** Default: the distilled model, else the fine-tuned one. */
   stage?: string;
   skipBadImages?: boolean;
+  /** classes per image, most probable first (default 1) */
+  top?: number;
+}
+
+export interface Prediction {
+  file: string;
+  class: string;
+  probability: number;
+  /** the top classes with their probabilities, most probable first */
+  top: { class: string; probability: number }[];
 }
 
 export interface Predictions {
   model: string;
-  predictions: { file: string; class: string; probability: number }[];
+  predictions: Prediction[];
   /** files that could not be decoded (with skipBadImages) */
   skipped: string[];
 }
 
 export async function predictImages(plan: PredictPlan): Promise<Predictions> {
-  if (plan.files.length === 0) throw new PlanError('name one or more image files: simclr predict --model RUN a.jpg b.png');
+  if (plan.files.length === 0) throw new PlanError('name one or more image files, or a folder: simclr predict --model RUN a.jpg b.png, or --unlabeled DIR');
   const { run, config } = openRun(plan.run);
   const stages = listStages(run);
   const stage = plan.stage || stages.find((s) => s.startsWith('distill-')) || stages.find((s) => s.startsWith('finetune-')) || stages[0];
   if (!stage) throw new PlanError(`${plan.run}: no trained classifier to predict with`);
   const { model } = loadClassifier(run, stage);
-  const predictions: Predictions['predictions'] = [];
-  const skipped: string[] = [];
-  const classes = config.classes.length;
-  prepareModel(model).eval();
+  const found: (Prediction | undefined)[] = new Array(plan.files.length);
+  const k = Math.max(1, Math.min(plan.top ?? 1, config.classes.length));
   try {
-    // A chunk at a time (the next decoding meanwhile): any number of files in bounded memory.
-    for await (const chunk of streamImages(plan.files, { size: config.imageSize, channels: config.channels, chunk: 64, square: true })) {
-      if (chunk.failed.length > 0 && !plan.skipBadImages) {
-        const [first] = chunk.failed;
-        throw undecodableError(plan.files[first!.position]!, first!.error, chunk.failed.length);
-      }
-      skipped.push(...chunk.failed.map((f) => plan.files[f.position]!));
-      if (chunk.positions.length === 0) continue;
-      const probs = t.tidy(() => t.noGrad(() => forwardIn(model, evalInput(hostTensor(chunk.batch), config.imageSize, config.norm)).softmax(1)).toArray());
-      chunk.positions.forEach((position, i) => {
-        const best = argmax(probs, i * classes, (i + 1) * classes);
-        predictions.push({ file: plan.files[position]!, class: config.classes[best]!, probability: probs[i * classes + best]! });
+    const skipped = await streamPass({ files: plan.files, size: config.imageSize, channels: config.channels, norm: config.norm, skipBadImages: plan.skipBadImages }, model, (logits, positions) => {
+      const best = logits.softmax(1).topk(k, 1);
+      const p = best.values.data() as Float32Array;
+      const c = best.indices.to('int32').data() as Int32Array;
+      positions.forEach((position, i) => {
+        const top = Array.from({ length: k }, (_, j) => ({ class: config.classes[c[i * k + j]!]!, probability: p[i * k + j]! }));
+        found[position] = { file: plan.files[position]!, class: top[0]!.class, probability: top[0]!.probability, top };
       });
-    }
+    });
+    const predictions = found.filter((x): x is Prediction => x !== undefined);
     if (predictions.length === 0) throw new Error('none of the images could be decoded');
     return { model: `${plan.run}:${stage}`, predictions, skipped };
   } finally {

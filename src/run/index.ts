@@ -10,5 +10,6 @@ export * from './evaluate';
 export * from './stream-eval';
 export * from './demo';
 export * from './suggest';
+export * from './embed';
 export { isBuiltInSpec, labelSetTag, openTrainImages, openTestImages } from './data';
 export { leadProcess, withWorkers, type WorkersPlan } from './workers';
