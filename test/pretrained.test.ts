@@ -146,3 +146,18 @@ test('a pretrained run exported (--stage pretrain) and imported back: the same k
   assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
   for (const [k, v] of a) assert.ok(v.bytes().equals(b.get(k)!.bytes()), `${k} differs`);
 });
+
+test('pretrain --init continues SimCLR pretraining from published weights; an unknown layout is named', async () => {
+  const { dir } = smallFolder('init-pool', 12);
+  const run = join(root, 'init');
+  const r = simclr(['pretrain', '--init', join(root, 'resnet18.safetensors'), '--unlabeled', dir, '--out', run, '--image-size', '32', '--epochs', '1', '--batch', '16']);
+  assert.equal(r.status, 0, r.stderr);
+  const config = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+  assert.deepEqual(config.init.layout, 'torchvision');
+  assert.equal(config.pretrain.encoder.cifarStem, false, "the weights' stem, at any size");
+  assert.deepEqual(config.norm.std, [0.229, 0.224, 0.225]);
+  // Hugging Face transformers' names are refused by name
+  const hf = join(root, 'hf.safetensors');
+  t.saveSafetensors(hf, { 'resnet.embedder.embedder.convolution.weight': t.zeros([64, 3, 7, 7]) });
+  await assert.rejects(loadPretrained(hf), /Hugging Face transformers' ResNet layout \('resnet\.embedder\.embedder\.convolution\.weight'\)/);
+});
