@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as t from '../src';
@@ -86,6 +87,16 @@ test('suggest-labels, the labeling page and finetune --labeled, chained as a use
     };
     for (const key of ['1', '2', '3', 's', '1', 'u', '2', '3', '1', '2', '3', '1'] as const) await answer(key);
     assert.equal(await page.$eval('#done', (e) => e.getAttribute('hidden')), null, 'the page says every image has an answer');
+    // only this page may write: another Host, or a form's text/plain body, is refused
+    const refused = await new Promise<number[]>((done) => {
+      const codes: number[] = [];
+      const send = (headers: Record<string, string>, then: () => void) => {
+        const req = request(`${server.url}/label`, { method: 'POST', headers }, (res) => (codes.push(res.statusCode ?? 0), res.resume(), then()));
+        req.end(JSON.stringify({ row: 0, label: 'truck' }));
+      };
+      send({ host: 'evil.example', 'content-type': 'application/json' }, () => send({ 'content-type': 'text/plain' }, () => done(codes)));
+    });
+    assert.deepEqual(refused, [421, 415]);
   } finally {
     await browser.close();
     await server.close();
@@ -99,6 +110,10 @@ test('suggest-labels, the labeling page and finetune --labeled, chained as a use
   assert.equal(f.status, 0, f.stderr);
   assert.match(f.stdout, /finetune-to-label: 9 images \(9 labeled\)/);
   assert.ok(existsSync(join(run, 'finetune-to-label.safetensors')));
+  // a filled-in file is never written over
+  const over = simclr(['suggest-labels', '--model', run, '--count', '5', '--out', 'to-label.csv']);
+  assert.equal(over.status, 2);
+  assert.match(over.stderr, /to-label\.csv holds 9 labels already: write the suggestions to another --out/);
   // a second round: the nine labeled images count as covered and are not suggested again
   const again = simclr(['suggest-labels', '--model', run, '--count', '5', '--labeled', 'to-label.csv', '--out', 'round2.csv']);
   assert.equal(again.status, 0, again.stderr);

@@ -82,6 +82,7 @@ test('hostile weights files: a pickle naming a class or a function, a truncated 
     ['names-a-function.pth', /names (posix|os)\.system, which a weights file has no need of: refused/],
     ['truncated.pth', /not a readable zip archive .*truncated/],
     ['short-storage.pth', /w: the tensor \[100\] at offset 0 needs 400 bytes; its storage holds 40/],
+    ['loop.pth', /its dicts nest in a loop/],
   ];
   for (const [name, message] of cases) {
     await assert.rejects(loadPretrained(join(root, name)), (e: Error) => e instanceof WeightsFileError && message.test(e.message), name);

@@ -121,6 +121,8 @@ test('bad label files: each error names the file and line', async () => {
   await assert.rejects(openInputs({ unlabeled: [], labeled: file }, { classes: CLASSES, cacheDir: null }), /bad\.csv, line 1: the label 'dog' is not one of the run's classes/);
   writeFileSync(file, `photos/${a},cat\n`);
   await assert.rejects(openInputs({ unlabeled: [], labeled: file }, { classes: CLASSES, cacheDir: null }), /no image is labeled 'airplane', 'ship'/);
+  writeFileSync(file, `photos/${a},cat\nphotos/${b},cat\n`);
+  await assert.rejects(openInputs({ unlabeled: [], labeled: file }, { cacheDir: null }), /every labeled image is 'cat': a classifier needs at least two classes/);
   // the command line names them too, with exit status 2 and no stack trace
   writeFileSync(file, `path,label\nphotos/nothing.png,cat\n`);
   const r = simclr(['pretrain', '--unlabeled', photos, '--labeled', file, '--out', join(root, 'never'), '--epochs', '1']);
@@ -131,15 +133,16 @@ test('bad label files: each error names the file and line', async () => {
 
 test('a labeled copy of a pool image (same bytes, another name) is recognised and counted once', async () => {
   const [a] = readdirSync(photos);
+  const other = readdirSync(photos).find((f) => classOf(f) !== classOf(a!))!;
   const copies = join(root, 'copies');
   mkdirSync(copies, { recursive: true });
   copyFileSync(join(photos, a!), join(copies, 'renamed.jpg'));
   const file = join(root, 'copy.csv');
-  writeFileSync(file, `copies/renamed.jpg,${classOf(a!)}\n`);
+  writeFileSync(file, `copies/renamed.jpg,${classOf(a!)}\nphotos/${other},${classOf(other)}\n`);
   const ds = await openInputs({ unlabeled: [photos], labeled: file }, { cacheDir: null, quiet: true });
   assert.equal(ds.count, 300);
-  assert.equal(ds.labeledInPool, 1);
-  assert.deepEqual(ds.labeledIndices.map((i) => ds.ids[i]), [a]);
+  assert.equal(ds.labeledInPool, 2);
+  assert.deepEqual(ds.labeledIndices.map((i) => ds.ids[i]).sort(), [a, other].sort());
   ds.stored?.close();
 });
 

@@ -3,7 +3,7 @@
 // data set: every image once, labeled images found in the unlabeled folders (the same file,
 // or the same bytes) carrying their label there, the others added.
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { IMAGE_EXTENSIONS, loadImageFiles, type FolderRead, type ImageFolderOptions } from './image-folder';
 import type { ImageDataset } from './dataset';
@@ -42,6 +42,7 @@ export type InputsDataset = ImageDataset &
 export function listImagesDeep(dir: string): { files: string[]; nonImages: number } {
   const files: string[] = [];
   let nonImages = 0;
+  const seenDirs = new Set<string>(existsSync(dir) ? [realpathSync(resolve(dir))] : []);
   const walk = (folder: string): void => {
     let entries: string[];
     try {
@@ -53,9 +54,18 @@ export function listImagesDeep(dir: string): { files: string[]; nonImages: numbe
     for (const name of entries) {
       if (name.startsWith('.')) continue;
       const path = join(folder, name);
-      const st = statSync(path);
-      if (st.isDirectory()) walk(path);
-      else if (st.isFile() && IMAGE_EXTENSIONS.has(extname(name).toLowerCase())) files.push(path);
+      let st;
+      try {
+        st = statSync(path);
+      } catch {
+        nonImages++; // a broken link: passed over, as a file that is not an image
+        continue;
+      }
+      if (st.isDirectory()) {
+        // A link back to a folder above would list it again, forever.
+        const real = realpathSync(path);
+        if (!seenDirs.has(real)) (seenDirs.add(real), walk(path));
+      } else if (st.isFile() && IMAGE_EXTENSIONS.has(extname(name).toLowerCase())) files.push(path);
       else if (st.isFile()) nonImages++;
     }
   };
@@ -116,6 +126,7 @@ function classIndices(set: LabelSet, classes: readonly string[] | undefined, any
     if (i === undefined) throw new LabelFileError(`${img.where}: the label '${img.label}' is not one of the run's classes (${list.join(', ')})`);
     return i;
   });
+  if (list.length < 2 && !anyClasses) throw new LabelFileError(`${set.source}: every labeled image is '${list[0]}': a classifier needs at least two classes`);
   const counted = new Set(index);
   const missing = list.filter((_, i) => !counted.has(i));
   if (missing.length && !anyClasses) throw new LabelFileError(`${set.source}: no image is labeled ${missing.map((c) => `'${c}'`).join(', ')}; every class of the run (${list.join(', ')}) needs at least one`);

@@ -44,7 +44,10 @@ export async function startLabelServer(o: LabelServerOptions): Promise<LabelServ
   const sheet = new LabelSheet(o.suggestions);
   const classes = o.classes.length ? o.classes : sheet.labelsInUse();
   const page = labelPage();
+  let hosts: string[] = [];
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Only this page may talk to the server: another site's page (or a rebound DNS name) sends another Host.
+    if (!hosts.includes(req.headers.host ?? '')) return json(res, 421, { error: 'wrong host' });
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'GET' && url.pathname === '/') return send(res, 200, 'text/html; charset=utf-8', page);
     if (req.method === 'GET' && url.pathname === '/state') {
@@ -57,6 +60,7 @@ export async function startLabelServer(o: LabelServerOptions): Promise<LabelServ
       return send(res, 200, TYPES[extname(row.file).toLowerCase()] ?? 'application/octet-stream', await readFile(row.file));
     }
     if (req.method === 'POST' && url.pathname === '/label') {
+      if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return json(res, 415, { error: 'application/json only' });
       const body = JSON.parse(await readBody(req)) as { row?: unknown; label?: unknown; skipped?: unknown };
       const row = Number(body.row);
       const label = typeof body.label === 'string' ? body.label : '';
@@ -76,5 +80,6 @@ export async function startLabelServer(o: LabelServerOptions): Promise<LabelServ
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  hosts = [`${o.host ?? '127.0.0.1'}:${port}`, `localhost:${port}`];
   return { server, url: `http://${o.host ?? '127.0.0.1'}:${port}`, sheet, close: () => new Promise((done) => server.close(() => done())) };
 }

@@ -82,8 +82,25 @@ export function pretrainedSimCLR(layout: WeightsLayout, head: { layers: number; 
 export function weightsNorm(layout: WeightsLayout & { metadata: Record<string, string> }, data: OpenedDataset): Normalisation {
   if (layout.norm === 'imagenet') return IMAGENET_NORM;
   if (layout.norm === 'unit') return UNIT_NORM;
-  const saved = layout.metadata.norm;
-  return saved ? (JSON.parse(saved) as Normalisation) : datasetStats(data);
+  return savedNorm(layout.metadata.norm, data.channels) ?? datasetStats(data);
+}
+
+/** An export's normalisation, when it is one: per-channel mean and std, finite, std positive. */
+function savedNorm(text: string | undefined, channels: number): Normalisation | null {
+  if (!text) return null;
+  try {
+    const n = JSON.parse(text) as Normalisation;
+    const ok = (v: unknown, positive: boolean) => Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+    return ok(n.mean, false) && ok(n.std, true) ? { mean: n.mean, std: n.std } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The size the weights were trained at: an export's own (a whole number of 8 to 4096 pixels), else 224. */
+export function weightsImageSize(metadata: Record<string, string>): number {
+  const saved = Number(metadata.image_size);
+  return Number.isInteger(saved) && saved >= 8 && saved <= 4096 ? saved : PUBLISHED_IMAGE_SIZE;
 }
 
 export async function importWeights(plan: ImportPlan, compute: RecordedCompute): Promise<{ run: string; layout: WeightsLayout }> {
@@ -95,8 +112,7 @@ export async function importWeights(plan: ImportPlan, compute: RecordedCompute):
     const d = plan.data;
     const inputs = d.unlabeled?.length || d.labeled ? { unlabeled: d.unlabeled ?? [], labeled: d.labeled ?? null } : null;
     if (!inputs && !d.spec) throw new PlanError('the images to use the weights on are needed: --unlabeled DIR (and --labeled), or --data SPEC');
-    const savedSize = Number(layout.metadata.image_size);
-    const shape = { imageSize: d.imageSize && d.imageSize !== 'auto' ? d.imageSize : savedSize > 0 ? savedSize : PUBLISHED_IMAGE_SIZE, channels: layout.encoder.inChannels as 1 | 3, skipBad: plan.skipBadImages } as const;
+    const shape = { imageSize: d.imageSize && d.imageSize !== 'auto' ? d.imageSize : weightsImageSize(layout.metadata), channels: layout.encoder.inChannels as 1 | 3, skipBad: plan.skipBadImages } as const;
     const data: OpenedDataset = inputs ? await asPlanError(() => openInputs(inputs, shape)) : await openDataset(d.spec!, shape);
     const seed = plan.seed ?? 0;
     const model = pretrainedSimCLR(layout, { layers: 3, outDim: 128 }, seed, plan.file);

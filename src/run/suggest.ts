@@ -1,7 +1,8 @@
 // suggest-labels: embeds the run's unlabeled images with its pretrained encoder and chooses
 // which to label (src/select), writing a CSV to fill in and a contact sheet of the images.
-import { join } from 'node:path';
-import { openInputs, squareFrames, writeLabelCsv, type InputsDataset, type LabelRow } from '../data';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openInputs, readLabelCsv, squareFrames, writeLabelCsv, type InputsDataset, type LabelRow } from '../data';
 import { encode, classifierPredictions } from '../train';
 import { selectToLabel, type Choice, type Strategy } from '../select';
 import { asPlanError, isBuiltInSpec } from './data';
@@ -44,9 +45,23 @@ function poolOf(config: RunConfig, plan: SuggestPlan): { unlabeled: string[]; la
   return { unlabeled, labeled: plan.labeled ?? config.inputs?.labeled ?? null };
 }
 
+/** A CSV with labels in it (a filled-in round) is never written over. */
+function refuseFilledCsv(out: string, labeled: string | null): void {
+  if (labeled && resolve(labeled) === resolve(out)) throw new PlanError(`--out ${out} is the labeled set itself: write the next round to another file (e.g. to-label-2.csv)`);
+  if (!existsSync(out)) return;
+  let filled = 0;
+  try {
+    filled = readLabelCsv(out).images.length;
+  } catch {
+    filled = 0; // empty, unlabeled or not a label file: nothing to lose
+  }
+  if (filled) throw new PlanError(`${out} holds ${filled} labels already: write the suggestions to another --out (e.g. to-label-2.csv), and pass --labeled ${out} so that they count as covered`);
+}
+
 export async function suggestLabels(plan: SuggestPlan): Promise<Suggestion> {
   const { run, config } = openRun(plan.run);
   const inputs = poolOf(config, plan);
+  refuseFilledCsv(plan.out, inputs.labeled);
   const ds: InputsDataset = await asPlanError(() => openInputs(inputs, { imageSize: config.imageSize, channels: config.channels, skipBad: plan.skipBadImages || config.skipBadImages }));
   const labeled = new Set(ds.labeledIndices);
   const started = performance.now();
@@ -75,7 +90,9 @@ export async function suggestLabels(plan: SuggestPlan): Promise<Suggestion> {
   const rows: LabelRow[] = choices.map((c) => ({ file: join(ds.root, ds.ids[c.index]!), label: '', extra: extraColumns(c) }));
   writeLabelCsv(plan.out, rows);
   const sheet = plan.sheet === null ? null : plan.sheet ?? plan.out.replace(/(\.csv)?$/i, '.png');
-  if (sheet) await contactSheet(sheet, squareFrames(ds, choices.map((c) => c.index)), choices.length, ds.channels, ds.size);
+  // The sheet shows the first SHEET_MAX images: a person reads no more at once, and memory stays bounded.
+  const shown = choices.slice(0, SHEET_MAX);
+  if (sheet) await contactSheet(sheet, squareFrames(ds, shown.map((c) => c.index)), shown.length, ds.channels, ds.size);
   ds.stored?.close();
   return {
     file: plan.out,
@@ -86,6 +103,8 @@ export async function suggestLabels(plan: SuggestPlan): Promise<Suggestion> {
     seconds: { embed: (embedded - started) / 1000, select: (selected - embedded) / 1000 },
   };
 }
+
+const SHEET_MAX = 500;
 
 function extraColumns(c: Choice): Record<string, string | number> {
   return {

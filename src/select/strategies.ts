@@ -70,6 +70,8 @@ function clusterChoices(o: SelectOptions, n: number): Choice[] {
     const open = members.map((_, c) => c).filter((c) => !covered.has(c) && members[c]!.length > 0);
     let order = open.filter((c) => sizes[c]! >= MIN_CLUSTER).sort(bySize);
     if (order.length < o.count) order = open.sort(bySize);
+    // Fewer open clusters than images wanted (many labels, clusters capped): covered ones follow.
+    if (order.length < o.count) order = [...order, ...members.map((_, c) => c).filter((c) => covered.has(c) && members[c]!.length > 0).sort(bySize)];
     const chosen: Choice[] = [];
     const taken = new Set<number>();
     // More labels than uncovered clusters: the largest are visited again for their next image.

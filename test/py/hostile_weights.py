@@ -25,6 +25,9 @@ def main():
     out, good = sys.argv[1], sys.argv[2]
     zip_with(f"{out}/names-a-class.pth", pickle.dumps({"w": collections.Counter()}, protocol=2))
     zip_with(f"{out}/names-a-function.pth", pickle.dumps({"w": os.system}, protocol=2))
+    looped = {}
+    looped["self"] = looped
+    zip_with(f"{out}/loop.pth", pickle.dumps(looped, protocol=2))
     data = open(good, "rb").read()
     open(f"{out}/truncated.pth", "wb").write(data[: len(data) // 2])
     buf = io.BytesIO()

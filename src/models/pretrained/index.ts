@@ -26,5 +26,17 @@ export async function loadPretrained(file: string): Promise<WeightsLayout & { me
   }
   const kept = new Set<Tensor>(layout.state.values());
   for (const v of tensors.values()) if (!kept.has(v)) v.dispose();
-  return { ...layout, metadata };
+  return { ...layout, encoder: { ...layout.encoder, ...exportedEncoder(layout, metadata) }, metadata };
+}
+
+/** Our own export states its encoder's width exactly (a stem's channels round it) and its shortcut variant. */
+function exportedEncoder(layout: WeightsLayout, metadata: Record<string, string>): Partial<WeightsLayout['encoder']> {
+  if (layout.source !== 'simclr-ts' || !metadata.encoder) return {};
+  try {
+    const e = JSON.parse(metadata.encoder) as { width?: unknown; depth?: unknown; skStride1Pool?: unknown };
+    const fits = e.depth === layout.encoder.depth && typeof e.width === 'number' && Math.abs(Math.round(64 * e.width) - 64 * layout.encoder.width) < 1e-9;
+    return fits ? { width: e.width as number, ...(e.skStride1Pool === true ? { skStride1Pool: true } : {}) } : {};
+  } catch {
+    return {};
+  }
 }

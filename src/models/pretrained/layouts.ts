@@ -85,9 +85,9 @@ function torchvisionLayout(tensors: Map<string, Tensor>, prefix: string, where: 
   }
   // Our own exports carry the projection head (head.<i>.linear.weight, head.<i>.bn.*).
   let headInfo: WeightsLayout['head'] = null;
-  if (prefix === '' && head.size) {
-    let layers = 0;
-    while (head.has(`head.${layers}.linear.weight`)) layers++;
+  let layers = 0;
+  while (head.has(`head.${layers}.linear.weight`)) layers++;
+  if (prefix === '' && layers > 0) {
     headInfo = { layers, outDim: head.get(`head.${layers - 1}.linear.weight`)!.shape[0]! };
     for (const [k, v] of head) state.set(k, v);
   }

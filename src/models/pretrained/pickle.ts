@@ -64,7 +64,9 @@ export class PickleError extends Error {
   }
 }
 
-const MAX_DEPTH_ITEMS = 1 << 24;
+/** Bounds on what a pickle may build: a state dict has thousands of entries, not millions. */
+const MAX_STACK = 1 << 20;
+const MAX_OBJECTS = 1 << 22;
 
 export function unpickle(bytes: Uint8Array, where: string): PickleValue {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -104,7 +106,7 @@ export function unpickle(bytes: Uint8Array, where: string): PickleValue {
     return v as PickleValue;
   };
   const top = (): PickleValue => {
-    if (stack.length === 0) fail('the pickle reads an empty stack');
+    if (stack.length === 0 || (marks.length && stack.length <= marks.at(-1)!)) fail('the pickle reads an empty stack');
     return stack[stack.length - 1] as PickleValue;
   };
   const popMark = (): PickleValue[] => {
@@ -112,8 +114,9 @@ export function unpickle(bytes: Uint8Array, where: string): PickleValue {
     const at = marks.pop()!;
     return stack.splice(at) as PickleValue[];
   };
+  let objects = 0;
   const push = (v: PickleValue): void => {
-    if (stack.length > MAX_DEPTH_ITEMS) fail('the pickle stack grows too large');
+    if (stack.length > MAX_STACK || ++objects > MAX_OBJECTS) fail('the pickle builds more than a weights file holds');
     stack.push(v);
   };
   const long = (n: number): number => {
@@ -140,9 +143,10 @@ export function unpickle(bytes: Uint8Array, where: string): PickleValue {
         u64();
         break;
       case 0x2e: // STOP
-        if (stack.length !== 1) fail('the pickle ends with a stack that is not one value');
+        if (stack.length !== 1 || marks.length) fail('the pickle ends with a stack that is not one value');
         return pop();
       case 0x28: // MARK
+        if (marks.length > MAX_STACK) fail('the pickle builds more than a weights file holds');
         marks.push(stack.length);
         break;
       case 0x7d: // EMPTY_DICT
@@ -274,6 +278,7 @@ export function unpickle(bytes: Uint8Array, where: string): PickleValue {
         const list = top();
         if (!Array.isArray(list)) fail('APPENDS to something not a list');
         for (const v of items) (list as PickleValue[]).push(v);
+        objects += items.length;
         break;
       }
       default:

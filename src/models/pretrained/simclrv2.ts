@@ -36,7 +36,9 @@ export function simclrv2Layout(tensors: Map<string, Tensor>, where: string): Wei
   });
   // Every SimCLRv2 checkpoint is a bottleneck ResNet (50, 101, 152).
   const depth = depthFrom(true, blocks, where);
-  const stemOut = sk ? tensors.get('resnet.net.0.4.weight')!.shape[0]! : tensors.get('resnet.net.0.0.weight')!.shape[0]!;
+  const stemLast = tensors.get(sk ? 'resnet.net.0.4.weight' : 'resnet.net.0.0.weight');
+  if (!stemLast) throw new WeightsFileError(`${where}: a SimCLRv2 conversion without its stem's last convolution (resnet.net.0.4.weight)`);
+  const stemOut = stemLast.shape[0]!;
   const inChannels = tensors.get('resnet.net.0.0.weight')!.shape[1]!;
   const state = new Map<string, Tensor>();
   const m = mapper(tensors, state, where);

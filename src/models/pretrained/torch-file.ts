@@ -8,7 +8,7 @@ import { PickleError, unpickle, type PickleDType, type PickleValue, type TensorR
 
 const ELEMENT_BYTES: Record<PickleDType, number> = { float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1 };
 /** The pickle of a state dict is small (names, shapes); a larger one is refused before it is read. */
-const MAX_PICKLE_BYTES = 256 * 2 ** 20;
+const MAX_PICKLE_BYTES = 64 * 2 ** 20;
 
 export class WeightsFileError extends Error {
   constructor(message: string) {
@@ -35,6 +35,8 @@ function listEntries(zip: ZipFile): Promise<Map<string, Entry>> {
 }
 
 function readEntry(zip: ZipFile, entry: Entry, limit: number): Promise<Buffer> {
+  // torch.save stores its records uncompressed: a compressed one could inflate far past the file.
+  if (entry.compressionMethod !== 0 && entry.uncompressedSize > 16 * entry.compressedSize + 2 ** 20) return Promise.reject(new Error(`${entry.fileName} inflates to ${entry.uncompressedSize} bytes from ${entry.compressedSize}`));
   if (entry.uncompressedSize > limit) return Promise.reject(new Error(`${entry.fileName} holds ${entry.uncompressedSize} bytes, more than the ${limit} it should`));
   return new Promise((done, fail) => {
     zip.openReadStream(entry, (e, stream) => {

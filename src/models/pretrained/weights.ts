@@ -42,8 +42,15 @@ export async function readWeights(file: string): Promise<{ tensors: Map<string, 
     throw new WeightsFileError(`${file}: no tensors in it (a state dict, or a dict of state dicts, is expected)`);
   }
   const tensors = new Map<string, Tensor>();
+  // Shared storages may make a tensor appear twice; far more than the file holds is a trap.
+  const budget = 2 * statSync(file).size + 2 ** 20;
+  let bytes = 0;
   try {
-    for (const [name, ref] of refs) tensors.set(name, await torchFile.tensor(ref, name));
+    for (const [name, ref] of refs) {
+      bytes += ref.size.reduce((a, b) => a * b, 1) * (ref.storage.dtype === 'int64' || ref.storage.dtype === 'float64' ? 8 : 4);
+      if (bytes > budget) throw new WeightsFileError(`${file}: its tensors add up to more than twice the file's size: not a plain state dict`);
+      tensors.set(name, await torchFile.tensor(ref, name));
+    }
   } catch (e) {
     for (const v of tensors.values()) v.dispose();
     throw e;
@@ -53,13 +60,20 @@ export async function readWeights(file: string): Promise<{ tensors: Map<string, 
   return { tensors, metadata: {} };
 }
 
-function flatten(v: PickleValue, prefix: string, out: [string, TensorRef][], file: string): void {
-  if (v === null || typeof v !== 'object') return;
-  if (!Array.isArray(v) && v.kind === 'tensor') {
+/** A state dict's nesting and size: deeper or larger is not a weights file (a pickle may share or loop its dicts). */
+const MAX_DEPTH = 16;
+const MAX_TENSORS = 100_000;
+
+function flatten(v: PickleValue, prefix: string, out: [string, TensorRef][], file: string, within: Set<object> = new Set(), depth = 0): void {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return;
+  if (v.kind === 'tensor') {
+    if (out.length >= MAX_TENSORS) throw new WeightsFileError(`${file}: more than ${MAX_TENSORS} tensors: not a weights file`);
     out.push([prefix, v]);
     return;
   }
-  if (!Array.isArray(v) && v.kind === 'dict') {
-    for (const [k, x] of v.entries) flatten(x, prefix ? `${prefix}.${k}` : String(k), out, file);
-  }
+  if (v.kind !== 'dict') return;
+  if (within.has(v) || depth > MAX_DEPTH) throw new WeightsFileError(`${file}: its dicts nest in a loop or deeper than ${MAX_DEPTH}: not a weights file`);
+  within.add(v);
+  for (const [k, x] of v.entries) flatten(x, prefix ? `${prefix}.${k}` : String(k), out, file, within, depth + 1);
+  within.delete(v);
 }

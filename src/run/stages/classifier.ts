@@ -2,7 +2,7 @@
 // drawn from a fully labeled --data or given by the user (--labeled).
 import { existsSync } from 'node:fs';
 import * as t from '../../torch';
-import { writeSubsetFile, type ImageDataset } from '../../data';
+import { readSubsetFile, writeSubsetFile, type ImageDataset } from '../../data';
 import { isInputsDataset, labelSetTag, openTrainImages, splitUserLabels } from '../data';
 import { RunFolder, defaultClassifierConfig, holdStopSignal, releaseStopSignal, evaluateClassifier, hasCheckpoint, sampleImages, trainClassifier, type ClassifierTrainConfig } from '../../train';
 import { CLASSIFIER_DEFAULTS } from '../defaults';
@@ -172,8 +172,11 @@ async function stageLabels(run: RunFolder, data: ImageDataset, s: ClassifierSett
   if (isInputsDataset(data)) {
     if (data.labeledIndices.length === 0) throw new PlanError(`${name}: no labeled images: give --labeled DIR (class subfolders) or FILE.csv (path,label rows)`);
     const valFile = `val-${name.replace(/^[a-z]+-/, '')}.txt`;
-    if (s.valFile || existsSync(run.path(valFile))) {
-      const val = validationSubset(run, data, s.val, seed, s.valFile || run.path(valFile), { write: false });
+    // A split from an earlier version of the label set (a later round under the same name) is drawn again.
+    const labeled = new Set(data.labeledIndices);
+    const recorded = !s.valFile && existsSync(run.path(valFile)) ? readSubsetIfAll(run.path(valFile), data, labeled) : null;
+    if (s.valFile || recorded) {
+      const val = recorded ?? validationSubset(run, data, s.val, seed, s.valFile, { write: false });
       if (lead && s.valFile) writeSubsetFile(run.path(valFile), data, val);
       const held = new Set(val);
       return { val, subset: data.labeledIndices.filter((i) => !held.has(i)) };
@@ -191,6 +194,16 @@ async function stageLabels(run: RunFolder, data: ImageDataset, s: ClassifierSett
   workers?.barrier();
   drawn ??= subsets();
   return drawn;
+}
+
+/** A validation file's images, when every one of them is labeled; else null. */
+function readSubsetIfAll(file: string, data: ImageDataset, labeled: ReadonlySet<number>): number[] | null {
+  try {
+    const ids = readSubsetFile(file, data);
+    return ids.every((i) => labeled.has(i)) ? ids : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A run made without labels takes its classes from its first labeled set; a later set must have the same. */

@@ -13,7 +13,7 @@ import type { ProcessGroup } from '../../distributed';
 import { stopAgreed, withWorkers, type WorkersPlan } from '../workers';
 import type { DataPlan, EncoderPlan, Outcome, PretrainPlan, PretrainSettings } from './types';
 import { applyCompute, checkCompute } from './compute';
-import { PUBLISHED_IMAGE_SIZE, confirmArchitecture, readPretrained, weightsNorm } from '../import';
+import { confirmArchitecture, pretrainedSimCLR, readPretrained, weightsImageSize, weightsNorm } from '../import';
 import { defined, differences, refuseDifferences } from './resume';
 
 /** What a pretraining run records of its plan, to check a resume against. */
@@ -64,8 +64,11 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
     const d = plan.data as DataPlan;
     // --init FILE: the weights decide the architecture, the input size and the normalisation.
     init = plan.init ? await readPretrained(plan.init) : null;
-    if (init) confirmArchitecture(init, plan.encoder, plan.init!);
-    const shape = { imageSize: d.imageSize ?? (init ? Number(init.metadata.image_size) || PUBLISHED_IMAGE_SIZE : 'auto'), channels: init ? (init.encoder.inChannels as 1 | 3) : d.channels ?? 'auto', skipBad: plan.skipBadImages } as const;
+    if (init) {
+      confirmArchitecture(init, plan.encoder, plan.init!);
+      pretrainedSimCLR(init, { layers: 3, outDim: 128 }, 0, plan.init!).dispose(); // every encoder tensor there, each shape fitting
+    }
+    const shape = { imageSize: d.imageSize ?? (init ? weightsImageSize(init.metadata) : 'auto'), channels: init ? (init.encoder.inChannels as 1 | 3) : d.channels ?? 'auto', skipBad: plan.skipBadImages } as const;
     const opened: OpenedDataset = userInputs ? await asPlanError(() => openInputs(userInputs, shape)) : await openDataset(d.spec, shape);
     data = opened;
     const s: PretrainSettings = { ...PRETRAIN_DEFAULTS, ...defined(plan.settings) };
