@@ -2,7 +2,7 @@
 // steps. Memory grows with n x k in chunks of rows, never with n x n.
 import * as t from '../torch';
 import type { Tensor } from '../torch';
-import { seededRandom } from '../data/subset';
+import { seededRandom, shuffleInPlace } from '../data/subset';
 
 export interface Clustering {
   /** cluster of each row */
@@ -64,7 +64,13 @@ export function kmeans(x: Tensor, k: number, seed: number, { iterations = 40 } =
   const d = x.shape[1]!;
   if (!(k >= 1 && k <= n)) throw new RangeError(`k-means: k must be 1..${n} (the rows), got ${k}`);
   const rnd = seededRandom((seed ^ 0x2545f491) >>> 0);
-  const starts = seedCentres(x, k, rnd);
+  // k-means++ on a seeded sample of the rows (20 a centre, at least 10,000): the seeding's cost
+  // is rows x centres, and a sample of that size places the centres as well for Lloyd to refine.
+  const sampleSize = Math.min(n, Math.max(10_000, 20 * k));
+  const sample = sampleSize < n ? shuffleInPlace(Array.from({ length: n }, (_, i) => i), rnd).slice(0, sampleSize).sort((a, b) => a - b) : null;
+  const seedRows = sample ? t.tidy(() => x.indexSelect(0, t.tensor(Int32Array.from(sample)).to('int64'))) : x;
+  const starts = seedCentres(seedRows, k, rnd).map((i) => (sample ? sample[i]! : i));
+  if (seedRows !== x) seedRows.dispose();
   let centroids = t.tidy(() => x.indexSelect(0, t.tensor(Int32Array.from(starts)).to('int64')));
   let assign = new Int32Array(n).fill(-1);
   for (let it = 0; it < iterations; it++) {
@@ -77,7 +83,10 @@ export function kmeans(x: Tensor, k: number, seed: number, { iterations = 40 } =
       next.set(idx, start);
       for (let i = 0; i < val.length; i++) if (val[i]! > far.d) [far.row, far.d] = [start + i, val[i]!];
     });
-    const changed = next.some((c, i) => c !== assign[i]);
+    // Stop when under one row in a thousand changes cluster (Lloyd's last steps move almost nothing).
+    let moved = 0;
+    for (let i = 0; i < n; i++) if (next[i] !== assign[i]) moved++;
+    const changed = moved > n / 1000;
     assign = next;
     const sizes = new Array<number>(k).fill(0);
     for (const c of assign) sizes[c]!++;
