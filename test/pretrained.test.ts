@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as t from '../src';
 import { ResNet } from '../src/models';
@@ -162,3 +162,6 @@ test('pretrain --init continues SimCLR pretraining from published weights; an un
   t.saveSafetensors(hf, { 'resnet.embedder.embedder.convolution.weight': t.zeros([64, 3, 7, 7]) });
   await assert.rejects(loadPretrained(hf), /Hugging Face transformers' ResNet layout \('resnet\.embedder\.embedder\.convolution\.weight'\)/);
 });
+
+// The fixtures weigh about 800 MB: they go when the file's tests are done.
+test.after(() => rmSync(root, { recursive: true, force: true }));
