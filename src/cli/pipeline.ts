@@ -6,6 +6,7 @@ import { CLASSIFIER_SETTINGS, PRETRAIN_SETTINGS, computePlan, dataPlan, encoderP
 import { RunFolder } from '../train';
 import { PlanError, leadProcess, resultsTable, runPipeline, type ClassifierSettings, type PipelinePlan, type PretrainSettings } from '../run';
 import { withRecipe } from '../run/recipes';
+import { userInputsOf } from '../run/data';
 import { budgetPipeline, parseBudget, parseSplit, reportBudget, DEFAULT_SPLIT, type Budget } from '../run/budget';
 import { UsageError } from './options';
 
@@ -15,7 +16,7 @@ type Parse = Pick<ParseResult<typeof pipelineOptions>, 'values' | 'given'>;
 export function pipelinePlan({ values, given }: Parse): PipelinePlan {
   const v = values as Record<string, unknown>;
   const data = dataPlan(v, given);
-  const userData = Boolean(data?.unlabeled?.length || data?.labeled);
+  const userData = userInputsOf(data) !== null;
   if (!data?.spec && !userData) throw new PlanError('--unlabeled DIR with --labeled DIR|FILE.csv (your images), or --data SPEC (an image folder, fashion-mnist, cifar10-bin:DIR, ...), is required');
   if (userData && !data?.labeled) throw new PlanError('the pipeline fine-tunes on labeled images: give --labeled DIR|FILE.csv too. With none yet, run simclr pretrain --unlabeled DIR, then simclr suggest-labels to choose which to label');
   if (userData && given.has('labels')) throw new PlanError('--labels draws labels from a fully labeled --data; with --labeled every labeled image is used');

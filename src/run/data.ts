@@ -39,6 +39,11 @@ export function runInputs(config: RunConfig, labeled?: string): DataInputs | nul
   return { unlabeled: [config.data], labeled };
 }
 
+/** The user's inputs a data plan names (--unlabeled, --labeled), or null when it names a data set spec instead. */
+export function userInputsOf(d: { unlabeled?: string[]; labeled?: string } | undefined): DataInputs | null {
+  return d && (d.unlabeled?.length || d.labeled) ? { unlabeled: d.unlabeled ?? [], labeled: d.labeled ?? null } : null;
+}
+
 const shape = (config: RunConfig) => ({ imageSize: config.imageSize, channels: config.channels });
 
 /** The run's training images (with a stage's labeled set, where given), read as the run was made. */
@@ -107,7 +112,7 @@ export function isInputsDataset(ds: ImageDataset): ds is InputsDataset {
 /** A new run's test set, before its config exists: --test-data, else a built-in set's own test split; null when there is none. */
 export async function openTestImagesFor(d: { spec?: string; test?: string; unlabeled?: string[]; labeled?: string }, train: ImageDataset, skipBad?: boolean): Promise<ImageDataset | null> {
   const o = { imageSize: train.size, channels: train.channels, split: 'test' as const, skipBad };
-  const user = Boolean(d.unlabeled?.length || d.labeled);
+  const user = userInputsOf(d) !== null;
   if (d.test && (user || /\.csv$/i.test(d.test))) return asPlanError(() => openInputs({ unlabeled: [], labeled: d.test! }, { ...o, classes: train.classes, anyClasses: true }));
   if (d.test) return openDataset(d.test, o);
   if (d.spec && isBuiltInSpec(d.spec)) return openDataset(d.spec, o);

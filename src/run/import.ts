@@ -11,7 +11,7 @@ import { IMAGENET_NORM, UNIT_NORM, WeightsFileError, loadPretrained, type Weight
 import { RunFolder, datasetStats, hasCheckpoint, saveCheckpoint, PRETRAIN_CHECKPOINT } from '../train';
 import type { Normalisation } from '../augment';
 import { PlanError } from './errors';
-import { asPlanError } from './data';
+import { asPlanError, userInputsOf } from './data';
 import { newRunConfig, type RecordedCompute } from './folder';
 import type { DataPlan, EncoderPlan } from './stages/types';
 
@@ -110,7 +110,7 @@ export async function importWeights(plan: ImportPlan, compute: RecordedCompute):
   try {
     confirmArchitecture(layout, plan.encoder, plan.file);
     const d = plan.data;
-    const inputs = d.unlabeled?.length || d.labeled ? { unlabeled: d.unlabeled ?? [], labeled: d.labeled ?? null } : null;
+    const inputs = userInputsOf(d);
     if (!inputs && !d.spec) throw new PlanError('the images to use the weights on are needed: --unlabeled DIR (and --labeled), or --data SPEC');
     const shape = { imageSize: d.imageSize && d.imageSize !== 'auto' ? d.imageSize : weightsImageSize(layout.metadata), channels: layout.encoder.inChannels as 1 | 3, skipBad: plan.skipBadImages } as const;
     const data: OpenedDataset = inputs ? await asPlanError(() => openInputs(inputs, shape)) : await openDataset(d.spec!, shape);

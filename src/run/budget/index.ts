@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDataset, openInputs, parseLabelSpec, parseValSpec, type ImageDataset } from '../../data';
 import { encoderFor } from '../folder';
-import { asPlanError, isInputsDataset, openTestImagesFor, MIN_LABELS_FOR_VALIDATION } from '../data';
+import { asPlanError, isInputsDataset, openTestImagesFor, userInputsOf, MIN_LABELS_FOR_VALIDATION } from '../data';
 import { PlanError } from '../errors';
 import { PRETRAIN_DEFAULTS, CLASSIFIER_DEFAULTS } from '../defaults';
 import type { PipelinePlan } from '../stages/pipeline';
@@ -52,7 +52,7 @@ export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: 
   const started = performance.now();
   const d = plan.data;
   const shape = { imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto', skipBad: plan.skipBadImages } as const;
-  const inputs = d.unlabeled?.length || d.labeled ? { unlabeled: d.unlabeled ?? [], labeled: d.labeled ?? null } : null;
+  const inputs = userInputsOf(d);
   const ds = inputs ? await asPlanError(() => openInputs(inputs, shape)) : await openDataset(d.spec, shape);
   const test = await openTestImagesFor(d, ds, plan.skipBadImages).catch(() => null);
   const decodeSeconds = (performance.now() - started) / 1000;

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { isSmallImage } from '../../augment';
 import { labeledOnly, openDataset, openInputs, skippedLine, type ImageDataset, type OpenedDataset } from '../../data';
-import { asPlanError } from '../data';
+import { asPlanError, userInputsOf } from '../data';
 import { RunFolder, holdStopSignal, releaseStopSignal, hasCheckpoint, pretrain, PRETRAIN_CHECKPOINT } from '../../train';
 import { PRETRAIN_DEFAULTS, defaultPretrainLr } from '../defaults';
 import { PlanError } from '../errors';
@@ -54,7 +54,7 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
     data = await trainData(config, plan.skipBadImages);
     checkPretrainBatch(config.pretrain, data.count, workers);
   } else {
-    const userInputs = plan.data?.unlabeled?.length || plan.data?.labeled ? { unlabeled: plan.data.unlabeled ?? [], labeled: plan.data.labeled ?? null } : null;
+    const userInputs = userInputsOf(plan.data);
     if (userInputs && plan.data?.spec) throw new PlanError('give --data SPEC, or --unlabeled DIR and --labeled DIR|FILE.csv, not both');
     if (!plan.data?.spec && !userInputs) throw new PlanError('--unlabeled DIR (your images) or --data SPEC (an image folder, fashion-mnist, cifar10-bin:DIR, ...) is required');
     // A folder with a config but no checkpoint never trained (it stopped at once): it may be planned anew.
