@@ -13,11 +13,11 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { annotate, readLabelCsv } from '../src/data';
+import { annotate, readLabelCsv, writeImageFolder } from '../src/data';
 import { CLI, mean, pretrainDone, results, runCli, se, seedList } from './stage-runs';
 import { DATASETS } from '../test/helpers';
 import { RESULTS_DIR, writeBenchResults } from './results-file';
-import { imageFolderOf } from './image-folder-of';
+
 import { isBuiltInSpec } from '../src/run';
 
 interface Plan {
@@ -149,7 +149,7 @@ async function main(): Promise<number> {
   });
   const budgets = values.budgets!.split(',').map(Number);
   // fashion-mnist (and the other built-in sets) are written out as image files first: labels are chosen among files.
-  const data = isBuiltInSpec(values.data!) ? await imageFolderOf(values.data!, join(values.out!, `${values.name}-images`)) : values.data!;
+  const data = isBuiltInSpec(values.data!) ? await writeImageFolder(values.data!, join(values.out!, `${values.name}-images`)) : values.data!;
   const p: Plan = {
     name: values.name!,
     train: resolve(data, 'train'),

@@ -38,9 +38,10 @@ function commit(): string {
 export const RESULTS_DIR = join(__dirname, '..', '..', 'bench', 'results');
 
 /** Writes bench/results/<name>.json: the figures (name=value, as printed) and what made them. */
-export function writeBenchResults(name: string, figures: Record<string, number | string>, details: Record<string, unknown> = {}): string {
+export function writeBenchResults(name: string, figures: Record<string, number | string>, details: Record<string, unknown> = {}, script = name): string {
   const file = join(RESULTS_DIR, `${name}.json`);
-  const record = { name, command: `npm run bench:${name} -- ${process.argv.slice(2).join(' ')}`.trim(), commit: commit(), date: new Date().toISOString(), processor: processor(), figures, ...details };
+  const args = process.argv.slice(2).join(' ');
+  const record = { name, command: `npm run bench:${script}${args ? ` -- ${args}` : ''}`, commit: commit(), date: new Date().toISOString(), processor: processor(), figures, ...details };
   writeAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
   return file;
 }

@@ -44,7 +44,7 @@ export async function runPipelineAndReport(plan: PipelinePlan, howToContinue?: s
   const planned = budget ? await budgetPipeline(plan, budget, flags) : plan;
   const outcome = await runPipeline(planned);
   if (outcome === 'finished' && leadProcess()) console.log(`\n${resultsTable(new RunFolder(plan.out))}`);
-  if (budget && outcome === 'finished') reportBudget(plan.out, budget.seconds, started);
+  if (budget && outcome === 'finished') reportBudget(plan.out, budget.seconds, (performance.now() - started) / 1000);
   return exitFor('the pipeline', outcome, howToContinue);
 }
 

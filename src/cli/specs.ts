@@ -39,12 +39,16 @@ const modelOptions = {
   'zero-init-residual': { type: 'boolean', default: false, help: "start the last batch norm of each residual block at zero scale (the official code's init_zero; off: lower validation accuracy here, bench/demo-settings.md)" },
 } as const satisfies OptionTable;
 
+/** --budget on one training command: its epochs from the minutes given. */
+const stageBudget = { type: 'string', placeholder: 'TIME', help: "the time this stage may take (20m, 2h, 90s): a few steps timed on this machine set its epochs (or, where less than an epoch fits, its images); the plan is printed first. Not with --epochs" } as const satisfies OptionSpec;
+
 export const pretrainOptions = {
   ...dataOptions,
   out: { type: 'string', placeholder: 'RUN', required: true, help: 'the run folder to create (or to continue with --resume)' },
   ...modelOptions,
   init: { type: 'string', placeholder: 'FILE', help: "continue pretraining from published weights (as simclr import reads them): they decide the architecture (the model options only confirm it), the input size (224 unless --image-size) and normalisation; a projection head they lack starts fresh" },
   epochs: { type: 'integer', min: 1, default: PRETRAIN_DEFAULTS.epochs, help: 'pretraining epochs' },
+  budget: stageBudget,
   batch: { type: 'integer', min: 2, rangeWhy: "for NT-Xent each image's negatives are the others", default: PRETRAIN_DEFAULTS.batch, help: 'images per step (two views each)' },
   lr: { type: 'number', min: 0, defaultText: '1.0 at 32px or less, else 0.3 (linear) or 0.075 (sqrt), as the paper', help: 'LARS base learning rate, scaled by --lr-scaling' },
   'lr-scaling': { type: 'string', choices: ['linear', 'sqrt'], default: PRETRAIN_DEFAULTS.lrScaling, help: 'learning rate x batch/256 (linear) or x sqrt(batch) (sqrt)' },
@@ -86,6 +90,7 @@ function classifierOptions(d: ClassifierSettings) {
     val: { type: 'string', placeholder: 'SPEC', default: d.val, help: "validation split held out of the training images' labels (10%, 0.1, 500 images, or 0 for none; at most 5,000), reported after each epoch; made once per run (val.txt)" },
     'val-file': { type: 'string', placeholder: 'FILE', help: 'reuse a list of validation image ids instead of drawing one' },
     epochs: { type: 'integer', min: 1, default: d.epochs, help: 'training epochs' },
+    budget: stageBudget,
     batch: { type: 'integer', min: 2, rangeWhy: 'batch norm cannot train on one image', default: d.batch, help: 'images per step' },
     lr: { type: 'number', min: 0, default: d.lr, help: 'SGD (Nesterov, cosine) learning rate' },
     'weight-decay': { type: 'number', min: 0, default: d.weightDecay, help: 'weight decay' },
@@ -124,7 +129,7 @@ export const distillOptions = {
 } as const satisfies OptionTable;
 
 /** Stage options that the pipeline sets itself, so they take no stage prefix there. */
-export const PIPELINE_FIXED = new Set(['unlabeled', 'labeled', 'classes', 'data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'zero-init-residual', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file', 'val', 'val-file']);
+export const PIPELINE_FIXED = new Set(['budget', 'unlabeled', 'labeled', 'classes', 'data', 'test-data', 'image-size', 'channels', 'skip-bad-images', 'out', 'model', 'depth', 'width', 'sk', 'zero-init-residual', 'resume', 'force-settings', 'from', 'teacher', 'labels', 'labels-file', 'val', 'val-file']);
 export const PIPELINE_STAGES = { pretrain: pretrainOptions, supervised: supervisedOptions, finetune: finetuneOptions, distill: distillOptions } as const;
 export type PipelineStage = keyof typeof PIPELINE_STAGES;
 
@@ -170,13 +175,14 @@ export const COMMANDS = {
   },
   demo: {
     name: 'demo',
-    summary: 'the pipeline on Fashion-MNIST with 1% of the labels (about 15 min on 2 cores; --quick 1-3 min)',
+    summary: "Fashion-MNIST as a pile of unlabeled images: pretrain, choose 130 to label (13 a class, the paper's 1% regime), then the baseline, fine-tuning and distillation under a 15-minute budget (--quick: about 3 min)",
     usage: 'simclr demo [--quick] [--out RUN]',
     example: 'simclr demo --quick',
     options: {
-      quick: { type: 'boolean', default: false, help: 'a 1-3 minute version: fewer epochs and images' },
-      out: { type: 'string', placeholder: 'RUN', defaultText: 'runs/demo-<date>-<time>', help: 'the run folder' },
-      labels: { type: 'string', placeholder: 'SPEC', default: '1%', help: 'the label fraction' },
+      quick: { type: 'boolean', default: false, help: 'a short version: 10,000 training images, 2,000 test images, a 90 s budget' },
+      out: { type: 'string', placeholder: 'RUN', defaultText: 'runs/demo-<date>-<time>', help: 'the run folder (the demo continues a stopped one)' },
+      count: { type: 'integer', min: 10, max: 5000, default: 130, help: 'images suggest-labels chooses to label' },
+      budget: { type: 'string', placeholder: 'TIME', defaultText: '15m (--quick 90s)', help: 'the pipeline\'s time budget (pretraining, choosing labels, baseline, fine-tuning, distillation)' },
       seed,
       ...workerOptions,
     },

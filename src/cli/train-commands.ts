@@ -1,7 +1,7 @@
 // The training and evaluation commands: flags -> a typed plan (src/run) -> the call. A plan
 // holds the options the user gave; the stage's defaults fill in the rest, and --resume
 // checks the given ones against the run's record.
-import { camel, type Parsed } from './options';
+import { UsageError, camel, type Parsed } from './options';
 import type { COMMANDS, distillOptions, finetuneOptions, pretrainOptions, supervisedOptions } from './specs';
 import { channelsOption, skippedLine } from './images';
 import { stopExitCode } from '../train/control';
@@ -9,7 +9,9 @@ import { resolve } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { csvPath, listImagesDeep } from '../data';
 import { writeAtomic } from '../util/fs';
-import { PlanError, evaluateRun, leadProcess, predictImages, type Prediction, runClassifierStage, runPretrain, type ClassifierKind, type ClassifierSettings, type ComputePlan, type Outcome, type PretrainPlan, type PretrainSettings } from '../run';
+import { parseBudget } from '../run/budget';
+import { budgetClassifier, budgetPretrain } from '../run/budget/stage';
+import { PlanError, evaluateRun, leadProcess, predictImages, type Prediction, runClassifierStage, runPretrain, type ClassifierKind, type ClassifierPlan, type ClassifierSettings, type ComputePlan, type Outcome, type PretrainPlan, type PretrainSettings } from '../run';
 
 type Values = Record<string, unknown>;
 type Given = ReadonlySet<string>;
@@ -67,21 +69,35 @@ export async function pretrainCommand({ values, given }: Parse<Parsed<typeof pre
     ...(values.init ? { init: values.init } : {}),
     compute: computePlan(v, given),
   };
-  return exitFor('pretraining', await runPretrain(plan));
+  const seconds = stageBudgetOf(v, given);
+  return exitFor('pretraining', await runPretrain(seconds ? await budgetPretrain(plan, seconds) : plan));
+}
+
+/** --budget on a training command: its seconds, checked (one process; not with --epochs). */
+function stageBudgetOf(v: Values, given: Given): number | undefined {
+  if (v.budget === undefined) return undefined;
+  if (given.has('epochs')) throw new UsageError('give --budget or --epochs, not both: the budget sets the epochs');
+  if (Number(v.nproc ?? 1) > 1 || Number(v.nnodes ?? 1) > 1 || (process.env.WORLD_SIZE && process.env.WORLD_SIZE !== '1')) throw new UsageError('--budget plans in one process; with workers give --epochs');
+  try {
+    return parseBudget(String(v.budget));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 function classifierCommand(kind: ClassifierKind) {
   return async ({ values, given }: Parse<Values>): Promise<number> => {
     const runDir = String((kind === 'distill' ? values.teacher : values.from) ?? '');
-    const outcome = await runClassifierStage({
+    const plan: ClassifierPlan = {
       kind,
       run: runDir,
       resume: Boolean(values.resume),
       settings: pick<ClassifierSettings>(values, given, CLASSIFIER_SETTINGS),
       ...(given.has('skip-bad-images') ? { skipBadImages: Boolean(values.skipBadImages) } : {}),
       compute: computePlan(values, given),
-    });
-    return exitFor(kind, outcome);
+    };
+    const seconds = stageBudgetOf(values, given);
+    return exitFor(kind, await runClassifierStage(seconds ? await budgetClassifier(plan, seconds) : plan));
   };
 }
 

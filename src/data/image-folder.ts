@@ -390,5 +390,6 @@ export async function pngBytes(chw: Uint8Array, channels: 1 | 3, height: number,
     const zoom = display > side ? Math.max(1, Math.floor(display / side)) : display / side;
     image = image.resize(Math.max(1, Math.round(width * zoom)), Math.max(1, Math.round(height * zoom)), { kernel: zoom >= 1 ? 'nearest' : 'lanczos3' });
   }
-  return image.png().toBuffer();
+  // One channel stays one (sharp writes sRGB otherwise), so that the file reads back gray.
+  return (channels === 1 ? image.toColourspace('b-w') : image).png().toBuffer();
 }

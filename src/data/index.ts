@@ -10,3 +10,4 @@ export * from './store';
 export * from './stream';
 export * from './inputs';
 export * from './labels';
+export * from './write-folder';

@@ -113,7 +113,9 @@ export function isInputsDataset(ds: ImageDataset): ds is InputsDataset {
 export async function openTestImagesFor(d: { spec?: string; test?: string; unlabeled?: string[]; labeled?: string }, train: ImageDataset, skipBad?: boolean): Promise<ImageDataset | null> {
   const o = { imageSize: train.size, channels: train.channels, split: 'test' as const, skipBad };
   const user = userInputsOf(d) !== null;
-  if (d.test && (user || /\.csv$/i.test(d.test))) return asPlanError(() => openInputs({ unlabeled: [], labeled: d.test! }, { ...o, classes: train.classes, anyClasses: true }));
+  // A pool without labels yet has no classes: the test set's own are taken.
+  const classes = train.classes.length ? { classes: train.classes, anyClasses: true } : {};
+  if (d.test && (user || /\.csv$/i.test(d.test))) return asPlanError(() => openInputs({ unlabeled: [], labeled: d.test! }, { ...o, ...classes }));
   if (d.test) return openDataset(d.test, o);
   if (d.spec && isBuiltInSpec(d.spec)) return openDataset(d.spec, o);
   return null;

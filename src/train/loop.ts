@@ -6,7 +6,7 @@ import type { Module } from '../nn';
 import type { BatchLoader, Batch } from '../data';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type Stateful } from './checkpoint';
 import type { StopSignal } from './control';
-import { Progress } from './progress';
+import { Progress, formatSeconds } from './progress';
 import type { RunFolder } from './run-folder';
 import type { StepAt, StepResult } from './steps';
 import { weightsChecksum, type ProcessGroup } from '../distributed';
@@ -65,6 +65,7 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
   let stopAgreed = false;
   const stopped = (): boolean => (group ? stopAgreed : Boolean(o.stop?.stopped));
   o.model.train();
+  const eta = lead ? stageEta(o.stage, o.epochs, perEpoch, epoch * perEpoch + skip) : null;
   for (; epoch < o.epochs; epoch++) {
     const progress = lead ? new Progress(`${o.stage} epoch ${epoch + 1}/${o.epochs}`, perEpoch, 'img') : null;
     const started = performance.now();
@@ -94,7 +95,8 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
         if (o.checkWeights) Object.assign(checks, compareWeights(group, o.model, step));
       }
       const extra = Object.entries(result.metrics ?? {}).map(([name, v]) => `${name.replace(/_/g, ' ')} ${v < 1 && v > 0 ? `${(v * 100).toFixed(1)}%` : v.toFixed(3)}`);
-      progress?.update(k + 1, seen, [`loss ${result.loss.toFixed(3)}`, ...extra].join(' '));
+      const left = eta?.after(epoch * perEpoch + k + 1);
+      progress?.update(k + 1, seen, [`loss ${result.loss.toFixed(3)}`, ...extra, ...(left ? [left] : [])].join(' '));
       if (lead) o.run.metric({ stage: o.stage, epoch: epoch + 1, step, loss: result.loss, ...result.metrics, lr, images_per_s: seen / ((performance.now() - started) / 1000), ...(group ? { workers: group.worldSize } : {}), ...checks });
       await yieldToEvents();
     }
@@ -109,6 +111,29 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
     }
   }
   return true;
+}
+
+/**
+ * The whole stage's time left, for the progress line, and once, after its first steps
+ * (ten seconds or twenty steps), the duration it will take at that speed.
+ */
+function stageEta(stage: string, epochs: number, perEpoch: number, firstStep: number): { after(done: number): string } {
+  const total = epochs * perEpoch;
+  const started = performance.now();
+  let told = false;
+  return {
+    after(done: number): string {
+      const seconds = (performance.now() - started) / 1000;
+      const steps = done - firstStep;
+      if (steps <= 0 || done >= total) return '';
+      const left = (seconds / steps) * (total - done);
+      if (!told && (seconds >= 10 || steps >= 20)) {
+        told = true;
+        if (seconds + left >= 30) console.log(`${stage}: about ${formatSeconds(seconds + left)} ${firstStep ? 'to its end' : 'in all'} at this speed (${epochs} epoch${epochs === 1 ? '' : 's'} of ${perEpoch} step${perEpoch === 1 ? '' : 's'})`);
+      }
+      return epochs > 1 ? `(stage: ${formatSeconds(left)} left)` : '';
+    },
+  };
 }
 
 /** Every worker's checksum of the weights and buffers, compared with rank 0's; throws naming the ranks that differ. */

@@ -15,7 +15,9 @@ export class Progress {
     const seconds = (now - this.start) / 1000;
     const rate = items / Math.max(seconds, 1e-9);
     const left = done > 0 ? (seconds / done) * (this.total - done) : 0;
-    const line = `${this.label} ${done}/${this.total} ${rate.toFixed(1)} ${this.unit}/s, ${formatSeconds(left)} left ${extra}`;
+    // The first item's time (a decoder or a kernel warming up) says little of the rate: timed from a second on.
+    const timing = seconds >= 1 || done === this.total ? `${rate.toFixed(1)} ${this.unit}/s, ${formatSeconds(left)} left` : 'timing';
+    const line = `${this.label} ${done}/${this.total} ${timing} ${extra}`;
     if (process.stderr.isTTY) process.stderr.write(`\r${line.padEnd(100)}`);
     else if (done === this.total || now - this.start < 1000 || done % Math.max(1, Math.floor(this.total / 10)) === 0) process.stderr.write(`${line}\n`);
   }

@@ -2,7 +2,7 @@
 // each kind of step at the run's size and model, then each stage's length from its share
 // of the minutes. The plan is printed before training and recorded with the pipeline's
 // settings, so that running it again (--resume) follows it instead of planning again.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDataset, openInputs, parseLabelSpec, parseValSpec, type ImageDataset } from '../../data';
 import { encoderFor } from '../folder';
@@ -11,10 +11,11 @@ import { PlanError } from '../errors';
 import { PRETRAIN_DEFAULTS, CLASSIFIER_DEFAULTS } from '../defaults';
 import type { PipelinePlan } from '../stages/pipeline';
 import { calibrate } from './calibrate';
-import { describePlan, planBudget, type BudgetStage } from './plan';
+import { applyCompute } from '../stages/compute';
+import { describePlan, planBudget, type BudgetPlan, type BudgetStage } from './plan';
 import { writeAtomic } from '../../util/fs';
 
-export { parseBudget, parseSplit, DEFAULT_SPLIT, type BudgetPlan } from './plan';
+export { parseBudget, parseSplit, onlyStage, DEFAULT_SPLIT, type BudgetPlan } from './plan';
 export { calibrate, type StepCosts } from './calibrate';
 
 export interface Budget {
@@ -22,20 +23,39 @@ export interface Budget {
   split: Record<BudgetStage, number>;
 }
 
-/** The images each stage reads, as the stages will count them. */
-function counts(plan: PipelinePlan, ds: ImageDataset, test: number): { pool: number; labeled: number; val: number; test: number } {
+export interface StageCounts {
+  pool: number;
+  labeled: number;
+  val: number;
+  test: number;
+}
+
+/**
+ * The images each stage reads, as the stages will count them: the user's labeled set less
+ * its validation split, or a label fraction of a fully labeled data set (none without one).
+ */
+export function countsFor(ds: ImageDataset, labels: string | undefined, valGiven: string | undefined, test: number): StageCounts {
   if (isInputsDataset(ds)) {
     const labeled = ds.labeledIndices.length;
     const perClass = new Map<number, number>();
     for (const i of ds.labeledIndices) perClass.set(ds.labels![i]!, (perClass.get(ds.labels![i]!) ?? 0) + 1);
-    const val = Math.min(...perClass.values()) < MIN_LABELS_FOR_VALIDATION ? 0 : Math.round(0.1 * labeled);
+    const val = labeled === 0 || Math.min(...perClass.values()) < MIN_LABELS_FOR_VALIDATION ? 0 : Math.round(0.1 * labeled);
     return { pool: ds.count, labeled: labeled - val, val, test };
   }
-  const spec = parseLabelSpec(plan.labels[0]!);
-  const valSpec = parseValSpec(plan.val ?? CLASSIFIER_DEFAULTS.finetune.val);
+  if (labels === undefined || !ds.labels) return { pool: ds.count, labeled: 0, val: 0, test };
+  const spec = parseLabelSpec(labels);
+  const valSpec = parseValSpec(valGiven ?? CLASSIFIER_DEFAULTS.finetune.val);
   const val = Math.min(5000, 'count' in valSpec ? valSpec.count : Math.round(valSpec.fraction * ds.count));
   const labeled = 'fraction' in spec ? Math.round(spec.fraction * (ds.count - val)) : spec.perClass * ds.classes.length;
   return { pool: ds.count, labeled, val, test };
+}
+
+/** What a caller knows that the data do not say yet: the demo's labels, chosen after pretraining. */
+export interface BudgetExpectations {
+  /** labeled images trained on, and validation images */
+  labels?: { labeled: number; val: number };
+  /** work between the stages, inside the budget (the demo's choice of labels: an embedding pass over the pool) */
+  reserve?: { what: string; images: number; seconds: number };
 }
 
 /**
@@ -48,7 +68,14 @@ export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: 
     // The recorded stage lengths stand: only the flags given now are checked against them.
     return { ...plan, pretrain: flags.pretrain, supervised: flags.supervised, finetune: flags.finetune, distill: flags.distill };
   }
+  return (await planWithBudget(plan, budget, flags)).plan;
+}
+
+/** Plans the budget now (calibrating on this machine), prints the plan and writes budget.json into the run folder. */
+export async function planWithBudget(plan: PipelinePlan, budget: Budget, flags: PipelinePlan = plan, expect: BudgetExpectations = {}): Promise<{ plan: PipelinePlan; planned: BudgetPlan }> {
   if (plan.labels.length > 1) throw new PlanError('--budget plans one label set: give one --labels fraction');
+  // The steps are timed as the stages will run them: precision, layout and threads applied first.
+  applyCompute(plan.compute);
   const started = performance.now();
   const d = plan.data;
   const shape = { imageSize: d.imageSize ?? 'auto', channels: d.channels ?? 'auto', skipBad: plan.skipBadImages } as const;
@@ -57,7 +84,7 @@ export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: 
   const test = await openTestImagesFor(d, ds, plan.skipBadImages).catch(() => null);
   const decodeSeconds = (performance.now() - started) / 1000;
   const encoder = encoderFor({ depth: 18, width: 1, sk: false, ...plan.encoder }, ds);
-  const n = counts(plan, ds, test?.count ?? 0);
+  const n = { ...countsFor(ds, plan.labels[0], plan.val, test?.count ?? 0), ...expect.labels };
   // A batch larger than the pool (a small folder) is cut to the largest power of two it holds, unless a flag set it.
   const wanted = plan.pretrain?.batch ?? PRETRAIN_DEFAULTS.batch;
   const pretrainBatch = wanted > ds.count && flags.pretrain?.batch === undefined ? 2 ** Math.floor(Math.log2(ds.count)) : wanted;
@@ -65,24 +92,28 @@ export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: 
   const costs = calibrate({ encoder, headLayers: 3, headDim: 128, size: ds.size, channels: ds.channels, pretrainBatch, classifierBatch, numClasses: Math.max(2, ds.classes.length) });
   ds.stored?.close();
   test?.stored?.close();
-  const planned = planBudget({ seconds: budget.seconds, split: budget.split, costs, counts: n, decodeSeconds, pretrainBatch });
+  const planned = planBudget({ seconds: budget.seconds, split: budget.split, costs, counts: n, decodeSeconds, pretrainBatch, ...(expect.reserve ? { reserve: expect.reserve } : {}) });
   console.log(describePlan(planned));
   const out: PipelinePlan = { ...plan };
   for (const stage of ['pretrain', 'supervised', 'finetune', 'distill'] as const) {
     // The budget sets a stage's length unless a flag did (a recipe's epochs give way to it).
     const given = flags[stage] ?? {};
     const s = planned[stage];
+    if (!s) continue;
     out[stage] = { ...plan[stage], ...(given.epochs === undefined ? { epochs: s.epochs } : {}), ...(s.maxImages && given.maxImages === undefined ? { maxImages: s.maxImages } : {}) };
   }
   if (pretrainBatch !== wanted) out.pretrain = { ...out.pretrain, batch: pretrainBatch };
-  writeAtomic(join(plan.out, 'budget.json'), JSON.stringify({ budget: budget.seconds, split: budget.split, costs, counts: n, plan: planned }, null, 2));
-  return out;
+  mkdirSync(plan.out, { recursive: true });
+  writeAtomic(join(plan.out, BUDGET_FILE), JSON.stringify({ budget: budget.seconds, split: budget.split, costs, counts: n, plan: planned }, null, 2));
+  return { plan: out, planned };
 }
 
-export function reportBudget(out: string, budgetSeconds: number, startedMs: number): void {
-  const actual = (performance.now() - startedMs) / 1000;
+export const BUDGET_FILE = 'budget.json';
+
+/** Prints the minutes used against the budget and records them in budget.json. */
+export function reportBudget(out: string, budgetSeconds: number, actual: number): void {
   console.log(`budget ${(budgetSeconds / 60).toFixed(1)} min, used ${(actual / 60).toFixed(1)} min (${((100 * actual) / budgetSeconds).toFixed(0)}%)`);
-  const file = join(out, 'budget.json');
+  const file = join(out, BUDGET_FILE);
   if (existsSync(file)) {
     const record = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     writeAtomic(file, JSON.stringify({ ...record, actualSeconds: Math.round(actual) }, null, 2));

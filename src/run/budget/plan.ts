@@ -22,6 +22,9 @@ export type BudgetStage = (typeof BUDGET_STAGES)[number];
  */
 export const DEFAULT_SPLIT: Record<BudgetStage, number> = { pretrain: 0.6, supervised: 0.06, finetune: 0.06, distill: 0.28 };
 
+/** The whole budget to one stage: --budget on a single training command. */
+export const onlyStage = (stage: BudgetStage): Record<BudgetStage, number> => Object.fromEntries(BUDGET_STAGES.map((s) => [s, s === stage ? 1 : 0])) as Record<BudgetStage, number>;
+
 export function parseSplit(text: string): Record<BudgetStage, number> {
   const parts = text.split(',').map((p) => Number(p.trim()));
   if (parts.length !== 4 || parts.some((p) => !(p >= 0)) || parts.reduce((a, b) => a + b, 0) <= 0) {
@@ -41,6 +44,8 @@ export interface BudgetInputs {
   pretrainBatch: number;
   /** the first decoding of the images, already spent */
   decodeSeconds: number;
+  /** work between the stages that the budget holds time for: an evaluation pass over this many images, and fixed seconds */
+  reserve?: { what: string; images: number; seconds: number };
 }
 
 export interface StagePlan {
@@ -52,7 +57,8 @@ export interface StagePlan {
   evaluate: number;
 }
 
-export type BudgetPlan = Record<BudgetStage, StagePlan> & { decode: number; calibrate: number; total: number };
+/** A stage with no share of the budget (a single-stage command's others) has no plan. */
+export type BudgetPlan = Partial<Record<BudgetStage, StagePlan>> & { decode: number; calibrate: number; total: number; reserve?: { what: string; seconds: number } };
 
 /** Seconds per image of each stage's training. */
 function perImage(stage: BudgetStage, c: StepCosts): number {
@@ -61,18 +67,30 @@ function perImage(stage: BudgetStage, c: StepCosts): number {
   return c.train;
 }
 
+/** A stage's training takes this much more than its calibrated steps (loading, logging, checkpoints). */
+export const TRAIN_OVERHEAD = 1.05;
+
 export function planBudget(b: BudgetInputs): BudgetPlan {
-  const left = Math.max(0, b.seconds - b.decodeSeconds - b.costs.seconds);
-  const plan = { decode: b.decodeSeconds, calibrate: b.costs.seconds, total: b.seconds } as BudgetPlan;
+  const reserve = b.reserve ? { what: b.reserve.what, seconds: b.reserve.images * b.costs.evaluate + b.reserve.seconds } : undefined;
+  const left = Math.max(0, b.seconds - b.decodeSeconds - b.costs.seconds - (reserve?.seconds ?? 0));
+  const plan = { decode: b.decodeSeconds, calibrate: b.costs.seconds, total: b.seconds, ...(reserve ? { reserve } : {}) } as BudgetPlan;
   for (const stage of BUDGET_STAGES) {
+    if (!(b.split[stage] > 0)) continue;
     const share = left * b.split[stage];
     const images = stage === 'pretrain' ? Math.max(b.pretrainBatch, Math.floor(b.counts.pool / b.pretrainBatch) * b.pretrainBatch) : stage === 'distill' ? b.counts.pool : b.counts.labeled;
     // A classifier stage evaluates its test set once and validates at most a tenth of its training.
     const evaluate = stage === 'pretrain' ? 0 : (b.counts.test + b.counts.val) * b.costs.evaluate;
-    const train = Math.max(0, (share - evaluate) / 1.1);
+    const train = Math.max(0, (share - evaluate) / TRAIN_OVERHEAD);
     const epochImages = train / perImage(stage, b.costs);
     const epochs = Math.floor(epochImages / Math.max(1, images));
-    if (epochs >= 1) plan[stage] = { epochs: Math.min(epochs, 1000), train: Math.min(epochs, 1000) * images * perImage(stage, b.costs), evaluate };
+    const onPool = stage === 'pretrain' || stage === 'distill';
+    if (onPool && epochs >= 1 && epochs < 20 && epochImages / images - epochs > 0.05) {
+      // A few epochs and a fraction: one epoch more, each on a seeded subset, so that the fraction is not lost.
+      const whole = epochs + 1;
+      const step = stage === 'pretrain' ? b.pretrainBatch : 1;
+      const maxImages = Math.floor(epochImages / whole / step) * step;
+      plan[stage] = { epochs: whole, maxImages, train: whole * maxImages * perImage(stage, b.costs), evaluate };
+    } else if (epochs >= 1) plan[stage] = { epochs: Math.min(epochs, 1000), train: Math.min(epochs, 1000) * images * perImage(stage, b.costs), evaluate };
     else {
       // Less than one epoch: one epoch on a seeded subset (at least a batch's worth).
       const maxImages = Math.max(64, Math.floor(epochImages));
@@ -88,8 +106,10 @@ export function describePlan(p: BudgetPlan): string {
   const lines = [`budget ${min(p.total)}: decoding ${min(p.decode)} (done), calibration ${min(p.calibrate)} (done)`];
   for (const stage of BUDGET_STAGES) {
     const s = p[stage];
-    const length = s.maxImages ? `1 epoch on ${s.maxImages} images` : `${s.epochs} epoch${s.epochs === 1 ? '' : 's'}`;
+    if (!s) continue;
+    const length = `${s.epochs} epoch${s.epochs === 1 ? '' : 's'}${s.maxImages ? ` on ${s.maxImages} images` : ''}`;
     lines.push(`  ${stage.padEnd(11)} ${length.padEnd(24)} training ${min(s.train)}${s.evaluate ? `, evaluation ${min(s.evaluate)}` : ''}`);
   }
+  if (p.reserve) lines.push(`  ${p.reserve.what}: ${min(p.reserve.seconds)}`);
   return lines.join('\n');
 }

@@ -133,7 +133,7 @@ async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Pro
 }
 
 /** The full report once every stage is trained: the classifier on the test set, views, the embedding map. */
-async function reportAtTheEnd(out: string, seed: number, skipBadImages?: boolean): Promise<void> {
+export async function reportAtTheEnd(out: string, seed: number, skipBadImages?: boolean): Promise<void> {
   try {
     const r = await buildReport({ run: out, seed, skipBadImages });
     const s = r.analysis.seconds;
