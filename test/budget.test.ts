@@ -72,7 +72,7 @@ test('pipeline --budget prints its plan, records it, keeps to it on a second run
   const r = spawnSync(process.execPath, [join(__dirname, '..', 'src', 'cli', 'main.js'), ...args], { encoding: 'utf8', env, cwd: root });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^budget 0\.7 min: decoding \d+\.\d min \(done\), calibration \d+\.\d min \(done\)$/m);
-  assert.match(r.stdout, /^ {2}pretrain +\d+ epochs? +training \d+\.\d min$/m);
+  assert.match(r.stdout, /^ {2}pretrain +\d+ epochs?( on \d+ images)? +training \d+\.\d min$/m);
   const used = /budget 0\.7 min, used (\d+\.\d) min/.exec(r.stdout);
   assert.ok(used, r.stdout);
   const record = JSON.parse(readFileSync(join(root, 'run', 'budget.json'), 'utf8'));
@@ -85,4 +85,13 @@ test('pipeline --budget prints its plan, records it, keeps to it on a second run
   const again = spawnSync(process.execPath, [join(__dirname, '..', 'src', 'cli', 'main.js'), ...args], { encoding: 'utf8', env, cwd: root });
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stdout, /continuing with the plan it recorded/);
+  // One stage alone: finetune --budget plans that stage only, and a stage given --epochs too is refused.
+  writeFileSync(join(root, 'more.csv'), `path,label\n${rows.join('\n')}\n`);
+  const one = spawnSync(process.execPath, [join(__dirname, '..', 'src', 'cli', 'main.js'), 'finetune', '--from', 'run', '--labeled', 'more.csv', '--budget', '30s', '--threads', '1'], { encoding: 'utf8', env, cwd: root });
+  assert.equal(one.status, 0, one.stderr);
+  assert.match(one.stdout, /^budget 0\.5 min: /m);
+  assert.match(one.stdout, /^ {2}finetune +\d+ epochs +training \d+\.\d min/m);
+  assert.doesNotMatch(one.stdout, /^ {2}(pretrain|distill|supervised) /m);
+  const results = JSON.parse(readFileSync(join(root, 'run', 'results.json'), 'utf8')) as { results: { stage: string; epochs: number }[] };
+  assert.ok(results.results.find((x) => x.stage === 'finetune-more')!.epochs > 1, 'the budget gave the stage its epochs');
 });

@@ -36,7 +36,9 @@ test('simclr info says which precision, layout and BLAS kernels it chose and why
 test('usage errors name the command or flag and exit 2, without a stack trace', () => {
   for (const [args, pattern] of [
     [['bogus'], /unknown command 'bogus'/],
-    [['demo', '--labels', '2'], /--labels must be a percentage \(1%, 10%\), a fraction in \(0, 1\] or N\/class \(25\/class\), got '2'/],
+    [['demo', '--count', '5'], /--count must be an integer >= 10 and <= 5000, got '5'/],
+    [['demo', '--budget', 'soon'], /--budget must be a time of at least 30 seconds such as 20m, 2h, 90s or 1h30m, got 'soon'/],
+    [['pretrain', '--data', 'fashion-mnist', '--out', 'x', '--budget', '5m', '--epochs', '3'], /give --budget or --epochs, not both: the budget sets the epochs/],
     [['demo', '--seed', '1.5'], /--seed must be an integer >= 0, got '1.5'/],
     [['demo', '--epoch', '3'], /unknown option --epoch for 'demo'/],
     [['info', '--threads'], /--threads needs a value/],

@@ -347,11 +347,11 @@ test("pretraining's batch against the workers and the images: a usage error befo
   }
 });
 
-test('demo under the launcher (--nproc, --max-restarts) needs --out: each worker and each restart would name its own folder by the clock', () => {
-  for (const flags of [['--max-restarts', '1'], ['--nproc', '2']]) {
+test('the demo under the launcher (--nproc, --max-restarts) is refused before anything starts: its budget is planned for one process', () => {
+  for (const flags of [['--max-restarts', '1'], ['--nproc', '2', '--out', 'x']]) {
     const r = spawnSync(process.execPath, [MAIN, 'demo', '--quick', ...flags], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /^simclr: demo with --nproc, --nnodes or --max-restarts needs --out RUN, the folder that every worker and every restart shares/);
+    assert.match(r.stderr, /^simclr: the demo runs in one process \(its time budget is planned for one\): leave out --nproc, --nnodes and --max-restarts/);
     assert.doesNotMatch(r.stderr, /workers? on this machine/, 'nothing started');
   }
 });

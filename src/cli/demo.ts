@@ -7,8 +7,6 @@ import { parseBudget } from '../run/budget';
 import { runDemo } from '../run/demo';
 
 export async function demoCommand({ values: o }: { values: Parsed<typeof COMMANDS.demo.options & typeof GLOBAL_OPTIONS> }): Promise<number> {
-  // Each worker would name the folder by its own clock: with workers, the folder is given.
-  if (!o.out && process.env.WORLD_SIZE && process.env.WORLD_SIZE !== '1') throw new UsageError('demo on several workers (--nproc) needs --out RUN, the folder they share');
   if (process.env.WORLD_SIZE && process.env.WORLD_SIZE !== '1') throw new UsageError('the demo runs in one process: its budget is planned for one (give --threads for the cores)');
   let budget: number | undefined;
   try {

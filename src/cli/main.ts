@@ -82,15 +82,15 @@ async function main(argv: string[]): Promise<number> {
   }
   // Every command's table, checked here once; each command below reads its own typed values.
   const { globals, values } = parseCommand(spec, rest);
-  const v = values as { device?: string; out?: string; from?: string; teacher?: string; nproc?: number; nnodes?: number; nodeRank?: number; master?: string; masterPort?: number; maxRestarts?: number };
+  const v = values as { device?: string; out?: string; from?: string; teacher?: string; nproc?: number; nnodes?: number; nodeRank?: number; master?: string; masterPort?: number; maxRestarts?: number; iface?: string };
   // --nproc, --nnodes, --master, --max-restarts: this process only starts and watches the workers running the same command.
   const plan = workerPlan(v);
   if (plan) {
-    // The demo names its folder by the clock: each worker and each restart would make its own.
-    if (command === 'demo' && v.out === undefined) throw new UsageError('demo with --nproc, --nnodes or --max-restarts needs --out RUN, the folder that every worker and every restart shares');
+    // The demo's time budget is planned for one process.
+    if (command === 'demo') throw new UsageError('the demo runs in one process (its time budget is planned for one): leave out --nproc, --nnodes and --max-restarts; --threads sets its cores');
     if (v.device !== undefined && v.device !== 'cpu') await checkDeviceHere(v.device, plan.nproc);
     const { launchLocal, PortInUseError, LaunchError } = await import('../distributed/launch');
-    const args = [command, ...withoutOptions(rest, ['--nproc', '--master-port', '--nnodes', '--node-rank', '--master', '--max-restarts'])];
+    const args = [command, ...withoutOptions(rest, ['--nproc', '--master-port', '--nnodes', '--node-rank', '--master', '--max-restarts', '--iface'])];
     return launchLocal({
       ...plan,
       script: process.argv[1]!,

@@ -71,6 +71,7 @@ export const workerOptions = {
   nnodes: { type: 'integer', min: 1, max: 4096, default: 1, help: 'machines (nodes) taking part, each running this command with its own --node-rank and --nproc workers (the same on every node): WORLD_SIZE is nnodes x nproc' },
   'node-rank': { type: 'integer', min: 0, placeholder: 'K', default: 0, help: "this node's place, 0 to nnodes-1: its workers are ranks K x nproc to K x nproc + nproc-1; node 0's first worker hosts the rendezvous" },
   master: { type: 'string', placeholder: 'HOST:PORT', defaultText: '127.0.0.1 and --master-port', help: 'the rendezvous: the address of node 0 and a free port there, the same on every node (needed with --nnodes)' },
+  iface: { type: 'string', placeholder: 'NAME', defaultText: 'the one that routes to --master', help: "with --nnodes: the network interface this node's workers exchange tensors on (as PyTorch's GLOO_SOCKET_IFNAME, which is read too)" },
   'max-restarts': { type: 'integer', min: 0, max: 100, default: 0, help: "when a worker fails, stop this node's others and start them all again, up to this many times (a training command with --resume from its last checkpoint; eval and demo as given) (every node's launcher restarts; restart k meets at the rendezvous port + k). Ctrl-C and SIGTERM are never restarted" },
 } as const satisfies OptionTable;
 

@@ -10,7 +10,8 @@ import { lookup } from 'node:dns/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
-import { envForWorker, workerEnv, type WorkerEnv } from './env';
+import { envForWorker, workerEnv, WorkerEnvError, type WorkerEnv } from './env';
+import { GLOO_ADDR_ENV, launcherGlooAddress, workerGlooAddress } from './gloo-address';
 import { ProcessGroup } from './group';
 
 export interface LaunchOptions {
@@ -33,6 +34,8 @@ export interface LaunchOptions {
   graceMs?: number;
   /** Times to start all local workers again after a failure (default 0). */
   maxRestarts?: number;
+  /** The network interface the workers' Gloo devices listen on (default: the one that routes to the master). */
+  iface?: string;
   /** The arguments of restart k (1, 2, ...) and where it starts from, in words; default: the same arguments. */
   restart?: (attempt: number) => { args: string[]; from: string };
 }
@@ -111,6 +114,8 @@ interface AttemptResult {
 interface Attempt {
   args: string[];
   port: number;
+  /** the address the workers' Gloo devices listen on */
+  glooAddr: string;
   threads: number;
   /** Set by the launcher's own signal handler: the workers were asked to stop. */
   stopping: () => boolean;
@@ -135,7 +140,7 @@ function runAttempt(o: LaunchOptions, a: Attempt): Promise<AttemptResult> {
     for (let local = 0; local < o.nproc; local++) {
       const rank = first + local;
       const w: WorkerEnv = { masterAddr: addr, masterPort: a.port, worldSize: nnodes * o.nproc, rank, localRank: local, localWorldSize: o.nproc };
-      const env = { ...process.env, ...envForWorker(w), OMP_NUM_THREADS: String(a.threads), SIMCLR_LAUNCHER_PID: String(process.pid) };
+      const env = { ...process.env, ...envForWorker(w), OMP_NUM_THREADS: String(a.threads), SIMCLR_LAUNCHER_PID: String(process.pid), [GLOO_ADDR_ENV]: a.glooAddr, ...(o.iface ? { GLOO_SOCKET_IFNAME: o.iface } : {}) };
       const args = a.args.includes('--threads') ? a.args : [...a.args, '--threads', String(a.threads)];
       // The workers are in their own process group: a Ctrl-C reaches them once, from here.
       const child = spawn(process.execPath, [o.script, ...args], { env, detached: true, stdio: rank === 0 ? 'inherit' : ['ignore', 'ignore', 'pipe'] });
@@ -170,7 +175,7 @@ function runAttempt(o: LaunchOptions, a: Attempt): Promise<AttemptResult> {
     const ranks = o.nproc > 1 ? `ranks ${first}-${first + o.nproc - 1}` : `rank ${first}`;
     const where = nnodes > 1 ? `node ${nodeRank} of ${nnodes}: ` : '';
     process.stderr.write(
-      `simclr: ${where}${o.nproc} worker${o.nproc > 1 ? 's' : ''} on this machine (pid${o.nproc > 1 ? 's' : ''} ${pids} for ${ranks}${nnodes > 1 ? ` of ${nnodes * o.nproc}` : ''}), rendezvous ${addr}:${a.port}, ${a.threads} thread${a.threads > 1 ? 's' : ''} each\n`,
+      `simclr: ${where}${o.nproc} worker${o.nproc > 1 ? 's' : ''} on this machine (pid${o.nproc > 1 ? 's' : ''} ${pids} for ${ranks}${nnodes > 1 ? ` of ${nnodes * o.nproc}` : ''}), rendezvous ${addr}:${a.port}${nnodes > 1 ? `, Gloo on ${a.glooAddr}` : ''}, ${a.threads} thread${a.threads > 1 ? 's' : ''} each\n`,
     );
   });
 }
@@ -213,6 +218,12 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
       throw new LaunchError(`the master address '${o.masterAddr}' does not resolve on this machine (${e.code ?? e.message}): give node 0's address or a name every node resolves`);
     });
   }
+  let glooAddr: string;
+  try {
+    glooAddr = await launcherGlooAddress(o.masterAddr ?? '127.0.0.1', nnodes, o.iface);
+  } catch (e) {
+    throw new LaunchError((e as Error).message);
+  }
   const threads = o.threadsPerWorker ?? threadsPerWorker(o.nproc);
   let stopping: NodeJS.Signals | null = null;
   let current: Attempt | null = null;
@@ -229,7 +240,7 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       const port = await attemptPort(o, attempt);
       if (stopping) return stopping === 'SIGTERM' ? 143 : 130;
-      current = { args, port, threads, stopping: () => stopping !== null, children: [], exits: Array.from({ length: o.nproc }, () => null) };
+      current = { args, port, glooAddr, threads, stopping: () => stopping !== null, children: [], exits: Array.from({ length: o.nproc }, () => null) };
       const { exits, failure } = await runAttempt(o, current);
       if (!failure) return exitStatus(exits);
       if (stopping) {
@@ -272,7 +283,13 @@ export function joinWorkers(env: NodeJS.ProcessEnv = process.env): ProcessGroup 
     }, 2000).unref();
   }
   const seconds = Number(env.SIMCLR_DIST_TIMEOUT ?? 600);
-  return ProcessGroup.init({ ...w, timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 600) * 1000 });
+  let bindHost: string;
+  try {
+    bindHost = workerGlooAddress(env, w.masterAddr, w.worldSize);
+  } catch (e) {
+    throw new WorkerEnvError((e as Error).message);
+  }
+  return ProcessGroup.init({ ...w, bindHost, timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 600) * 1000 });
 }
 
 /** The end of a worker's command: waits for the others (rank 0 keeps the rendezvous until all are done), then leaves. */
