@@ -98,14 +98,27 @@ bool release(Napi::Env env, double handle) {
   Slot* slot = find(handle);
   if (slot == nullptr) return false;
   slot->tensor = at::Tensor();
-  slot->generation = nextGeneration(slot->generation);
   gLiveTensors--;
   if (slot->accounted) {
     account(env, -slot->accounted);
     slot->accounted = 0;
   }
+  // A slot whose generations are spent is retired, never reused: a handle, however stale,
+  // can then never name another tensor (a retired slot costs its 24 bytes, once every
+  // 33 million reuses).
+  if (slot->generation == kGenerationMask) return true;
+  slot->generation = nextGeneration(slot->generation);
   tFree.push_back(static_cast<uint32_t>(slot - tSlots.data()));
   return true;
+}
+
+// For the test of retirement: the handle of the same tensor with its slot's generation set
+// to the last but one, as if the slot had been reused 33 million times. The old handle dies.
+double ageSlotForTest(double handle) {
+  Slot* slot = find(handle);
+  if (slot == nullptr) return -1;
+  slot->generation = static_cast<uint32_t>(kGenerationMask - 1);
+  return static_cast<double>((static_cast<uint64_t>(slot->generation) << kIndexBits) | static_cast<uint64_t>(slot - tSlots.data()));
 }
 
 Napi::Value wrap(Napi::Env env, at::Tensor tensor) {

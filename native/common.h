@@ -48,6 +48,8 @@ Napi::Value intList(Napi::Env env, at::IntArrayRef values);
 // Frees the tensor behind a handle; false when the handle was already disposed.
 bool release(Napi::Env env, double handle);
 bool isLive(double handle);
+// Test hook: the tensor's slot aged to its last generation but one; returns the new handle.
+double ageSlotForTest(double handle);
 int64_t liveTensorCount();
 int64_t liveTensorBytes();
 

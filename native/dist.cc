@@ -328,7 +328,12 @@ struct GradReducer {
   // failure is kept for finish() to report.
   void ready_(size_t i) {
     std::lock_guard<std::mutex> lock(mu);
-    if (!armed || ready[i] || !error.empty()) return;
+    if (!armed || !error.empty()) return;
+    if (ready[i]) {
+      // The gradient grew again after it was copied: finish() would overwrite the sum.
+      error = "a second backward pass ran between arm() and finish(): arm and finish around each backward pass (or sum the losses and call backward once)";
+      return;
+    }
     try {
       ready[i] = 1;
       const at::Tensor& g = params[i].grad();

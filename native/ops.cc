@@ -151,6 +151,10 @@ const std::vector<OpDef> kOps = {
     // ---- lifetime, memory, queries
     OP("dispose", "tensor", { return boolean(env, release(env, a.handle(0))); }),
     OP("isDisposed", "tensor", { return boolean(env, !isLive(a.handle(0))); }),
+    OP("ageSlotForTest", "tensor", {
+      a.t(0);  // a live tensor, or the usual error
+      return num(env, ageSlotForTest(a.handle(0)));
+    }),
     OP("liveTensors", "", { return num(env, static_cast<double>(liveTensorCount())); }),
     OP("liveBytes", "", { return num(env, static_cast<double>(liveTensorBytes())); }),
     OP("shape", "tensor", { return intList(env, a.t(0).sizes()); }),

@@ -5,7 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { claimShard } from '../src/data/store/shard-file';
 import { join } from 'node:path';
 import * as t from '../src';
 import { BatchLoader, decodeStored, loadSharp, openDataset, range, readImages, shardDir, storedExtent, type ImageDataset } from '../src/data';
@@ -120,7 +122,13 @@ test('a changed, added or removed file rebuilds only its shard, and the batches 
   assert.equal(after.decodedShards, 1);
   assert.ok(after.decodedImages < 3 * SHARD, `${after.decodedImages} images decoded again`);
   assert.deepEqual(batches(after), before, 'the same batches after a partial rebuild');
-  assert.equal(shardFiles(cache, dir).length, 2 * after.shards, 'the replaced shard is removed');
+  // The replaced shard stays while it was used within the hour (another job may still read it), then goes.
+  assert.equal(shardFiles(cache, dir).length, 2 * (after.shards + 1), 'the replaced shard is kept while in use');
+  const hoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
+  for (const f of shardFiles(cache, dir)) if (f.endsWith('.json')) utimesSync(join(shardDir(cache, dir, SIZE, 3), f), hoursAgo, hoursAgo);
+  const later = await open(dir, cache);
+  assert.equal(later.decodedShards, 0);
+  assert.equal(shardFiles(cache, dir).length, 2 * after.shards, 'the replaced shard is removed once unused for an hour');
   // A changed file's pixels change and nothing else's.
   writeFileSync(touched, readFileSync(join(CIFAR, 'ship', readdirSync(join(CIFAR, 'ship'))[0]!)));
   const changed = await open(dir, cache);
@@ -298,6 +306,77 @@ test('simclr data stopped by a signal part way: the next run decodes only the sh
   assert.ok(kept >= 2, `${kept} shards kept`);
   assert.equal(Number(decoded?.[2] ?? 0), total - kept, again);
   assert.ok(readdirSync(shards).every((f) => /^[0-9a-f]{24}\.(bin|json)$/.test(f)), `no half-written shard or stale claim left: ${readdirSync(shards).join(', ')}`);
+  rmSync(dir, { recursive: true });
+  rmSync(cache, { recursive: true });
+});
+
+test('a claim whose holder is gone, whose PID another process has now, or whose lease ran out is taken over; a live one is waited for', () => {
+  const dir = tempDir('simclr-claims-');
+  const lock = join(dir, 'k.lock');
+  const old = new Date(Date.now() - 5 * 60_000);
+  // PID 1 is alive, but it started at another time than the claim says: the PID was reused.
+  writeFileSync(lock, JSON.stringify({ host: hostname(), pid: 1, start: 'another-time' }));
+  assert.equal(claimShard(dir, 'k'), true);
+  assert.equal(JSON.parse(readFileSync(lock, 'utf8')).pid, process.pid, 'the claim is this process now');
+  // Another host's claim, renewed lately: waited for; its lease run out: taken over.
+  writeFileSync(lock, JSON.stringify({ host: 'elsewhere.example', pid: 1, start: 'x' }));
+  assert.equal(claimShard(dir, 'k'), false);
+  utimesSync(lock, old, old);
+  assert.equal(claimShard(dir, 'k'), true);
+  // An earlier version's bare PID of a live process: waited for while fresh, taken over once old.
+  writeFileSync(lock, '1');
+  assert.equal(claimShard(dir, 'k'), false);
+  utimesSync(lock, old, old);
+  assert.equal(claimShard(dir, 'k'), true);
+  rmSync(dir, { recursive: true });
+});
+
+test('a stale claim on a missing shard does not hold a reader up; a shard cut short is decoded again', async () => {
+  const dir = await folder();
+  const cache = tempDir('simclr-cache-');
+  const first = await open(dir, cache);
+  const before = batches(first);
+  first.stored!.close();
+  const shards = shardDir(cache, dir, SIZE, 3);
+  const key = shardFiles(cache, dir).find((f) => f.endsWith('.json'))!.replace('.json', '');
+  rmSync(join(shards, `${key}.bin`));
+  rmSync(join(shards, `${key}.json`));
+  writeFileSync(join(shards, `${key}.lock`), JSON.stringify({ host: hostname(), pid: 1, start: 'another-time' }));
+  const started = Date.now();
+  const again = await open(dir, cache);
+  assert.equal(again.decodedShards, 1);
+  assert.ok(Date.now() - started < 20_000, 'the reused PID did not hold it up');
+  assert.deepEqual(batches(again), before);
+  again.stored!.close();
+  const other = shardFiles(cache, dir).find((f) => f.endsWith('.bin'))!;
+  truncateSync(join(shards, other), Math.floor(statSync(join(shards, other)).size / 2));
+  const cut = await open(dir, cache);
+  assert.equal(cut.decodedShards, 1, 'the shard cut short is decoded again');
+  assert.deepEqual(batches(cut), before);
+  cut.stored!.close();
+  rmSync(dir, { recursive: true });
+  rmSync(cache, { recursive: true });
+});
+
+test('two jobs share a cache while a file of the folder changes: the second keeps the shard the first still reads, and both finish', async () => {
+  const dir = await folder();
+  const cache = tempDir('simclr-cache-');
+  const first = await open(dir, cache);
+  const before = readImages(first, range(0, first.count)).pixels.length;
+  const touched = join(dir, 'bird', readdirSync(join(dir, 'bird'))[20]!);
+  utimesSync(touched, new Date(), new Date(Date.now() + 10_000));
+  const script = `require(${JSON.stringify(join(__dirname, '..', 'src', 'data'))}).openDataset(${JSON.stringify(dir)}, { imageSize: ${SIZE}, channels: 3, cacheDir: ${JSON.stringify(cache)}, shardImages: ${SHARD}, quiet: true }).then((ds) => console.log(ds.decodedShards))`;
+  const second = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b));
+    child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}`))));
+  });
+  assert.equal(second, '1', "the second job decoded the changed file's shard");
+  // The first job's old shard is still there, and it reads every image.
+  assert.equal(readImages(first, range(0, first.count)).pixels.length, before);
+  first.stored!.close();
+  assert.ok(existsSync(dir));
   rmSync(dir, { recursive: true });
   rmSync(cache, { recursive: true });
 });

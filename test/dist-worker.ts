@@ -164,6 +164,18 @@ function main(): void {
       for (const p of [a, b, c]) p.grad = null;
       a.sum().backward();
       say({ rank, unarmed: a.grad!.toArray() });
+      // Two backward passes between arm and finish: refused at finish, not silently overwritten.
+      for (const p of [a, b, c]) p.grad = null;
+      averager.arm([a, frozen, b, c]);
+      a.sum().backward();
+      a.sum().backward();
+      let twice = '';
+      try {
+        averager.finish();
+      } catch (e) {
+        twice = (e as Error).message;
+      }
+      say({ rank, twice });
       averager.dispose();
     });
   } else if (scenario === 'kill-backward') {

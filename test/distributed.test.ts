@@ -138,6 +138,7 @@ test('gradients averaged during the backward pass: the same bits as after it, bu
     assert.deepEqual(rounds[0], { rank, round: 0, a: [1.5, 3, 4.5], b: null, c: [2, 4], frozen: null });
     assert.deepEqual(rounds[1], { rank, round: 1, a: [2.5, 5, 7.5], b: null, c: [2, 4], frozen: null });
     assert.deepEqual(w.lines.find((l) => 'unarmed' in l)!.unarmed, [1, 1, 1], 'a backward pass outside arm/finish is not averaged');
+    assert.match(String(w.lines.find((l) => 'twice' in l)?.twice), /a second backward pass ran between arm\(\) and finish\(\)/, `rank ${rank} refused a second backward pass`);
   }
 });
 

@@ -60,6 +60,25 @@ test('a disposed tensor gives a clear Error', () => {
   expectError(() => anyNative.add!(h, t.ones([1]).h), Error, /add: argument 'a' is a tensor that was already disposed/);
 });
 
+test('a slot whose generations are spent is retired: a stale handle never names a live tensor', () => {
+  const raw = native as unknown as { ageSlotForTest(h: number): number; dispose(h: number): boolean; isDisposed(h: number): boolean };
+  const a = t.ones([2]);
+  const first = a.h;
+  // As if this slot had been reused 33 million times: its handle is the last generation but one.
+  const aged = raw.ageSlotForTest(first);
+  assert.equal(raw.isDisposed(first), true, 'the old handle died');
+  raw.dispose(aged);
+  // The next tensor takes the slot at its last generation; once that is released, the slot is retired.
+  const b = t.ones([3]);
+  assert.equal(b.h % 2 ** 28, aged % 2 ** 28, 'the freed slot is reused once more');
+  const last = b.h;
+  b.dispose();
+  const fresh = Array.from({ length: 4 }, () => t.ones([1]));
+  for (const f of fresh) assert.notEqual(f.h % 2 ** 28, last % 2 ** 28, 'the retired slot is not handed out again');
+  for (const stale of [first, aged, last]) expectError(() => anyNative.add!(stale, fresh[0]!.h), Error, /already disposed/);
+  for (const f of fresh) f.dispose();
+});
+
 test('the process lives on after every error', () => {
   const out = t.tidy(() => t.ones([2]).add(1).sum().item());
   assert.equal(out, 4);

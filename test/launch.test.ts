@@ -281,7 +281,8 @@ test("--device cuda is the GPU of the worker's LOCAL_RANK; cpu and cuda:N stay a
   assert.equal(workerDevice('cuda', {}), 'cuda:0');
   assert.equal(workerDevice('cuda', { LOCAL_RANK: '3' }), 'cuda:3');
   assert.equal(workerDevice('cuda:1', { LOCAL_RANK: '3' }), 'cuda:1');
-  assert.equal(workerDevice('cuda', { RANK: '2' }), 'cuda:2', 'without LOCAL_RANK, RANK (as workerEnv reads it)');
+  assert.equal(workerDevice('cuda', { RANK: '5' }), 'cuda:0', 'the global rank never names the GPU');
+  assert.equal(workerDevice('cuda', { RANK: '5', SLURM_LOCALID: '1' }), 'cuda:1', "Slurm's local rank");
 });
 
 test('--master parsing, the launcher plan, and where a restart starts from', () => {

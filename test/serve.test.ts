@@ -62,7 +62,7 @@ test('multipart/form-data: each file gets its own top-k; a bad file gets its own
   assert.equal(r.status, 200, JSON.stringify(r.json));
   assert.deepEqual(r.json.results.map((x: { file: string }) => x.file), ['cat.png', 'ship.png', 'notes.txt']);
   assert.equal(r.json.results[0].predictions.length, 5);
-  assert.match(r.json.results[2].error, /not an image/);
+  assert.match(r.json.results[2].error, /notes\.txt: not a JPEG, PNG or WebP image/);
   const single = await post('/predict', readFileSync(images[0]!), 'image/png');
   assert.deepEqual(r.json.results[0].predictions, single.json.predictions);
 });
@@ -71,7 +71,8 @@ test('bad input gets a 4xx JSON error and the server keeps serving', async () =>
   const cases: [string, () => Promise<{ status: number; json: any }>, number, RegExp][] = [
     ['a text body', () => post('/predict', 'hello, is this a cat?', 'text/plain'), 415, /content type 'text\/plain' is not an image/],
     ['no content type', () => post('/predict', new Uint8Array([1, 2, 3])), 415, /not an image/],
-    ['bytes that are no image', () => post('/predict', Buffer.from('GIF89a but not really'), 'image/gif'), 400, /not an image this server can read/],
+    ['a GIF (not a format served)', () => post('/predict', Buffer.from('GIF89a but not really'), 'image/gif'), 415, /not a JPEG, PNG or WebP image/],
+    ['PNG bytes cut after the signature', () => post('/predict', readFileSync(images[0]!).subarray(0, 12), 'image/png'), 400, /cannot be read as an image|cannot be decoded/],
     ['an empty body', () => post('/predict', new Uint8Array(0), 'image/png'), 400, /empty/],
     ['too large', () => post('/predict', new Uint8Array(65 * 1024), 'image/png'), 413, /65536/],
     ['a bad ?top', () => post('/predict?top=zero', readFileSync(images[0]!), 'image/png'), 400, /top must be a whole number/],
@@ -172,7 +173,35 @@ test('GET / is the page and GET /healthz says what is served', async () => {
   assert.match(html, /id="prediction"/);
   assert.match(html, /fetch\('predict\?top='/);
   const health = await (await fetch(`${server.url}/healthz`)).json();
-  assert.deepEqual(health, { status: 'ok', model: run, stage: 'distill-1pct', classes, imageSize: 32, channels: 3 });
+  assert.deepEqual(health, { status: 'ok', model: 'run', stage: 'distill-1pct', classes, imageSize: 32, channels: 3 });
+  assert.ok(!html.includes(root), "the page does not show the run's path on this machine");
+});
+
+test('bounds: a request past the queue gets 503 with Retry-After, an image over the pixel limit 413, and no answer names a local path', async () => {
+  const bounded = await startServer({ run, port: 0, host: '127.0.0.1', limits: { maxQueue: 2, maxPixels: 1_000_000 } });
+  try {
+    const form = new FormData();
+    for (const [i, f] of images.entries()) form.append(`f${i}`, new Blob([readFileSync(f)], { type: 'image/png' }), `${i}.png`);
+    const res = await fetch(`${bounded.url}/predict`, { method: 'POST', body: form });
+    const text = await res.text();
+    assert.equal(res.status, 503, text);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.match(JSON.parse(text).error, /the server is busy .* at most 2\): try again shortly/);
+    // 2,000 x 1,000 pixels in a few kilobytes: refused from its header, before any decoding.
+    const big = await (await import('sharp')).default({ create: { width: 2000, height: 1000, channels: 3, background: '#808080' } }).png().toBuffer();
+    const huge = await fetch(`${bounded.url}/predict`, { method: 'POST', body: big, headers: { 'content-type': 'image/png' } });
+    const hugeText = await huge.text();
+    assert.equal(huge.status, 413, hugeText);
+    assert.match(JSON.parse(hugeText).error, /2\.0 megapixels, over the 1 this server decodes/);
+    // The queue was given back: the next request is served, and says the run by its name only.
+    const ok = await fetch(`${bounded.url}/predict`, { method: 'POST', body: readFileSync(images[0]!), headers: { 'content-type': 'image/png' } });
+    const okText = await ok.text();
+    assert.equal(ok.status, 200, okText);
+    assert.equal(JSON.parse(okText).model, 'run');
+    for (const t of [text, hugeText, okText]) assert.ok(!t.includes(root), t);
+  } finally {
+    await bounded.close();
+  }
 });
 
 test('simclr serve --port 0 prints its address, answers, and closes on SIGTERM', async () => {

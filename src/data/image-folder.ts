@@ -2,7 +2,8 @@
 // listed, their size and channels chosen, and their images decoded with sharp into the
 // stored cache (src/data/store), read a batch at a time.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { writeAtomic } from '../util/fs';
 import { writeFile } from 'node:fs/promises';
 import { extname, join, relative, resolve } from 'node:path';
 import type { ImageDataset } from './dataset';
@@ -237,8 +238,7 @@ async function resolveAuto(root: string, files: string[], listing: unknown, o: I
     shape = await readShapes(files);
     if (file) {
       mkdirSync(cacheDir!, { recursive: true });
-      writeFileSync(`${file}.tmp-${process.pid}`, JSON.stringify(shape));
-      renameSync(`${file}.tmp-${process.pid}`, file);
+      writeAtomic(file, JSON.stringify(shape));
     }
   }
   return chooseShape(shape, o);

@@ -43,7 +43,7 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv | nul
   const worldSize = int(env, 'WORLD_SIZE', 1, 1 << 20);
   const rank = int(env, 'RANK', 0, worldSize - 1);
   const masterPort = int(env, 'MASTER_PORT', 1, 65535);
-  const localRank = env.LOCAL_RANK ? int(env, 'LOCAL_RANK', 0, worldSize - 1) : rank;
+  const localRank = env.LOCAL_RANK ? int(env, 'LOCAL_RANK', 0, worldSize - 1) : envLocalRank(env);
   const localWorldSize = env.LOCAL_WORLD_SIZE ? int(env, 'LOCAL_WORLD_SIZE', 1, worldSize) : undefined;
   const masterAddr = env.MASTER_ADDR!.trim();
   return { masterAddr, masterPort, worldSize, rank, localRank, ...(localWorldSize ? { localWorldSize } : {}) };
@@ -63,11 +63,13 @@ export function envForWorker(w: WorkerEnv): Record<string, string> {
 
 /**
  * This worker's local rank as the environment gives it without checking the rest:
- * LOCAL_RANK (set by our launcher and torchrun), else RANK, as workerEnv reads it; 0
- * without a launcher or for a value that is not a rank.
+ * LOCAL_RANK (set by our launcher and torchrun), else Slurm's or Open MPI's; 0 without
+ * one or for a value that is not a rank.
  */
 export function envLocalRank(env: NodeJS.ProcessEnv = process.env): number {
-  const local = Number(env.LOCAL_RANK || env.RANK || '0');
+  // The local rank as launchers name it (torchrun, Slurm, Open MPI), never the global RANK:
+  // on a second node that would name a GPU this machine may not have.
+  const local = Number(env.LOCAL_RANK || env.SLURM_LOCALID || env.OMPI_COMM_WORLD_LOCAL_RANK || '0');
   return Number.isInteger(local) && local >= 0 ? local : 0;
 }
 

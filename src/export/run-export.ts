@@ -1,7 +1,7 @@
 // `simclr export`: a run's classifier (the distilled student by default, else the fine-tuned
 // model) written for use elsewhere: ONNX, torchvision safetensors, or a static web page.
 import { mkdirSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { saveSafetensors } from '../torch';
 import { PlanError } from '../run/errors';
 import { defaultClassifierStage, loadClassifier, openRun, pretrainedModel, type RunConfig } from '../run/folder';
@@ -69,7 +69,9 @@ export async function exportRun(plan: ExportPlan): Promise<ExportResult> {
   const stage = plan.stage || defaultStage(run, plan.run);
   const { model } = loadClassifier(run, stage);
   try {
-    const meta = { run: plan.run, stage, input: plan.input };
+    // Exported files name the run by its folder's name, never by its path on this machine.
+    const runName = basename(resolve(plan.run));
+    const meta = { run: runName, stage, input: plan.input };
     if (plan.format === 'onnx') {
       writeAtomic(plan.out, onnxBytes(model, config, meta));
       return { stage, format: plan.format, files: [{ path: plan.out, bytes: statSync(plan.out).size }] };
@@ -78,13 +80,13 @@ export async function exportRun(plan: ExportPlan): Promise<ExportResult> {
       const { tensors, metadata, python } = torchvisionState(model, config);
       try {
         mkdirSync(dirname(resolve(plan.out)), { recursive: true });
-        saveSafetensors(plan.out, tensors, { ...metadata, run: plan.run, stage });
+        saveSafetensors(plan.out, tensors, { ...metadata, run: runName, stage });
       } finally {
         for (const v of tensors.values()) v.dispose();
       }
       return { stage, format: plan.format, files: [{ path: plan.out, bytes: statSync(plan.out).size }], python };
     }
-    const files = await writeWebFolder(plan.out, onnxBytes(model, config, { ...meta, input: 'uint8' }), config, stage, plan.run);
+    const files = await writeWebFolder(plan.out, onnxBytes(model, config, { ...meta, input: 'uint8' }), config, stage, runName);
     return { stage, format: plan.format, files };
   } finally {
     model.dispose();

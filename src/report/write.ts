@@ -1,8 +1,9 @@
 // Writing report.html: after every stage (from results.json and metrics.jsonl, keeping the
 // analysis saved in the run folder), and in full at the end of a pipeline or with
 // `simclr report`, which computes the analysis first.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { writeAtomic } from '../util/fs';
 import { RunFolder } from '../train';
 import { openRun } from '../run/folder';
 import { ANALYSIS_FILE, analyseRun, readAnalysis, staleness, type AnalysisOptions, type ReportAnalysis } from './analysis';
@@ -11,12 +12,6 @@ import { reportHtml, type ResultRow } from './page';
 
 export const REPORT_FILE = 'report.html';
 
-function writeAtomic(file: string, text: string): void {
-  mkdirSync(dirname(resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
 
 /** The page for a run folder, with the given analysis (default: the one saved there, if any). */
 export function renderReport(run: RunFolder, analysis: ReportAnalysis | null = readAnalysis(run)): string {

@@ -11,6 +11,8 @@ import busboy from 'busboy';
 import { Batcher } from './batcher';
 import { ServedModel, type ClassProbability } from './model';
 import { servePage } from './page';
+import { Admission, Gate, SERVE_LIMITS, headerPixels, imageFormat, type ServeLimits } from './limits';
+import { basename, resolve } from 'node:path';
 
 export interface ServeOptions {
   run: string;
@@ -27,6 +29,8 @@ export interface ServeOptions {
   top?: number;
   /** Most images per forward pass. Default 32. */
   maxBatch?: number;
+  /** Bounds on connections, queue, bytes, pixels and time (src/serve/limits.ts). */
+  limits?: Partial<ServeLimits>;
 }
 
 export interface RunningServer {
@@ -42,6 +46,7 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -90,8 +95,8 @@ const MULTIPART_OVERHEAD = 1 << 20;
  * is checked as the body streams in, and the first one crossed answers at once (the rest of
  * the body is not parsed). A body that ends early or is cut off is a 400, never a crash.
  */
-function readMultipart(req: IncomingMessage, limit: number, maxFiles: number): Promise<Upload[]> {
-  const bodyLimit = limit * maxFiles + MULTIPART_OVERHEAD;
+function readMultipart(req: IncomingMessage, limit: number, maxFiles: number, maxRequestBytes: number): Promise<Upload[]> {
+  const bodyLimit = Math.min(limit * maxFiles + MULTIPART_OVERHEAD, maxRequestBytes);
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > bodyLimit) {
     return Promise.reject(new HttpError(413, `the body is ${declared} bytes; the most this server takes is ${bodyLimit} (--max-bytes per file, ${maxFiles} files)`));
@@ -165,44 +170,64 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const maxFiles = o.maxFiles ?? 64;
   const top = o.top ?? 5;
   const batcher = new Batcher<Uint8Array, Float32Array>((frames) => model.probabilities(frames), o.maxBatch ?? 32);
-  const page = servePage({ model: `${o.run}:${model.stage}`, classes: model.classes, top: Math.min(top, model.classes.length) });
+  const limits: ServeLimits = { ...SERVE_LIMITS, ...o.limits };
+  const queue = new Admission(limits.maxQueue);
+  const decodes = new Gate(limits.decodes);
+  // Answers and pages name the run by its folder's name, never by its path on this machine.
+  const name = basename(resolve(o.run));
+  const page = servePage({ model: `${name}:${model.stage}`, classes: model.classes, top: Math.min(top, model.classes.length) });
+  const busy = () => new HttpError(503, `the server is busy (${queue.inUse} images waiting, at most ${limits.maxQueue}): try again shortly`, { 'retry-after': '1' });
 
-  async function classify(bytes: Buffer, name: string, k: number): Promise<ClassProbability[]> {
-    if (bytes.length === 0) throw new HttpError(400, `${name}: the body is empty; send the image's bytes`);
-    let frame: Uint8Array;
-    try {
-      frame = await model.decode(bytes);
-    } catch (e) {
-      throw new HttpError(400, `${name}: not an image this server can read (PNG, JPEG, WebP, GIF, TIFF, AVIF, SVG): ${(e as Error).message}`);
-    }
+  async function classify(bytes: Buffer, what: string, k: number): Promise<ClassProbability[]> {
+    if (bytes.length === 0) throw new HttpError(400, `${what}: the body is empty; send the image's bytes`);
+    if (!imageFormat(bytes)) throw new HttpError(415, `${what}: not a JPEG, PNG or WebP image (the formats this server reads)`);
+    const frame = await decodes.run(async () => {
+      const pixels = await headerPixels(bytes);
+      if (pixels === null) throw new HttpError(400, `${what}: its header cannot be read as an image`);
+      if (pixels > limits.maxPixels) throw new HttpError(413, `${what}: ${(pixels / 1e6).toFixed(1)} megapixels, over the ${limits.maxPixels / 1e6} this server decodes`);
+      try {
+        return await model.decode(bytes);
+      } catch (e) {
+        throw new HttpError(400, `${what}: cannot be decoded: ${(e as Error).message}`);
+      }
+    });
     return model.topK(await batcher.submit(frame), k);
   }
 
   async function predict(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const k = topFrom(url, model.classes.length, top);
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    const about = { model: o.run, stage: model.stage };
-    if (type === 'multipart/form-data') {
-      const files = await readMultipart(req, maxBytes, maxFiles);
-      const results = await Promise.all(
-        files.map(async (f) => {
-          try {
-            return { file: f.name, predictions: await classify(f.bytes, f.name, k) };
-          } catch (e) {
-            if (e instanceof HttpError) return { file: f.name, error: e.message };
-            throw e;
-          }
-        }),
-      );
-      const ok = results.some((r) => 'predictions' in r);
-      sendJson(res, ok ? 200 : 400, ok ? { ...about, results } : { error: 'none of the files is an image this server can read', results });
-      return;
+    // A place in the queue before the body is read; given back once the request is answered.
+    if (!queue.tryTake(1)) throw busy();
+    let held = 1;
+    try {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      const about = { model: name, stage: model.stage };
+      if (type === 'multipart/form-data') {
+        const files = await readMultipart(req, maxBytes, maxFiles, limits.maxRequestBytes);
+        if (!queue.tryTake(files.length - 1)) throw busy();
+        held = files.length;
+        const results = await Promise.all(
+          files.map(async (f) => {
+            try {
+              return { file: f.name, predictions: await classify(f.bytes, f.name, k) };
+            } catch (e) {
+              if (e instanceof HttpError) return { file: f.name, error: e.message };
+              throw e;
+            }
+          }),
+        );
+        const ok = results.some((r) => 'predictions' in r);
+        sendJson(res, ok ? 200 : 400, ok ? { ...about, results } : { error: 'none of the files is an image this server can read', results });
+        return;
+      }
+      if (!(type.startsWith('image/') || type === 'application/octet-stream')) {
+        throw new HttpError(415, `content type '${type || 'none'}' is not an image: send the image's bytes as image/png, image/jpeg, image/webp or application/octet-stream, or files as multipart/form-data`);
+      }
+      const bytes = await readBody(req, Math.min(maxBytes, limits.maxRequestBytes));
+      sendJson(res, 200, { ...about, predictions: await classify(bytes, 'the body', k) });
+    } finally {
+      queue.give(held);
     }
-    if (!(type.startsWith('image/') || type === 'application/octet-stream')) {
-      throw new HttpError(415, `content type '${type || 'none'}' is not an image: send the image's bytes as image/png, image/jpeg, ... or application/octet-stream, or files as multipart/form-data`);
-    }
-    const bytes = await readBody(req, maxBytes);
-    sendJson(res, 200, { ...about, predictions: await classify(bytes, 'the body', k) });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -220,7 +245,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
         res.end(page);
         return;
       case 'GET /healthz':
-        sendJson(res, 200, { status: 'ok', model: o.run, stage: model.stage, classes: model.classes, imageSize: model.config.imageSize, channels: model.config.channels });
+        sendJson(res, 200, { status: 'ok', model: name, stage: model.stage, classes: model.classes, imageSize: model.config.imageSize, channels: model.config.channels });
         return;
       case 'POST /predict':
         await predict(req, res, url);
@@ -243,11 +268,14 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       }
       // A body left unread (413, 415) is drained; the connection closes after the answer.
       const unread = !req.complete;
-      sendJson(res, status, { error: message }, unread ? { connection: 'close' } : {});
+      sendJson(res, status, { error: message }, { ...(e instanceof HttpError ? e.headers : {}), ...(unread ? { connection: 'close' } : {}) });
       if (unread) req.resume();
     });
   });
   server.keepAliveTimeout = 5_000;
+  server.maxConnections = limits.maxConnections;
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port ?? 8080, o.host ?? '127.0.0.1', () => {

@@ -28,6 +28,8 @@ export interface NativeAddon {
   readonly opParams: Readonly<Record<string, string>>;
   dispose(tensor: H): boolean;
   isDisposed(tensor: H): boolean;
+  /** Test hook: the tensor's slot as if reused 33 million times; returns its new handle (the old one dies). */
+  ageSlotForTest(tensor: H): H;
   liveTensors(): number;
   liveBytes(): number;
   shape(tensor: H): number[];

@@ -1,7 +1,8 @@
 // safetensors files: an 8-byte little-endian header length, a JSON header naming each
 // tensor's dtype, shape and byte range, then the raw little-endian data. Reading runs
 // no code, and every number in the header is checked against the file before use.
-import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { writeAll, writeAtomicWith } from '../util/fs';
 import type { DType } from './native';
 import { Tensor } from './tensor';
 import { fromBytes } from './create';
@@ -188,23 +189,11 @@ export function saveSafetensors(file: string, tensors: Map<string, Tensor> | Rec
   const headerBytes = Buffer.from(json, 'utf8');
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(headerBytes.length));
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const fd = openSync(tmp, 'w');
-  try {
+  writeAtomicWith(file, (fd) => {
     writeAll(fd, len);
     writeAll(fd, headerBytes);
     // One tensor's bytes in memory at a time, so a large model is not copied whole.
     for (const [, t] of items) writeAll(fd, t.bytes());
-  } catch (err) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, file);
+  });
 }
 
-function writeAll(fd: number, buf: Buffer): void {
-  let done = 0;
-  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
-}

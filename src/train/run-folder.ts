@@ -1,5 +1,6 @@
 // A run folder: config.json, metrics.jsonl (one JSON object per line), checkpoints.
-import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { writeAtomic } from '../util/fs';
 import { join } from 'node:path';
 
 export class RunFolder {
@@ -18,10 +19,7 @@ export class RunFolder {
 
   /** Writes JSON atomically (temp file + rename), so a stopped run never leaves half a file. */
   writeJson(file: string, value: unknown): void {
-    const target = this.path(file);
-    const tmp = `${target}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-    renameSync(tmp, target);
+    writeAtomic(this.path(file), JSON.stringify(value, null, 2) + '\n');
   }
 
   metric(record: Record<string, unknown>): void {

@@ -1,6 +1,6 @@
 // A worker thread that decodes one shard's files at a time to their stored size and writes
 // the shard's data file as they finish; the main thread commits it (shard-cache.ts).
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { decodeStored, loadSharp } from './decode';
@@ -47,6 +47,7 @@ async function decodeShard(job: DecodeJob, post: (m: DecodeMessage) => void): Pr
       }
     };
     await Promise.all(Array.from({ length: job.inFlight }, run));
+    fsyncSync(fd); // on disk before the shard is renamed into place
   } finally {
     closeSync(fd);
   }

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Progress } from '../../util/progress';
 import type { DecodeJob, DecodeMessage } from './decode-worker';
-import { claimShard, commitShard, readShardIndex, releaseShard, shardData, sweepShards, SHARD_VERSION, tempName, type ShardIndex } from './shard-file';
+import { claimShard, commitShard, readShardIndex, releaseShard, renewShard, shardData, sweepShards, SHARD_VERSION, tempName, type ShardIndex } from './shard-file';
+import { leaseMs } from './lease';
 import { meanShardImages, planShards, type FileStamp, type ShardPlan } from './shard-plan';
 import { ShardStore } from './shard-store';
 import { STORE_MAX_ASPECT, STORE_SCALE } from './stored';
@@ -70,14 +71,14 @@ export async function openShardCache(o: ShardCacheOptions): Promise<ShardCache> 
   } catch (e) {
     throw new Error(`${dir}: cannot write the decoded cache (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set SIMCLR_CACHE to a folder you can write`);
   }
-  sweepShards(dir, new Set(plans.map((p) => p.key)));
+  sweepShards(dir, new Set(plans.map((p) => p.key)), o.files);
   const indexes = plans.map((p) => readShardIndex(dir, p.key, o.files.slice(p.start, p.end)));
   const missing = plans.map((p, s) => ({ p, s })).filter(({ s }) => !indexes[s]);
   const toDecode = missing.reduce((n, { p }) => n + p.end - p.start, 0);
   let mine = { shards: 0, images: 0 };
   if (missing.length > 0) {
     mine = await decodeShards(o, dir, missing, toDecode, (s, index) => (indexes[s] = index));
-    sweepShards(dir, new Set(plans.map((p) => p.key)));
+    sweepShards(dir, new Set(plans.map((p) => p.key)), o.files);
   }
   return { ...assemble(dir, o, plans, indexes as ShardIndex[]), dir, shards: plans.length, decodedShards: mine.shards, decodedImages: mine.images };
 }
@@ -133,6 +134,11 @@ async function decodeShards(o: ShardCacheOptions, dir: string, missing: { p: Sha
   const idle: Worker[] = [];
   const claimed = new Set<string>();
   let timer: NodeJS.Timeout | null = null;
+  // The claims' leases, renewed while this process decodes, so that no other job takes them over.
+  const heartbeat = setInterval(() => {
+    for (const key of claimed) renewShard(dir, key);
+  }, leaseMs() / 4);
+  heartbeat.unref();
   const count = (n: number): void => {
     decoded += n;
     o.onProgress?.(decoded, total);
@@ -224,6 +230,7 @@ async function decodeShards(o: ShardCacheOptions, dir: string, missing: { p: Sha
     return { shards: written, images: own };
   } finally {
     if (timer) clearTimeout(timer);
+    clearInterval(heartbeat);
     progress?.finish();
     await Promise.all(workers.map((w) => w.terminate()));
     // Half-written shards of this process go, and its claims; finished shards stay.

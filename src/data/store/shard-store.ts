@@ -1,6 +1,6 @@
 // A data set's stored images in shard files, read by offset for each batch.
 import { collate, type HostBatch, type PixelTotals, type StoreHandle, type StoredImages } from './stored';
-import { ShardFiles } from './shard-file';
+import { IN_USE_RENEW_MS, ShardFiles, renewInUse } from './shard-file';
 
 export class ShardStore implements StoredImages {
   readonly count: number;
@@ -9,6 +9,7 @@ export class ShardStore implements StoredImages {
   readonly heights: Uint16Array;
   readonly widths: Uint16Array;
   private readonly files: ShardFiles;
+  private readonly renew: NodeJS.Timeout;
 
   constructor(
     private readonly h: StoreHandle,
@@ -20,6 +21,9 @@ export class ShardStore implements StoredImages {
     this.heights = h.heights;
     this.widths = h.widths;
     this.files = new ShardFiles(h.files);
+    // In use: other jobs' sweeps keep these shards while this store is open.
+    this.renew = setInterval(() => renewInUse(h.files), IN_USE_RENEW_MS);
+    this.renew.unref();
   }
 
   read(indices: readonly number[]): HostBatch {
@@ -39,6 +43,7 @@ export class ShardStore implements StoredImages {
   }
 
   close(): void {
+    clearInterval(this.renew);
     this.files.close();
   }
 }
