@@ -85,6 +85,7 @@ test('pipeline --budget prints its plan, records it, keeps to it on a second run
   const again = spawnSync(process.execPath, [join(__dirname, '..', 'src', 'cli', 'main.js'), ...args], { encoding: 'utf8', env, cwd: root });
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stdout, /continuing with the plan it recorded/);
+  assert.equal(JSON.parse(readFileSync(join(root, 'run', 'budget.json'), 'utf8')).actualSeconds, record.actualSeconds, "a continued run keeps the first run's minutes");
   // One stage alone: finetune --budget plans that stage only, and a stage given --epochs too is refused.
   writeFileSync(join(root, 'more.csv'), `path,label\n${rows.join('\n')}\n`);
   const one = spawnSync(process.execPath, [join(__dirname, '..', 'src', 'cli', 'main.js'), 'finetune', '--from', 'run', '--labeled', 'more.csv', '--budget', '30s', '--threads', '1'], { encoding: 'utf8', env, cwd: root });

@@ -51,4 +51,6 @@ test('demo --quick: the budget planned, 20 images suggested and labeled from the
   assert.equal(second.status, 0, second.stderr);
   assert.match(second.stdout, /continuing with the plan it recorded/);
   assert.doesNotMatch(second.stdout, /suggest-labels: /);
+  assert.match(second.stdout, /continued: this session's \d+\.\d min are not compared with the budget/);
+  assert.equal(JSON.parse(readFileSync(join(out, 'budget.json'), 'utf8')).actualSeconds, budget.actualSeconds, "the first run's minutes stay");
 });

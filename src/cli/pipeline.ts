@@ -41,10 +41,11 @@ export function pipelinePlan({ values, given }: Parse): PipelinePlan {
 
 export async function runPipelineAndReport(plan: PipelinePlan, howToContinue?: string, budget?: Budget, flags?: PipelinePlan): Promise<number> {
   const started = performance.now();
-  const planned = budget ? await budgetPipeline(plan, budget, flags) : plan;
-  const outcome = await runPipeline(planned);
+  const planned = budget ? await budgetPipeline(plan, budget, flags) : { plan, fresh: false };
+  const outcome = await runPipeline(planned.plan);
   if (outcome === 'finished' && leadProcess()) console.log(`\n${resultsTable(new RunFolder(plan.out))}`);
-  if (budget && outcome === 'finished') reportBudget(plan.out, budget.seconds, (performance.now() - started) / 1000);
+  // A continued run's minutes are this session's only: budget.json keeps the first run's figure.
+  if (budget && outcome === 'finished' && planned.fresh) reportBudget(plan.out, budget.seconds, (performance.now() - started) / 1000);
   return exitFor('the pipeline', outcome, howToContinue);
 }
 

@@ -29,8 +29,8 @@ export function interfaceAddress(name: string, where = '--iface'): string {
   return pick.address;
 }
 
-/** The local address that packets to `host` leave from (the routing table's choice). */
-export async function routeAddress(host: string): Promise<string> {
+/** The local address that packets to `host` leave from (the routing table's choice), and the address `host` resolves to. */
+export async function routeAddress(host: string): Promise<{ local: string; remote: string }> {
   const { address, family } = await lookup(host);
   const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
   try {
@@ -39,7 +39,7 @@ export async function routeAddress(host: string): Promise<string> {
       socket.once('error', reject);
       socket.connect(9, address, () => resolve());
     });
-    return socket.address().address;
+    return { local: socket.address().address, remote: address };
   } finally {
     socket.close();
   }
@@ -52,9 +52,9 @@ export async function routeAddress(host: string): Promise<string> {
 export async function launcherGlooAddress(master: string, nnodes: number, iface?: string): Promise<string> {
   if (iface) return interfaceAddress(iface);
   if (isLoopbackAddress(master)) return '127.0.0.1';
-  const local = await routeAddress(master);
-  if (nnodes > 1 && isLoopbackAddress(local)) {
-    throw new Error(`the master '${master}' resolves to a loopback address on this machine (${local}), so the other nodes could not reach this one's workers: give --master as node 0's network address, or --iface NAME (this machine's interfaces: ${interfaceList()})`);
+  const { local, remote } = await routeAddress(master);
+  if (nnodes > 1 && (isLoopbackAddress(local) || isLoopbackAddress(remote))) {
+    throw new Error(`the master '${master}' resolves to a loopback address on this machine (${remote}), so the other nodes could not reach this one's workers: give --master as node 0's network address, or --iface NAME (this machine's interfaces: ${interfaceList()})`);
   }
   return local;
 }

@@ -321,6 +321,8 @@ export class ProcessGroup {
         try {
           native.distReducerFinish(id, self.timeoutMs);
         } catch (e) {
+          // A second backward pass is the caller's mistake, found before any wait: the group stays usable.
+          if (/a second backward pass ran between arm\(\) and finish\(\)/.test((e as Error).message)) throw new Error(`${what}: ${(e as Error).message}`);
           throw self.failure(what, e);
         }
       },

@@ -62,13 +62,13 @@ export interface BudgetExpectations {
  * The pipeline plan with each stage's length set from the budget, where the command line
  * did not set it. A pipeline that has started already keeps its recorded plan.
  */
-export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: PipelinePlan = plan): Promise<PipelinePlan> {
+export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: PipelinePlan = plan): Promise<{ plan: PipelinePlan; fresh: boolean }> {
   if (existsSync(join(plan.out, 'pipeline.json'))) {
     console.log(`${plan.out}: continuing with the plan it recorded (the budget was planned when it started)`);
     // The recorded stage lengths stand: only the flags given now are checked against them.
-    return { ...plan, pretrain: flags.pretrain, supervised: flags.supervised, finetune: flags.finetune, distill: flags.distill };
+    return { plan: { ...plan, pretrain: flags.pretrain, supervised: flags.supervised, finetune: flags.finetune, distill: flags.distill }, fresh: false };
   }
-  return (await planWithBudget(plan, budget, flags)).plan;
+  return { plan: (await planWithBudget(plan, budget, flags)).plan, fresh: true };
 }
 
 /** Plans the budget now (calibrating on this machine), prints the plan and writes budget.json into the run folder. */

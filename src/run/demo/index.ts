@@ -45,10 +45,11 @@ async function demoImages(size: (typeof DEMO_SIZES)[keyof typeof DEMO_SIZES]): P
 }
 
 /** Each stage's length: planned from the budget the first time, read from the run folder after. */
-async function stageLengths(plan: PipelinePlan, seconds: number, labels: { labeled: number; val: number }, pool: number): Promise<PipelinePlan> {
+async function stageLengths(plan: PipelinePlan, seconds: number, labels: { labeled: number; val: number }, pool: number): Promise<{ plan: PipelinePlan; fresh: boolean }> {
   const file = join(plan.out, BUDGET_FILE);
   let planned: BudgetPlan;
-  if (existsSync(file)) {
+  const fresh = !existsSync(file);
+  if (!fresh) {
     planned = (JSON.parse(readFileSync(file, 'utf8')) as { plan: BudgetPlan }).plan;
     console.log(`${plan.out}: continuing with the plan it recorded`);
   } else {
@@ -60,7 +61,7 @@ async function stageLengths(plan: PipelinePlan, seconds: number, labels: { label
     const s = planned[stage]!;
     out[stage] = { ...plan[stage], epochs: s.epochs, ...(s.maxImages ? { maxImages: s.maxImages } : {}) };
   }
-  return out;
+  return { plan: out, fresh };
 }
 
 /** The classifier stages: the random-label baseline (outside the budget), then the pipeline's three on the suggested labels. */
@@ -80,7 +81,7 @@ export async function runDemo(o: DemoOptions): Promise<Outcome> {
   const r = RECIPES.laptop;
   const base: PipelinePlan = { out: o.out, data: { unlabeled: [pool], test: join(folder, 'test') } as PipelinePlan['data'], encoder: r.encoder, labels: [], seed, compute: o.compute, pretrain: r.pretrain, supervised: r.supervised, finetune: r.finetune, distill: r.distill };
   const started = performance.now();
-  const plan = await stageLengths(base, o.budget ?? size.budget, { labeled: count, val: size.heldBack }, size.train ?? 60_000);
+  const { plan, fresh } = await stageLengths(base, o.budget ?? size.budget, { labeled: count, val: size.heldBack }, size.train ?? 60_000);
   const run = new RunFolder(o.out);
   const pretrained = await runPretrain({ out: o.out, resume: hasCheckpoint(run, PRETRAIN_CHECKPOINT), data: plan.data, encoder: plan.encoder, settings: { seed, ...plan.pretrain }, compute: o.compute });
   if (pretrained === 'stopped') return 'stopped';
@@ -96,7 +97,9 @@ export async function runDemo(o: DemoOptions): Promise<Outcome> {
   const pipelineSeconds = (performance.now() - started - outside) / 1000;
   await reportAtTheEnd(o.out, seed);
   console.log(`\n${demoSummary(run, { labels: labels.count, heldBack: size.heldBack })}`);
-  reportBudget(o.out, o.budget ?? size.budget, pipelineSeconds);
+  // A continued run's minutes are this session's only: the budget is compared with a run planned and finished here.
+  if (fresh) reportBudget(o.out, o.budget ?? size.budget, pipelineSeconds);
+  else console.log(`continued: this session's ${(pipelineSeconds / 60).toFixed(1)} min are not compared with the budget (budget.json keeps the first run's)`);
   console.log(`the baseline on random labels, besides the budget: ${(outside / 60000).toFixed(1)} min`);
   return 'finished';
 }
