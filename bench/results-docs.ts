@@ -68,7 +68,8 @@ const DEMO_NAMES: Record<string, string> = {
 
 /** The demo's table over seeds: test top-1 mean ± standard error, held-back validation, and the errors removed. */
 function demoSeeds(r: ResultsFile): string {
-  const f = r.figures as Record<string, number>;
+  const raw = r.figures as Record<string, number>;
+  const f = new Proxy(raw, { get: (o, k: string) => (typeof o[k] === 'number' ? o[k]!.toFixed(2) : o[k]) }) as unknown as Record<string, string>;
   const seeds = ((r.seeds ?? []) as { seed: number }[]).map((s) => s.seed);
   const lines = [`Over seeds ${seeds.join(', ')}: test top-1 (%), mean ± standard error; validation on the labels the demo holds back (a user with 130 labels would not have them).`, '', '| model | test top-1 | validation |', '|---|---|---|'];
   for (const [stage, name] of Object.entries(DEMO_NAMES)) lines.push(`| ${name} | ${f[`demo_${stage}_top1_mean`]} ± ${f[`demo_${stage}_top1_se`]} | ${f[`demo_${stage}_val_top1_mean`]} |`);
@@ -78,7 +79,7 @@ function demoSeeds(r: ResultsFile): string {
     const random = `demo_${model}_vs_baseline_random_labels`;
     lines.push(`- ${model === 'finetune' ? 'Fine-tuned' : 'Distilled'}: ${f[`${same}_margin_mean`]} ± ${f[`${same}_margin_se`]} points over the baseline on the same labels, ${f[`${same}_errors_removed_pct_mean`]}% ± ${f[`${same}_errors_removed_pct_se`]} of its test errors removed; ${f[`${random}_errors_removed_pct_mean`]}% ± ${f[`${random}_errors_removed_pct_se`]} of the random-label baseline's.`);
   }
-  if (f.demo_budget_used_mean !== undefined) lines.push(`- The pipeline used ${Math.round(100 * f.demo_budget_used_mean)}% of its 15-minute budget on average.`);
+  if (raw.demo_budget_used_mean !== undefined) lines.push(`- The pipeline used ${Math.round(100 * raw.demo_budget_used_mean)}% of its 15-minute budget on average (per seed: ${((r.seeds ?? []) as { budget: { seconds: number; actualSeconds?: number } }[]).map((s) => `${Math.round((100 * (s.budget.actualSeconds ?? NaN)) / s.budget.seconds)}%`).join(', ')}).`);
   lines.push('', `From ${where(r)}.`);
   return lines.join('\n');
 }

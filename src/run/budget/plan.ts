@@ -63,7 +63,7 @@ export type BudgetPlan = Partial<Record<BudgetStage, StagePlan>> & { decode: num
 /** Seconds per image of each stage's training. */
 function perImage(stage: BudgetStage, c: StepCosts): number {
   if (stage === 'pretrain') return c.pretrain;
-  if (stage === 'distill') return c.train + c.evaluate; // the student's step and the teacher's forward pass
+  if (stage === 'distill') return c.distill ?? c.train + c.evaluate; // the student's step and the teacher's forward pass
   return c.train;
 }
 
@@ -81,20 +81,25 @@ export function planBudget(b: BudgetInputs): BudgetPlan {
     // A classifier stage evaluates its test set once and validates at most a tenth of its training.
     const evaluate = stage === 'pretrain' ? 0 : (b.counts.test + b.counts.val) * b.costs.evaluate;
     const train = Math.max(0, (share - evaluate) / TRAIN_OVERHEAD);
-    const epochImages = train / perImage(stage, b.costs);
-    const epochs = Math.floor(epochImages / Math.max(1, images));
+    const unit = perImage(stage, b.costs);
+    // Each epoch ends with a checkpoint: stages of many short epochs (a few labels) pay it often.
+    const perEpoch = b.costs.epoch ?? 0;
+    const fit = train / (Math.max(1, images) * unit + perEpoch);
+    const epochs = Math.floor(fit);
     const onPool = stage === 'pretrain' || stage === 'distill';
-    if (onPool && epochs >= 1 && epochs < 20 && epochImages / images - epochs > 0.05) {
+    if (onPool && epochs >= 1 && epochs < 20 && fit - epochs > 0.05) {
       // A few epochs and a fraction: one epoch more, each on a seeded subset, so that the fraction is not lost.
       const whole = epochs + 1;
       const step = stage === 'pretrain' ? b.pretrainBatch : 1;
-      const maxImages = Math.floor(epochImages / whole / step) * step;
-      plan[stage] = { epochs: whole, maxImages, train: whole * maxImages * perImage(stage, b.costs), evaluate };
-    } else if (epochs >= 1) plan[stage] = { epochs: Math.min(epochs, 1000), train: Math.min(epochs, 1000) * images * perImage(stage, b.costs), evaluate };
-    else {
+      const maxImages = Math.floor((train - whole * perEpoch) / whole / unit / step) * step;
+      plan[stage] = { epochs: whole, maxImages, train: whole * (maxImages * unit + perEpoch), evaluate };
+    } else if (epochs >= 1) {
+      const n = Math.min(epochs, 1000);
+      plan[stage] = { epochs: n, train: n * (images * unit + perEpoch), evaluate };
+    } else {
       // Less than one epoch: one epoch on a seeded subset (at least a batch's worth).
-      const maxImages = Math.max(64, Math.floor(epochImages));
-      plan[stage] = { epochs: 1, ...(stage === 'pretrain' || stage === 'distill' ? { maxImages: Math.min(maxImages, images) } : {}), train: Math.min(maxImages, images) * perImage(stage, b.costs), evaluate };
+      const maxImages = Math.max(64, Math.floor((train - perEpoch) / unit));
+      plan[stage] = { epochs: 1, ...(onPool ? { maxImages: Math.min(maxImages, images) } : {}), train: Math.min(maxImages, images) * unit + perEpoch, evaluate };
     }
   }
   return plan;
