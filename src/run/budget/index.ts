@@ -10,7 +10,7 @@ import { asPlanError, isInputsDataset, openTestImagesFor, userInputsOf, MIN_LABE
 import { PlanError } from '../errors';
 import { PRETRAIN_DEFAULTS, CLASSIFIER_DEFAULTS } from '../defaults';
 import type { PipelinePlan } from '../stages/pipeline';
-import { calibrate } from './calibrate';
+import { calibrate, type StepCosts } from './calibrate';
 import { applyCompute } from '../stages/compute';
 import { describePlan, planBudget, type BudgetPlan, type BudgetStage } from './plan';
 import { writeAtomic } from '../../util/fs';
@@ -109,6 +109,34 @@ export async function planWithBudget(plan: PipelinePlan, budget: Budget, flags: 
 }
 
 export const BUDGET_FILE = 'budget.json';
+
+/**
+ * The classifier stages planned again once pretraining is done, on the minutes the budget
+ * has left (measured from `startedMs`) and the same costs and shares: pretraining's
+ * calibration is a few steps, and its error would otherwise fall on the total. Recorded in
+ * budget.json; null when the run has no budget record.
+ */
+export function replanAfterPretrain(out: string, startedMs: number): Partial<Record<'supervised' | 'finetune' | 'distill', { epochs: number; maxImages?: number }>> | null {
+  const file = join(out, BUDGET_FILE);
+  if (!existsSync(file)) return null;
+  const record = JSON.parse(readFileSync(file, 'utf8')) as { budget: number; split: Record<BudgetStage, number>; costs: StepCosts; counts: StageCounts; plan: BudgetPlan; replanned?: unknown };
+  if (record.replanned) return null;
+  const elapsed = (performance.now() - startedMs) / 1000;
+  const left = Math.max(30, record.budget - elapsed - (record.plan.reserve?.seconds ?? 0));
+  const shares = record.split.supervised + record.split.finetune + record.split.distill;
+  if (!(shares > 0)) return null;
+  const split = { pretrain: 0, supervised: record.split.supervised / shares, finetune: record.split.finetune / shares, distill: record.split.distill / shares };
+  const planned = planBudget({ seconds: left, split, costs: { ...record.costs, seconds: 0 }, counts: record.counts, decodeSeconds: 0, pretrainBatch: 1 });
+  const lengths: Partial<Record<'supervised' | 'finetune' | 'distill', { epochs: number; maxImages?: number }>> = {};
+  for (const stage of ['supervised', 'finetune', 'distill'] as const) {
+    const p = planned[stage];
+    if (p) lengths[stage] = { epochs: p.epochs, ...(p.maxImages ? { maxImages: p.maxImages } : {}) };
+  }
+  console.log(`budget: pretraining done after ${(elapsed / 60).toFixed(1)} min; the other stages planned again on the ${(left / 60).toFixed(1)} min left`);
+  console.log(describePlan({ ...planned, decode: 0, calibrate: 0, total: left }).split('\n').slice(1).join('\n'));
+  writeAtomic(file, JSON.stringify({ ...record, plan: { ...record.plan, ...planned }, replanned: { afterSeconds: Math.round(elapsed), left: Math.round(left) } }, null, 2));
+  return lengths;
+}
 
 /** Prints the minutes used against the budget and records them in budget.json. */
 export function reportBudget(out: string, budgetSeconds: number, actual: number): void {

@@ -30,6 +30,12 @@ export interface PipelinePlan {
   init?: string;
   /** Where the settings came from (recipe, flag, budget), recorded in config.json. */
   settingSources?: Record<string, string>;
+  /**
+   * Called once pretraining is done, before the first classifier stage starts: new lengths
+   * for the classifier stages (a time budget planned again on the minutes left), recorded
+   * as the pipeline's settings so that a resume follows them.
+   */
+  afterPretrain?: () => Partial<Record<'supervised' | 'finetune' | 'distill', Partial<ClassifierSettings>>> | null;
   pretrain?: Partial<PretrainSettings>;
   supervised?: Partial<ClassifierSettings>;
   finetune?: Partial<ClassifierSettings>;
@@ -104,6 +110,11 @@ async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Pro
       workers,
     );
     if (started === 'stopped') return ended('stopped');
+    const replanned = !hasStarted(run, plan) && isLead(workers) ? plan.afterPretrain?.() : null;
+    if (replanned) {
+      for (const kind of ['supervised', 'finetune', 'distill'] as const) settings[kind] = { ...settings[kind], ...replanned[kind] };
+      run.writeJson(PIPELINE_FILE, settings);
+    }
     if (plan.settingSources && isLead(workers)) recordSources(run, plan.settingSources);
     // The user's labeled set is one label set; a fully labeled --data gives one per fraction.
     for (const labels of plan.data.labeled ? [undefined] : plan.labels) {
@@ -130,6 +141,11 @@ async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Pro
   } finally {
     releaseStopSignal();
   }
+}
+
+/** Whether a classifier stage of the pipeline has begun (its checkpoint or result is there): then its length stands. */
+function hasStarted(run: RunFolder, plan: PipelinePlan): boolean {
+  return ['supervised', 'finetune', 'distill'].some((kind) => existsSync(run.path(`${stageNameFor(kind as 'finetune', { labels: plan.labels[0] ?? '', labeled: plan.data.labeled })}.json`)));
 }
 
 /** The full report once every stage is trained: the classifier on the test set, views, the embedding map. */
