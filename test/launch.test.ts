@@ -66,7 +66,7 @@ test('two launchers on loopback (--nnodes 2, --node-rank 0|1, --master): one run
     const [r0, r1] = await Promise.all([n0.done, n1.done]);
     assert.equal(r0.code, 0, n0.stderr);
     assert.equal(r1.code, 0, n1.stderr);
-    assert.match(n0.stderr, new RegExp(`simclr: node 0 of 2: 1 worker on this machine \\(pid \\d+ for rank 0 of 2\\), rendezvous 127\\.0\\.0\\.1:${port}, 1 thread each`));
+    assert.match(n0.stderr, new RegExp(`simclr: node 0 of 2: 1 worker on this machine \\(pid \\d+ for rank 0 of 2\\), rendezvous 127\\.0\\.0\\.1:${port}, Gloo on 127\\.0\\.0\\.1, 1 thread each`));
     assert.match(n1.stderr, new RegExp(`simclr: node 1 of 2: 1 worker on this machine \\(pid \\d+ for rank 1 of 2\\), rendezvous 127\\.0\\.0\\.1:${port}`));
     assert.match(n0.stdout, /pretraining ResNet-18 \(width 0\.25\) on 320 images/);
     assert.equal(n1.stdout, '', "node 1's worker leaves the talking to rank 0");

@@ -54,6 +54,14 @@ op('isDisposed', () => {
   a.dispose();
   assert.equal(native.isDisposed(h), true);
 });
+op('ageSlotForTest', () => {
+  const a = t.ones([2]);
+  const h = a.h;
+  const aged = native.ageSlotForTest(h);
+  assert.equal(native.isDisposed(h), true, 'the old handle dies');
+  assert.equal(native.isDisposed(aged), false, 'the new one names the same tensor');
+  native.dispose(aged);
+});
 op(['liveTensors', 'liveBytes'], () => {
   const before = t.liveTensors();
   const bytes = t.liveBytes();
