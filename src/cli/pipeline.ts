@@ -7,7 +7,7 @@ import { RunFolder } from '../train';
 import { PlanError, leadProcess, resultsTable, runPipeline, type ClassifierSettings, type PipelinePlan, type PretrainSettings } from '../run';
 import { withRecipe } from '../run/recipes';
 import { userInputsOf } from '../run/data';
-import { budgetPipeline, parseBudget, parseSplit, replanAfterPretrain, reportBudget, DEFAULT_SPLIT, type Budget } from '../run/budget';
+import { budgetPipeline, lengthsOf, parseBudget, parseSplit, replanAfterPretrain, reportBudget, DEFAULT_SPLIT, type Budget } from '../run/budget';
 import { UsageError } from './options';
 
 type Parse = Pick<ParseResult<typeof pipelineOptions>, 'values' | 'given'>;
@@ -43,25 +43,17 @@ export async function runPipelineAndReport(plan: PipelinePlan, howToContinue?: s
   const started = performance.now();
   const planned = budget ? await budgetPipeline(plan, budget, flags) : { plan, fresh: false };
   // With a budget, the classifier stages are planned again on the minutes left after pretraining (a flag's epochs stand).
-  const afterPretrain = budget ? () => keepFlags(replanAfterPretrain(plan.out, started), flags) : undefined;
+  const afterPretrain = budget
+    ? () => {
+        const replanned = replanAfterPretrain(plan.out, started);
+        return replanned && lengthsOf(replanned, flags, true);
+      }
+    : undefined;
   const outcome = await runPipeline({ ...planned.plan, ...(afterPretrain ? { afterPretrain } : {}) });
   if (outcome === 'finished' && leadProcess()) console.log(`\n${resultsTable(new RunFolder(plan.out))}`);
   // A continued run's minutes are this session's only: budget.json keeps the first run's figure.
   if (budget && outcome === 'finished' && planned.fresh) reportBudget(plan.out, budget.seconds, (performance.now() - started) / 1000);
   return exitFor('the pipeline', outcome, howToContinue);
-}
-
-/** A replanned stage length gives way to the epochs or images a flag set. */
-function keepFlags(lengths: ReturnType<typeof replanAfterPretrain>, flags?: PipelinePlan): ReturnType<typeof replanAfterPretrain> {
-  if (!lengths) return null;
-  const out: NonNullable<ReturnType<typeof replanAfterPretrain>> = {};
-  for (const [stage, l] of Object.entries(lengths) as [keyof typeof lengths, { epochs: number; maxImages?: number }][]) {
-    const given = flags?.[stage] ?? {};
-    // Distillation's subset: the new plan's, or all images (0) where a whole epoch now fits.
-    const maxImages = stage === 'distill' ? l.maxImages ?? 0 : l.maxImages;
-    out[stage] = { ...(given.epochs === undefined ? { epochs: l.epochs } : {}), ...(maxImages !== undefined && given.maxImages === undefined ? { maxImages } : {}) } as { epochs: number };
-  }
-  return out;
 }
 
 /** --budget and --budget-split, checked; planning runs in one process (with workers, give the epochs). */

@@ -12,7 +12,7 @@ import { PRETRAIN_DEFAULTS, CLASSIFIER_DEFAULTS } from '../defaults';
 import type { PipelinePlan } from '../stages/pipeline';
 import { calibrate, type StepCosts } from './calibrate';
 import { applyCompute } from '../stages/compute';
-import { describePlan, planBudget, type BudgetPlan, type BudgetStage } from './plan';
+import { BUDGET_STAGES, describePlan, planBudget, type BudgetPlan, type BudgetStage } from './plan';
 import { writeAtomic } from '../../util/fs';
 
 export { parseBudget, parseSplit, onlyStage, DEFAULT_SPLIT, type BudgetPlan } from './plan';
@@ -94,14 +94,7 @@ export async function planWithBudget(plan: PipelinePlan, budget: Budget, flags: 
   test?.stored?.close();
   const planned = planBudget({ seconds: budget.seconds, split: budget.split, costs, counts: n, decodeSeconds, pretrainBatch, ...(expect.reserve ? { reserve: expect.reserve } : {}) });
   console.log(describePlan(planned));
-  const out: PipelinePlan = { ...plan };
-  for (const stage of ['pretrain', 'supervised', 'finetune', 'distill'] as const) {
-    // The budget sets a stage's length unless a flag did (a recipe's epochs give way to it).
-    const given = flags[stage] ?? {};
-    const s = planned[stage];
-    if (!s) continue;
-    out[stage] = { ...plan[stage], ...(given.epochs === undefined ? { epochs: s.epochs } : {}), ...(s.maxImages && given.maxImages === undefined ? { maxImages: s.maxImages } : {}) };
-  }
+  const out = withLengths(plan, lengthsOf(planned, flags));
   if (pretrainBatch !== wanted) out.pretrain = { ...out.pretrain, batch: pretrainBatch };
   mkdirSync(plan.out, { recursive: true });
   writeAtomic(join(plan.out, BUDGET_FILE), JSON.stringify({ budget: budget.seconds, split: budget.split, costs, counts: n, plan: planned }, null, 2));
@@ -110,13 +103,40 @@ export async function planWithBudget(plan: PipelinePlan, budget: Budget, flags: 
 
 export const BUDGET_FILE = 'budget.json';
 
+/** A stage's length as its settings take it. */
+export type StageLength = { epochs?: number; maxImages?: number };
+
+/**
+ * The planned stages' lengths, each where a flag did not set it (a flag's epochs or images
+ * win; a recipe's epochs give way). With `replanned`, a distillation planned again without a
+ * subset gets maxImages 0 (all images), replacing the earlier plan's subset.
+ */
+export function lengthsOf(planned: BudgetPlan, flags: Partial<Record<BudgetStage, StageLength | undefined>> = {}, replanned = false): Partial<Record<BudgetStage, StageLength>> {
+  const out: Partial<Record<BudgetStage, StageLength>> = {};
+  for (const stage of BUDGET_STAGES) {
+    const s = planned[stage];
+    if (!s) continue;
+    const given = flags[stage] ?? {};
+    const maxImages = s.maxImages ?? (replanned && stage === 'distill' ? 0 : undefined);
+    out[stage] = { ...(given.epochs === undefined ? { epochs: s.epochs } : {}), ...(maxImages !== undefined && given.maxImages === undefined ? { maxImages } : {}) };
+  }
+  return out;
+}
+
+/** The pipeline plan with these lengths over its stages' settings. */
+export function withLengths(plan: PipelinePlan, lengths: Partial<Record<BudgetStage, StageLength>>): PipelinePlan {
+  const out: PipelinePlan = { ...plan };
+  for (const stage of BUDGET_STAGES) if (lengths[stage]) out[stage] = { ...plan[stage], ...lengths[stage] };
+  return out;
+}
+
 /**
  * The classifier stages planned again once pretraining is done, on the minutes the budget
  * has left (measured from `startedMs`) and the same costs and shares: pretraining's
  * calibration is a few steps, and its error would otherwise fall on the total. Recorded in
  * budget.json; null when the run has no budget record.
  */
-export function replanAfterPretrain(out: string, startedMs: number): Partial<Record<'supervised' | 'finetune' | 'distill', { epochs: number; maxImages?: number }>> | null {
+export function replanAfterPretrain(out: string, startedMs: number): BudgetPlan | null {
   const file = join(out, BUDGET_FILE);
   if (!existsSync(file)) return null;
   const record = JSON.parse(readFileSync(file, 'utf8')) as { budget: number; split: Record<BudgetStage, number>; costs: StepCosts; counts: StageCounts; plan: BudgetPlan; replanned?: unknown };
@@ -127,15 +147,10 @@ export function replanAfterPretrain(out: string, startedMs: number): Partial<Rec
   if (!(shares > 0)) return null;
   const split = { pretrain: 0, supervised: record.split.supervised / shares, finetune: record.split.finetune / shares, distill: record.split.distill / shares };
   const planned = planBudget({ seconds: left, split, costs: { ...record.costs, seconds: 0 }, counts: record.counts, decodeSeconds: 0, pretrainBatch: 1 });
-  const lengths: Partial<Record<'supervised' | 'finetune' | 'distill', { epochs: number; maxImages?: number }>> = {};
-  for (const stage of ['supervised', 'finetune', 'distill'] as const) {
-    const p = planned[stage];
-    if (p) lengths[stage] = { epochs: p.epochs, ...(p.maxImages ? { maxImages: p.maxImages } : {}) };
-  }
   console.log(`budget: pretraining done after ${(elapsed / 60).toFixed(1)} min; the other stages planned again on the ${(left / 60).toFixed(1)} min left`);
   console.log(describePlan({ ...planned, decode: 0, calibrate: 0, total: left }).split('\n').slice(1).join('\n'));
   writeAtomic(file, JSON.stringify({ ...record, plan: { ...record.plan, ...planned }, replanned: { afterSeconds: Math.round(elapsed), left: Math.round(left) } }, null, 2));
-  return lengths;
+  return planned;
 }
 
 /** Prints the minutes used against the budget and records them in budget.json. */

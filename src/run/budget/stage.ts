@@ -11,7 +11,7 @@ import type { PipelinePlan } from '../stages/pipeline';
 import { calibrate } from './calibrate';
 import { applyCompute } from '../stages/compute';
 import { describePlan, onlyStage, planBudget } from './plan';
-import { countsFor, planWithBudget } from './index';
+import { countsFor, lengthsOf, planWithBudget } from './index';
 
 /** A resumed stage keeps the length it was planned with; a budget then says so and changes nothing. */
 function resumed(what: string): void {
@@ -46,6 +46,5 @@ export async function budgetClassifier(plan: ClassifierPlan, seconds: number): P
   test?.stored?.close();
   const planned = planBudget({ seconds, split: onlyStage(plan.kind), costs, counts, decodeSeconds, pretrainBatch: 2 });
   console.log(describePlan(planned));
-  const stage = planned[plan.kind]!;
-  return { ...plan, settings: { ...s, epochs: stage.epochs, ...(stage.maxImages ? { maxImages: stage.maxImages } : {}) } };
+  return { ...plan, settings: { ...s, ...lengthsOf(planned)[plan.kind] } };
 }

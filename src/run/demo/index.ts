@@ -10,7 +10,7 @@ import { writeImageFolder } from '../../data';
 import { defaultCacheDir } from '../../torch/cache-dir';
 import { RunFolder, hasCheckpoint, PRETRAIN_CHECKPOINT } from '../../train';
 import { RECIPES } from '../recipes';
-import { BUDGET_FILE, DEFAULT_SPLIT, planWithBudget, reportBudget, type BudgetPlan } from '../budget';
+import { BUDGET_FILE, DEFAULT_SPLIT, lengthsOf, planWithBudget, reportBudget, withLengths, type BudgetPlan } from '../budget';
 import { runPretrain } from '../stages/pretrain';
 import { runClassifierStage, stageNameFor } from '../stages/classifier';
 import { reportAtTheEnd, type PipelinePlan } from '../stages/pipeline';
@@ -56,12 +56,7 @@ async function stageLengths(plan: PipelinePlan, seconds: number, labels: { label
     const reserve = { what: 'choosing the labels (embedding the pool, k-means)', images: pool, seconds: 5 };
     planned = (await planWithBudget(plan, { seconds, split: DEFAULT_SPLIT }, { ...plan, pretrain: {}, supervised: {}, finetune: {}, distill: {} }, { labels, reserve })).planned;
   }
-  const out = { ...plan };
-  for (const stage of ['pretrain', 'supervised', 'finetune', 'distill'] as const) {
-    const s = planned[stage]!;
-    out[stage] = { ...plan[stage], epochs: s.epochs, ...(s.maxImages ? { maxImages: s.maxImages } : {}) };
-  }
-  return { plan: out, fresh };
+  return { plan: withLengths(plan, lengthsOf(planned)), fresh };
 }
 
 /** The classifier stages: the random-label baseline (outside the budget), then the pipeline's three on the suggested labels. */
