@@ -22,6 +22,7 @@ export function peerEnv(kind: PeerEnv): NodeJS.ProcessEnv {
   return env;
 }
 
+/** A peer process (PyTorch by default; bench/ort-peer.js for onnxruntime) answering JSON lines. */
 export class PyTorchPeer {
   private readonly proc: ChildProcessWithoutNullStreams;
   private readonly lines: AsyncIterableIterator<string>;
@@ -29,8 +30,9 @@ export class PyTorchPeer {
   constructor(
     env: PeerEnv = 'same',
     readonly label = 'pytorch',
+    command: [string, string] = [PYTHON, join(__dirname, '..', '..', 'bench', 'py', 'peer.py')],
   ) {
-    this.proc = spawn(PYTHON, [join(__dirname, '..', '..', 'bench', 'py', 'peer.py')], { stdio: ['pipe', 'pipe', 'pipe'], env: peerEnv(env) });
+    this.proc = spawn(command[0], [command[1]], { stdio: ['pipe', 'pipe', 'pipe'], env: peerEnv(env) });
     this.proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[${label}] ${d}`));
     this.lines = createInterface({ input: this.proc.stdout })[Symbol.asyncIterator]();
   }
@@ -38,9 +40,9 @@ export class PyTorchPeer {
   async call<R = Record<string, number>>(cmd: object): Promise<R> {
     this.proc.stdin.write(JSON.stringify(cmd) + '\n');
     const next = await this.lines.next();
-    if (next.done) throw new Error(`the PyTorch peer (${PYTHON}) exited; is python3-torch installed?`);
+    if (next.done) throw new Error(`the ${this.label} peer exited; is python3-torch installed?`);
     const out = JSON.parse(next.value) as R & { error?: string };
-    if (out.error) throw new Error(`PyTorch peer: ${out.error}`);
+    if (out.error) throw new Error(`${this.label} peer: ${out.error}`);
     return out;
   }
 

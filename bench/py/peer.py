@@ -74,6 +74,19 @@ for line in sys.stdin:
         out = {"ok": True, "macs_per_image": step.macs_per_image(), "params": step.params, "bf16": step.bf16, "channels_last": step.channels_last}
     elif cmd["op"] == "pretrain_run":
         out = {"seconds": state["pretrain"].run(cmd["steps"], cmd.get("part", "step"))}
+    elif cmd["op"] == "infer_init":
+        import os
+        import sys as _sys
+
+        _sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import inference
+
+        keys = ("depth", "size", "batch", "threads", "precision", "channels_last", "mode")
+        inf = state[cmd["name"]] = inference.Inference(*(cmd[k] for k in keys))
+        inf.run(2)  # warm-up: caches, and a frozen model's first runs specialise it
+        out = {"ok": True, "params": inf.params}
+    elif cmd["op"] == "infer_run":
+        out = {"seconds": state[cmd["name"]].run(cmd["steps"])}
     elif cmd["op"] == "tiny_add":
         out = {"seconds": tiny_add(cmd["calls"], cmd["threads"])}
     elif cmd["op"] == "info":

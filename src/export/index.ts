@@ -2,6 +2,6 @@
 // safetensors, and a static web page that runs the ONNX model with onnxruntime-web.
 export { OnnxGraph, OPSET, IR_VERSION } from './onnx-graph';
 export { classifierToOnnx, describeInput, type OnnxExportOptions, type PixelInput } from './onnx-model';
-export { foldBatchNorm } from './fold';
+export { foldedValues } from './fold';
 export { torchvisionState, checkTorchvisionCompatible, type TorchvisionExport } from './torchvision';
 export { exportRun, defaultStage, onnxBytes, EXPORT_FORMATS, type ExportFormat, type ExportPlan, type ExportResult } from './run-export';

@@ -5,7 +5,7 @@ import * as t from '../torch';
 import { isSmallImage, type Normalisation } from '../augment';
 import { AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d, ReLU, Sequential, type Module } from '../nn';
 import { BasicBlock, Bottleneck, SelectiveKernelConv, type Classifier, type ResNet } from '../models';
-import { foldBatchNorm, values } from './fold';
+import { foldedValues, values } from './fold';
 import { OnnxGraph, int, ints, str } from './onnx-graph';
 
 export type PixelInput = 'uint8' | 'float';
@@ -52,9 +52,7 @@ class Emitter {
     const [dh, dw] = pair(conv.options.dilation, 1);
     const groups = conv.options.groups ?? 1;
     if (x.c !== conv.inChannels) throw new Error(`${label}: ${x.c} channels in, the convolution takes ${conv.inChannels}`);
-    const w = values(conv.weight, `${label}.weight`);
-    const b = conv.bias ? values(conv.bias, `${label}.bias`) : null;
-    const folded = bn ? foldBatchNorm(w, b, bn, label) : { weight: w, bias: b };
+    const folded = bn ? foldedValues(conv, bn, label) : { weight: values(conv.weight, `${label}.weight`), bias: conv.bias ? values(conv.bias, `${label}.bias`) : null };
     const dims = [conv.outChannels, conv.inChannels / groups, kh, kw];
     const inputs = [x.name, this.g.constant(`${label}.weight`, folded.weight, dims)];
     if (folded.bias) inputs.push(this.g.constant(`${label}.bias`, folded.bias, [conv.outChannels]));
@@ -221,7 +219,7 @@ export function classifierToOnnx(model: Classifier, o: OnnxExportOptions): Uint8
   for (let i = 0; i < model.fineTuneFrom; i++) {
     const layer = model.head.layers[i]!;
     const lin = layer.linear;
-    const folded = foldBatchNorm(values(lin.weight, `head.${i}.linear.weight`), lin.bias ? values(lin.bias, `head.${i}.linear.bias`) : null, layer.bn, `head.${i}`);
+    const folded = foldedValues(lin, layer.bn, `head.${i}`);
     let y = e.gemm(h.name, folded.weight, folded.bias, lin.outFeatures, lin.inFeatures, `head.${i}`);
     if (layer.relu) y = g.node('Relu', [y]);
     h = { name: y, dim: lin.outFeatures };

@@ -7,7 +7,7 @@ import * as t from '../torch';
 import type { Normalisation } from '../augment';
 import type { Classifier } from '../models';
 import { PlanError } from '../run/errors';
-import { foldBatchNorm, values } from './fold';
+import { foldedValues, values } from './fold';
 
 
 const TORCHVISION_DEPTHS = new Set([18, 34, 50, 101, 152]);
@@ -51,7 +51,7 @@ export function torchvisionState(model: Classifier, info: { classes: string[]; n
   for (let i = 0; i < k; i++) {
     const layer = model.head.layers[i]!;
     const lin = layer.linear;
-    const folded = foldBatchNorm(values(lin.weight, `head.${i}.linear.weight`), lin.bias ? values(lin.bias, `head.${i}.linear.bias`) : null, layer.bn, `head.${i}`);
+    const folded = foldedValues(lin, layer.bn, `head.${i}`);
     addLinear(folded.weight, folded.bias, lin.outFeatures, lin.inFeatures, index++);
     if (layer.relu) {
       fcLayers.push('nn.ReLU()');

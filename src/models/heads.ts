@@ -1,6 +1,6 @@
 // SimCLRv2's projection head and the classifiers built on it.
 import type { Tensor } from '../torch';
-import { BatchNorm1d, Linear, Module, init, type Placement } from '../nn';
+import { BatchNorm, BatchNorm1d, Linear, Module, init, type Placement } from '../nn';
 
 /** Linear (no bias: the batch norm after it has one) + batch norm, ReLU unless last. */
 export class HeadLayer extends Module {
@@ -17,10 +17,13 @@ export class HeadLayer extends Module {
     // The last layer's norm has no shift, as the official code (no bias anywhere at the output).
     this.bn = this.registerModule('bn', new BatchNorm1d(outDim, { center: relu, ...place }));
   }
+  batchNormPairs(): [Linear, BatchNorm][] {
+    return [[this.linear, this.bn]];
+  }
   forward(x: Tensor): Tensor {
     const a = this.linear.forward(x);
     const b = this.bn.forward(a);
-    a.dispose();
+    if (b !== a) a.dispose(); // a folded norm passes a through
     return this.relu ? b.relu_() : b;
   }
 }

@@ -1,9 +1,10 @@
 // ResNet v1 (torchvision layout and names) with SimCLRv2's options: a width multiplier,
 // selective kernels (SK) with the ResNet-D stem and average-pool shortcuts, and the
 // CIFAR stem (3x3 conv, stride 1, no max-pool) for small images.
-import { Tensor, cat, tidy, F } from '../torch';
+import { Tensor, cat, isGradEnabled, tidy, F } from '../torch';
 import {
   AvgPool2d,
+  BatchNorm,
   BatchNorm2d,
   Conv2d,
   Identity,
@@ -67,6 +68,12 @@ function chain(x: Tensor, ...fns: ((t: Tensor) => Tensor)[]): Tensor {
 /** relu(residual + shortcut(x)); frees the residual and the projected shortcut. */
 function addShortcut(residual: Tensor, x: Tensor, downsample: Sequential | null): Tensor {
   const identity = downsample ? downsample.forward(x) : x;
+  if (!isGradEnabled()) {
+    // Evaluation: the residual is this block's own fresh output, so it takes the sum in place.
+    residual.add_(identity);
+    if (identity !== x) identity.dispose();
+    return residual.relu_();
+  }
   const y = residual.add(identity);
   residual.dispose();
   if (identity !== x) identity.dispose();
@@ -98,6 +105,12 @@ export class SelectiveKernelConv extends Module {
     this.reduce = this.registerModule('reduce', new Conv2d(outChannels, mid, 1, { bias: false, ...place }));
     this.reduce_bn = this.registerModule('reduce_bn', new BatchNorm2d(mid, place));
     this.select = this.registerModule('select', new Conv2d(mid, 2 * outChannels, 1, { bias: false, ...place }));
+  }
+  batchNormPairs(): [Conv2d, BatchNorm][] {
+    return [
+      [this.conv, this.bn],
+      [this.reduce, this.reduce_bn],
+    ];
   }
   forward(x: Tensor): Tensor {
     const c = this.outChannels;
@@ -178,6 +191,11 @@ export class BasicBlock extends Module {
   get lastBn(): BatchNorm2d {
     return this.bn2;
   }
+  batchNormPairs(): [Conv2d, BatchNorm][] {
+    const pairs: [Conv2d, BatchNorm][] = [[this.conv2, this.bn2]];
+    if (this.conv1 instanceof Conv2d && this.bn1 instanceof BatchNorm) pairs.push([this.conv1, this.bn1]);
+    return pairs;
+  }
   forward(x: Tensor): Tensor {
     const sk = this.conv1 instanceof SelectiveKernelConv;
     const out = chain(
@@ -218,6 +236,14 @@ export class Bottleneck extends Module {
   }
   get lastBn(): BatchNorm2d {
     return this.bn3;
+  }
+  batchNormPairs(): [Conv2d, BatchNorm][] {
+    const pairs: [Conv2d, BatchNorm][] = [
+      [this.conv1, this.bn1],
+      [this.conv3, this.bn3],
+    ];
+    if (this.conv2 instanceof Conv2d && this.bn2 instanceof BatchNorm) pairs.push([this.conv2, this.bn2]);
+    return pairs;
   }
   forward(x: Tensor): Tensor {
     const sk = this.conv2 instanceof SelectiveKernelConv;
@@ -320,6 +346,12 @@ export class ResNet extends Module {
         if ((m instanceof BasicBlock || m instanceof Bottleneck) && m.lastBn.weight) init.zeros_(m.lastBn.weight);
       }
     }
+  }
+
+  /** The stem's convolution (the last of the ResNet-D stem's three) and bn1. */
+  batchNormPairs(): [Conv2d, BatchNorm][] {
+    const stem = this.conv1 instanceof Sequential ? this.conv1.layers[this.conv1.layers.length - 1] : this.conv1;
+    return stem instanceof Conv2d ? [[stem, this.bn1]] : [];
   }
 
   /** Pooled features [N, outputDim] (the encoder output SimCLR uses). */

@@ -3,4 +3,5 @@ export { Module, parameter } from './module';
 export * from './layers';
 export * as init from './init';
 export { prepareModel, layoutBatch, inPrecision, forwardIn } from './compute';
-export { inference } from './inference';
+export { inference, holdForInference } from './inference';
+export { foldedAffine, foldForInference, batchNormPairs, isFolded, type FoldPairs, type Foldable } from './fold';

@@ -19,9 +19,17 @@ export interface Conv2dOptions extends Placement {
   bias?: boolean;
 }
 
+/** The weights an evaluation forward uses in place of a layer's own (nn/fold.ts sets them). */
+export interface InferenceParams {
+  weight: Tensor;
+  bias: Tensor | null;
+}
+
 export class Conv2d extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** Batch norm folded in and/or cast for inference; used in eval mode only. */
+  inferenceParams: InferenceParams | null = null;
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
@@ -40,13 +48,16 @@ export class Conv2d extends Module {
   }
   forward(x: Tensor): Tensor {
     const o = this.options;
-    return F.conv2d(x, this.weight, this.bias, { stride: o.stride, padding: o.padding, dilation: o.dilation, groups: o.groups });
+    const p = !this.training && this.inferenceParams ? this.inferenceParams : this;
+    return F.conv2d(x, p.weight, p.bias, { stride: o.stride, padding: o.padding, dilation: o.dilation, groups: o.groups });
   }
 }
 
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** Batch norm folded in and/or cast for inference; used in eval mode only. */
+  inferenceParams: InferenceParams | null = null;
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
@@ -58,7 +69,8 @@ export class Linear extends Module {
     this.bias = options.bias === false ? null : this.registerParameter('bias', defaultBias_(empty([outFeatures], place), this.weight));
   }
   forward(x: Tensor): Tensor {
-    return F.linear(x, this.weight, this.bias);
+    const p = !this.training && this.inferenceParams ? this.inferenceParams : this;
+    return F.linear(x, p.weight, p.bias);
   }
 }
 
@@ -82,6 +94,8 @@ export type BatchNormImpl = (x: Tensor, layer: BatchNorm) => Tensor;
 export class BatchNorm extends Module {
   /** Used instead of libtorch's batch norm in training mode when set (it updates the running statistics itself). */
   trainingImpl: BatchNormImpl | null = null;
+  /** Folded into the layer before it (nn/fold.ts): in eval mode the input passes through. */
+  foldedAway = false;
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
   readonly runningMean: Tensor;
@@ -110,6 +124,7 @@ export class BatchNorm extends Module {
     if (rank !== this.rank && !(this.rank === 2 && rank === 3)) {
       throw new Error(`BatchNorm${this.rank === 4 ? '2d' : '1d'}: expected a ${this.rank}-d input, got [${x.shape.join(', ')}]`);
     }
+    if (!this.training && this.foldedAway) return x;
     if (this.training) this.numBatchesTracked.add_(1);
     if (this.training && this.trainingImpl) return this.trainingImpl(x, this);
     return F.batchNorm(x, {
@@ -196,6 +211,15 @@ export class Flatten extends Module {
 /** Children named '0', '1', ... as torch.nn.Sequential; intermediate results are freed as it goes. */
 export class Sequential extends Module {
   readonly layers: Module[];
+  /** A convolution or linear layer directly followed by a batch norm folds (nn/fold.ts). */
+  batchNormPairs(): [Conv2d | Linear, BatchNorm][] {
+    const pairs: [Conv2d | Linear, BatchNorm][] = [];
+    this.layers.forEach((m, i) => {
+      const next = this.layers[i + 1];
+      if ((m instanceof Conv2d || m instanceof Linear) && next instanceof BatchNorm) pairs.push([m, next]);
+    });
+    return pairs;
+  }
   constructor(...layers: Module[]) {
     super();
     this.layers = layers;

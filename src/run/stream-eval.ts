@@ -4,7 +4,7 @@
 import * as t from '../torch';
 import { evalInput } from '../augment';
 import { hostTensor, listImages, streamImages, undecodableError } from '../data';
-import { forwardIn, prepareModel, type Module } from '../nn';
+import { forwardIn, holdForInference, type Module } from '../nn';
 import type { SimCLRModel } from '../models';
 import { batchStarts, rowsFromWorkers, type Normalisation } from '../train';
 import { PlanError } from './errors';
@@ -54,8 +54,8 @@ export async function evaluateFolderStream(dir: string, o: StreamEvalOptions): P
   // The files of this worker's chunks, one after another: streamImages cuts them into the same chunks.
   const files = mine.flatMap((c) => list.files.slice(c * chunk, (c + 1) * chunk));
   const globalPosition = (p: number): number => mine[Math.floor(p / chunk)]! * chunk + (p % chunk);
-  for (const c of o.classifiers) prepareModel(c.model).eval();
-  if (o.encoder) prepareModel(o.encoder).eval();
+  // Each model folded once for the whole pass (nn/inference.ts).
+  const releases = [...o.classifiers.map((c) => holdForInference(c.model)), ...(o.encoder ? [holdForInference(o.encoder)] : [])];
   const hits = o.classifiers.map(() => ({ top1: 0, top5: 0 }));
   const failed = new Uint8Array(list.files.length);
   const parts: { positions: number[]; features: t.Tensor }[] = [];
@@ -93,7 +93,7 @@ export async function evaluateFolderStream(dir: string, o: StreamEvalOptions): P
     for (const p of parts) p.features.dispose();
     throw e;
   } finally {
-    for (const c of o.classifiers) c.model.train();
+    for (const release of releases) release();
   }
   // The images decoded, in folder order: rows of the features and their labels.
   const row = new Int32Array(list.files.length).fill(-1);

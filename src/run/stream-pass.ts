@@ -5,7 +5,7 @@ import * as t from '../torch';
 import type { Tensor } from '../torch';
 import { evalInput, type Normalisation } from '../augment';
 import { hostTensor, streamImages, undecodableError } from '../data';
-import { inference, type Module } from '../nn';
+import { holdForInference, inference, type Module } from '../nn';
 
 export interface StreamPass {
   files: readonly string[];
@@ -21,7 +21,9 @@ export interface StreamPass {
  */
 export async function streamPass(p: StreamPass, model: Module, take: (out: Tensor, positions: number[]) => void): Promise<string[]> {
   const skipped: string[] = [];
-  for await (const chunk of streamImages(p.files, { size: p.size, channels: p.channels, chunk: 64, square: true })) {
+  const release = holdForInference(model); // folded once for the pass; inference() below shares it
+  try {
+    for await (const chunk of streamImages(p.files, { size: p.size, channels: p.channels, chunk: 64, square: true })) {
     if (chunk.failed.length > 0 && !p.skipBadImages) {
       const [first] = chunk.failed;
       throw undecodableError(p.files[first!.position]!, first!.error, chunk.failed.length);
@@ -29,6 +31,9 @@ export async function streamPass(p: StreamPass, model: Module, take: (out: Tenso
     skipped.push(...chunk.failed.map((f) => p.files[f.position]!));
     if (chunk.positions.length === 0) continue;
     inference(model, (forward) => t.tidy(() => take(forward(evalInput(hostTensor(chunk.batch), p.size, p.norm)).to('float32'), chunk.positions)));
+    }
+  } finally {
+    release();
   }
   return skipped;
 }

@@ -3,7 +3,7 @@
 import * as t from '../torch';
 import { evalInput } from '../augment';
 import { decodeImageBytes } from '../data';
-import { forwardIn, prepareModel } from '../nn';
+import { forwardIn, holdForInference } from '../nn';
 import type { Classifier } from '../models';
 import { loadClassifier, openRun, type RunConfig } from '../run/folder';
 import { defaultStage } from '../export';
@@ -30,8 +30,7 @@ export class ServedModel {
     const opened = openRun(run);
     const chosen = stage || defaultStage(opened.run, run);
     const { model } = loadClassifier(opened.run, chosen);
-    model.eval();
-    prepareModel(model);
+    holdForInference(model); // held for the server's life: batch norm folded once
     return new ServedModel(run, chosen, opened.config, model);
   }
 

@@ -2,7 +2,7 @@
 // against labels (fine-tuning, supervised baseline) or a frozen teacher's outputs
 // (distillation); and its top-1 / top-5 evaluation.
 import * as t from '../torch';
-import { inference, prepareModel, type Module } from '../nn';
+import { holdForInference, inference, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { evalInput, fineTuneViewOptions, type Normalisation, type ViewOptions } from '../augment';
 import { BatchLoader, imageBatch, range, shareOf, type Batch, type ImageDataset, type LoaderOptions } from '../data';
@@ -93,7 +93,8 @@ class SharedBatches extends BatchLoader {
 export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
   const c = r.config;
   prepareModel(r.model);
-  if (r.teacher) prepareModel(r.teacher).eval();
+  // The frozen teacher evaluates every step: batch norm folded once for the whole stage.
+  const releaseTeacher = r.teacher ? holdForInference(r.teacher) : null;
   if (!r.teacher && !r.data.labels) throw new Error(`${r.stage}: ${r.data.source} has no labels`);
   const group = r.workers && r.workers.worldSize > 1 ? r.workers : null;
   const batchSize = Math.min(c.batchSize, (r.indices ?? r.data.ids).length);
@@ -136,6 +137,7 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
   } finally {
     optimizer.dispose();
     loader.dispose();
+    releaseTeacher?.();
     if (group) useSyncBatchNorm(r.model, null);
   }
 }

@@ -3,7 +3,7 @@
 // synthetic images of the run's size, model and batch, and an evaluation pass.
 import * as t from '../../torch';
 import { Classifier, SimCLRModel, type ResNetOptions } from '../../models';
-import { forwardIn, prepareModel } from '../../nn';
+import { holdForInference, inference, prepareModel } from '../../nn';
 import { LARS, SGD } from '../../optim';
 import { evalInput, fineTuneViewOptions, simclrViewOptions, type Normalisation } from '../../augment';
 import { RunFolder, classifierStep, distillStep, pretrainStep, saveCheckpoint } from '../../train';
@@ -97,9 +97,15 @@ export function calibrate(m: CalibrationModel, steps = 3): StepCosts {
     const epoch = timedCheckpoint(classifier, sgd) + 0.05;
     sgd.dispose();
     labels.dispose();
-    classifier.eval();
-    const evaluate = timed(() => t.noGrad(() => t.tidy(() => void forwardIn(classifier, evalInput(cbatch, m.size, norm)).item)), steps) / cb;
-    const distill = timedDistill(m, classifier, cbatch, norm, steps) / cb;
+    const evaluate = inference(classifier, (forward) => timed(() => t.tidy(() => void forward(evalInput(cbatch, m.size, norm))), steps)) / cb;
+    const release = holdForInference(classifier); // a teacher, as distillation holds it
+    const distill = (() => {
+      try {
+        return timedDistill(m, classifier, cbatch, norm, steps) / cb;
+      } finally {
+        release();
+      }
+    })();
     cbatch.dispose();
     return { pretrain, train, evaluate, distill, epoch, seconds: (performance.now() - started) / 1000 };
   } finally {
