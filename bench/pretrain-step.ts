@@ -25,23 +25,38 @@ t.tuneProcess({ allocator: false });
 import { decodeImages, listImages, seededRandom } from '../src/data';
 import { PyTorchPeer, median, spread } from './peer';
 import { pretrainStep, pretrainUpdate, type PretrainState } from '../src/train';
+import { writeBenchResults } from './results-file';
 
 /** CIFAR-10's channel statistics; bench/py/simclr_step.py normalises with the same numbers. */
 const CIFAR_NORM = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
 import { DATASETS } from '../test/helpers';
 
-const BATCH = Number(process.env.BATCH ?? 256);
+
+/** A model and image size the step is measured at; BATCH overrides the first case's batch. */
+interface Case {
+  model: string;
+  depth: 18 | 50;
+  size: number;
+  batch: number;
+  /** Suffix of the printed figures ('' for the first case, whose names predate the others). */
+  suffix: string;
+}
+const CASES: Case[] = [
+  { model: 'resnet18_32px', depth: 18, size: 32, batch: Number(process.env.BATCH ?? 256), suffix: '' },
+  { model: 'resnet50_224px', depth: 50, size: 224, batch: 32, suffix: '_resnet50_224px' },
+].filter((c) => !process.env.MODELS || process.env.MODELS.split(',').includes(c.model)) as Case[];
 const THREADS = Number(process.env.THREADS ?? 2);
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const CIFAR = process.env.CIFAR ?? join(DATASETS, 'cifar10', 'train');
 /** The ceiling's convolution: [CEIL_N, 256, 32, 32] -> 256 channels, 3x3, padding 1. */
 const CEIL_N = Number(process.env.CEIL_N ?? 64);
 
-async function cifarBatch(n: number): Promise<Uint8Array> {
+/** n CIFAR-10 images decoded at size (upscaled for the photo-sized case: the views' work is set by their output size). */
+async function cifarBatch(n: number, size = 32): Promise<Uint8Array> {
   const list = listImages(CIFAR);
   const rnd = seededRandom(1);
   const files = Array.from({ length: n }, () => list.files[Math.floor(rnd() * list.files.length)]!);
-  return (await decodeImages(files, 32, 3)).pixels;
+  return (await decodeImages(files, size, 3)).pixels;
 }
 
 /**
@@ -91,13 +106,14 @@ interface Pretrainer {
   dispose: () => void;
 }
 
-function pretrainer(images: t.Tensor): Pretrainer {
-  const model = t.nn.prepareModel(new t.SimCLRModel({ encoder: { depth: 18, cifarStem: true } }));
-  const macs = macsPerImage(model, images.shape[2]!);
+function pretrainer(images: t.Tensor, depth: 18 | 50 = 18): Pretrainer {
+  const size = images.shape[2]!;
+  const model = t.nn.prepareModel(new t.SimCLRModel({ encoder: { depth, cifarStem: size <= 32 } }));
+  const macs = macsPerImage(model, size);
   const batch = images.shape[0]!;
   const optimizer = new t.LARS(model.namedParameters(), { lr: t.scaleLearningRate(1.0, batch), weightDecay: 1e-4 });
   // The training step itself (src/train/steps.ts), as `simclr pretrain` runs it.
-  const state: PretrainState = { model, optimizer, views: t.simclrViewOptions(32), norm: CIFAR_NORM, temperature: 0.5 };
+  const state: PretrainState = { model, optimizer, views: t.simclrViewOptions(size), norm: CIFAR_NORM, temperature: 0.5 };
   const at = { stage: 'bench', step: 0, lr: t.scaleLearningRate(1.0, batch) };
   return {
     step: () => void pretrainStep(state, images, at),
@@ -157,21 +173,34 @@ async function main(): Promise<void> {
       ` (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}); addon allocator: ${addonAllocator}`,
   );
   console.log(allocatorLine());
-  const pixels = await cifarBatch(512);
-  const all = t.keep(t.fromBytes(pixels, [512, 3, 32, 32], 'uint8'));
-  const images = t.keep(all.slice(0, 0, BATCH));
+  const figures: Record<string, number | string> = {};
+  for (const c of CASES) Object.assign(figures, await runCase(c, compute));
+  const file = writeBenchResults('pretrain-step', figures, { threads: THREADS, rounds: ROUNDS, allocator: ALLOCATOR, precision: compute.precision, channelsLast: compute.channelsLast, cases: CASES });
+  console.log(`wrote ${file}`);
+  if (ALLOCATOR !== 'tuned') console.log('(run with BENCH_ALLOCATOR=glibc: both sides on glibc allocator defaults)');
+}
 
-  // 1. Views for 512 images against one pretraining step at batch 512 (ours only).
+/** Views for 512 CIFAR-10 images against one pretraining step at batch 512 (ours only). */
+async function viewsFraction(): Promise<number> {
+  const all = t.keep(t.fromBytes(await cifarBatch(512), [512, 3, 32, 32], 'uint8'));
   const viewTimes = [0, 1, 2, 3].map(() => seconds(() => t.tidy(() => void t.simclrViews(all, t.simclrViewOptions(32)))));
   const big = pretrainer(all);
   big.step(); // warm-up
   const bigStep = seconds(big.step);
   big.dispose();
-  const viewFraction = median(viewTimes.slice(1)) / bigStep;
+  all.dispose();
+  console.log(`views for 512 CIFAR-10 images: ${(median(viewTimes.slice(1)) * 1000).toFixed(0)} ms; one pretraining step at batch 512: ${bigStep.toFixed(2)} s`);
+  return median(viewTimes.slice(1)) / bigStep;
+}
 
-  // 2. Step at BATCH: ours, the tuned peer and the out-of-the-box peer, interleaved.
-  const ours = pretrainer(images);
-  const fixedViews = t.keep(t.tidy(() => t.cat(t.simclrViews(images, t.simclrViewOptions(32)))));
+/** One model's step: ours, the tuned peer and the out-of-the-box peer, interleaved; its figures. */
+async function runCase(c: Case, compute: t.ComputeSettings): Promise<Record<string, number | string>> {
+  const BATCH = c.batch;
+  const out: Record<string, number | string> = {};
+  const viewFraction = c.size <= 32 ? await viewsFraction() : null;
+  const images = t.keep(t.fromBytes(await cifarBatch(BATCH, c.size), [BATCH, 3, c.size, c.size], 'uint8'));
+  const ours = pretrainer(images, c.depth);
+  const fixedViews = t.keep(t.tidy(() => t.cat(t.simclrViews(images, t.simclrViewOptions(c.size)))));
   const file = join(__dirname, `pretrain-images-${process.pid}.safetensors`);
   t.saveSafetensors(file, { images, views: fixedViews });
   const tuned = new PyTorchPeer('same', 'pytorch tuned');
@@ -181,8 +210,8 @@ async function main(): Promise<void> {
   let inits: [Init, Init];
   try {
     inits = [
-      await tuned.call<Init>({ op: 'pretrain_init', images: file, threads: THREADS, tuned: true, precision: compute.precision, channels_last: compute.channelsLast }),
-      await plain.call<Init>({ op: 'pretrain_init', images: file, threads: THREADS, tuned: false }),
+      await tuned.call<Init>({ op: 'pretrain_init', images: file, threads: THREADS, tuned: true, precision: compute.precision, channels_last: compute.channelsLast, depth: c.depth, size: c.size }),
+      await plain.call<Init>({ op: 'pretrain_init', images: file, threads: THREADS, tuned: false, depth: c.depth, size: c.size }),
     ];
   } finally {
     rmSync(file);
@@ -250,25 +279,36 @@ async function main(): Promise<void> {
   const ceilingTflops = median(s.ceiling);
   const rates = (x: number[]): string => `${(BATCH / median(x)).toFixed(1)} img/s`;
 
+  const f = (name: string, value: number, digits = 3): string => {
+    out[`${name}${c.suffix}`] = Number(value.toFixed(digits));
+    return `${name}${c.suffix}=${value.toFixed(digits)}`;
+  };
+  const sp = (name: string, xs: number[]): string => {
+    out[`${name}${c.suffix}_spread`] = spread(xs);
+    return `${name}${c.suffix}_spread=${spread(xs)}`;
+  };
   console.log(`load average at end: ${loadavg()}`);
-  console.log(`views for 512 CIFAR-10 images: ${(median(viewTimes.slice(1)) * 1000).toFixed(0)} ms; one pretraining step at batch 512: ${bigStep.toFixed(2)} s`);
-  console.log(`views_fraction_of_step=${viewFraction.toFixed(4)}  (target: <= 0.10)`);
-  console.log(`SimCLR pretraining step, ResNet-18 CIFAR + 3-layer head, batch ${BATCH} (2 x ${BATCH} views), ${THREADS} threads, ${ROUNDS} rounds, interleaved (order rotated each round); medians:`);
+  if (viewFraction !== null) console.log(`${f('views_fraction_of_step', viewFraction, 4)}  (target: <= 0.10)`);
+  const encoder = c.depth === 18 && c.size <= 32 ? 'ResNet-18 CIFAR' : `ResNet-${c.depth} at ${c.size} px`;
+  console.log(`SimCLR pretraining step, ${encoder} + 3-layer head, batch ${BATCH} (2 x ${BATCH} views), ${THREADS} threads, ${ROUNDS} rounds, interleaved (order rotated each round); medians:`);
   console.log(`  whole step: simclr-ts ${rates(s.ours)}; pytorch tuned ${rates(s.tuned)}; pytorch out of the box ${rates(s.plain)}`);
   console.log(`  model part on fixed views: simclr-ts ${rates(s.oursModel)}; pytorch tuned ${rates(s.tunedModel)}`);
   console.log(`  views (2 x ${BATCH}, same algorithm): simclr-ts ${(median(s.oursViews) * 1000).toFixed(0)} ms; pytorch ${(median(s.tunedViews) * 1000).toFixed(0)} ms`);
-  console.log(`pretrain_step_ratio_vs_pytorch_tuned=${median(vsTuned).toFixed(3)}`);
-  console.log(`pretrain_step_ratio_vs_pytorch_tuned_spread=${spread(vsTuned)}`);
-  console.log(`pretrain_step_ratio_vs_pytorch=${median(vsPlain).toFixed(3)}`);
-  console.log(`pretrain_step_ratio_vs_pytorch_spread=${spread(vsPlain)}`);
-  console.log(`model_step_ratio_vs_pytorch_tuned=${median(modelVsTuned).toFixed(3)}`);
-  console.log(`model_step_ratio_vs_pytorch_tuned_spread=${spread(modelVsTuned)}`);
-  console.log(`views_ratio_vs_pytorch=${median(viewsVsTuned).toFixed(3)}  (spread ${spread(viewsVsTuned)})`);
+  console.log(f('pretrain_step_ratio_vs_pytorch_tuned', median(vsTuned)));
+  console.log(sp('pretrain_step_ratio_vs_pytorch_tuned', vsTuned));
+  console.log(f('pretrain_step_ratio_vs_pytorch', median(vsPlain)));
+  console.log(sp('pretrain_step_ratio_vs_pytorch', vsPlain));
+  console.log(f('model_step_ratio_vs_pytorch_tuned', median(modelVsTuned)));
+  console.log(sp('model_step_ratio_vs_pytorch_tuned', modelVsTuned));
+  console.log(`${f('views_ratio_vs_pytorch', median(viewsVsTuned))}  (spread ${spread(viewsVsTuned)})`);
+  sp('views_ratio_vs_pytorch', viewsVsTuned);
   console.log(`step: ${(stepFlops / 1e12).toFixed(3)} TFLOP counted (3 x forward multiply-adds x 2)`);
-  console.log(`achieved_tflops=${tflops.toFixed(3)}  (whole step; model part alone: ${modelTflops.toFixed(3)})`);
-  console.log(`${compute.precision}_conv_ceiling_tflops=${ceilingTflops.toFixed(3)}  (3x3 conv forward, [${CEIL_N}, 256, 32, 32] -> 256, channels-last; spread ${spread(s.ceiling)})`);
-  console.log(`fraction_of_ceiling=${(tflops / ceilingTflops).toFixed(3)}`);
-  if (ALLOCATOR !== 'tuned') console.log('(run with BENCH_ALLOCATOR=glibc: both sides on glibc allocator defaults)');
+  console.log(`${f('achieved_tflops', tflops)}  (whole step; model part alone: ${modelTflops.toFixed(3)})`);
+  console.log(`${f(`${compute.precision}_conv_ceiling_tflops`, ceilingTflops)}  (3x3 conv forward, [${CEIL_N}, 256, 32, 32] -> 256, channels-last; spread ${spread(s.ceiling)})`);
+  console.log(f('fraction_of_ceiling', tflops / ceilingTflops));
+  images.dispose();
+  fixedViews.dispose();
+  return out;
 }
 
 main().catch((e) => {

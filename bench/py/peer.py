@@ -67,7 +67,13 @@ for line in sys.stdin:
         loaded = st.load(cmd["images"])[0]
         tuned = bool(cmd.get("tuned"))
         step = simclr_step.PretrainStep(
-            loaded["images"], cmd["threads"], tuned=tuned, precision=cmd.get("precision", "bf16"), channels_last=cmd.get("channels_last", True)
+            loaded["images"],
+            cmd["threads"],
+            tuned=tuned,
+            precision=cmd.get("precision", "bf16"),
+            channels_last=cmd.get("channels_last", True),
+            depth=cmd.get("depth", 18),
+            size=cmd.get("size", 32),
         )
         step.fixed_views = loaded.get("views")
         state["pretrain"] = step

@@ -19,6 +19,15 @@ def cifar_resnet18():
     return m
 
 
+def encoder_for(depth, size):
+    """ResNet-18 with the CIFAR stem at 32 pixels or less (as simclr-ts picks it), else torchvision's."""
+    if depth == 18 and size <= 32:
+        return cifar_resnet18()
+    m = getattr(torchvision.models, f"resnet{depth}")()
+    m.fc = nn.Identity()
+    return m
+
+
 def head(dim, out=128):
     layers = []
     for i in range(3):
@@ -85,7 +94,29 @@ def shift_hue(x, shift):
     return torch.cat(chans, 1)
 
 
-def view(x, size, strength=0.5, subset=True):
+def blur_subset(x, on, sigma):
+    """Gaussian blur (kernel side = image side / 10, odd; zero padding) with each image's own
+    sigma, run only on the images that draw it (simclr-ts's kernel, on every image with an
+    identity kernel where it draws none, is more work)."""
+    n, c, h, w = x.shape
+    radius = (h // 10) // 2
+    ids = on.nonzero().squeeze(1)
+    if radius < 1 or ids.numel() == 0:
+        return x
+    k = 2 * radius + 1
+    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype).view(1, k)
+    kern = torch.exp(-offsets**2 / (2 * sigma[ids].view(-1, 1) ** 2))
+    kern = (kern / kern.sum(1, keepdim=True)).unsqueeze(1).expand(-1, c, k).reshape(-1, 1, k)
+    flat = x.index_select(0, ids).reshape(1, -1, h, w)
+    groups = flat.shape[1]
+    out = F.conv2d(flat, kern.unsqueeze(3), padding=(radius, 0), groups=groups)
+    out = F.conv2d(out, kern.unsqueeze(2), padding=(0, radius), groups=groups)
+    x = x.clone()
+    x[ids] = out.reshape(-1, c, h, w)
+    return x
+
+
+def view(x, size, strength=0.5, subset=True, blur=False):
     n = x.shape[0]
     x0, y0, w, h = sample_crops(n)
     flip = torch.rand(n) < 0.5
@@ -101,7 +132,10 @@ def view(x, size, strength=0.5, subset=True):
     order = torch.rand(n, 4).sort(1).indices
     out = jitter_by_subset(out, colour, order) if subset else jitter_masked(out, colour, order)
     g = torch.rand(n) < 0.2
-    return torch.where(g.view(-1, 1, 1, 1), gray(out).expand_as(out), out)
+    out = torch.where(g.view(-1, 1, 1, 1), gray(out).expand_as(out), out)
+    if blur:
+        out = blur_subset(out, torch.rand(n) < 0.5, torch.rand(n) * 1.9 + 0.1)
+    return out
 
 
 JITTER_OPS = [
@@ -217,10 +251,12 @@ class PretrainStep:
     passes where the processor has bf16 (precision), the loss in float32. The process's
     environment (allocator, OpenBLAS kernels) is set by whoever starts it."""
 
-    def __init__(self, images, threads, tuned=False, precision="bf16", channels_last=True):
+    def __init__(self, images, threads, tuned=False, precision="bf16", channels_last=True, depth=18, size=32):
         torch.set_num_threads(threads)
         torch.manual_seed(0)
-        self.encoder, self.head = cifar_resnet18(), head(512)
+        self.size = size
+        self.encoder = encoder_for(depth, size)
+        self.head = head(512 if depth < 50 else 2048)
         self.channels_last = tuned and channels_last
         self.bf16 = tuned and precision == "bf16"
         if self.channels_last:
@@ -232,7 +268,7 @@ class PretrainStep:
         self.fixed_views = None
 
     def macs_per_image(self):
-        x = torch.rand(2, 3, self.images.shape[2], self.images.shape[3])
+        x = torch.rand(2, 3, self.size, self.size)
         self.encoder.eval(), self.head.eval()
         try:
             return count_macs([self.encoder, self.head], x)
@@ -241,7 +277,10 @@ class PretrainStep:
 
     def views(self):
         x = self.images.float() / 255
-        return torch.cat([view(x, 32), view(x, 32)])
+        # As simclr-ts's views: above 32 pixels, colour strength 1 and blur (simclrViewOptions).
+        small = self.size <= 32
+        strength = 0.5 if small else 1.0
+        return torch.cat([view(x, self.size, strength, blur=not small), view(x, self.size, strength, blur=not small)])
 
     # CIFAR-10's channel statistics, as bench/pretrain-step.ts normalises with (CIFAR_NORM).
     MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).reshape(1, 3, 1, 1)
