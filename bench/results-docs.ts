@@ -95,12 +95,41 @@ function budget(r: ResultsFile): string {
   ].join(' ');
 }
 
+/** The encoder's inference speed and its ratios to each peer (above 1: simclr-ts is faster). */
+function inference(r: ResultsFile): string {
+  const f = r.figures;
+  const rows = (r.rows ?? []) as { model: string; precision: string; batch: number }[];
+  const cell = (name: string): string => (f[name] === undefined ? 'n/a' : `${f[name]}`);
+  const lines = ['| encoder | precision | batch | simclr-ts img/s | vs PyTorch eager | vs PyTorch frozen | vs onnxruntime |', '|---|---|---|---|---|---|---|'];
+  for (const row of rows) {
+    const key = `${row.model}_${row.precision}`;
+    const model = row.model.replace(/^resnet(\d+)_(\d+)px$/, 'ResNet-$1, $2 px');
+    lines.push(`| ${model} | ${row.precision} | ${row.batch} | ${cell(`inference_images_per_second_${key}`)} | ${cell(`inference_ratio_vs_pytorch_${key}`)} | ${cell(`inference_ratio_vs_pytorch_frozen_${key}`)} | ${cell(`inference_ratio_vs_onnxruntime_${key}`)} |`);
+  }
+  lines.push('', `Ratios: the peer's seconds over ours, median of ${r.rounds} interleaved rounds, ${r.threads} threads. PyTorch ${(r.peers as { torch: string }).torch} frozen in bfloat16 is a model converted with .bfloat16() before freezing; onnxruntime runs float32 only. From ${where(r)}.`);
+  return lines.join('\n');
+}
+
+/** The pretraining step against PyTorch tuned, per model. */
+function pretrainStep(r: ResultsFile): string {
+  const f = r.figures;
+  const cases = (r.cases ?? []) as { model: string; batch: number; suffix: string }[];
+  const lines = ['| encoder | batch | whole step vs PyTorch tuned | model part vs tuned | views vs PyTorch | vs PyTorch out of the box |', '|---|---|---|---|---|---|'];
+  for (const c of cases) {
+    const g = (name: string): string => `${f[`${name}${c.suffix}`] ?? 'n/a'}`;
+    const model = c.model.replace(/^resnet(\d+)_(\d+)px$/, 'ResNet-$1, $2 px');
+    lines.push(`| ${model} | ${c.batch} | ${g('pretrain_step_ratio_vs_pytorch_tuned')} | ${g('model_step_ratio_vs_pytorch_tuned')} | ${g('views_ratio_vs_pytorch')} | ${g('pretrain_step_ratio_vs_pytorch')} |`);
+  }
+  lines.push('', `Ratios: PyTorch's seconds over ours, median of ${r.rounds} interleaved rounds, ${r.threads} threads, ${r.precision}${r.channelsLast ? ', channels-last' : ''}. From ${where(r)}.`);
+  return lines.join('\n');
+}
+
 /** name=value lines, as the benchmark printed them, and where they came from. */
 function figureList(r: ResultsFile): string {
   return ['```text', ...Object.entries(r.figures).map(([k, v]) => `${k}=${v}`), '```', `From ${where(r)}.`].join('\n');
 }
 
-const RENDER: Record<string, (r: ResultsFile) => string> = { 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds };
+const RENDER: Record<string, (r: ResultsFile) => string> = { 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep };
 
 /** The text with every results block rendered from its file (a block whose file is missing says so). */
 export function withResults(text: string): string {
