@@ -43,6 +43,10 @@ test('a budget becomes epochs, or one epoch on fewer images where an epoch does 
   assert.ok(short.distill!.maxImages! < 10000);
   const planned = (['pretrain', 'supervised', 'finetune', 'distill'] as const).reduce((s, k) => s + short[k]!.train * 1.05 + short[k]!.evaluate, 0);
   assert.ok(planned <= 120 - 10 - 5 + 1, `the stages fit what is left (${planned.toFixed(1)} s)`);
+  assert.equal(short.pretrain!.maxImages! % 256, 0, 'pretraining trains whole batches');
+  // A slow machine and a tiny budget: still one whole pretraining batch, never fewer images than it.
+  const tiny = planBudget({ seconds: 30, split: DEFAULT_SPLIT, costs: { ...costs, pretrain: 0.5 }, counts, decodeSeconds: 10, pretrainBatch: 256 });
+  assert.equal(tiny.pretrain!.maxImages, 256);
 });
 
 test('the laptop recipe fills what the flags leave, and says where each setting came from', () => {

@@ -394,19 +394,24 @@ export function colourJitterBySubset(x: Tensor, colour: Tensor, order: Tensor): 
   const orders = order.toArray();
   let out = x;
   for (let position = 0; position < 4; position++) {
-    const pieces: Tensor[] = [out];
-    const source = Array.from({ length: n }, (_, i) => i);
-    let offset = n;
-    for (let k = 0; k < ops; k++) {
-      const ids: number[] = [];
-      for (let i = 0; i < n; i++) if (orders[i * 4 + position] === k && values[i * 4 + k] !== IDENTITY[k]) ids.push(i);
-      if (ids.length === 0) continue;
-      const index = t.tensor(ids, undefined, { dtype: 'int64', device: out.device });
-      pieces.push(jitterOp(k, out.indexSelect(0, index), colour.select(1, k).indexSelect(0, index)));
-      ids.forEach((i, j) => (source[i] = offset + j));
-      offset += ids.length;
-    }
-    if (pieces.length > 1) out = t.cat(pieces, 0).indexSelect(0, t.tensor(source, undefined, { dtype: 'int64', device: out.device }));
+    // One scope a position: its pieces are freed once merged, so the working set stays small.
+    const before = out;
+    out = t.tidy(() => {
+      const pieces: Tensor[] = [before];
+      const source = Array.from({ length: n }, (_, i) => i);
+      let offset = n;
+      for (let k = 0; k < ops; k++) {
+        const ids: number[] = [];
+        for (let i = 0; i < n; i++) if (orders[i * 4 + position] === k && values[i * 4 + k] !== IDENTITY[k]) ids.push(i);
+        if (ids.length === 0) continue;
+        const index = t.tensor(ids, undefined, { dtype: 'int64', device: before.device });
+        pieces.push(t.tidy(() => jitterOp(k, before.indexSelect(0, index), colour.select(1, k).indexSelect(0, index))));
+        ids.forEach((i, j) => (source[i] = offset + j));
+        offset += ids.length;
+      }
+      return pieces.length > 1 ? t.cat(pieces, 0).indexSelect(0, t.tensor(source, undefined, { dtype: 'int64', device: before.device })) : before;
+    });
+    if (before !== x && before !== out) before.dispose();
   }
   return out;
 }
@@ -435,51 +440,66 @@ export function colourJitterMasked(x: Tensor, colour: Tensor, order: Tensor): Te
 /** Rotates hue by shift (fractions of a turn) through HSV, per image. */
 export function shiftHue(x: Tensor, shift: Tensor): Tensor {
   return t.tidy(() => {
-    const [r, g, b] = x.chunk(3, 1);
     const maxc = x.amax(1, true);
-    const minc = x.amin(1, true);
-    const flat = maxc.eq(minc);
-    const range = maxc.sub(minc);
-    const one = t.onesLike(maxc);
-    const sat = range.div(t.where(flat, one, maxc));
-    const divisor = t.where(flat, one, range);
-    const rc = maxc.sub(r!).div(divisor);
-    const gc = maxc.sub(g!).div(divisor);
-    const bc = maxc.sub(b!).div(divisor);
-    const isR = maxc.eq(r!);
-    const isG = maxc.eq(g!).logicalAnd(isR.logicalNot());
-    const isB = isR.logicalNot().logicalAnd(isG.logicalNot());
-    const hr = bc.sub(gc).mul(isR.to(x.dtype));
-    const hg = rc.sub(bc).add(2).mul(isG.to(x.dtype));
-    const hb = gc.sub(rc).add(4).mul(isB.to(x.dtype));
-    const h = hr.add(hg).add(hb).div(6).add(1).add(perImage(shift)).remainder(1);
+    // Inner scopes free each step's temporaries as soon as it is done: the working set of a
+    // batch of small images then stays in the cache (all of them alive at once ran 2x slower).
+    const { h, sat } = t.tidy(() => {
+      const [r, g, b] = x.chunk(3, 1);
+      const minc = x.amin(1, true);
+      const flat = maxc.eq(minc);
+      const range = maxc.sub(minc);
+      const one = t.onesLike(maxc);
+      const sat = range.div(t.where(flat, one, maxc));
+      const divisor = t.where(flat, one, range);
+      const rc = maxc.sub(r!).div(divisor);
+      const gc = maxc.sub(g!).div(divisor);
+      const bc = maxc.sub(b!).div(divisor);
+      const isR = maxc.eq(r!);
+      const isG = maxc.eq(g!).logicalAnd(isR.logicalNot());
+      const isB = isR.logicalNot().logicalAnd(isG.logicalNot());
+      const hr = bc.sub(gc).mul(isR.to(x.dtype));
+      const hg = rc.sub(bc).add(2).mul(isG.to(x.dtype));
+      const hb = gc.sub(rc).add(4).mul(isB.to(x.dtype));
+      return { h: hr.add(hg).add(hb).div(6).add(1).add(perImage(shift)).remainder(1), sat };
+    });
     return hsvToRgb(h, sat, maxc);
   });
 }
 
 function hsvToRgb(h: Tensor, s: Tensor, v: Tensor): Tensor {
-  const h6 = h.mul(6);
-  const sector = h6.floor();
-  const f = h6.sub(sector);
-  const i = sector.remainder(6);
-  const p = v.mul(s.rsub(1)).clamp(0, 1);
-  const q = v.mul(s.mul(f).rsub(1)).clamp(0, 1);
-  const u = v.mul(s.mul(f.rsub(1)).rsub(1)).clamp(0, 1);
-  // (r, g, b) for sectors 0..5: (v,u,p) (q,v,p) (p,v,u) (p,q,v) (u,p,v) (v,p,q)
-  const table: [Tensor, Tensor, Tensor][] = [
-    [v, u, p],
-    [q, v, p],
-    [p, v, u],
-    [p, q, v],
-    [u, p, v],
-    [v, p, q],
-  ];
-  const channel = (c: 0 | 1 | 2): Tensor => {
-    let out = table[5]![c];
-    for (let k = 4; k >= 0; k--) out = t.where(i.eq(k), table[k]![c], out);
-    return out;
-  };
-  return t.cat([channel(0), channel(1), channel(2)], 1);
+  return t.tidy(() => {
+    const { i, p, q, u } = t.tidy(() => {
+      const h6 = h.mul(6);
+      const sector = h6.floor();
+      const f = h6.sub(sector);
+      return {
+        i: sector.remainder(6),
+        p: v.mul(s.rsub(1)).clamp(0, 1),
+        q: v.mul(s.mul(f).rsub(1)).clamp(0, 1),
+        u: v.mul(s.mul(f.rsub(1)).rsub(1)).clamp(0, 1),
+      };
+    });
+    // (r, g, b) for sectors 0..5: (v,u,p) (q,v,p) (p,v,u) (p,q,v) (u,p,v) (v,p,q)
+    const table: [Tensor, Tensor, Tensor][] = [
+      [v, u, p],
+      [q, v, p],
+      [p, v, u],
+      [p, q, v],
+      [u, p, v],
+      [v, p, q],
+    ];
+    const sectors = [0, 1, 2, 3, 4].map((k) => i.eq(k)); // shared by the three channels
+    const channel = (c: 0 | 1 | 2): Tensor => {
+      let out = table[5]![c];
+      for (let k = 4; k >= 0; k--) {
+        const next = t.where(sectors[k]!, table[k]![c], out);
+        if (k < 4) out.dispose(); // the previous step's result, never a table entry
+        out = next;
+      }
+      return out;
+    };
+    return t.cat([channel(0), channel(1), channel(2)], 1);
+  });
 }
 
 /**

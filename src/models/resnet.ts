@@ -1,7 +1,7 @@
 // ResNet v1 (torchvision layout and names) with SimCLRv2's options: a width multiplier,
 // selective kernels (SK) with the ResNet-D stem and average-pool shortcuts, and the
 // CIFAR stem (3x3 conv, stride 1, no max-pool) for small images.
-import { Tensor, cat, isGradEnabled, tidy, F } from '../torch';
+import { Tensor, cat, tidy, F } from '../torch';
 import {
   AvgPool2d,
   BatchNorm,
@@ -65,19 +65,16 @@ function chain(x: Tensor, ...fns: ((t: Tensor) => Tensor)[]): Tensor {
   return out;
 }
 
-/** relu(residual + shortcut(x)); frees the residual and the projected shortcut. */
+/**
+ * relu(residual + shortcut(x)), summed into the residual in place (it is the block's last
+ * batch norm's fresh output, which no backward pass reads, as torchvision's `out += identity`);
+ * frees the projected shortcut.
+ */
 function addShortcut(residual: Tensor, x: Tensor, downsample: Sequential | null): Tensor {
   const identity = downsample ? downsample.forward(x) : x;
-  if (!isGradEnabled()) {
-    // Evaluation: the residual is this block's own fresh output, so it takes the sum in place.
-    residual.add_(identity);
-    if (identity !== x) identity.dispose();
-    return residual.relu_();
-  }
-  const y = residual.add(identity);
-  residual.dispose();
+  residual.add_(identity);
   if (identity !== x) identity.dispose();
-  return y.relu_();
+  return residual.relu_();
 }
 
 /**

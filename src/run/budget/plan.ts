@@ -87,18 +87,19 @@ export function planBudget(b: BudgetInputs): BudgetPlan {
     const fit = train / (Math.max(1, images) * unit + perEpoch);
     const epochs = Math.floor(fit);
     const onPool = stage === 'pretrain' || stage === 'distill';
+    const step = stage === 'pretrain' ? b.pretrainBatch : 1;
     if (onPool && epochs >= 1 && epochs < 20 && fit - epochs > 0.05) {
       // A few epochs and a fraction: one epoch more, each on a seeded subset, so that the fraction is not lost.
       const whole = epochs + 1;
-      const step = stage === 'pretrain' ? b.pretrainBatch : 1;
-      const maxImages = Math.floor((train - whole * perEpoch) / whole / unit / step) * step;
+      const maxImages = Math.max(step, Math.floor((train - whole * perEpoch) / whole / unit / step) * step);
       plan[stage] = { epochs: whole, maxImages, train: whole * (maxImages * unit + perEpoch), evaluate };
     } else if (epochs >= 1) {
       const n = Math.min(epochs, 1000);
       plan[stage] = { epochs: n, train: n * (images * unit + perEpoch), evaluate };
     } else {
-      // Less than one epoch: one epoch on a seeded subset (at least a batch's worth).
-      const maxImages = Math.max(64, Math.floor((train - perEpoch) / unit));
+      // Less than one epoch: one epoch on a seeded subset, at least a batch's worth (pretraining
+      // drops a partial batch, so its subset is whole batches).
+      const maxImages = Math.max(stage === 'pretrain' ? step : 64, Math.floor((train - perEpoch) / unit / step) * step);
       plan[stage] = { epochs: 1, ...(onPool ? { maxImages: Math.min(maxImages, images) } : {}), train: Math.min(maxImages, images) * unit + perEpoch, evaluate };
     }
   }
