@@ -407,8 +407,8 @@ export function runChild(seed: number, calls: number, logPath: string): void {
     // Opening a rendezvous store listens on, or connects to, a network port and may wait
     // (up to its timeout) for a peer; test/distributed.test.ts covers it. Without a store,
     // the other collectives refuse their store, group and work numbers.
-    if (op === 'distStoreOpen') {
-      say('skipped: opens a network rendezvous');
+    if (op === 'distStoreOpen' || op === 'distFileStoreOpen') {
+      say(op === 'distStoreOpen' ? 'skipped: opens a network rendezvous' : 'skipped: makes a rendezvous file at the path given');
       if (protoIndex !== null) delete (Array.prototype as unknown as Record<string, unknown>)[protoIndex];
       continue;
     }

@@ -1,17 +1,22 @@
 // Load test of `simclr serve` on loopback: requests/s and p50/p99 latency of POST /predict
-// (one PNG per request) at concurrency 1, 8 and 32. Bounded: at most --requests requests
-// and --seconds seconds per level, to 127.0.0.1 only; the server is started and stopped here.
+// (one PNG per request) at concurrency 1, 8 and 32, then an abuse round: the normal clients'
+// p99 latency without and under abuse (slow clients holding connections, image bombs, a
+// flood past the queue) and the server's peak memory (serve_p99_under_abuse_ratio=).
+// Bounded: at most --requests requests and --seconds seconds per level, to 127.0.0.1 only;
+// the server is started and stopped here. Writes bench/results/serve.json.
 //
 //   npm run bench:serve                          the newest run under runs/ with a classifier
 //   npm run bench:serve -- --model runs/demo-x [--requests 400] [--seconds 20] [--threads 1,2] [--out bench/serve-results.md]
 import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { squareFrames, writePng } from '../src/data';
 import { openRun, testData } from '../src/run/folder';
 import { defaultStage } from '../src/export';
+import { writeBenchResults } from './results-file';
 
 const LEVELS = [1, 8, 32];
 
@@ -56,6 +61,111 @@ async function level(url: string, png: Buffer, concurrency: number, maxRequests:
   return { done: latencies.length, seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors };
 }
 
+/** CRC-32 (PNG's) of bytes. */
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+/** A PNG signature and header claiming width x height pixels (no image data): what an image bomb starts with. */
+function bombPng(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(17);
+  ihdr.write('IHDR', 0, 'latin1');
+  ihdr.writeUInt32BE(width, 4);
+  ihdr.writeUInt32BE(height, 8);
+  ihdr.set([8, 2, 0, 0, 0], 12); // 8-bit RGB
+  const chunk = Buffer.alloc(25);
+  chunk.writeUInt32BE(13, 0);
+  ihdr.copy(chunk, 4);
+  chunk.writeUInt32BE(crc32(ihdr), 21);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk]);
+}
+
+/** The server's peak resident memory so far (VmHWM), in MiB. */
+function peakMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+interface Abuse {
+  stop: () => Promise<{ slowHeld: number; bombs: Record<number, number>; flood: Record<number, number> }>;
+}
+
+/**
+ * Bounded abuse on 127.0.0.1 while normal clients run: slow clients holding connections (a
+ * header byte every 2 s), image bombs (a PNG header claiming 100 megapixels), and a flood of
+ * concurrent requests past the queue. Each kind counts what the server answered.
+ */
+function startAbuse(url: string, png: Buffer, o: { slow: number; bombers: number; flood: number }): Abuse {
+  const { hostname, port } = new URL(url);
+  let stopped = false;
+  const sockets: Socket[] = [];
+  for (let i = 0; i < o.slow; i++) {
+    const s = connect(Number(port), hostname);
+    s.on('error', () => undefined);
+    s.write('POST /predict HTTP/1.1\r\nHost: x\r\n');
+    const drip = setInterval(() => (s.writable ? s.write('X') : clearInterval(drip)), 2000);
+    s.on('close', () => clearInterval(drip));
+    sockets.push(s);
+  }
+  const bombs: Record<number, number> = {};
+  const flood: Record<number, number> = {};
+  const count = (into: Record<number, number>, status: number): void => void (into[status] = (into[status] ?? 0) + 1);
+  const bomb = bombPng(10_000, 10_000);
+  const loop = async (body: Buffer, into: Record<number, number>): Promise<void> => {
+    while (!stopped) {
+      try {
+        const res = await fetch(`${url}/predict`, { method: 'POST', body, headers: { 'content-type': 'image/png' } });
+        await res.arrayBuffer();
+        count(into, res.status);
+      } catch {
+        count(into, 0);
+      }
+    }
+  };
+  const loops = [...Array.from({ length: o.bombers }, () => loop(bomb, bombs)), ...Array.from({ length: o.flood }, () => loop(png, flood))];
+  return {
+    stop: async () => {
+      stopped = true;
+      await Promise.all(loops);
+      const slowHeld = sockets.filter((s) => !s.destroyed).length;
+      for (const s of sockets) s.destroy();
+      return { slowHeld, bombs, flood };
+    },
+  };
+}
+
+/** Normal clients' p99 without abuse and under it, and the server's peak memory: written to bench/results/serve.json. */
+async function abuseRound(url: string, pid: number, png: Buffer, maxRequests: number, maxSeconds: number): Promise<Record<string, number | string>> {
+  const quiet = await level(url, png, 8, maxRequests, maxSeconds);
+  const quietPeak = peakMiB(pid);
+  const abuse = startAbuse(url, png, { slow: 64, bombers: 4, flood: 300 });
+  await new Promise((resolve) => setTimeout(resolve, 1000)); // the flood fills the queue first
+  const loud = await level(url, png, 8, maxRequests, maxSeconds);
+  const seen = await abuse.stop();
+  const loudPeak = peakMiB(pid);
+  const alive = await fetch(`${url}/healthz`).then((r) => r.status === 200).catch(() => false);
+  const ratio = loud.p99 / quiet.p99;
+  const figures = {
+    serve_p99_quiet_ms: Number(quiet.p99.toFixed(1)),
+    serve_p99_under_abuse_ms: Number(loud.p99.toFixed(1)),
+    serve_p99_under_abuse_ratio: Number(ratio.toFixed(2)),
+    serve_normal_errors_under_abuse: loud.errors,
+    serve_peak_rss_mib_quiet: Number(quietPeak.toFixed(0)),
+    serve_peak_rss_mib_under_abuse: Number(loudPeak.toFixed(0)),
+    serve_alive_after_abuse: alive ? 'yes' : 'no',
+    serve_abuse_bomb_answers: JSON.stringify(seen.bombs),
+    serve_abuse_flood_answers: JSON.stringify(seen.flood),
+  };
+  for (const [k, v] of Object.entries(figures)) console.log(`${k}=${v}`);
+  console.log(`(abuse: 64 slow clients, ${seen.slowHeld} still connected at the end; 4 clients sending 100-megapixel PNG headers; 300 concurrent clients flooding past the queue; normal clients: concurrency 8, at most ${maxRequests} requests or ${maxSeconds} s)`);
+  return figures;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -90,6 +200,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const rows: string[] = [];
+  const figures: Record<string, number | string> = {};
   try {
     for (const threads of threadCounts) {
       const child = spawn(process.execPath, [cli, 'serve', '--model', run, '--port', '0', '--host', '127.0.0.1', '--threads', String(threads)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -108,7 +219,10 @@ async function main(): Promise<number> {
           const r = await level(url, png, c, maxRequests, maxSeconds);
           console.log(`threads ${threads}, concurrency ${c}: ${r.done} requests in ${r.seconds.toFixed(1)} s, ${(r.done / r.seconds).toFixed(1)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.errors} errors`);
           rows.push(`| ${threads} | ${c} | ${r.done} | ${(r.done / r.seconds).toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} |`);
+          figures[`serve_requests_per_second_threads${threads}_concurrency${c}`] = Number((r.done / r.seconds).toFixed(1));
+          figures[`serve_p99_ms_threads${threads}_concurrency${c}`] = Number(r.p99.toFixed(1));
         }
+        if (threads === threadCounts.at(-1)) Object.assign(figures, await abuseRound(url, child.pid!, png, maxRequests, maxSeconds));
       } finally {
         child.kill('SIGTERM');
       }
@@ -135,6 +249,7 @@ async function main(): Promise<number> {
   ].join('\n');
   writeFileSync(values.out!, md);
   console.log(`wrote ${values.out}`);
+  console.log(`wrote ${writeBenchResults('serve', figures, { model: `${basename(run)}:${stage}`, image: `${config.imageSize}x${config.imageSize} PNG, ${png.length} bytes`, maxRequests, maxSeconds })}`);
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #define USE_C10D_GLOO 1
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/function.h>
@@ -23,6 +24,8 @@
 #endif
 
 #include <atomic>
+#include <csignal>
+#include <ctime>
 #include <mutex>
 #include <unordered_set>
 #include <utility>
@@ -79,7 +82,7 @@ struct Registry {
   void drop(int64_t id) { items.erase(id); }
 };
 
-auto& stores = *new Registry<c10::intrusive_ptr<c10d::TCPStore>>(1, "store");
+auto& stores = *new Registry<c10::intrusive_ptr<c10d::Store>>(1, "store");
 auto& groups = *new Registry<c10::intrusive_ptr<c10d::ProcessGroupGloo>>(1, "process group");
 auto& works = *new Registry<WorkEntry>(1, "work item");
 
@@ -130,13 +133,77 @@ void count(std::atomic<int64_t>& kind, const at::Tensor& t) {
   counters.collectives++;
 }
 
-// Work::wait with the time spent added to the counters, also when it throws.
+// Ctrl-C or SIGTERM while a collective waits on a peer that is stuck (stopped, hung): the
+// main thread is blocked in the wait, so JavaScript's handler cannot run. This handler
+// notes the signal and the time, then calls the one it replaced (Node's, which stops the run
+// at the end of the step, or the default action). A wait still blocked STOP_GRACE after the
+// signal gives up; a healthy peer reaches the collective well within it.
+std::atomic<int> stopSignal{0};
+std::atomic<int64_t> stopSignalAtNs{0};
+struct sigaction replaced[2];
+constexpr int STOP_SIGNALS[2] = {SIGINT, SIGTERM};
+constexpr std::chrono::milliseconds STOP_GRACE{1000};
+constexpr std::chrono::milliseconds WAIT_SLICE{100};
+
+int64_t steadyNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void onStopSignal(int sig, siginfo_t* info, void* context) {
+  stopSignalAtNs.store(steadyNs());
+  stopSignal.store(sig);
+  const struct sigaction& before = replaced[sig == SIGINT ? 0 : 1];
+  if (before.sa_flags & SA_SIGINFO) {
+    if (before.sa_sigaction) before.sa_sigaction(sig, info, context);
+  } else if (before.sa_handler == SIG_DFL) {
+    // Nobody handles it: its default action (ending the process), as without this handler.
+    signal(sig, SIG_DFL);
+    raise(sig);
+  } else if (before.sa_handler != SIG_IGN && before.sa_handler != nullptr) {
+    before.sa_handler(sig);
+  }
+}
+
+// Puts onStopSignal in front of whatever handles SIGINT and SIGTERM now (Node installs its
+// handlers when JavaScript first listens, replacing ours: checked again at every wait).
+void watchStopSignals() {
+  for (int k = 0; k < 2; k++) {
+    struct sigaction now;
+    if (sigaction(STOP_SIGNALS[k], nullptr, &now) != 0) continue;
+    if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == onStopSignal) continue;
+    replaced[k] = now;
+    struct sigaction mine = now;
+    mine.sa_sigaction = onStopSignal;
+    mine.sa_flags = (now.sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+    sigaction(STOP_SIGNALS[k], &mine, nullptr);
+  }
+}
+
+// Work::wait in slices, with the time spent added to the counters, also when it throws: past
+// the timeout, or STOP_GRACE after a stop signal, it throws as a timed-out wait does.
 void timedWait(c10d::Work& work, std::chrono::milliseconds timeout) {
   struct Clock {
     std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
     ~Clock() { counters.waitNs += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count(); }
   } clock;
-  work.wait(timeout);
+  watchStopSignals();
+  const auto deadline = clock.t0 + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    try {
+      work.wait(std::max(std::chrono::milliseconds(1), std::min(WAIT_SLICE, left)));
+      return;
+    } catch (const c10::Error&) {
+      // A failed collective (completed with its error), or the whole timeout spent.
+      if (work.isCompleted() || std::chrono::steady_clock::now() >= deadline) throw;
+    }
+    const int sig = stopSignal.load();
+    if (sig != 0 && steadyNs() - stopSignalAtNs.load() >= std::chrono::duration_cast<std::chrono::nanoseconds>(STOP_GRACE).count()) {
+      throw std::runtime_error(std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " while waiting for the other workers");
+    }
+  }
 }
 
 // Sums a tensor over the workers, waiting at most `timeout`; throws what Gloo failed with.
@@ -382,7 +449,20 @@ const std::vector<OpDef> kDistOps = {
       opts.timeout = timeout;
       return num(env, static_cast<double>(stores.add(c10::make_intrusive<c10d::TCPStore>(host, opts))));
     }),
-    OP("distStorePort", "store", { return num(env, stores.get(a, 0)->getPort()); }),
+    // One machine's rendezvous: a file in a folder only this user reads (the launcher makes
+    // it 0700), which nothing on the network can reach, unlike a TCPStore's port. The file
+    // must be new: c10d counts the workers that opened it in the file itself.
+    OP("distFileStoreOpen", "path, worldSize", {
+      std::string path = a.s(0);
+      if (path.empty() || path.size() > 4096 || path[0] != '/' || path.find('\0') != std::string::npos) a.typeError(0, "an absolute file path");
+      int64_t size = rangedInt(a, 1, 1, 1 << 20, "a world size between 1 and 1048576");
+      return num(env, static_cast<double>(stores.add(c10::make_intrusive<c10d::FileStore>(path, static_cast<int>(size)))));
+    }),
+    OP("distStorePort", "store", {
+      auto* tcp = dynamic_cast<c10d::TCPStore*>(stores.get(a, 0).get());
+      TORCH_CHECK(tcp != nullptr, "the store is a file store, which has no port");
+      return num(env, tcp->getPort());
+    }),
     OP("distStoreSet", "store, key, value", {
       auto& s = stores.get(a, 0);
       s->set(a.s(1), bytesOf(a.s(2)));
@@ -691,6 +771,7 @@ const std::vector<OpDef> kDistOps = {
     NO_GLOO("distStoreClose", "store"),
     NO_GLOO("distGroupNew", "store, rank, worldSize, timeoutMs, bindHost, threads"),
     NO_GLOO("distGroupDestroy", "group"),
+    NO_GLOO("distFileStoreOpen", "path, worldSize"),
     NO_GLOO("distAllReduce", "group, tensor, op"),
     NO_GLOO("distAllGather", "group, outputs, tensor"),
     NO_GLOO("distBroadcast", "group, tensor, root"),

@@ -1,6 +1,7 @@
 // The launcher across nodes, on loopback: two launchers (--nnodes 2, one worker each) pretrain
 // one run; a worker killed with SIGKILL stops both; --max-restarts brings a killed run back
-// from its checkpoint, and a SIGTERM is never restarted; an unreachable master and a wrong
+// from its checkpoint, and a SIGTERM is never restarted; Ctrl-C with a worker stuck (SIGSTOP)
+// ends the run within 2 s; an unreachable master and a wrong
 // world size fail within the timeout; launcher flags that do not fit, and --device cuda on
 // this CPU-only libtorch, are usage errors; scripts/gpu-check.sh says why it cannot run here.
 import { test } from 'node:test';
@@ -13,6 +14,7 @@ import { tempDir } from './helpers';
 import { checkDevice } from '../src/cli/device';
 import { checkpointStamps, parseMaster, pretrainRestart, stageRestart, workerPlan } from '../src/cli/workers';
 import { workerDevice } from '../src/distributed';
+import { isPrivateAddress, publicRendezvousProblem } from '../src/distributed/rendezvous-address';
 
 const MAIN = join(__dirname, '..', 'src', 'cli', 'main.js');
 const ROOT = join(__dirname, '..', '..');
@@ -176,6 +178,33 @@ test('--max-restarts: a SIGTERM to the launcher stops the workers with a checkpo
   }
 });
 
+test('Ctrl-C while a worker is stuck (SIGSTOP): the run ends within 2 s with exit 130, the stuck worker with it', async () => {
+  const dir = tempDir();
+  let stuck = 0;
+  try {
+    const run = join(dir, 'r');
+    const l = launch([...RUN, '--max-images', '16384', '--nproc', '2', '--out', run]);
+    const pids = await waitFor(l, /pids (\d+), (\d+) for ranks 0-1/);
+    assert.ok(pids, l.stderr);
+    assert.ok(await waitFor(l, /pretrain epoch 1\/1 [1-9]\d*\/256/), l.stderr);
+    stuck = Number(pids[2]);
+    process.kill(stuck, 'SIGSTOP');
+    await new Promise((resolve) => setTimeout(resolve, 500)); // rank 0 now waits for rank 1 in a collective
+    const sent = Date.now();
+    l.child.kill('SIGINT');
+    const { code } = await l.done;
+    const seconds = (Date.now() - sent) / 1000;
+    assert.equal(code, 130, l.stderr);
+    assert.ok(seconds < 2, `ended ${seconds.toFixed(2)} s after Ctrl-C`);
+    assert.match(l.stderr, /worker rank 0 of 2: SIGINT while .* waited for a worker that does not answer/);
+    assert.throws(() => process.kill(stuck, 0), /ESRCH/, 'the stuck worker was ended');
+    stuck = 0;
+  } finally {
+    if (stuck) spawnSync('kill', ['-KILL', String(stuck)]); // gone already, unless a check failed first
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('an unreachable master and a wrong world size: clear errors within SIMCLR_DIST_TIMEOUT', async () => {
   const dir = tempDir();
   const env = { ...process.env, SIMCLR_DIST_TIMEOUT: '3' };
@@ -223,6 +252,7 @@ test('launcher flags that do not fit, and --device, are usage errors naming them
       [['--nproc', '2', '--max-restarts', '1'], /--nproc 2, --max-restarts 1 start workers, but WORLD_SIZE=2 says a launcher already started this one/, { WORLD_SIZE: '2' }],
       [['--max-restarts', '3', '--master-port', '65534'], /restart k meets at port 65534\+k, past 65535/],
       [['--device', 'gpu'], /--device must be cpu, cuda or cuda:N/],
+      [['--allow-public-rendezvous'], /--allow-public-rendezvous accepts a public --master address: it goes with --master/],
     ];
     for (const [args, message, env] of cases) {
       const r = spawnSync(process.execPath, [MAIN, 'pretrain', ...RUN, '--out', out, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
@@ -241,6 +271,17 @@ test('launcher flags that do not fit, and --device, are usage errors naming them
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a rendezvous routable on the internet is refused unless allowed; private, loopback, shared and documentation addresses pass', () => {
+  for (const ip of ['127.0.0.1', '10.1.2.3', '172.31.255.1', '192.168.0.9', '169.254.1.1', '100.64.0.1', '100.127.255.255', '192.0.2.1', '198.51.100.7', '203.0.113.200', '::1', 'fd12:3456::1', 'fe80::1%eth0', '2001:db8::5', '::ffff:10.0.0.1']) {
+    assert.equal(isPrivateAddress(ip), true, ip);
+  }
+  for (const ip of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '192.0.3.1', '11.0.0.1', '2a00:1450::1', '::ffff:8.8.4.4']) assert.equal(isPrivateAddress(ip), false, ip);
+  const problem = publicRendezvousProblem('node0.example', '8.8.8.8', false);
+  assert.match(problem!, /the rendezvous address node0\.example \(8\.8\.8\.8\) is routable on the internet: .* pass --allow-public-rendezvous/);
+  assert.equal(publicRendezvousProblem('node0.example', '8.8.8.8', true), null);
+  assert.equal(publicRendezvousProblem('10.0.0.1', '10.0.0.1', false), null);
 });
 
 test('scripts/gpu-check.sh on a machine without CUDA: exit 1 with every reason, before building anything', () => {

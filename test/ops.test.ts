@@ -1,6 +1,9 @@
 // Forward values of every op in the addon's table on small known inputs. The last test
 // fails when an op is added to the table without a case here.
 import { test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import * as t from '../src';
 import { native } from '../src/torch/native';
@@ -485,6 +488,29 @@ op(
     assert.throws(() => native.distStorePort(store), /not an open store/);
   },
 );
+
+op(['distFileStoreOpen'], () => {
+  // One machine's rendezvous: a file store (no port), a group of one over it.
+  const dir = mkdtempSync(join(tmpdir(), 'simclr-ops-store-'));
+  try {
+    const store = native.distFileStoreOpen(join(dir, 'store'), 1);
+    native.distStoreSet(store, 'k', 'v');
+    assert.equal(native.distStoreGet(store, 'k'), 'v');
+    assert.throws(() => native.distStorePort(store), /file store, which has no port/);
+    const group = native.distGroupNew(store, 0, 1, 5000, '127.0.0.1', 1);
+    t.tidy(() => {
+      const x = t.tensor([4, 5]);
+      native.distWait(native.distAllReduce(group, x.h, 'sum'), 5000);
+      assert.deepEqual(x.toArray(), [4, 5]);
+    });
+    native.distGroupDestroy(group);
+    native.distStoreClose(store);
+    assert.throws(() => native.distFileStoreOpen('relative/path', 1), /an absolute file path/);
+    assert.throws(() => native.distFileStoreOpen(join(dir, 'other'), 0), /a world size between 1 and 1048576/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 op(['distSyncBatchNorm', 'distCounters', 'distReducerNew', 'distReducerArm', 'distReducerFinish', 'distReducerDrop'], () => {
   // A group of one: synchronized batch norm is batch norm over this batch, and the gradient

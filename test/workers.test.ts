@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as t from '../src';
@@ -25,9 +26,12 @@ test('2 workers at global batch 64 match 1 worker at batch 64: every step\'s los
   try {
     const one = spawnSync(process.execPath, [MAIN, 'pretrain', ...RUN, '--threads', '1', '--out', join(dir, 'r1')], { encoding: 'utf8', env });
     assert.equal(one.status, 0, one.stderr);
+    const folders = () => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('simclr-rendezvous-')));
+    const before = folders();
     const two = spawnSync(process.execPath, [MAIN, 'pretrain', ...RUN, '--nproc', '2', '--threads', '1', '--out', join(dir, 'r2')], { encoding: 'utf8', env });
     assert.equal(two.status, 0, two.stderr);
-    assert.match(two.stderr, /simclr: 2 workers on this machine \(pids \d+, \d+ for ranks 0-1\), rendezvous 127\.0\.0\.1:\d+, 1 thread each/);
+    assert.match(two.stderr, /simclr: 2 workers on this machine \(pids \d+, \d+ for ranks 0-1\), rendezvous in a private file, 1 thread each/);
+    assert.deepEqual([...folders()].filter((f) => !before.has(f)), [], 'the rendezvous folder is removed at the end');
     const a = losses(join(dir, 'r1'));
     const b = losses(join(dir, 'r2'));
     assert.equal(a.length, 4);

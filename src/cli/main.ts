@@ -82,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // Every command's table, checked here once; each command below reads its own typed values.
   const { globals, values } = parseCommand(spec, rest);
-  const v = values as { device?: string; out?: string; from?: string; teacher?: string; nproc?: number; nnodes?: number; nodeRank?: number; master?: string; masterPort?: number; maxRestarts?: number; iface?: string };
+  const v = values as { device?: string; out?: string; from?: string; teacher?: string; nproc?: number; nnodes?: number; nodeRank?: number; master?: string; masterPort?: number; maxRestarts?: number; iface?: string; allowPublicRendezvous?: boolean };
   // --nproc, --nnodes, --master, --max-restarts: this process only starts and watches the workers running the same command.
   const plan = workerPlan(v);
   if (plan) {
@@ -151,6 +151,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    const stopped = (err as { name?: string; signal?: string })?.name === 'StoppedWhileWaiting' ? (err as { signal: string }).signal : null;
+    if (stopped) {
+      // Stopped while a worker did not answer: end now (Gloo's threads still wait for it).
+      console.error(`simclr: ${(err as Error).message}`);
+      process.exit(stopped === 'SIGTERM' ? 143 : 130);
+    }
     if (err instanceof UsageError || err instanceof PlanError) {
       console.error(`simclr: ${err.message}`);
       process.exitCode = 2;

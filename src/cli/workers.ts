@@ -13,6 +13,7 @@ export interface WorkerFlags {
   masterPort?: number;
   maxRestarts?: number;
   iface?: string;
+  allowPublicRendezvous?: boolean;
 }
 
 /** What the launcher does: workers on this node, its place among the nodes, the rendezvous, restarts. */
@@ -25,6 +26,8 @@ export interface WorkerPlan {
   maxRestarts: number;
   /** the interface the workers' Gloo devices listen on */
   iface?: string;
+  /** a master address routable on the internet is accepted */
+  allowPublicRendezvous?: boolean;
 }
 
 /** HOST:PORT, or [IPv6]:PORT, as --master takes it. */
@@ -67,6 +70,7 @@ export function workerPlan(f: WorkerFlags, env: NodeJS.ProcessEnv = process.env)
     throw new UsageError(`--nnodes ${nnodes} needs --master HOST:PORT: the address of node 0 (--node-rank 0 hosts the rendezvous) and a free port there, the same on every node`);
   }
   if (f.iface !== undefined && nnodes === 1) throw new UsageError(`--iface ${f.iface} chooses the network interface between nodes: it goes with --nnodes`);
+  if (f.allowPublicRendezvous && f.master === undefined) throw new UsageError('--allow-public-rendezvous accepts a public --master address: it goes with --master');
   if (!flags.length) return null;
   const master = f.master !== undefined ? parseMaster(f.master) : undefined;
   const port = master?.port ?? f.masterPort;
@@ -74,7 +78,7 @@ export function workerPlan(f: WorkerFlags, env: NodeJS.ProcessEnv = process.env)
   if (port !== undefined && maxRestarts > 0 && port + maxRestarts > 65535) {
     throw new UsageError(`--max-restarts ${maxRestarts} with the rendezvous port ${port}: restart k meets at port ${port}+k, past 65535; choose a lower port`);
   }
-  return { nproc, nnodes, nodeRank, maxRestarts, ...(master ? { masterAddr: master.host } : {}), ...(port !== undefined ? { masterPort: port } : {}), ...(f.iface ? { iface: f.iface } : {}) };
+  return { nproc, nnodes, nodeRank, maxRestarts, ...(master ? { masterAddr: master.host } : {}), ...(port !== undefined ? { masterPort: port } : {}), ...(f.iface ? { iface: f.iface } : {}), ...(f.allowPublicRendezvous ? { allowPublicRendezvous: true } : {}) };
 }
 
 /** Where a restarted command starts: its arguments and a few words for the log. */

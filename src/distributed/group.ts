@@ -18,6 +18,11 @@ export interface GroupOptions {
   bindHost?: string;
   /** Gloo's worker threads (concurrent collectives). Default 2. */
   glooThreads?: number;
+  /**
+   * A new file in a private folder to meet in instead of masterAddr:masterPort (c10d's
+   * FileStore): one machine's workers then listen on no port for the rendezvous.
+   */
+  storeFile?: string;
 }
 
 /** A collective or the rendezvous failed; the message names this rank. */
@@ -30,6 +35,22 @@ export class WorkerError extends Error {
   ) {
     super(message);
     this.name = 'WorkerError';
+  }
+}
+
+/**
+ * Ctrl-C or SIGTERM came while a collective waited on a worker that does not answer (stopped,
+ * hung): the wait gave up a second later (native/dist.cc), and the run stops as a stop signal
+ * stops it, without a checkpoint of this step (the last one written stays).
+ */
+export class StoppedWhileWaiting extends WorkerError {
+  constructor(
+    message: string,
+    rank: number,
+    readonly signal: 'SIGINT' | 'SIGTERM',
+  ) {
+    super(message, rank);
+    this.name = 'StoppedWhileWaiting';
   }
 }
 
@@ -88,6 +109,14 @@ export class ProcessGroup {
     if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) fail(`RANK must be between 0 and WORLD_SIZE - 1 = ${o.worldSize - 1}, got ${o.rank}`);
     if (!Number.isInteger(o.masterPort) || o.masterPort < 1 || o.masterPort > 65535) fail(`MASTER_PORT must be a port number (1-65535), got ${o.masterPort}`);
     let store: StoreId;
+    if (o.storeFile) {
+      try {
+        store = native.distFileStoreOpen(o.storeFile, o.worldSize);
+      } catch (e) {
+        return fail(`cannot open the rendezvous file ${o.storeFile}: ${(e as Error).message}`);
+      }
+      return ProcessGroup.join(store, o, timeoutMs, o.storeFile);
+    }
     try {
       store = native.distStoreOpen(o.masterAddr, o.masterPort, o.rank === 0, timeoutMs);
     } catch (e) {
@@ -96,6 +125,11 @@ export class ProcessGroup {
       if (o.rank === 0) fail(`cannot listen on ${where} for the rendezvous (MASTER_ADDR must be an address of rank 0's machine): ${msg}`);
       return fail(`cannot reach the rendezvous at ${where} (rank 0's machine) within ${timeoutMs / 1000} s: ${msg}`);
     }
+    return ProcessGroup.join(store, o, timeoutMs, where);
+  }
+
+  /** Meets the others in the store and makes the Gloo process group over it. */
+  private static join(store: StoreId, o: GroupOptions, timeoutMs: number, where: string): ProcessGroup {
     try {
       ProcessGroup.rendezvous(store, o, timeoutMs, where);
       const bind = o.bindHost ?? (isLoopback(o.masterAddr) ? '127.0.0.1' : '');
@@ -104,7 +138,7 @@ export class ProcessGroup {
     } catch (e) {
       native.distStoreClose(store);
       if (e instanceof WorkerError) throw e;
-      return fail(`making the Gloo process group failed: ${(e as Error).message}`);
+      throw new WorkerError(`worker rank ${o.rank} of ${o.worldSize}: making the Gloo process group failed: ${(e as Error).message}`, o.rank);
     }
   }
 
@@ -164,6 +198,13 @@ export class ProcessGroup {
   private failure(what: string, e: unknown): WorkerError {
     if (e instanceof WorkerError) return e;
     const cause = (e as Error).message.replace(/^(dist\w+|backward): /, '');
+    const interrupted = /interrupted by (SIGINT|SIGTERM)/.exec(cause);
+    if (interrupted) {
+      // No probing of the others (it takes seconds): the user asked to stop.
+      const signal = interrupted[1] as 'SIGINT' | 'SIGTERM';
+      this.failed = new StoppedWhileWaiting(`worker rank ${this.rank} of ${this.worldSize}: ${signal} while ${what} waited for a worker that does not answer; stopped without saving this step (the last checkpoint stays)`, this.rank, signal);
+      return this.failed;
+    }
     const missing = this.unresponsive();
     const who =
       missing === null
@@ -383,6 +424,9 @@ export class ProcessGroup {
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
+    // A collective still waits on a stuck worker: freeing the group would join Gloo's threads,
+    // which wait for it too. The process is about to end; leave the group be.
+    if (this.failed instanceof StoppedWhileWaiting) return;
     native.distGroupDestroy(this.group);
     native.distStoreClose(this.store);
   }

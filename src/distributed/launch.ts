@@ -7,8 +7,11 @@
 // again from the run's last checkpoint.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { publicRendezvousProblem } from './rendezvous-address';
 import { createServer, type AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { envForWorker, workerEnv, WorkerEnvError, type WorkerEnv } from './env';
 import { GLOO_ADDR_ENV, launcherGlooAddress, workerGlooAddress } from './gloo-address';
@@ -36,6 +39,8 @@ export interface LaunchOptions {
   maxRestarts?: number;
   /** The network interface the workers' Gloo devices listen on (default: the one that routes to the master). */
   iface?: string;
+  /** Accept a master address routable on the internet (the user keeps the port to the nodes). */
+  allowPublicRendezvous?: boolean;
   /** The arguments of restart k (1, 2, ...) and where it starts from, in words; default: the same arguments. */
   restart?: (attempt: number) => { args: string[]; from: string };
 }
@@ -57,6 +62,23 @@ export class PortInUseError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'PortInUseError';
+  }
+}
+
+/** After a stop signal, how long a stopped (SIGSTOP) worker is left before SIGKILL ends it. */
+const STOPPED_WORKER_GRACE_MS = 1300;
+
+/** The launcher names one machine's rendezvous file to its workers here (c10d's FileStore). */
+export const STORE_FILE_ENV = 'SIMCLR_RENDEZVOUS_FILE';
+
+/** Whether a process is stopped (state T or t in /proc: SIGSTOP, Ctrl-Z, a debugger). */
+export function isStoppedProcess(pid: number): boolean {
+  try {
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[Tt]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch {
+    return false;
   }
 }
 
@@ -114,6 +136,8 @@ interface AttemptResult {
 interface Attempt {
   args: string[];
   port: number;
+  /** one machine: the attempt's rendezvous file (a new one each attempt), in a private folder */
+  storeFile?: string;
   /** the address the workers' Gloo devices listen on */
   glooAddr: string;
   threads: number;
@@ -140,7 +164,7 @@ function runAttempt(o: LaunchOptions, a: Attempt): Promise<AttemptResult> {
     for (let local = 0; local < o.nproc; local++) {
       const rank = first + local;
       const w: WorkerEnv = { masterAddr: addr, masterPort: a.port, worldSize: nnodes * o.nproc, rank, localRank: local, localWorldSize: o.nproc };
-      const env = { ...process.env, ...envForWorker(w), OMP_NUM_THREADS: String(a.threads), SIMCLR_LAUNCHER_PID: String(process.pid), [GLOO_ADDR_ENV]: a.glooAddr, ...(o.iface ? { GLOO_SOCKET_IFNAME: o.iface } : {}) };
+      const env = { ...process.env, ...envForWorker(w), ...(a.storeFile ? { [STORE_FILE_ENV]: a.storeFile } : {}), OMP_NUM_THREADS: String(a.threads), SIMCLR_LAUNCHER_PID: String(process.pid), [GLOO_ADDR_ENV]: a.glooAddr, ...(o.iface ? { GLOO_SOCKET_IFNAME: o.iface } : {}) };
       const args = a.args.includes('--threads') ? a.args : [...a.args, '--threads', String(a.threads)];
       // The workers are in their own process group: a Ctrl-C reaches them once, from here.
       const child = spawn(process.execPath, [o.script, ...args], { env, detached: true, stdio: rank === 0 ? 'inherit' : ['ignore', 'ignore', 'pipe'] });
@@ -175,7 +199,7 @@ function runAttempt(o: LaunchOptions, a: Attempt): Promise<AttemptResult> {
     const ranks = o.nproc > 1 ? `ranks ${first}-${first + o.nproc - 1}` : `rank ${first}`;
     const where = nnodes > 1 ? `node ${nodeRank} of ${nnodes}: ` : '';
     process.stderr.write(
-      `simclr: ${where}${o.nproc} worker${o.nproc > 1 ? 's' : ''} on this machine (pid${o.nproc > 1 ? 's' : ''} ${pids} for ${ranks}${nnodes > 1 ? ` of ${nnodes * o.nproc}` : ''}), rendezvous ${addr}:${a.port}${nnodes > 1 ? `, Gloo on ${a.glooAddr}` : ''}, ${a.threads} thread${a.threads > 1 ? 's' : ''} each\n`,
+      `simclr: ${where}${o.nproc} worker${o.nproc > 1 ? 's' : ''} on this machine (pid${o.nproc > 1 ? 's' : ''} ${pids} for ${ranks}${nnodes > 1 ? ` of ${nnodes * o.nproc}` : ''}), rendezvous ${a.storeFile ? 'in a private file' : `${addr}:${a.port}`}${nnodes > 1 ? `, Gloo on ${a.glooAddr}` : ''}, ${a.threads} thread${a.threads > 1 ? 's' : ''} each\n`,
     );
   });
 }
@@ -214,9 +238,11 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
   if (nnodes > 1 && o.masterPort === undefined) throw new LaunchError(`${nnodes} nodes need a fixed rendezvous (--master HOST:PORT)`);
   if (o.masterAddr) {
     // Fails at once for a name no node could reach, rather than after the rendezvous timeout.
-    await lookup(o.masterAddr).catch((e: NodeJS.ErrnoException) => {
+    const found = await lookup(o.masterAddr).catch((e: NodeJS.ErrnoException) => {
       throw new LaunchError(`the master address '${o.masterAddr}' does not resolve on this machine (${e.code ?? e.message}): give node 0's address or a name every node resolves`);
     });
+    const problem = publicRendezvousProblem(o.masterAddr, found.address, o.allowPublicRendezvous ?? false);
+    if (problem) throw new LaunchError(problem);
   }
   let glooAddr: string;
   try {
@@ -227,22 +253,39 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
   const threads = o.threadsPerWorker ?? threadsPerWorker(o.nproc);
   let stopping: NodeJS.Signals | null = null;
   let current: Attempt | null = null;
+  let watchStopped: NodeJS.Timeout | null = null;
+  const alive = (): ChildProcess[] => (current ? current.children.filter((_, i) => !current!.exits[i]) : []);
   const forward = (signal: NodeJS.Signals) => () => {
+    // A second Ctrl-C or SIGTERM: end the workers at once.
+    const again = stopping !== null;
     stopping = signal;
-    if (current) for (const [i, child] of current.children.entries()) if (!current.exits[i]) child.kill(signal);
+    for (const child of alive()) child.kill(again ? 'SIGKILL' : signal);
+    // A worker stopped by SIGSTOP (or a debugger) can never act on the signal: end it once
+    // the others, which give up waiting for it a second after the signal, have said so.
+    const asked = Date.now();
+    watchStopped ??= setInterval(() => {
+      if (Date.now() - asked < STOPPED_WORKER_GRACE_MS) return;
+      for (const child of alive()) if (child.pid && isStoppedProcess(child.pid)) child.kill('SIGKILL');
+    }, 100).unref();
   };
   const onInt = forward('SIGINT');
   const onTerm = forward('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  // One machine meets in a file only this user can read (mkdtemp makes the folder 0700), not
+  // on a port every interface exposes; a fresh file each attempt, as a killed worker leaves
+  // the old one's count of workers wrong.
+  const storeDir = nnodes === 1 ? mkdtempSync(join(tmpdir(), 'simclr-rendezvous-')) : null;
   try {
     let args = o.args;
     for (let attempt = 0; ; attempt++) {
       const port = await attemptPort(o, attempt);
       if (stopping) return stopping === 'SIGTERM' ? 143 : 130;
-      current = { args, port, glooAddr, threads, stopping: () => stopping !== null, children: [], exits: Array.from({ length: o.nproc }, () => null) };
+      const storeFile = storeDir ? join(storeDir, `attempt-${attempt}`) : undefined;
+      current = { args, port, ...(storeFile ? { storeFile } : {}), glooAddr, threads, stopping: () => stopping !== null, children: [], exits: Array.from({ length: o.nproc }, () => null) };
       const { exits, failure } = await runAttempt(o, current);
-      if (!failure) return exitStatus(exits);
+      // Asked to stop: the run was stopped, whatever a worker that lost a stuck peer said.
+      if (!failure) return stopping ? (stopping === 'SIGTERM' ? 143 : 130) : exitStatus(exits);
       if (stopping) {
         process.stderr.write(`simclr: stopped by ${stopping} after ${failure.text} (not restarted)\n`);
         return failure.code;
@@ -264,6 +307,8 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
       );
     }
   } finally {
+    if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+    if (watchStopped) clearInterval(watchStopped);
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   }
@@ -289,7 +334,8 @@ export function joinWorkers(env: NodeJS.ProcessEnv = process.env): ProcessGroup 
   } catch (e) {
     throw new WorkerEnvError((e as Error).message);
   }
-  return ProcessGroup.init({ ...w, bindHost, timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 600) * 1000 });
+  const storeFile = env[STORE_FILE_ENV] || undefined;
+  return ProcessGroup.init({ ...w, bindHost, ...(storeFile ? { storeFile } : {}), timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 600) * 1000 });
 }
 
 /** The end of a worker's command: waits for the others (rank 0 keeps the rendezvous until all are done), then leaves. */

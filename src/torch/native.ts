@@ -203,6 +203,7 @@ export interface NativeAddon {
   /** Whether the addon was built with c10d's Gloo backend. */
   distAvailable(): boolean;
   distStoreOpen(host: string, port: number, isServer: boolean, timeoutMs: number): StoreId;
+  distFileStoreOpen(path: string, worldSize: number): StoreId;
   distStorePort(store: StoreId): number;
   distStoreSet(store: StoreId, key: string, value: string): void;
   distStoreGet(store: StoreId, key: string): string;
