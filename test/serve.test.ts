@@ -95,7 +95,7 @@ test('bad input gets a 4xx JSON error and the server keeps serving', async () =>
   assert.equal(sizes.reduce((a, b) => a + b, 0), 24);
 });
 
-test('the batcher runs inputs submitted in one turn as one forward pass, up to maxBatch', async () => {
+test('the batcher runs inputs submitted in one turn as one forward pass, up to maxBatch, fairly across requests', async () => {
   // Deterministic, unlike counting the server's passes, which depends on when decodes finish.
   const batcher = new Batcher<number, number>((xs) => xs.map((x) => x * 2), 10);
   const out = await Promise.all(Array.from({ length: 24 }, (_, i) => batcher.submit(i)));
@@ -105,6 +105,17 @@ test('the batcher runs inputs submitted in one turn as one forward pass, up to m
     throw new Error('model failed');
   });
   await assert.rejects(Promise.all([failing.submit(1), failing.submit(2)]), /model failed/);
+  // Batches take the waiting inputs round-robin across their requests: a request of many
+  // images does not hold back a one-image request that came after it.
+  const seen: number[][] = [];
+  const fair = new Batcher<number, number>((xs) => (seen.push(xs), xs), 4);
+  const big = { request: 'big' };
+  const small = { request: 'small' };
+  await Promise.all([...[1, 2, 3, 4, 5, 6].map((x) => fair.submit(x, big)), fair.submit(100, small)]);
+  assert.deepEqual(seen, [
+    [1, 100, 2, 3],
+    [4, 5, 6],
+  ]);
 });
 
 /** Sends a raw request (head, then body chunks; `end`: close the writing side after) and resolves to the first response's status and JSON body. */

@@ -1,8 +1,13 @@
 // Micro-batching: requests whose images are decoded in the same turn of the event loop go
 // through the model together (one forward pass for up to maxBatch images), so a server under
-// concurrent load computes in batches while a lone request waits for nothing.
+// concurrent load computes in batches while a lone request waits for nothing. Batches take
+// the waiting images round-robin across requests (FairQueue).
+import { FairQueue } from './fair-queue';
+
+type Entry<In, Out> = { input: In; resolve: (o: Out) => void; reject: (e: unknown) => void };
+
 export class Batcher<In, Out> {
-  private queue: { input: In; resolve: (o: Out) => void; reject: (e: unknown) => void }[] = [];
+  private readonly queue = new FairQueue<Entry<In, Out>>();
   private scheduled = false;
   /** Sizes of the batches run, for tests and statistics. */
   readonly batchSizes: number[] = [];
@@ -14,9 +19,10 @@ export class Batcher<In, Out> {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`Batcher: maxBatch must be a positive integer, got ${maxBatch}`);
   }
 
-  submit(input: In): Promise<Out> {
+  /** The input's output, computed in a batch; `group` (its request) decides its turn. */
+  submit(input: In, group: unknown = input): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
+      this.queue.push(group, { input, resolve, reject });
       this.schedule();
     });
   }
@@ -29,7 +35,8 @@ export class Batcher<In, Out> {
 
   private flush(): void {
     this.scheduled = false;
-    const batch = this.queue.splice(0, this.maxBatch);
+    const batch: Entry<In, Out>[] = [];
+    while (batch.length < this.maxBatch && this.queue.length > 0) batch.push(this.queue.shift()!);
     if (batch.length === 0) return;
     if (this.queue.length > 0) this.schedule();
     this.batchSizes.push(batch.length);

@@ -178,7 +178,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const page = servePage({ model: `${name}:${model.stage}`, classes: model.classes, top: Math.min(top, model.classes.length) });
   const busy = () => new HttpError(503, `the server is busy (${queue.inUse} images waiting, at most ${limits.maxQueue}): try again shortly`, { 'retry-after': '1' });
 
-  async function classify(bytes: Buffer, what: string, k: number): Promise<ClassProbability[]> {
+  /** One image's top k; `request` groups a request's images for their turns (round-robin between requests). */
+  async function classify(bytes: Buffer, what: string, k: number, request: object): Promise<ClassProbability[]> {
     if (bytes.length === 0) throw new HttpError(400, `${what}: the body is empty; send the image's bytes`);
     if (!imageFormat(bytes)) throw new HttpError(415, `${what}: not a JPEG, PNG or WebP image (the formats this server reads)`);
     const frame = await decodes.run(async () => {
@@ -190,8 +191,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       } catch (e) {
         throw new HttpError(400, `${what}: cannot be decoded: ${(e as Error).message}`);
       }
-    });
-    return model.topK(await batcher.submit(frame), k);
+    }, request);
+    return model.topK(await batcher.submit(frame, request), k);
   }
 
   async function predict(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -209,7 +210,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
         const results = await Promise.all(
           files.map(async (f) => {
             try {
-              return { file: f.name, predictions: await classify(f.bytes, f.name, k) };
+              return { file: f.name, predictions: await classify(f.bytes, f.name, k, req) };
             } catch (e) {
               if (e instanceof HttpError) return { file: f.name, error: e.message };
               throw e;
@@ -224,7 +225,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
         throw new HttpError(415, `content type '${type || 'none'}' is not an image: send the image's bytes as image/png, image/jpeg, image/webp or application/octet-stream, or files as multipart/form-data`);
       }
       const bytes = await readBody(req, Math.min(maxBytes, limits.maxRequestBytes));
-      sendJson(res, 200, { ...about, predictions: await classify(bytes, 'the body', k) });
+      sendJson(res, 200, { ...about, predictions: await classify(bytes, 'the body', k, req) });
     } finally {
       queue.give(held);
     }
@@ -257,7 +258,9 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     throw new HttpError(404, `no such route: ${req.method} ${url.pathname} (routes: GET /, GET /healthz, POST /predict)`);
   }
 
-  const server = createServer((req, res) => {
+  // The header and request timeouts are checked every second (Node's default is every 30 s,
+  // long enough for slow clients to hold connections well past the timeouts).
+  const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       const status = e instanceof HttpError ? e.status : 500;
       const message = e instanceof HttpError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;

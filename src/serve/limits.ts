@@ -3,6 +3,7 @@
 // answered (503 with Retry-After past it), bytes per request, pixels per image, decodes at
 // once, and the time a request's headers and body may take.
 import { loadSharp } from '../data';
+import { FairQueue } from './fair-queue';
 
 export interface ServeLimits {
   /** open connections; past it the server accepts no more until some close */
@@ -69,10 +70,11 @@ export class Admission {
 /** At most `max` tasks at once; the others wait their turn, first come first served. */
 export class Gate {
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting = new FairQueue<() => void>();
   constructor(private readonly max: number) {}
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.running >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  /** Runs the task once a place is free; waiting tasks take places round-robin across their groups (requests). */
+  async run<T>(task: () => Promise<T>, group: unknown = task): Promise<T> {
+    if (this.running >= this.max) await new Promise<void>((resolve) => this.waiting.push(group, resolve));
     this.running++;
     try {
       return await task();
