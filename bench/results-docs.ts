@@ -124,12 +124,27 @@ function pretrainStep(r: ResultsFile): string {
   return lines.join('\n');
 }
 
+/** The server under load and under abuse. */
+function serve(r: ResultsFile): string {
+  const f = r.figures;
+  const rate = Object.entries(f).filter(([k]) => /^serve_requests_per_second_threads\d+_concurrency\d+$/.test(k));
+  const best = rate.sort((a, b) => Number(b[1]) - Number(a[1]))[0];
+  return [
+    best ? `Model ${r.model}, one ${r.image} per request: up to ${best[1]} requests/s (${best[0].replace(/^serve_requests_per_second_threads(\d+)_concurrency(\d+)$/, (_, th: string, c: string) => `${th} thread${th === '1' ? '' : 's'}, ${c} concurrent clients`)}).` : '',
+    `Normal clients (8 at a time) had a p99 latency of ${f.serve_p99_quiet_ms} ms alone and ${f.serve_p99_under_abuse_ms} ms (${f.serve_p99_under_abuse_ratio}x) beside 64 slow clients holding connections, 4 clients sending 100-megapixel PNG headers and 32 clients flooding 16 images a request past the 256-image queue;`,
+    `${f.serve_normal_answered_under_abuse} of their requests were answered, ${f.serve_normal_busy_503_under_abuse} were told to retry (503) and ${f.serve_normal_errors_under_abuse} failed; peak memory ${f.serve_peak_rss_mib_quiet} MiB alone, ${f.serve_peak_rss_mib_under_abuse} MiB under abuse; up afterwards: ${f.serve_alive_after_abuse}.`,
+    `Client and server share the machine's cores. From ${where(r)}.`,
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
+
 /** name=value lines, as the benchmark printed them, and where they came from. */
 function figureList(r: ResultsFile): string {
   return ['```text', ...Object.entries(r.figures).map(([k, v]) => `${k}=${v}`), '```', `From ${where(r)}.`].join('\n');
 }
 
-const RENDER: Record<string, (r: ResultsFile) => string> = { 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep };
+const RENDER: Record<string, (r: ResultsFile) => string> = { 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve };
 
 /** The text with every results block rendered from its file (a block whose file is missing says so). */
 export function withResults(text: string): string {
