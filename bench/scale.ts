@@ -21,6 +21,7 @@ import * as t from '../src';
 import { freePort } from '../src/distributed/launch';
 import { median, spread } from './peer';
 import { CLI } from './stage-runs';
+import { writeBenchResults } from './results-file';
 
 const { values: opts } = parseArgs({
   options: {
@@ -190,21 +191,27 @@ async function main(): Promise<void> {
   // Per round, the ratio of runs moments apart; then the median and spread over rounds.
   const ratio = (a: Config, b: Config, p: string): number[] => runs.get(key(a, p))!.map((x, i) => x.imagesPerS / runs.get(key(b, p))![i]!.imagesPerS);
   const headline = PRECISIONS.includes('auto') ? 'auto' : PRECISIONS[0]!;
+  const figures: Record<string, number | string> = {};
   for (const p of PRECISIONS) {
     const suffix = p === headline ? '' : `_${p}`;
     const eff = ratio('2x1', '1x2', p);
     console.log(`scale_efficiency_2proc${suffix}=${median(eff).toFixed(3)}  (${p}; target >= 0.85; spread ${spread(eff)})`);
+    figures[`scale_efficiency_2proc${suffix}`] = Number(median(eff).toFixed(3));
+    figures[`scale_efficiency_2proc${suffix}_spread`] = spread(eff);
     if (CONFIGS.includes('2node')) {
       const node = ratio('2node', '1x2', p);
       console.log(`scale_efficiency_2node_loopback${suffix}=${median(node).toFixed(3)}  (spread ${spread(node)})`);
+      figures[`scale_efficiency_2node_loopback${suffix}`] = Number(median(node).toFixed(3));
     }
     if (CONFIGS.includes('after')) {
       const ov = ratio('2x1', 'after', p);
       console.log(`overlap_speedup${suffix}=${median(ov).toFixed(3)}  (images/s averaging during / after the backward pass; spread ${spread(ov)})`);
+      figures[`overlap_speedup${suffix}`] = Number(median(ov).toFixed(3));
     }
     const two = runs.get(key('2x1', p))!;
     const shares = two.map((x) => sum(x.collectiveS) / sum(x.stepS));
     console.log(`collective_time_share_2proc${suffix}=${median(shares).toFixed(3)}  (rank 0's time waiting in collectives / step time; spread ${spread(shares)})`);
+    figures[`collective_time_share_2proc${suffix}`] = Number(median(shares).toFixed(3));
   }
 
   // Bytes per step and the projection, from the headline precision's 2-worker runs.
@@ -248,8 +255,12 @@ async function main(): Promise<void> {
         `  p=${p} ${n.name} (latency ${n.alpha * 1e6} us): step ${step.toFixed(3)} s = compute ${compute.toFixed(3)} + larger NT-Xent ${lossExtra.toFixed(3)} + gradients ${grads.toFixed(4)} + projections ${proj.toFixed(4)} + sync-BN and figures ${latencyBound.toFixed(4)}; ` +
           `projected_efficiency_${tag}=${(compute / step).toFixed(3)}  (small sums in log2(p) rounds: ${(compute / stepTree).toFixed(3)})`,
       );
+      figures[`projected_efficiency_${tag}`] = Number((compute / step).toFixed(3));
     }
   }
+  figures.bytes_per_step = m.comm_bytes ?? 'n/a';
+  const file = writeBenchResults('scale', figures, { data: opts.data, width: WIDTH, globalBatch: BATCH, rounds: ROUNDS, steps: STEPS, precisions: PRECISIONS, configurations: Object.fromEntries(CONFIGS.map((c) => [c, LABEL[c]])) });
+  console.log(`wrote ${file}`);
 }
 
 main().catch((e) => {
