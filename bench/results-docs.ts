@@ -139,12 +139,22 @@ function serve(r: ResultsFile): string {
     .join(' ');
 }
 
+/** Two workers against one process with both cores, and the time spent waiting in collectives. */
+function scale(r: ResultsFile): string {
+  const f = r.figures;
+  return (
+    `Global batch ${r.globalBatch}, ResNet-18 width ${r.width} on ${r.data}: 2 workers of 1 thread reach ${f.scale_efficiency_2proc_fp32} of one process with 2 threads in float32 ` +
+    `and ${f.scale_efficiency_2proc} at the default precision, waiting in collectives ${Math.round(100 * Number(f.collective_time_share_2proc_fp32))}% of a step (median of ${r.rounds} interleaved rounds; ` +
+    `projected to 8 workers on 25 Gb/s: ${f.projected_efficiency_8_25Gbs}). From ${where(r)}.`
+  );
+}
+
 /** name=value lines, as the benchmark printed them, and where they came from. */
 function figureList(r: ResultsFile): string {
   return ['```text', ...Object.entries(r.figures).map(([k, v]) => `${k}=${v}`), '```', `From ${where(r)}.`].join('\n');
 }
 
-const RENDER: Record<string, (r: ResultsFile) => string> = { 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve };
+const RENDER: Record<string, (r: ResultsFile) => string> = { 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale };
 
 /** The text with every results block rendered from its file (a block whose file is missing says so). */
 export function withResults(text: string): string {
