@@ -4,6 +4,7 @@ import { GLOBAL_OPTIONS, UsageError, parseCommand, renderHelp, renderOptions, ty
 import { COMMANDS, type CommandName } from './specs';
 import { tuneProcess } from '../torch/tune';
 import { PlanError } from '../run/errors';
+import { signalExitCode } from '../train/control';
 import { checkDevice, parseDevice } from './device';
 import { restarter, workerPlan } from './workers';
 
@@ -155,7 +156,7 @@ main(process.argv.slice(2)).then(
     if (stopped) {
       // Stopped while a worker did not answer: end now (Gloo's threads still wait for it).
       console.error(`simclr: ${(err as Error).message}`);
-      process.exit(stopped === 'SIGTERM' ? 143 : 130);
+      process.exit(signalExitCode(stopped));
     }
     if (err instanceof UsageError || err instanceof PlanError) {
       console.error(`simclr: ${err.message}`);

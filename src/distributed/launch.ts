@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { publicRendezvousProblem } from './rendezvous-address';
+import { signalExitCode } from '../train/control';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -280,12 +281,12 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
     let args = o.args;
     for (let attempt = 0; ; attempt++) {
       const port = await attemptPort(o, attempt);
-      if (stopping) return stopping === 'SIGTERM' ? 143 : 130;
+      if (stopping) return signalExitCode(stopping);
       const storeFile = storeDir ? join(storeDir, `attempt-${attempt}`) : undefined;
       current = { args, port, ...(storeFile ? { storeFile } : {}), glooAddr, threads, stopping: () => stopping !== null, children: [], exits: Array.from({ length: o.nproc }, () => null) };
       const { exits, failure } = await runAttempt(o, current);
       // Asked to stop: the run was stopped, whatever a worker that lost a stuck peer said.
-      if (!failure) return stopping ? (stopping === 'SIGTERM' ? 143 : 130) : exitStatus(exits);
+      if (!failure) return stopping ? signalExitCode(stopping) : exitStatus(exits);
       if (stopping) {
         process.stderr.write(`simclr: stopped by ${stopping} after ${failure.text} (not restarted)\n`);
         return failure.code;

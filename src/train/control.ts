@@ -1,6 +1,11 @@
 // Stopping cleanly: Ctrl-C or SIGTERM (what Slurm and Kubernetes send) finishes the current
 // step and saves a mid-epoch checkpoint; NaN losses stop with the step named.
 
+/** The exit status of a run a signal stopped: 143 for SIGTERM, else 130 (Ctrl-C's). */
+export function signalExitCode(signal: string | null): number {
+  return signal === 'SIGTERM' ? 143 : 130;
+}
+
 export class StopSignal {
   stopped = false;
   /** The signal that asked to stop (null: none, or SIMCLR_STOP_AFTER_STEPS). */
@@ -17,7 +22,7 @@ export class StopSignal {
 
   // The loop yields to the event loop between steps, so these run within one step.
   private readonly handler = (signal: NodeJS.Signals): void => {
-    if (this.stopped) process.exit(signal === 'SIGTERM' ? 143 : 130);
+    if (this.stopped) process.exit(signalExitCode(signal));
     this.stopped = true;
     this.signal = signal;
     process.stderr.write(`\n${signal}: stopping after this step and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)\n`);
@@ -32,9 +37,9 @@ export class StopSignal {
     process.off('SIGTERM', this.handler);
   }
 
-  /** The exit status for a run this signal stopped: 143 for SIGTERM, else 130 (Ctrl-C's). */
+  /** The exit status for a run this signal stopped. */
   get exitCode(): number {
-    return this.signal === 'SIGTERM' ? 143 : 130;
+    return signalExitCode(this.signal);
   }
 }
 
