@@ -99,13 +99,12 @@ export function calibrate(m: CalibrationModel, steps = 3): StepCosts {
     labels.dispose();
     const evaluate = inference(classifier, (forward) => timed(() => t.tidy(() => void forward(evalInput(cbatch, m.size, norm))), steps)) / cb;
     const release = holdForInference(classifier); // a teacher, as distillation holds it
-    const distill = (() => {
-      try {
-        return timedDistill(m, classifier, cbatch, norm, steps) / cb;
-      } finally {
-        release();
-      }
-    })();
+    let distill: number;
+    try {
+      distill = timedDistill(m, classifier, cbatch, norm, steps) / cb;
+    } finally {
+      release();
+    }
     cbatch.dispose();
     return { pretrain, train, evaluate, distill, epoch, seconds: (performance.now() - started) / 1000 };
   } finally {
