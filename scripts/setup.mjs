@@ -303,6 +303,24 @@ function ensureChromium() {
   }
 }
 
+// The two-node tests (test/netns.test.ts) make network namespaces and a veth pair with `ip`.
+function hasIp() {
+  try {
+    execFileSync('ip', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ensureIproute() {
+  if (hasIp()) return;
+  const ok = aptInstall(['iproute2'], 'the two-node tests make network namespaces with ip');
+  if (!ok || !hasIp()) {
+    fail('the tests run two nodes in network namespaces, and `ip` (iproute2) is missing. Install it (Debian/Ubuntu: `sudo apt-get install iproute2`), then run `npm test` again.');
+  }
+}
+
 const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 
 function ensureFashionMnist(why) {
@@ -331,6 +349,7 @@ if (nativeOnly) {
     }
     ensurePythonReference();
     ensureChromium();
+    ensureIproute();
     ensureFashionMnist('the tests');
   }
   if (purpose === 'demo') ensureFashionMnist('the demo');
