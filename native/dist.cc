@@ -196,8 +196,13 @@ void timedWait(c10d::Work& work, std::chrono::milliseconds timeout) {
       work.wait(std::max(std::chrono::milliseconds(1), std::min(WAIT_SLICE, left)));
       return;
     } catch (const c10::Error&) {
-      // A failed collective (completed with its error), or the whole timeout spent.
-      if (work.isCompleted() || std::chrono::steady_clock::now() >= deadline) throw;
+      // Completed: with its error, or just after the slice ran out (a race, not a timeout):
+      // an unbounded wait now returns at once, or throws the collective's own error.
+      if (work.isCompleted()) {
+        work.wait();
+        return;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) throw;
     }
     const int sig = stopSignal.load();
     if (sig != 0 && steadyNs() - stopSignalAtNs.load() >= std::chrono::duration_cast<std::chrono::nanoseconds>(STOP_GRACE).count()) {
