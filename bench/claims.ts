@@ -12,10 +12,13 @@
 // label subset, the classifiers' initialisation and their views, in a copy of that run
 // folder. Settings are the library's defaults except the epochs below (the budget); no
 // setting here was chosen on the test set.
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLI, mean, pretrainDone, results, runCli, se, seedList } from './stage-runs';
+import { cellsFromLog, claimFigures, type ClaimCell, type ClaimStage } from './claims-cells';
+import { writeBenchResults } from './results-file';
 
 const DATA = join('..', 'shared', 'datasets', 'cifar10');
 
@@ -121,6 +124,29 @@ function report(p: Plan): void {
     const all = top1(w, '100%', 'supervised').test;
     if (ft10.length && all.length) console.log(`claims_w${w}_10pct_finetune_minus_all_labels_baseline=${(mean(ft10) - mean(all)).toFixed(2)}`);
   }
+  const found = finishedCells(p);
+  if (found.length) console.log(`claims: wrote ${writeBenchResults('claims', claimFigures(found), { cells: found, pretrainEpochs: p.pretrainEpochs })}`);
+}
+
+/** Every finished cell with its seeds, from the run folders. */
+function finishedCells(p: Plan): ClaimCell[] {
+  const out: ClaimCell[] = [];
+  for (const width of p.widths) {
+    for (const labels of FRACTIONS) {
+      for (const stage of ['supervised', 'finetune', 'distill'] as ClaimStage[]) {
+        const cell: ClaimCell = { width, labels, stage, seeds: [], test: [], val: [] };
+        for (const [l, seed] of cells(p)) {
+          const r = l === labels ? results(stageDir(p, width, labels, seed)).find((x) => x.stage === `${stage}-${pct(labels)}`) : undefined;
+          if (!r) continue;
+          cell.seeds.push(seed);
+          cell.test.push(r.top1);
+          if (r.val_top1 !== undefined) cell.val.push(r.val_top1);
+        }
+        if (cell.test.length) out.push(cell);
+      }
+    }
+  }
+  return out;
 }
 
 function main(): number {
@@ -133,8 +159,10 @@ function main(): number {
       'pretrain-epochs': { type: 'string', default: '4' },
       threads: { type: 'string', default: '2' },
       table: { type: 'boolean', default: false },
+      'from-log': { type: 'string' },
     },
   });
+  if (values['from-log']) return convertLog(values['from-log']);
   const widths = values.widths!.split(',').map(Number);
   const seeds = seedList(values.seeds!);
   const pretrainEpochs = Number(values['pretrain-epochs']);
@@ -151,6 +179,18 @@ function main(): number {
     }
   }
   report(plan);
+  return 0;
+}
+
+/** The tables a finished run printed (the run folders gone) as the results file, saying when they were measured. */
+function convertLog(file: string): number {
+  if (!existsSync(file)) return usage(`${file}: no such file (--from-log)`);
+  const cells = cellsFromLog(readFileSync(file, 'utf8'));
+  const dates = execFileSync('git', ['log', '--format=%ad', '--date=short', '--', file], { encoding: 'utf8' }).trim().split('\n');
+  const measured = dates.at(-1) === dates[0] ? `${dates[0]}` : `${dates.at(-1)} to ${dates[0]}`;
+  const figures = claimFigures(cells);
+  for (const [k, v] of Object.entries(figures)) console.log(`${k}=${v}`);
+  console.log(`claims: wrote ${writeBenchResults('claims', figures, { cells, pretrainEpochs: 4, source: `converted from ${file}`, measured })}`);
   return 0;
 }
 

@@ -21,7 +21,10 @@ export function readResults(name: string): ResultsFile | null {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ResultsFile) : null;
 }
 
-const where = (r: ResultsFile): string => `\`${r.command}\`, commit ${r.commit}, ${r.date.slice(0, 10)}, ${r.processor.model} (family ${r.processor.family} model ${r.processor.modelNumber}${r.processor.flags.length ? `, ${r.processor.flags.join(', ')}` : ''}), ${r.processor.cores} cores`;
+const machine = (r: ResultsFile): string => `${r.processor.model} (family ${r.processor.family} model ${r.processor.modelNumber}${r.processor.flags.length ? `, ${r.processor.flags.join(', ')}` : ''}), ${r.processor.cores} cores`;
+/** The command, commit, date and machine; for figures converted from a kept log, when they were measured. */
+const where = (r: ResultsFile): string =>
+  r.measured ? `\`${r.command}\` (${r.source}, measured ${r.measured}), commit ${r.commit}, ${r.date.slice(0, 10)}, ${machine(r)}` : `\`${r.command}\`, commit ${r.commit}, ${r.date.slice(0, 10)}, ${machine(r)}`;
 
 interface Cell {
   budget: number;
@@ -149,16 +152,67 @@ function scale(r: ResultsFile): string {
   );
 }
 
+interface ClaimCell {
+  width: number;
+  labels: string;
+  stage: string;
+  seeds: number[];
+  test: number[];
+}
+
+/** The claims table: one value per seed (two seeds are both given, not a standard error). */
+function claims(r: ResultsFile): string {
+  const cells = (r.cells ?? []) as ClaimCell[];
+  const show = (c: ClaimCell | undefined) => (c ? c.test.map((x) => x.toFixed(2)).join(' / ') : '');
+  const lines = [`CIFAR-10 test top-1 (%) after ${r.pretrainEpochs} pretraining epochs; at 1% of the labels seed 0 / seed 1, elsewhere seed 0.`, '', '| width | labels | baseline | fine-tuned | distilled (same size) |', '|---|---|---|---|---|'];
+  const rows = [...new Set(cells.map((c) => `${c.width}|${c.labels}`))];
+  for (const row of rows) {
+    const [w, labels] = row.split('|') as [string, string];
+    const find = (stage: string) => cells.find((c) => `${c.width}` === w && c.labels === labels && c.stage === stage);
+    lines.push(`| ${w} | ${labels} | ${show(find('supervised'))} | ${show(find('finetune'))} | ${show(find('distill'))} |`);
+  }
+  const f = r.figures;
+  const widths = [...new Set(cells.map((c) => c.width))];
+  const pair = (w: number, what: string) => [0, 1].map((s) => f[`claims_w${w}_1pct_${what}_seed${s}`]).filter((x) => x !== undefined).join(' / ');
+  lines.push('', `Fine-tuned minus the baseline at 1%, seed 0 / seed 1: ${widths.map((w) => `${pair(w, 'finetune_minus_baseline')} at width ${w}`).join('; ')}. Distilled minus its teacher: ${widths.map((w) => `${pair(w, 'distill_minus_teacher')} at width ${w}`).join('; ')}.`);
+  lines.push('', `From ${where(r)}.`);
+  return lines.join('\n');
+}
+
 /** name=value lines, as the benchmark printed them, and where they came from. */
 function figureList(r: ResultsFile): string {
   return ['```text', ...Object.entries(r.figures).map(([k, v]) => `${k}=${v}`), '```', `From ${where(r)}.`].join('\n');
 }
 
-const RENDER: Record<string, (r: ResultsFile) => string> = { 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale };
+const RENDER: Record<string, (r: ResultsFile) => string> = { 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale, claims };
+
+/** The README's compact table: one figure from each of several results files, each row naming its file. */
+function summary(): string {
+  const rows: string[] = ['| what | result | from |', '|---|---|---|'];
+  const add = (name: string, what: string, result: (r: ResultsFile) => string) => {
+    const r = readResults(name);
+    rows.push(`| ${what} | ${r ? result(r) : 'not measured yet'} | \`bench:${name}\`${r ? `, ${(r.measured as string | undefined) ?? r.date.slice(0, 10)}` : ''} |`);
+  };
+  const f = (r: ResultsFile, k: string) => {
+    const v = r.figures[k];
+    return typeof v === 'number' ? v.toFixed(2) : `${v}`;
+  };
+  add('demo-seeds', 'The demo: Fashion-MNIST, 130 labels chosen by `suggest-labels`, 15 minutes on 2 cores (test top-1, 3 seeds)', (r) => `distilled ${f(r, 'demo_distill-suggested_top1_mean')} ± ${f(r, 'demo_distill-suggested_top1_se')}, fine-tuned ${f(r, 'demo_finetune-suggested_top1_mean')} ± ${f(r, 'demo_finetune-suggested_top1_se')}; the supervised baseline on the same labels ${f(r, 'demo_supervised-suggested_top1_mean')} ± ${f(r, 'demo_supervised-suggested_top1_se')}`);
+  add('claims', 'CIFAR-10 at 1% of the labels, width 1, 4 pretraining epochs: fine-tuned minus the baseline (seed 0 / seed 1)', (r) => `${r.figures.claims_w1_1pct_finetune_minus_baseline_seed0} / ${r.figures.claims_w1_1pct_finetune_minus_baseline_seed1} points`);
+  add('label-selection', 'CIFAR-10, 50 labels: `typical` choice minus random, fine-tuned (3 seeds)', (r) => `${r.figures.label_selection_gain_cifar10_50} points (se ${r.figures.label_selection_gain_cifar10_50_se})`);
+  add('pretrain-step', 'Pretraining step against PyTorch with the same settings (ResNet-18 at 32 px / ResNet-50 at 224 px)', (r) => `${r.figures.pretrain_step_ratio_vs_pytorch_tuned} / ${r.figures.pretrain_step_ratio_vs_pytorch_tuned_resnet50_224px} (above 1: faster)`);
+  add('inference', 'Inference against PyTorch eager, ResNet-50 at 224 px (fp32 / bf16)', (r) => `${r.figures.inference_ratio_vs_pytorch_resnet50_224px_fp32} / ${r.figures.inference_ratio_vs_pytorch_resnet50_224px_bf16}`);
+  add('budget', '`pipeline --budget 10m` on a CIFAR-10 folder', (r) => `${(Number(r.figures.budget_actual_seconds) / 60).toFixed(1)} minutes used`);
+  add('scale', '2 workers of 1 thread against 1 process of 2 threads (float32)', (r) => `${r.figures.scale_efficiency_2proc_fp32} of the speed`);
+  return rows.join('\n');
+}
+
+const SUMMARIES: Record<string, () => string> = { summary };
 
 /** The text with every results block rendered from its file (a block whose file is missing says so). */
 export function withResults(text: string): string {
   return text.replace(/(<!-- results:([a-z-]+) -->\n)[\s\S]*?(<!-- \/results:\2 -->)/g, (_, open: string, name: string, close: string) => {
+    if (SUMMARIES[name]) return `${open}${SUMMARIES[name]!()}\n${close}`;
     const r = readResults(name);
     const render = RENDER[name] ?? figureList;
     return `${open}${r ? render(r) : `(not measured yet: npm run bench:${name})`}\n${close}`;
