@@ -456,12 +456,17 @@ const std::vector<OpDef> kDistOps = {
     }),
     // One machine's rendezvous: a file in a folder only this user reads (the launcher makes
     // it 0700), which nothing on the network can reach, unlike a TCPStore's port. The file
-    // must be new: c10d counts the workers that opened it in the file itself.
-    OP("distFileStoreOpen", "path, worldSize", {
+    // must be new: c10d counts the workers that opened it in the file itself. timeoutMs
+    // bounds a get of a key nobody sets, as a TCPStore's does (c10d's default: 300 s).
+    OP("distFileStoreOpen", "path, worldSize, timeoutMs?", {
       std::string path = a.s(0);
       if (path.empty() || path.size() > 4096 || path[0] != '/' || path.find('\0') != std::string::npos) a.typeError(0, "an absolute file path");
       int64_t size = rangedInt(a, 1, 1, 1 << 20, "a world size between 1 and 1048576");
-      return num(env, static_cast<double>(stores.add(c10::make_intrusive<c10d::FileStore>(path, static_cast<int>(size)))));
+      c10::optional<std::chrono::milliseconds> timeout;
+      if (a.has(2)) timeout = timeoutArg(a, 2);
+      auto store = c10::make_intrusive<c10d::FileStore>(path, static_cast<int>(size));
+      if (timeout) store->setTimeout(*timeout);
+      return num(env, static_cast<double>(stores.add(std::move(store))));
     }),
     OP("distStorePort", "store", {
       auto* tcp = dynamic_cast<c10d::TCPStore*>(stores.get(a, 0).get());
@@ -776,7 +781,7 @@ const std::vector<OpDef> kDistOps = {
     NO_GLOO("distStoreClose", "store"),
     NO_GLOO("distGroupNew", "store, rank, worldSize, timeoutMs, bindHost, threads"),
     NO_GLOO("distGroupDestroy", "group"),
-    NO_GLOO("distFileStoreOpen", "path, worldSize"),
+    NO_GLOO("distFileStoreOpen", "path, worldSize, timeoutMs?"),
     NO_GLOO("distAllReduce", "group, tensor, op"),
     NO_GLOO("distAllGather", "group, outputs, tensor"),
     NO_GLOO("distBroadcast", "group, tensor, root"),

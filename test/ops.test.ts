@@ -505,6 +505,12 @@ op(['distFileStoreOpen'], () => {
     });
     native.distGroupDestroy(group);
     native.distStoreClose(store);
+    // A get of a key nobody sets waits the store's timeout, not c10d's 300 s.
+    const short = native.distFileStoreOpen(join(dir, 'short'), 1, 100);
+    native.distStoreSet(short, 'k', 'v');
+    assert.throws(() => native.distStoreGet(short, 'absent'), /timeout|timed out/i);
+    native.distStoreClose(short);
+    assert.throws(() => native.distFileStoreOpen(join(dir, 'other'), 1, 0), /a timeout in milliseconds/);
     assert.throws(() => native.distFileStoreOpen('relative/path', 1), /an absolute file path/);
     assert.throws(() => native.distFileStoreOpen(join(dir, 'other'), 0), /a world size between 1 and 1048576/);
   } finally {

@@ -111,7 +111,7 @@ export class ProcessGroup {
     let store: StoreId;
     if (o.storeFile) {
       try {
-        store = native.distFileStoreOpen(o.storeFile, o.worldSize);
+        store = native.distFileStoreOpen(o.storeFile, o.worldSize, timeoutMs);
       } catch (e) {
         return fail(`cannot open the rendezvous file ${o.storeFile}: ${(e as Error).message}`);
       }

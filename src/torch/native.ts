@@ -203,7 +203,8 @@ export interface NativeAddon {
   /** Whether the addon was built with c10d's Gloo backend. */
   distAvailable(): boolean;
   distStoreOpen(host: string, port: number, isServer: boolean, timeoutMs: number): StoreId;
-  distFileStoreOpen(path: string, worldSize: number): StoreId;
+  /** timeoutMs: how long a get or wait without its own timeout waits for a key (c10d's default, 300 s, when left out). */
+  distFileStoreOpen(path: string, worldSize: number, timeoutMs?: number): StoreId;
   distStorePort(store: StoreId): number;
   distStoreSet(store: StoreId, key: string, value: string): void;
   distStoreGet(store: StoreId, key: string): string;
