@@ -2,7 +2,7 @@
 // <!-- /results:NAME -->), rendered from bench/results/NAME.json: a figure cannot be typed
 // by hand. `npm run docs:results` rewrites the blocks; test/results-docs.test.ts fails when
 // a block differs from what its file renders.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RESULTS_DIR } from './results-file';
 
@@ -85,6 +85,14 @@ function demoSeeds(r: ResultsFile): string {
   if (raw.demo_budget_used_mean !== undefined) lines.push(`- The pipeline used ${Math.round(100 * raw.demo_budget_used_mean)}% of its 15-minute budget on average (per seed: ${((r.seeds ?? []) as { budget: { seconds: number; actualSeconds?: number } }[]).map((s) => `${Math.round((100 * (s.budget.actualSeconds ?? NaN)) / s.budget.seconds)}%`).join(', ')}).`);
   lines.push('', `From ${where(r)}.`);
   return lines.join('\n');
+}
+
+/** One line for the top of the README: the distilled model against the baseline on the same labels. */
+function demoHeadline(r: ResultsFile): string {
+  const f = r.figures as Record<string, number>;
+  const v = (k: string) => f[k]!.toFixed(2);
+  const seeds = ((r.seeds ?? []) as unknown[]).length;
+  return `test top-1 ${v('demo_distill-suggested_top1_mean')}% ± ${v('demo_distill-suggested_top1_se')} against ${v('demo_supervised-suggested_top1_mean')}% ± ${v('demo_supervised-suggested_top1_se')} (mean ± standard error over ${seeds} seeds): ${v('demo_distill_vs_baseline_same_labels_errors_removed_pct_mean')}% of the baseline's errors removed. From ${where(r)}.`;
 }
 
 /** What a laptop run of photos costs, from the calibration at 96 pixels, and how close --budget kept to its minutes. */
@@ -184,7 +192,7 @@ function figureList(r: ResultsFile): string {
   return ['```text', ...Object.entries(r.figures).map(([k, v]) => `${k}=${v}`), '```', `From ${where(r)}.`].join('\n');
 }
 
-const RENDER: Record<string, (r: ResultsFile) => string> = { 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale, claims };
+const RENDER: Record<string, (r: ResultsFile) => string> = { 'demo-headline': demoHeadline, 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale, claims };
 
 /** The README's compact table: one figure from each of several results files, each row naming its file. */
 function summary(): string {
@@ -208,19 +216,23 @@ function summary(): string {
 }
 
 const SUMMARIES: Record<string, () => string> = { summary };
+/** Blocks that render another view of a results file. */
+const FILE_OF: Record<string, string> = { 'demo-headline': 'demo-seeds' };
 
 /** The text with every results block rendered from its file (a block whose file is missing says so). */
 export function withResults(text: string): string {
   return text.replace(/(<!-- results:([a-z-]+) -->\n)[\s\S]*?(<!-- \/results:\2 -->)/g, (_, open: string, name: string, close: string) => {
     if (SUMMARIES[name]) return `${open}${SUMMARIES[name]!()}\n${close}`;
-    const r = readResults(name);
+    const r = readResults(FILE_OF[name] ?? name);
     const render = RENDER[name] ?? figureList;
     return `${open}${r ? render(r) : `(not measured yet: npm run bench:${name})`}\n${close}`;
   });
 }
 
 if (require.main === module) {
-  for (const file of process.argv.slice(2).length ? process.argv.slice(2) : [join(__dirname, '..', '..', 'README.md')]) {
+  const root = join(__dirname, '..', '..');
+  const pages = [join(root, 'README.md'), ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(root, 'docs', f))];
+  for (const file of process.argv.slice(2).length ? process.argv.slice(2) : pages) {
     const before = readFileSync(file, 'utf8');
     const after = withResults(before);
     if (after !== before) writeFileSync(file, after);
