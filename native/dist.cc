@@ -24,8 +24,13 @@
 #endif
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <ctime>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <mutex>
 #include <unordered_set>
 #include <utility>
@@ -344,6 +349,32 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
   }
 };
 
+// c10d's FileStore opens its file only when used, and its destructor (noexcept) opens it
+// again to count this worker out: a path it cannot open there (a folder, say) throws out of
+// a destructor and ends the process. So the file is made here, as c10d would make it, and a
+// path that exists as anything but a regular file is refused.
+void makeStoreFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) throw std::runtime_error(path + " exists and is not a regular file");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  ::close(fd);
+}
+
+// Whether a store can be destroyed: a file store whose path turned into something its
+// destructor cannot open (see makeStoreFile) is left alive instead (c10d skips a path that
+// is gone).
+bool safeToDestroy(const c10d::Store& s) {
+  const auto* fs = dynamic_cast<const c10d::FileStore*>(&s);
+  struct stat st;
+  if (fs == nullptr || ::stat(fs->getPath().c_str(), &st) != 0) return true;
+  if (!S_ISREG(st.st_mode)) return false;
+  int fd = ::open(fs->getPath().c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
 std::vector<uint8_t> bytesOf(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
 
 // Gradient averaging overlapped with the backward pass, as c10d's DDP Reducer does it: a
@@ -464,6 +495,7 @@ const std::vector<OpDef> kDistOps = {
       int64_t size = rangedInt(a, 1, 1, 1 << 20, "a world size between 1 and 1048576");
       c10::optional<std::chrono::milliseconds> timeout;
       if (a.has(2)) timeout = timeoutArg(a, 2);
+      makeStoreFile(path);
       auto store = c10::make_intrusive<c10d::FileStore>(path, static_cast<int>(size));
       if (timeout) store->setTimeout(*timeout);
       return num(env, static_cast<double>(stores.add(std::move(store))));
@@ -499,8 +531,9 @@ const std::vector<OpDef> kDistOps = {
     }),
     OP("distStoreClose", "store", {
       int64_t id = a.i(0);
-      stores.get(a, 0);
+      c10::intrusive_ptr<c10d::Store> s = stores.get(a, 0);
       stores.drop(id);
+      if (!safeToDestroy(*s)) (void)s.release();  // leaked on purpose
       return env.Undefined();
     }),
     // A Gloo process group over a store. bindHost: the address this worker's Gloo device

@@ -1,7 +1,7 @@
 // Forward values of every op in the addon's table on small known inputs. The last test
 // fails when an op is added to the table without a case here.
 import { test } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -511,6 +511,15 @@ op(['distFileStoreOpen'], () => {
     assert.throws(() => native.distStoreGet(short, 'absent'), /timeout|timed out/i);
     native.distStoreClose(short);
     assert.throws(() => native.distFileStoreOpen(join(dir, 'other'), 1, 0), /a timeout in milliseconds/);
+    // c10d's destructor reopens the file (and ends the process where it cannot): a folder is
+    // refused, and a store whose file became one is left alive at close.
+    assert.throws(() => native.distFileStoreOpen(dir, 1), /exists and is not a regular file/);
+    assert.throws(() => native.distFileStoreOpen(join(dir, 'missing', 'store'), 1), /cannot open/);
+    const moved = native.distFileStoreOpen(join(dir, 'moved'), 1, 100);
+    native.distStoreSet(moved, 'k', 'v');
+    rmSync(join(dir, 'moved'));
+    mkdirSync(join(dir, 'moved'));
+    native.distStoreClose(moved);
     assert.throws(() => native.distFileStoreOpen('relative/path', 1), /an absolute file path/);
     assert.throws(() => native.distFileStoreOpen(join(dir, 'other'), 0), /a world size between 1 and 1048576/);
   } finally {
