@@ -5,10 +5,19 @@ import type { COMMANDS } from './specs';
 import { parseLabels } from '../run/folder';
 import { channelsOption, skippedLine } from './images';
 
+export function requireSpec(spec: string | undefined): asserts spec is string {
+  if (!spec) throw new UsageError(`--data is required: ${describeSpecs()}`);
+}
+
+/** --labels draws from a labeled data set. */
+export function checkLabelsOption<T>(labels: T | null | undefined, source: string): asserts labels is T {
+  if (!labels) throw new UsageError(`--labels needs a labeled data set (class subfolders); ${source} has none`);
+}
+
 export async function dataCommand({ values: o }: { values: Parsed<typeof COMMANDS.data.options> }): Promise<number> {
   const { data: spec, skipBadImages: skipBad, split, seed, out } = o;
   const labels = o.labels ?? '';
-  if (!spec) throw new UsageError(`--data is required: ${describeSpecs()}`);
+  requireSpec(spec);
   const started = performance.now();
   // An image folder's first read shows its own progress (shards, time left); Ctrl-C keeps the shards written.
   const ds = await openDataset(spec, { imageSize: o.imageSize, channels: channelsOption(o.channels), skipBad, split });
@@ -29,7 +38,7 @@ export async function dataCommand({ values: o }: { values: Parsed<typeof COMMAND
     console.log(`${decoded} the cache in ${defaultCacheDir()}${shards} (${seconds.toFixed(1)}s)`);
   }
   if (labels) {
-    if (!ds.labels) throw new UsageError(`--labels needs a labeled data set (class subfolders); ${ds.source} has none`);
+    checkLabelsOption(ds.labels, ds.source);
     // The same draw as finetune's: the validation split is held out first, the labels come from the rest.
     const held = validationSplit(ds.labels, o.val, seed);
     const subset = stratifiedSubset(ds.labels, parseLabels(labels), seed, new Set(held));

@@ -1,7 +1,7 @@
 // `simclr embed`: embeddings of image files or folders, to safetensors or CSV.
 import { resolve } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import type { Parsed } from './options';
+import { UsageError, type Parsed } from './options';
 import type { COMMANDS } from './specs';
 import { embedImages } from '../run';
 import { folderImages } from './train-commands';
@@ -10,8 +10,13 @@ import * as t from '../torch';
 import { csvPath } from '../data';
 import { writeAtomic } from '../util/fs';
 
+export function requireEmbedOut(out: string | undefined): string {
+  if (!out) throw new UsageError('--out FILE.safetensors or FILE.csv is required: where the embeddings go');
+  return out;
+}
+
 export async function embedCommand({ values: o, positionals }: { values: Parsed<typeof COMMANDS.embed.options>; positionals: string[] }): Promise<number> {
-  const out = o.out ?? '';
+  const out = requireEmbedOut(o.out);
   const r = await embedImages({ run: o.model ?? '', files: [...positionals, ...folderImages(o.unlabeled)], stage: o.stage, skipBadImages: o.skipBadImages });
   if (r.skipped.length) console.error(skippedLine(r.skipped));
   if (/\.csv$/i.test(out)) {

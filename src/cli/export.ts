@@ -5,12 +5,20 @@ import type { COMMANDS } from './specs';
 import { describeInput, exportRun } from '../export';
 import { openRun } from '../run/folder';
 
-export async function exportCommand({ values: o }: { values: Parsed<typeof COMMANDS.export.options> }): Promise<number> {
+type ExportValues = Parsed<typeof COMMANDS.export.options>;
+
+/** The options that must go together: the run, where to write, and an input the format takes. */
+export function checkExportOptions(o: ExportValues): { model: string; out: string } {
   if (!o.model) throw new UsageError('--model RUN is required: the run folder whose classifier to export');
   if (!o.out) throw new UsageError(`--out is required: the ${o.format === 'web' ? 'folder' : 'file'} to write`);
   if (o.format === 'web' && o.input !== 'uint8') throw new UsageError('--input float applies to --format onnx only (the web page feeds the model uint8 pixels)');
-  const r = await exportRun({ run: o.model, stage: o.stage, format: o.format, out: o.out, input: o.input });
-  const { config } = openRun(o.model);
+  return { model: o.model, out: o.out };
+}
+
+export async function exportCommand({ values: o }: { values: ExportValues }): Promise<number> {
+  const { model, out } = checkExportOptions(o);
+  const r = await exportRun({ run: model, stage: o.stage, format: o.format, out, input: o.input });
+  const { config } = openRun(model);
   const size = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(1)} kB`);
   for (const f of r.files) console.log(`wrote ${f.path} (${size(f.bytes)})`);
   console.log(`${o.model}:${r.stage} as ${r.format}; ${config.classes.length} classes`);

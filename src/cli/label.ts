@@ -3,16 +3,25 @@ import type { Parsed } from './options';
 import type { COMMANDS } from './specs';
 import { PlanError } from '../run';
 import { LabelFileError, parseClassList } from '../data';
-import { startLabelServer } from '../label';
+import { startLabelServer, type LabelSheet } from '../label';
+
+/** The classes the page offers: --classes, else the labels the file holds already (it must hold some). */
+export function labelClasses(sheet: LabelSheet, classes: string[]): string[] {
+  const offered = classes.length ? classes : sheet.labelsInUse();
+  if (!offered.length) throw new PlanError('--classes a,b,c (or a labeled folder) is needed: the file has no labels yet to take them from');
+  return offered;
+}
 
 export async function labelCommand({ values: o }: { values: Parsed<typeof COMMANDS['label']['options']> }): Promise<number> {
   let server;
   try {
     const classes = o.classes ? parseClassList(o.classes) : [];
     server = await startLabelServer({ suggestions: o.suggestions ?? '', classes, port: o.port, host: o.host });
-    if (!classes.length && !server.sheet.labelsInUse().length) {
+    try {
+      labelClasses(server.sheet, classes);
+    } catch (e) {
       await server.close();
-      throw new PlanError('--classes a,b,c (or a labeled folder) is needed: the file has no labels yet to take them from');
+      throw e;
     }
   } catch (e) {
     if (e instanceof LabelFileError) throw new PlanError(e.message);

@@ -57,7 +57,7 @@ export async function runPipelineAndReport(plan: PipelinePlan, howToContinue?: s
 }
 
 /** --budget and --budget-split, checked; planning runs in one process (with workers, give the epochs). */
-function budgetOf({ values, given }: Parse): Budget | undefined {
+export function budgetOf({ values, given }: Parse): Budget | undefined {
   if (!values.budget) return undefined;
   const v = values as Record<string, unknown>;
   if (Number(v.nproc ?? 1) > 1 || Number(v.nnodes ?? 1) > 1 || process.env.WORLD_SIZE) throw new UsageError('--budget plans in one process; with workers give each stage its epochs (--pretrain-epochs, ...)');
@@ -68,9 +68,15 @@ function budgetOf({ values, given }: Parse): Budget | undefined {
   }
 }
 
-export const pipelineCommand = (parsed: Parse): Promise<number> => {
+/** The pipeline a command line describes: its budget, the flags' plan, and the plan with the recipe under the flags. */
+export function pipelineFromFlags(parsed: Parse): { plan: PipelinePlan; flags: PipelinePlan; budget?: Budget } {
   const budget = budgetOf(parsed);
   const flags = pipelinePlan(parsed);
   const { plan, sources } = withRecipe(flags, parsed.values.recipe);
-  return runPipelineAndReport({ ...plan, settingSources: { recipe: parsed.values.recipe, ...(budget ? { budget: parsed.values.budget! } : {}), ...sources } }, undefined, budget, flags);
+  return { plan: { ...plan, settingSources: { recipe: parsed.values.recipe, ...(budget ? { budget: parsed.values.budget! } : {}), ...sources } }, flags, ...(budget ? { budget } : {}) };
+}
+
+export const pipelineCommand = (parsed: Parse): Promise<number> => {
+  const { plan, flags, budget } = pipelineFromFlags(parsed);
+  return runPipelineAndReport(plan, undefined, budget, flags);
 };

@@ -4,10 +4,15 @@ import { UsageError } from './options';
 import type { COMMANDS } from './specs';
 import { buildReport } from '../report';
 
+export function requireReportModel(model: string | undefined): string {
+  if (!model) throw new UsageError('--model RUN is required: the run folder to report on');
+  return model;
+}
+
 export async function reportCommand({ values: o }: { values: Parsed<typeof COMMANDS.report.options> }): Promise<number> {
-  if (!o.model) throw new UsageError('--model RUN is required: the run folder to report on');
+  const run = requireReportModel(o.model);
   const started = performance.now();
-  const r = await buildReport({ run: o.model, out: o.out, stage: o.stage, mapImages: o.mapImages, mistakes: o.mistakes, seed: o.seed, skipBadImages: o.skipBadImages });
+  const r = await buildReport({ run, out: o.out, stage: o.stage, mapImages: o.mapImages, mistakes: o.mistakes, seed: o.seed, skipBadImages: o.skipBadImages });
   const a = r.analysis;
   const map = 'skipped' in a.map ? `no map (${a.map.skipped})` : `a map of ${a.map.points.length} test images`;
   console.log(`${o.model}:${a.stage} on ${a.testImages} test images; ${a.mistakes.length} confident mistakes shown, ${map}`);

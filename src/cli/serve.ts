@@ -4,11 +4,16 @@ import { UsageError } from './options';
 import type { COMMANDS } from './specs';
 import { startServer } from '../serve';
 
+export function requireServeModel(model: string | undefined): string {
+  if (!model) throw new UsageError('--model RUN is required: the run folder whose classifier to serve');
+  return model;
+}
+
 export async function serveCommand({ values: o }: { values: Parsed<typeof COMMANDS.serve.options> }): Promise<number> {
-  if (!o.model) throw new UsageError('--model RUN is required: the run folder whose classifier to serve');
+  const run = requireServeModel(o.model);
   let server;
   try {
-    server = await startServer({ run: o.model, stage: o.stage, port: o.port, host: o.host, top: o.top, maxBytes: o.maxBytes, maxBatch: o.maxBatch });
+    server = await startServer({ run, stage: o.stage, port: o.port, host: o.host, top: o.top, maxBytes: o.maxBytes, maxBatch: o.maxBatch });
   } catch (e) {
     throw listenError(e, o.port, o.host);
   }

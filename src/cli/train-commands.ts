@@ -57,24 +57,29 @@ export function exitFor(name: string, outcome: Outcome, howToContinue = 'the sam
 
 type Parse<O> = { values: O; given: Given };
 
-export async function pretrainCommand({ values, given }: Parse<Parsed<typeof pretrainOptions>>): Promise<number> {
-  const v = values as Values;
-  const plan: PretrainPlan = {
-    out: values.out ?? '',
-    resume: values.resume,
+/** The pretraining plan a command line describes (the given options only). */
+export function pretrainPlanOf(v: Values, given: Given): PretrainPlan {
+  return {
+    out: String(v.out ?? ''),
+    resume: Boolean(v.resume),
     data: dataPlan(v, given),
     encoder: encoderPlan(v, given),
     settings: pick<PretrainSettings>(v, given, PRETRAIN_SETTINGS),
-    ...(given.has('skip-bad-images') ? { skipBadImages: values.skipBadImages } : {}),
-    ...(values.init ? { init: values.init } : {}),
+    ...(given.has('skip-bad-images') ? { skipBadImages: Boolean(v.skipBadImages) } : {}),
+    ...(v.init ? { init: String(v.init) } : {}),
     compute: computePlan(v, given),
   };
+}
+
+export async function pretrainCommand({ values, given }: Parse<Parsed<typeof pretrainOptions>>): Promise<number> {
+  const v = values as Values;
+  const plan = pretrainPlanOf(v, given);
   const seconds = stageBudgetOf(v, given);
   return exitFor('pretraining', await runPretrain(seconds ? await budgetPretrain(plan, seconds) : plan));
 }
 
 /** --budget on a training command: its seconds, checked (one process; not with --epochs). */
-function stageBudgetOf(v: Values, given: Given): number | undefined {
+export function stageBudgetOf(v: Values, given: Given): number | undefined {
   if (v.budget === undefined) return undefined;
   if (given.has('epochs')) throw new UsageError('give --budget or --epochs, not both: the budget sets the epochs');
   if (Number(v.nproc ?? 1) > 1 || Number(v.nnodes ?? 1) > 1 || (process.env.WORLD_SIZE && process.env.WORLD_SIZE !== '1')) throw new UsageError('--budget plans in one process; with workers give --epochs');
@@ -85,17 +90,21 @@ function stageBudgetOf(v: Values, given: Given): number | undefined {
   }
 }
 
+/** A classifier stage's plan as a command line describes it (the given options only). */
+export function classifierPlanOf(kind: ClassifierKind, values: Values, given: Given): ClassifierPlan {
+  return {
+    kind,
+    run: String((kind === 'distill' ? values.teacher : values.from) ?? ''),
+    resume: Boolean(values.resume),
+    settings: pick<ClassifierSettings>(values, given, CLASSIFIER_SETTINGS),
+    ...(given.has('skip-bad-images') ? { skipBadImages: Boolean(values.skipBadImages) } : {}),
+    compute: computePlan(values, given),
+  };
+}
+
 function classifierCommand(kind: ClassifierKind) {
   return async ({ values, given }: Parse<Values>): Promise<number> => {
-    const runDir = String((kind === 'distill' ? values.teacher : values.from) ?? '');
-    const plan: ClassifierPlan = {
-      kind,
-      run: runDir,
-      resume: Boolean(values.resume),
-      settings: pick<ClassifierSettings>(values, given, CLASSIFIER_SETTINGS),
-      ...(given.has('skip-bad-images') ? { skipBadImages: Boolean(values.skipBadImages) } : {}),
-      compute: computePlan(values, given),
-    };
+    const plan = classifierPlanOf(kind, values, given);
     const seconds = stageBudgetOf(values, given);
     return exitFor(kind, await runClassifierStage(seconds ? await budgetClassifier(plan, seconds) : plan));
   };

@@ -8,9 +8,13 @@ import { UsageError, type Parsed } from './options';
 import type { COMMANDS } from './specs';
 import { channelsOption, skippedLine } from './images';
 
+export function requireViewsFolder(dir: string | undefined): asserts dir is string {
+  if (!dir) throw new UsageError('--data <image folder> is required, e.g. simclr views --data photos --out views.png');
+}
+
 export async function viewsCommand({ values: o }: { values: Parsed<typeof COMMANDS.views.options> }): Promise<number> {
   const { data: dir, out, count, seed } = o;
-  if (!dir) throw new UsageError('--data <image folder> is required, e.g. simclr views --data ../shared/datasets/cifar10/train --out views.png');
+  requireViewsFolder(dir);
   const list = listImages(dir);
   const pick = seededRandom(seed);
   const drawn = Array.from({ length: Math.min(count, list.files.length) }, () => list.files[Math.floor(pick() * list.files.length)]!);

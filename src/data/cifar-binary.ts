@@ -1,5 +1,5 @@
 // The CIFAR-10 / CIFAR-100 binary releases: records of label byte(s) + 3072 bytes (RGB planes of 32x32).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageDataset } from './dataset';
 
@@ -25,19 +25,36 @@ function layout(kind: 'cifar10' | 'cifar100', split: 'train' | 'test'): Layout {
   return { files: [`${split}.bin`], labelBytes: 2, classes: 100, classNames: 'fine_label_names.txt' };
 }
 
-export function readCifarBinary(dir: string, kind: 'cifar10' | 'cifar100', split: 'train' | 'test'): ImageDataset {
+/** A whole number of records, or an error naming the file. */
+function checkRecords(path: string, bytes: number, record: number): void {
+  if (bytes === 0 || bytes % record !== 0) throw new Error(`${path}: ${bytes} bytes is not a whole number of ${record}-byte records (truncated or not the binary release?)`);
+}
+
+/** The split's files, found and their sizes checked without reading them; the images they hold. */
+export function cifarBinaryFiles(dir: string, kind: 'cifar10' | 'cifar100', split: 'train' | 'test'): { files: string[]; count: number } {
   const l = layout(kind, split);
   const record = l.labelBytes + PIXELS;
-  const chunks: Buffer[] = [];
-  for (const f of l.files) {
+  let count = 0;
+  const files = l.files.map((f) => {
     const path = join(dir, f);
     if (!existsSync(path)) {
       throw new Error(`${path} not found: ${kind}-bin:DIR needs the folder of the ${kind === 'cifar10' ? 'CIFAR-10' : 'CIFAR-100'} binary release (${l.files.join(', ')})`);
     }
+    const bytes = statSync(path).size;
+    checkRecords(path, bytes, record);
+    count += bytes / record;
+    return path;
+  });
+  return { files, count };
+}
+
+export function readCifarBinary(dir: string, kind: 'cifar10' | 'cifar100', split: 'train' | 'test'): ImageDataset {
+  const l = layout(kind, split);
+  const record = l.labelBytes + PIXELS;
+  const chunks: Buffer[] = [];
+  for (const path of cifarBinaryFiles(dir, kind, split).files) {
     const data = readFileSync(path);
-    if (data.length === 0 || data.length % record !== 0) {
-      throw new Error(`${path}: ${data.length} bytes is not a whole number of ${record}-byte records (truncated or not the binary release?)`);
-    }
+    checkRecords(path, data.length, record);
     chunks.push(data);
   }
   const all = Buffer.concat(chunks);

@@ -58,11 +58,17 @@ function findFile(dir: string, base: string): string {
   );
 }
 
+/** The image and label files of a split of an MNIST-style idx folder, found (not read). */
+export function idxSplitFiles(dir: string, split: 'train' | 'test'): { images: string; labels: string } {
+  const prefix = split === 'train' ? 'train' : 't10k';
+  return { images: findFile(dir, `${prefix}-images-idx3-ubyte`), labels: findFile(dir, `${prefix}-labels-idx1-ubyte`) };
+}
+
 /** The train or test split of an MNIST-style idx folder. */
 export function loadIdxSplit(dir: string, split: 'train' | 'test'): LabeledImages {
-  const prefix = split === 'train' ? 'train' : 't10k';
-  const images = readIdx(findFile(dir, `${prefix}-images-idx3-ubyte`));
-  const labels = readIdx(findFile(dir, `${prefix}-labels-idx1-ubyte`));
+  const files = idxSplitFiles(dir, split);
+  const images = readIdx(files.images);
+  const labels = readIdx(files.labels);
   if (images.dims.length !== 3 || labels.dims.length !== 1 || images.dims[0] !== labels.dims[0]) {
     throw new Error(`${dir}: ${split} images (${images.dims.join('x')}) and labels (${labels.dims.join('x')}) do not pair up`);
   }

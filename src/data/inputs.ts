@@ -133,8 +133,18 @@ function classIndices(set: LabelSet, classes: readonly string[] | undefined, any
   return { classes: list, index };
 }
 
-/** Opens the unlabeled folders and the labeled set as one data set. */
-export async function openInputs(inputs: DataInputs, o: InputsOptions = {}): Promise<InputsDataset> {
+/** The inputs listed and their labels read, without reading an image: the unlabeled files, the label set and its class of each image. */
+export interface ListedInputs {
+  pool: string[];
+  nonImages: number;
+  set: LabelSet | null;
+  classes: string[];
+  /** each labeled image's class index */
+  index: number[];
+}
+
+/** Lists the unlabeled folders and reads the labeled set, checked against the classes given (what --dry-run checks, too). */
+export function listInputs(inputs: DataInputs, o: Pick<InputsOptions, 'classes' | 'anyClasses'> = {}): ListedInputs {
   if (inputs.unlabeled.length === 0 && !inputs.labeled) throw new LabelFileError('no images: give --unlabeled DIR, --labeled DIR|FILE.csv, or both');
   const pool: string[] = [];
   let nonImages = 0;
@@ -146,13 +156,18 @@ export async function openInputs(inputs: DataInputs, o: InputsOptions = {}): Pro
     for (const f of listed.files) if (!seen.has(f)) (seen.add(f), pool.push(f));
   }
   const set = inputs.labeled ? readLabels(inputs.labeled) : null;
+  const mapped = set ? classIndices(set, o.classes, o.anyClasses) : { classes: o.classes ? [...o.classes] : [], index: [] };
+  return { pool, nonImages, set, ...mapped };
+}
+
+/** Opens the unlabeled folders and the labeled set as one data set. */
+export async function openInputs(inputs: DataInputs, o: InputsOptions = {}): Promise<InputsDataset> {
+  const { pool, nonImages, set, classes, index } = listInputs(inputs, o);
   const files = [...pool];
   const fileLabels = new Array<number>(pool.length).fill(-1);
-  let classes: string[] = o.classes ? [...o.classes] : [];
   let inPool = 0;
   if (set) {
-    const mapped = classIndices(set, o.classes, o.anyClasses);
-    classes = mapped.classes;
+    const mapped = { classes, index };
     const found = findInPool(pool, set.images.map((i) => i.file));
     found.forEach((at, k) => {
       const label = mapped.index[k]!;

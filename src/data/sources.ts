@@ -1,9 +1,9 @@
 // Data set specs as users write them: an image folder path, fashion-mnist[:DIR],
 // mnist:DIR, cifar10-bin:DIR or cifar100-bin:DIR.
 import { conform, inMemory, type ImageDataset } from './dataset';
-import { FASHION_MNIST_DIR, loadIdxSplit } from './idx';
-import { readCifarBinary } from './cifar-binary';
-import { loadImageFolder, type ImageFolderOptions } from './image-folder';
+import { FASHION_MNIST_DIR, idxSplitFiles, loadIdxSplit } from './idx';
+import { cifarBinaryFiles, readCifarBinary } from './cifar-binary';
+import { listImages, loadImageFolder, type ImageFolderOptions, type ImageList } from './image-folder';
 
 export interface OpenOptions extends Omit<ImageFolderOptions, 'imageSize' | 'channels'> {
   /**
@@ -24,15 +24,37 @@ export function describeSpecs(): string {
 /** A data set as opened, with where it came from and why its size and channels are what they are. */
 export type OpenedDataset = ImageDataset & { fromCache?: boolean; shards?: number; decodedShards?: number; decodedImages?: number; auto: { imageSize: string; channels: string } };
 
-export async function openDataset(spec: string, o: OpenOptions = {}): Promise<OpenedDataset> {
-  const split = o.split ?? 'train';
+/** A spec's kind and folder: a data set of files (idx, CIFAR binaries) and where they are, or an image folder. */
+function parseSpec(spec: string): { kind: 'fashion-mnist' | 'mnist' | 'cifar10-bin' | 'cifar100-bin'; dir: string } | { kind: 'folder'; dir: string } {
   const colon = spec.indexOf(':');
   const kind = colon > 0 ? spec.slice(0, colon) : spec;
   const arg = colon > 0 ? spec.slice(colon + 1) : '';
+  if (kind === 'fashion-mnist') return { kind, dir: arg || FASHION_MNIST_DIR };
+  if (kind === 'mnist') {
+    if (!arg) throw new Error("mnist needs its folder: 'mnist:DIR' (the four idx files of the MNIST release)");
+    return { kind, dir: arg };
+  }
+  if (kind === 'cifar10-bin' || kind === 'cifar100-bin') {
+    if (!arg) throw new Error(`${kind} needs its folder: '${kind}:DIR'`);
+    return { kind, dir: arg };
+  }
+  return { kind: 'folder', dir: spec };
+}
+
+/** What a spec names, found without reading the images: the files of a data set, or an image folder's listing. */
+export function findSpec(spec: string, split: 'train' | 'test' = 'train'): { kind: string; files: string[]; count?: number; list?: ImageList } {
+  const s = parseSpec(spec);
+  if (s.kind === 'fashion-mnist' || s.kind === 'mnist') return { kind: s.kind, files: Object.values(idxSplitFiles(s.dir, split)) };
+  if (s.kind === 'cifar10-bin' || s.kind === 'cifar100-bin') return { kind: s.kind, ...cifarBinaryFiles(s.dir, s.kind === 'cifar10-bin' ? 'cifar10' : 'cifar100', split) };
+  const list = listImages(s.dir);
+  return { kind: 'folder', files: list.files, count: list.files.length, list };
+}
+
+export async function openDataset(spec: string, o: OpenOptions = {}): Promise<OpenedDataset> {
+  const split = o.split ?? 'train';
+  const { kind, dir } = parseSpec(spec);
   let ds: ImageDataset;
   if (kind === 'fashion-mnist' || kind === 'mnist') {
-    if (kind === 'mnist' && !arg) throw new Error("mnist needs its folder: 'mnist:DIR' (the four idx files of the MNIST release)");
-    const dir = arg || FASHION_MNIST_DIR;
     const raw = loadIdxSplit(dir, split);
     const labels = Int32Array.from(raw.labels);
     const bad = labels.findIndex((l) => l > 9);
@@ -53,8 +75,7 @@ export async function openDataset(spec: string, o: OpenOptions = {}): Promise<Op
     return reshape(ds, raw.height, raw.width, o);
   }
   if (kind === 'cifar10-bin' || kind === 'cifar100-bin') {
-    if (!arg) throw new Error(`${kind} needs its folder: '${kind}:DIR'`);
-    ds = readCifarBinary(arg, kind === 'cifar10-bin' ? 'cifar10' : 'cifar100', split);
+    ds = readCifarBinary(dir, kind === 'cifar10-bin' ? 'cifar10' : 'cifar100', split);
     return reshape(ds, 32, 32, o);
   }
   return loadImageFolder(spec, { ...o, imageSize: o.imageSize ?? 'auto', channels: o.channels ?? 'auto' });

@@ -4,7 +4,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { saveSafetensors } from '../torch';
 import { PlanError } from '../run/errors';
-import { defaultClassifierStage, loadClassifier, openRun, pretrainedModel, type RunConfig } from '../run/folder';
+import { defaultStage, loadClassifier, openRun, pretrainedModel, type RunConfig } from '../run/folder';
 import { PRETRAIN_CHECKPOINT } from '../train';
 import type { Tensor } from '../torch';
 import type { RunFolder } from '../train';
@@ -37,12 +37,7 @@ export interface ExportResult {
   python?: string;
 }
 
-/** The classifier `predict` and `export` use by default: distill-*, else finetune-*, else any. */
-export function defaultStage(run: RunFolder, dir: string): string {
-  const stage = defaultClassifierStage(run);
-  if (!stage) throw new PlanError(`${dir}: no trained classifier yet (no finetune-*, distill-* or supervised-* stage; run simclr finetune --from ${dir} first)`);
-  return stage;
-}
+export { defaultStage };
 
 
 const VERSION: string = (require('../../../package.json') as { version: string }).version;

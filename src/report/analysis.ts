@@ -79,11 +79,17 @@ async function dataUri(ds: ImageDataset, index: number): Promise<string> {
   return `data:image/png;base64,${png.toString('base64')}`;
 }
 
+/** The classifier the report shows: --stage (trained in the run), else distill-*, else finetune-* (also --dry-run's). */
+export function reportStage(run: RunFolder, dir: string, given?: string): string {
+  const stage = given || defaultClassifierStage(run);
+  if (!stage) throw new PlanError(`${dir}: no trained classifier to report on (run simclr finetune --from ${dir} first)`);
+  if (!listStages(run).includes(stage)) throw new PlanError(`${dir}: no '${stage}' checkpoint (stages there: ${listStages(run).join(', ') || 'none'})`);
+  return stage;
+}
+
 export async function analyseRun(o: AnalysisOptions): Promise<ReportAnalysis> {
   const { run, config } = openRun(o.run);
-  const stage = o.stage || defaultClassifierStage(run);
-  if (!stage) throw new PlanError(`${o.run}: no trained classifier to report on (run simclr finetune --from ${o.run} first)`);
-  if (!listStages(run).includes(stage)) throw new PlanError(`${o.run}: no '${stage}' checkpoint (stages there: ${listStages(run).join(', ') || 'none'})`);
+  const stage = reportStage(run, o.run, o.stage);
   const seed = o.seed ?? 0;
   const test = await testData(config, undefined, o.skipBadImages);
   if (!test.labels) throw new PlanError(`${test.source}: the test set has no labels (no class subfolders), so there is nothing to compare predictions with`);

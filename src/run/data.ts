@@ -49,12 +49,17 @@ const shape = (config: RunConfig) => ({ imageSize: config.imageSize, channels: c
 /** The run's training images (with a stage's labeled set, where given), read as the run was made. */
 export async function openTrainImages(config: RunConfig, o: { skipBad?: boolean; labeled?: string; classes?: string } = {}): Promise<ImageDataset | InputsDataset> {
   const skipBad = o.skipBad || config.skipBadImages;
+  const source = await asPlanError(async () => trainSourceOf(config, o));
+  if ('spec' in source) return openDataset(source.spec, { ...shape(config), split: 'train', skipBad });
+  return asPlanError(async () => openInputs(source.inputs, { ...shape(config), skipBad, ...source.classes }));
+}
+
+/** Where a stage's training images come from: the user's inputs and the classes they are read against, or the run's data set. */
+export function trainSourceOf(config: RunConfig, o: { labeled?: string; classes?: string }): { inputs: DataInputs; classes: { classes?: string[]; anyClasses?: boolean } } | { spec: string } {
   const inputs = runInputs(config, o.labeled);
-  if (!inputs) {
-    if (o.classes) throw new PlanError('--classes goes with --labeled (your labeled images)');
-    return openDataset(config.data, { ...shape(config), split: 'train', skipBad });
-  }
-  return asPlanError(async () => openInputs(inputs, { ...shape(config), skipBad, ...runClasses(config, o.classes) }));
+  if (inputs) return { inputs, classes: runClasses(config, o.classes) };
+  if (o.classes) throw new PlanError('--classes goes with --labeled (your labeled images)');
+  return { spec: config.data };
 }
 
 /**
@@ -72,13 +77,17 @@ function runClasses(config: RunConfig, given: string | undefined): { classes?: s
 
 /** The test set: --test-data (a labeled folder or CSV, its labels read as the run's classes), or the source's own test split. */
 export async function openTestImages(config: RunConfig, override?: string, skipBad?: boolean): Promise<ImageDataset> {
-  const spec = override || config.testData;
+  const test = testSetOf(config, override);
   const o = { ...shape(config), split: 'test' as const, skipBad: skipBad || config.skipBadImages };
-  if (spec && (config.inputs || /\.csv$/i.test(spec))) {
-    return asPlanError(() => openInputs({ unlabeled: [], labeled: spec }, { ...o, classes: config.classes, anyClasses: true }));
-  }
-  if (spec) return openDataset(spec, o);
-  if (isBuiltInSpec(config.data)) return openDataset(config.data, o);
+  if (test.labeled) return asPlanError(() => openInputs({ unlabeled: [], labeled: test.spec }, { ...o, classes: config.classes, anyClasses: true }));
+  return openDataset(test.spec, o);
+}
+
+/** Where a run's test set is read from: --test-data (a labeled folder or CSV, read as labels), the run's, or its source's test split. */
+export function testSetOf(config: Pick<RunConfig, 'data' | 'testData' | 'inputs'>, override?: string): { spec: string; labeled: boolean } {
+  const spec = override || config.testData;
+  if (spec) return { spec, labeled: Boolean(config.inputs) || /\.csv$/i.test(spec) };
+  if (isBuiltInSpec(config.data)) return { spec: config.data, labeled: false };
   throw new PlanError(`${config.inputs ? 'the run' : config.data} has no test split: pass --test-data (a labeled folder or CSV)`);
 }
 

@@ -1,7 +1,7 @@
 // simclr embed: the pretrained encoder's features of image files (a folder streamed through
 // the one evaluation forward), with each image's path: for search, clustering or plots.
 import { PlanError } from './errors';
-import { loadClassifier, openRun, pretrainedModel } from './folder';
+import { checkPretrained, loadClassifier, openRun, pretrainedModel, stageArch } from './folder';
 import { streamPass } from './stream-pass';
 
 export interface EmbedPlan {
@@ -21,9 +21,17 @@ export interface Embeddings {
   skipped: string[];
 }
 
-export async function embedImages(plan: EmbedPlan): Promise<Embeddings> {
+/** The plan's images, run and stage, checked before any model is loaded (and by --dry-run). */
+export function checkEmbedPlan(plan: EmbedPlan): ReturnType<typeof openRun> {
   if (plan.files.length === 0) throw new PlanError('name image files or a folder to embed: simclr embed --model RUN --unlabeled DIR --out FILE');
-  const { run, config } = openRun(plan.run);
+  const opened = openRun(plan.run);
+  if (!plan.stage || plan.stage === 'pretrain') checkPretrained(opened.run);
+  else stageArch(opened.run, plan.stage);
+  return opened;
+}
+
+export async function embedImages(plan: EmbedPlan): Promise<Embeddings> {
+  const { run, config } = checkEmbedPlan(plan);
   const model = !plan.stage || plan.stage === 'pretrain' ? pretrainedModel(run, config) : loadClassifier(run, plan.stage).model;
   const rows: (Float32Array | undefined)[] = new Array(plan.files.length);
   let dim = 0;

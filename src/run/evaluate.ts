@@ -6,7 +6,7 @@ import { classCount, encode, evaluateClassifier, knnAccuracy, knnClassify, linea
 import { evaluateFolderStream, isFolderSpec } from './stream-eval';
 import { streamPass } from './stream-pass';
 import { PlanError } from './errors';
-import { listStages, loadClassifier, openRun, pretrainedModel, testData, trainData } from './folder';
+import { defaultClassifierStage, listStages, loadClassifier, openRun, pretrainedModel, stageArch, testData, trainData } from './folder';
 import { withWorkers, type WorkersPlan } from './workers';
 import type { ProcessGroup } from '../distributed';
 
@@ -78,7 +78,8 @@ function labeledTrainingImages(ds: ImageDataset, source: string): ImageDataset &
   return labeled as ImageDataset & { labels: Int32Array };
 }
 
-function stagesToEvaluate(plan: EvalPlan): string[] {
+/** The classifier stages eval reports on: --stage, else every one trained (none is an error without --knn or --linear). */
+export function stagesToEvaluate(plan: EvalPlan): string[] {
   const stages = plan.stage ? [plan.stage] : listStages(openRun(plan.run).run);
   if (!plan.knn && !plan.linear && stages.length === 0) throw new PlanError(`${plan.run}: no trained classifier yet (run simclr finetune --from ${plan.run}), or pass --knn`);
   return stages;
@@ -149,12 +150,18 @@ export interface Predictions {
   skipped: string[];
 }
 
-export async function predictImages(plan: PredictPlan): Promise<Predictions> {
+/** The plan's images and the classifier it predicts with, checked before any model is loaded (and by --dry-run). */
+export function checkPredictPlan(plan: PredictPlan): ReturnType<typeof openRun> & { stage: string } {
   if (plan.files.length === 0) throw new PlanError('name one or more image files, or a folder: simclr predict --model RUN a.jpg b.png, or --unlabeled DIR');
-  const { run, config } = openRun(plan.run);
-  const stages = listStages(run);
-  const stage = plan.stage || stages.find((s) => s.startsWith('distill-')) || stages.find((s) => s.startsWith('finetune-')) || stages[0];
+  const opened = openRun(plan.run);
+  const stage = plan.stage || defaultClassifierStage(opened.run);
   if (!stage) throw new PlanError(`${plan.run}: no trained classifier to predict with`);
+  stageArch(opened.run, stage);
+  return { ...opened, stage };
+}
+
+export async function predictImages(plan: PredictPlan): Promise<Predictions> {
+  const { run, config, stage } = checkPredictPlan(plan);
   const { model } = loadClassifier(run, stage);
   const found: (Prediction | undefined)[] = new Array(plan.files.length);
   const k = Math.max(1, Math.min(plan.top ?? 1, config.classes.length));

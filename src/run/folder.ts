@@ -155,9 +155,14 @@ function readSubsets(file: string, ds: ImageDataset, flag = '--labels-file'): nu
   }
 }
 
-export function pretrainedModel(run: RunFolder, config: RunConfig): SimCLRModel {
-  const model = new SimCLRModel({ encoder: config.pretrain.encoder, head: { layers: config.pretrain.headLayers, outDim: config.pretrain.headDim } });
+/** A run whose pretraining has not saved a checkpoint yet has no encoder to use. */
+export function checkPretrained(run: RunFolder): void {
   if (!hasCheckpoint(run, 'pretrain')) throw new PlanError(`${run.dir}: no pretraining checkpoint yet; run simclr pretrain --out ${run.dir} first`);
+}
+
+export function pretrainedModel(run: RunFolder, config: RunConfig): SimCLRModel {
+  checkPretrained(run);
+  const model = new SimCLRModel({ encoder: config.pretrain.encoder, head: { layers: config.pretrain.headLayers, outDim: config.pretrain.headDim } });
   loadCheckpoint(run, 'pretrain', model, null);
   return model;
 }
@@ -192,4 +197,18 @@ export function listStages(run: RunFolder): string[] {
 export function defaultClassifierStage(run: RunFolder): string | undefined {
   const stages = listStages(run);
   return stages.find((s) => s.startsWith('distill-')) || stages.find((s) => s.startsWith('finetune-')) || stages[0];
+}
+
+/** The classifier `predict` and `export` use by default: distill-*, else finetune-*, else any. */
+export function defaultStage(run: RunFolder, dir: string): string {
+  const stage = defaultClassifierStage(run);
+  if (!stage) throw new PlanError(`${dir}: no trained classifier yet (no finetune-*, distill-* or supervised-* stage; run simclr finetune --from ${dir} first)`);
+  return stage;
+}
+
+/** The classifier stage a command uses: the one given (its checkpoint there), else the default. */
+export function classifierStage(run: RunFolder, dir: string, given?: string): string {
+  if (!given) return defaultStage(run, dir);
+  stageArch(run, given);
+  return given;
 }

@@ -103,15 +103,20 @@ export function weightsImageSize(metadata: Record<string, string>): number {
   return Number.isInteger(saved) && saved >= 8 && saved <= 4096 ? saved : PUBLISHED_IMAGE_SIZE;
 }
 
-export async function importWeights(plan: ImportPlan, compute: RecordedCompute): Promise<{ run: string; layout: WeightsLayout }> {
+/** The plan's own mistakes, found before the weights are read (and by --dry-run). */
+export function checkImportPlan(plan: ImportPlan): void {
   if (!plan.out) throw new PlanError('--out RUN (the run folder to make) is required');
   if (existsSync(`${plan.out}/config.json`) && hasCheckpoint(new RunFolder(plan.out), PRETRAIN_CHECKPOINT)) throw new PlanError(`${plan.out} already holds a run; choose another --out`);
+  if (!userInputsOf(plan.data) && !plan.data.spec) throw new PlanError('the images to use the weights on are needed: --unlabeled DIR (and --labeled), or --data SPEC');
+}
+
+export async function importWeights(plan: ImportPlan, compute: RecordedCompute): Promise<{ run: string; layout: WeightsLayout }> {
+  checkImportPlan(plan);
   const layout = await readPretrained(plan.file);
   try {
     confirmArchitecture(layout, plan.encoder, plan.file);
     const d = plan.data;
     const inputs = userInputsOf(d);
-    if (!inputs && !d.spec) throw new PlanError('the images to use the weights on are needed: --unlabeled DIR (and --labeled), or --data SPEC');
     const shape = { imageSize: d.imageSize && d.imageSize !== 'auto' ? d.imageSize : weightsImageSize(layout.metadata), channels: layout.encoder.inChannels as 1 | 3, skipBad: plan.skipBadImages } as const;
     const data: OpenedDataset = inputs ? await asPlanError(() => openInputs(inputs, shape)) : await openDataset(d.spec!, shape);
     const seed = plan.seed ?? 0;

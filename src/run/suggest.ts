@@ -2,12 +2,13 @@
 // which to label (src/select), writing a CSV to fill in and a contact sheet of the images.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { openInputs, readLabelCsv, squareFrames, writeLabelCsv, type InputsDataset, type LabelRow } from '../data';
+import { openInputs, readLabelCsv, squareFrames, writeLabelCsv, type DataInputs, type InputsDataset, type LabelRow } from '../data';
 import { encode, classifierPredictions } from '../train';
 import { selectToLabel, type Choice, type Strategy } from '../select';
 import { asPlanError, isBuiltInSpec } from './data';
 import { PlanError } from './errors';
-import { defaultClassifierStage, loadClassifier, openRun, pretrainedModel, type RunConfig } from './folder';
+import { checkPretrained, defaultClassifierStage, loadClassifier, openRun, pretrainedModel, stageArch, type RunConfig } from './folder';
+import type { RunFolder } from '../train';
 import { contactSheet } from './contact-sheet';
 
 export interface SuggestPlan {
@@ -58,10 +59,25 @@ function refuseFilledCsv(out: string, labeled: string | null): void {
   if (filled) throw new PlanError(`${out} holds ${filled} labels already: write the suggestions to another --out (e.g. to-label-2.csv), and pass --labeled ${out} so that they count as covered`);
 }
 
-export async function suggestLabels(plan: SuggestPlan): Promise<Suggestion> {
+/**
+ * The plan's run, the images to choose among, the CSV it would write and the classifier an
+ * uncertain round asks, checked before any image is read (and by --dry-run).
+ */
+export function checkSuggestPlan(plan: SuggestPlan): { run: RunFolder; config: RunConfig; inputs: DataInputs; stage?: string } {
   const { run, config } = openRun(plan.run);
   const inputs = poolOf(config, plan);
   refuseFilledCsv(plan.out, inputs.labeled);
+  if (!(plan.count >= 1)) throw new PlanError(`--count must be at least 1, got ${plan.count}`);
+  checkPretrained(run);
+  if (plan.strategy !== 'uncertain') return { run, config, inputs };
+  const stage = plan.stage ?? defaultClassifierStage(run);
+  if (!stage) throw new PlanError(`${plan.run}: --strategy uncertain needs a trained classifier (simclr finetune --from ${plan.run} --labeled FILE.csv first)`);
+  stageArch(run, stage);
+  return { run, config, inputs, stage };
+}
+
+export async function suggestLabels(plan: SuggestPlan): Promise<Suggestion> {
+  const { run, config, inputs, stage } = checkSuggestPlan(plan);
   const ds: InputsDataset = await asPlanError(() => openInputs(inputs, { imageSize: config.imageSize, channels: config.channels, skipBad: plan.skipBadImages || config.skipBadImages }));
   const labeled = new Set(ds.labeledIndices);
   const started = performance.now();
@@ -69,9 +85,7 @@ export async function suggestLabels(plan: SuggestPlan): Promise<Suggestion> {
   const features = encode(model, ds, config.norm, { unit: true });
   model.dispose();
   let confidence: Float32Array | undefined;
-  if (plan.strategy === 'uncertain') {
-    const stage = plan.stage ?? defaultClassifierStage(run);
-    if (!stage) throw new PlanError(`${plan.run}: --strategy uncertain needs a trained classifier (simclr finetune --from ${plan.run} --labeled FILE.csv first)`);
+  if (stage) {
     const { model: classifier } = loadClassifier(run, stage);
     confidence = classifierPredictions(classifier, ds, config.norm).probability;
     classifier.dispose();

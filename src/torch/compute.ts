@@ -24,8 +24,8 @@ export interface ComputeSettings {
   why: { precision: string; channelsLast: string };
 }
 
-export function resolveCompute(o: ComputeOptions = {}, flags: Set<string> = cpuFlags()): ComputeSettings {
-  const mkldnn = n.runtimeInfo().mkldnn;
+/** The settings for these options on this processor; `mkldnn` (whether libtorch has oneDNN) is asked of libtorch unless given. */
+export function resolveCompute(o: ComputeOptions = {}, flags: Set<string> = cpuFlags(), mkldnn: boolean = n.runtimeInfo().mkldnn): ComputeSettings {
   // As libtorch names it on tensors ('cuda' alone is GPU 0), so that comparing names finds the tensors already there.
   const device = o.device === 'cuda' ? 'cuda:0' : (o.device ?? 'cpu');
   const gpu = device.startsWith('cuda');

@@ -7,7 +7,7 @@ import { readLayout, type WeightsLayout } from './layouts';
 export { WeightsFileError } from './torch-file';
 export { PickleError } from './pickle';
 export type { WeightsLayout, WeightsSource } from './layouts';
-export { readWeights } from './weights';
+export { readWeights, weightsFileSummary } from './weights';
 
 /** ImageNet's per-channel mean and std, which torchvision's and timm's weights were trained with. */
 export const IMAGENET_NORM = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };

@@ -1,7 +1,8 @@
 // A weights file as a flat map of named tensors: safetensors (by its header) or a torch.save
 // archive (nested dicts flattened with dots: {'resnet': {...}, 'head': {...}} gives
 // resnet.conv1.weight, head.0.weight, ...).
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { parseHeader } from '../../torch/safetensors';
 import * as t from '../../torch';
 import type { Tensor } from '../../torch';
 import { openTorchFile, WeightsFileError } from './torch-file';
@@ -19,13 +20,46 @@ function looksLikeSafetensors(file: string): boolean {
   }
 }
 
-/** Every tensor of the file, by name (the caller disposes them). */
-export async function readWeights(file: string): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
+function checkReadable(file: string): void {
   try {
     statSync(file);
   } catch (e) {
     throw new WeightsFileError(`${file}: cannot read the weights (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+}
+
+const noTensors = (file: string) => new WeightsFileError(`${file}: no tensors in it (a state dict, or a dict of state dicts, is expected)`);
+
+/**
+ * The file's format and how many tensors it names, from the safetensors header or the
+ * torch.save pickle, without reading a tensor (--dry-run's check of a weights file).
+ */
+export async function weightsFileSummary(file: string): Promise<{ format: 'safetensors' | 'torch.save'; tensors: number }> {
+  checkReadable(file);
+  if (looksLikeSafetensors(file)) {
+    const fd = openSync(file, 'r');
+    try {
+      return { format: 'safetensors', tensors: parseHeader(file, fd, fstatSync(fd).size).entries.length };
+    } catch (e) {
+      throw new WeightsFileError((e as Error).message);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const torchFile = await openTorchFile(file);
+  const refs: [string, TensorRef][] = [];
+  try {
+    flatten(torchFile.root, '', refs, file);
+  } finally {
+    torchFile.close();
+  }
+  if (refs.length === 0) throw noTensors(file);
+  return { format: 'torch.save', tensors: refs.length };
+}
+
+/** Every tensor of the file, by name (the caller disposes them). */
+export async function readWeights(file: string): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
+  checkReadable(file);
   if (looksLikeSafetensors(file)) {
     try {
       const loaded = t.loadSafetensors(file);
@@ -39,7 +73,7 @@ export async function readWeights(file: string): Promise<{ tensors: Map<string, 
   flatten(torchFile.root, '', refs, file);
   if (refs.length === 0) {
     torchFile.close();
-    throw new WeightsFileError(`${file}: no tensors in it (a state dict, or a dict of state dicts, is expected)`);
+    throw noTensors(file);
   }
   const tensors = new Map<string, Tensor>();
   // Shared storages may make a tensor appear twice; far more than the file holds is a trap.

@@ -72,8 +72,13 @@ export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: 
 }
 
 /** Plans the budget now (calibrating on this machine), prints the plan and writes budget.json into the run folder. */
-export async function planWithBudget(plan: PipelinePlan, budget: Budget, flags: PipelinePlan = plan, expect: BudgetExpectations = {}): Promise<{ plan: PipelinePlan; planned: BudgetPlan }> {
+/** What a budget cannot plan, found before anything is read (and by --dry-run). */
+export function checkBudgetPlan(plan: Pick<PipelinePlan, 'labels'>): void {
   if (plan.labels.length > 1) throw new PlanError('--budget plans one label set: give one --labels fraction');
+}
+
+export async function planWithBudget(plan: PipelinePlan, budget: Budget, flags: PipelinePlan = plan, expect: BudgetExpectations = {}): Promise<{ plan: PipelinePlan; planned: BudgetPlan }> {
+  checkBudgetPlan(plan);
   // The steps are timed as the stages will run them: precision, layout and threads applied first.
   applyCompute(plan.compute);
   const started = performance.now();

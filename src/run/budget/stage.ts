@@ -18,9 +18,14 @@ function resumed(what: string): void {
   console.log(`--resume: ${what} keeps the length it was planned with (--budget plans a new run only)`);
 }
 
+/** --budget on pretraining times the architecture it plans for: not one that weights decide (and by --dry-run). */
+export function checkPretrainBudget(plan: PretrainPlan): void {
+  if (!plan.resume && plan.init) throw new PlanError('--budget times the architecture it plans for: with --init give --epochs instead');
+}
+
 export async function budgetPretrain(plan: PretrainPlan, seconds: number): Promise<PretrainPlan> {
   if (plan.resume) return (resumed('pretraining'), plan);
-  if (plan.init) throw new PlanError('--budget times the architecture it plans for: with --init give --epochs instead');
+  checkPretrainBudget(plan);
   const asPipeline: PipelinePlan = { out: plan.out, data: plan.data as DataPlan, encoder: plan.encoder, labels: [], pretrain: plan.settings, skipBadImages: plan.skipBadImages };
   const { plan: planned } = await planWithBudget(asPipeline, { seconds, split: onlyStage('pretrain') }, asPipeline);
   return { ...plan, settings: { ...plan.settings, ...planned.pretrain } };

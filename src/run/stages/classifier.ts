@@ -50,13 +50,20 @@ export function stageNameFor(kind: ClassifierKind, s: Pick<ClassifierSettings, '
 }
 
 /** The fine-tuned teacher of a distillation: by its label set's name, else (runs made before stages were named by their list) by the fraction. */
-function teacherStage(run: RunFolder, s: ClassifierSettings): string {
+export function teacherStage(run: RunFolder, s: Pick<ClassifierSettings, 'labels' | 'labeled' | 'labelsFile'>): string {
   const named = stageNameFor('finetune', s);
   return existsSync(run.path(`${named}.json`)) || !s.labelsFile ? named : stageName('finetune', s.labels);
 }
 
 /** A classifier stage on the workers given (the pipeline's), else on those the environment names, else on this process. */
 export async function runClassifierStage(plan: ClassifierPlan, workers?: WorkersPlan): Promise<Outcome> {
+  const labels = checkClassifierPlan(plan);
+  const compute = applyCompute(plan.compute);
+  return withWorkers(workers, (group) => classifierStageAs(plan, labels, compute, group));
+}
+
+/** The plan's own mistakes, found before the run is opened (and by --dry-run); returns the label fraction. */
+export function checkClassifierPlan(plan: ClassifierPlan): string {
   if (!plan.run) throw new PlanError(plan.kind === 'distill' ? '--teacher RUN is required' : '--from RUN is required');
   const depth = plan.settings?.studentDepth;
   if (depth !== undefined && ![18, 34, 50, 101, 152, 200].includes(depth)) throw new PlanError(`--student-depth must be 18, 34, 50, 101, 152 or 200, got ${depth}`);
@@ -65,8 +72,7 @@ export async function runClassifierStage(plan: ClassifierPlan, workers?: Workers
   if (plan.settings?.labeled && (plan.settings.labels !== undefined || plan.settings.labelsFile)) {
     throw new PlanError('--labeled uses every labeled image it names; --labels and --labels-file draw from a fully labeled --data instead: give one of them');
   }
-  const compute = applyCompute(plan.compute);
-  return withWorkers(workers, (group) => classifierStageAs(plan, labels, compute, group));
+  return labels;
 }
 
 async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: RecordedCompute, workers: ProcessGroup | null): Promise<Outcome> {

@@ -77,16 +77,20 @@ function continuePipeline(run: RunFolder, plan: PipelinePlan, workers: ProcessGr
  * stage runs on all of them in turn in the one group; rank 0 alone writes and reports.
  */
 export async function runPipeline(plan: PipelinePlan, workers?: WorkersPlan): Promise<Outcome> {
-  if (!plan.out) throw new PlanError('--out RUN is required');
-  const userLabels = Boolean(plan.data.labeled);
-  if (plan.labels.length === 0 && !userLabels) throw new PlanError('the pipeline needs at least one label fraction, or --labeled');
-  for (const l of plan.labels) parseLabels(l);
+  checkPipelinePlan(plan);
   const lead = workers === undefined ? leadProcess() : isLead(workers);
   const done = await withWorkers(workers, (group) => pipelineAs(plan, group));
   // Rank 0 makes the report alone once the workers have left the group: the others do not
   // wait for it in a collective (on a large test set it may outlast SIMCLR_DIST_TIMEOUT).
   if (done.outcome === 'finished' && lead) await reportAtTheEnd(plan.out, done.seed, plan.skipBadImages);
   return done.outcome;
+}
+
+/** The plan's own mistakes, found before anything is read (and by --dry-run). */
+export function checkPipelinePlan(plan: PipelinePlan): void {
+  if (!plan.out) throw new PlanError('--out RUN is required');
+  if (plan.labels.length === 0 && !plan.data.labeled) throw new PlanError('the pipeline needs at least one label fraction, or --labeled');
+  for (const l of plan.labels) parseLabels(l);
 }
 
 async function pipelineAs(plan: PipelinePlan, workers: ProcessGroup | null): Promise<{ outcome: Outcome; seed: number }> {

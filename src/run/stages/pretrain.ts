@@ -28,9 +28,25 @@ interface RecordedPretrainPlan {
  * (--nproc, or a launcher's WORLD_SIZE/RANK/MASTER_ADDR/MASTER_PORT), else on this process.
  */
 export async function runPretrain(plan: PretrainPlan, workers?: WorkersPlan): Promise<Outcome> {
-  if (!plan.out) throw new PlanError('--out RUN (the run folder) is required');
+  checkPretrainPlan(plan);
   const compute = applyCompute(plan.compute);
   return withWorkers(workers, (group) => pretrainAs(plan, compute, group));
+}
+
+/**
+ * The plan's own mistakes, found before any image is read or anything written (the command
+ * runs them first; --dry-run runs only them): the run folder, and where a new run's images come from.
+ */
+export function checkPretrainPlan(plan: PretrainPlan): void {
+  if (!plan.out) throw new PlanError('--out RUN (the run folder) is required');
+  if (plan.resume) return void openRun(plan.out);
+  const userInputs = userInputsOf(plan.data);
+  if (userInputs && plan.data?.spec) throw new PlanError('give --data SPEC, or --unlabeled DIR and --labeled DIR|FILE.csv, not both');
+  if (!plan.data?.spec && !userInputs) throw new PlanError('--unlabeled DIR (your images) or --data SPEC (an image folder, fashion-mnist, cifar10-bin:DIR, ...) is required');
+  // A folder with a config but no checkpoint never trained (it stopped at once): it may be planned anew.
+  if (existsSync(`${plan.out}/config.json`) && hasCheckpoint(new RunFolder(plan.out), PRETRAIN_CHECKPOINT)) {
+    throw new PlanError(`${plan.out} already holds a run; pass --resume to continue it or choose another --out`);
+  }
 }
 
 async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers: ProcessGroup | null): Promise<Outcome> {
@@ -55,12 +71,6 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
     checkPretrainBatch(config.pretrain, data.count, workers);
   } else {
     const userInputs = userInputsOf(plan.data);
-    if (userInputs && plan.data?.spec) throw new PlanError('give --data SPEC, or --unlabeled DIR and --labeled DIR|FILE.csv, not both');
-    if (!plan.data?.spec && !userInputs) throw new PlanError('--unlabeled DIR (your images) or --data SPEC (an image folder, fashion-mnist, cifar10-bin:DIR, ...) is required');
-    // A folder with a config but no checkpoint never trained (it stopped at once): it may be planned anew.
-    if (existsSync(`${plan.out}/config.json`) && hasCheckpoint(new RunFolder(plan.out), PRETRAIN_CHECKPOINT)) {
-      throw new PlanError(`${plan.out} already holds a run; pass --resume to continue it or choose another --out`);
-    }
     const d = plan.data as DataPlan;
     // --init FILE: the weights decide the architecture, the input size and the normalisation.
     init = plan.init ? await readPretrained(plan.init) : null;
@@ -138,9 +148,9 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
  * Pretraining's batch against its images and the workers, before anything is written: a
  * PlanError (exit 2), which a launcher's restart would only repeat, so it does not restart.
  */
-export function checkPretrainBatch(p: { batchSize: number; maxImages?: number }, count: number, workers: ProcessGroup | null): void {
+export function checkPretrainBatch(p: { batchSize: number; maxImages?: number }, count: number, workers: Pick<ProcessGroup, 'worldSize'> | null): void {
   const pool = p.maxImages ? Math.min(p.maxImages, count) : count;
-  if (workers && p.batchSize < workers.worldSize) {
+  if (workers && workers.worldSize > 1 && p.batchSize < workers.worldSize) {
     throw new PlanError(`pretraining's --batch ${p.batchSize} must hold at least one image per worker (${workers.worldSize} workers): give --batch ${workers.worldSize} or more, or fewer workers`);
   }
   if (pool < p.batchSize) {
@@ -156,6 +166,9 @@ export function reportSkipped(ds: ImageDataset): void {
 /** The kNN monitor's bank: the labeled training images (of a user's set, those it labels). */
 function knnBank(data: ImageDataset): ImageDataset {
   const bank = labeledOnly(data);
-  if (!bank) throw new PlanError('--knn compares with labeled images: give --labeled DIR|FILE.csv as well, or leave --knn out');
+  if (!bank) throw noKnnBank();
   return bank;
 }
+
+/** The kNN monitor without labeled images to compare with (also --dry-run's). */
+export const noKnnBank = (): PlanError => new PlanError('--knn compares with labeled images: give --labeled DIR|FILE.csv as well, or leave --knn out');
