@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `simclr` command: one file per subcommand; options from one table per command (specs.ts).
-import { GLOBAL_OPTIONS, UsageError, parseCommand, renderHelp, renderOptions, type CommandSpec, type Parsed } from './options';
+import { GLOBAL_OPTIONS, UsageError, parseCommand, renderHelp, renderOptions, threadsFromEnvironment, type CommandSpec, type Parsed } from './options';
 import { COMMANDS, type CommandName } from './specs';
 import { tuneProcess } from '../torch/tune';
 import { PlanError } from '../run/errors';
@@ -30,15 +30,6 @@ function isCommand(name: string): name is CommandName {
 }
 
 /** Applies the global options (threads, precision, layout) before any command runs. */
-/** OMP_NUM_THREADS where it is a whole number of threads; otherwise all cores. */
-function threadsFromEnvironment(cores: number): number {
-  const raw = process.env.OMP_NUM_THREADS;
-  if (raw === undefined || raw.trim() === '') return cores;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`OMP_NUM_THREADS must be a whole number of threads from 1 to 1024, got '${raw}' (or pass --threads N)`);
-  return n;
-}
-
 async function applyGlobals(values: Parsed<typeof GLOBAL_OPTIONS>): Promise<void> {
   // The command owns its process: OpenBLAS kernels and the allocator are set before libtorch loads.
   tuneProcess();
@@ -82,13 +73,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Every command's table, checked here once; each command below reads its own typed values.
-  const { globals, values } = parseCommand(spec, rest);
+  const { globals, values, given, positionals } = parseCommand(spec, rest);
   const v = values as { device?: string; out?: string; from?: string; teacher?: string; nproc?: number; nnodes?: number; nodeRank?: number; master?: string; masterPort?: number; maxRestarts?: number; iface?: string; allowPublicRendezvous?: boolean };
   // --nproc, --nnodes, --master, --max-restarts: this process only starts and watches the workers running the same command.
   const plan = workerPlan(v);
+  // The demo's time budget is planned for one process.
+  if (plan && command === 'demo') throw new UsageError('the demo runs in one process (its time budget is planned for one): leave out --nproc, --nnodes and --max-restarts; --threads sets its cores');
+  // --dry-run: the command line and its inputs checked, the plan printed; nothing started, loaded or written.
+  if (globals.dryRun) return (await import('./dry-run')).dryRun(command, { values: values as Record<string, unknown>, given, positionals, globals }, plan);
   if (plan) {
-    // The demo's time budget is planned for one process.
-    if (command === 'demo') throw new UsageError('the demo runs in one process (its time budget is planned for one): leave out --nproc, --nnodes and --max-restarts; --threads sets its cores');
     if (v.device !== undefined && v.device !== 'cpu') await checkDeviceHere(v.device, plan.nproc);
     const { launchLocal, PortInUseError, LaunchError } = await import('../distributed/launch');
     const args = [command, ...withoutOptions(rest, ['--nproc', '--master-port', '--nnodes', '--node-rank', '--master', '--max-restarts', '--iface'])];

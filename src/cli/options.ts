@@ -73,8 +73,18 @@ export const GLOBAL_OPTIONS = {
   threads: { type: 'integer', min: 1, max: 1024, placeholder: 'N', defaultText: 'all cores, or OMP_NUM_THREADS', help: 'intra-op threads for libtorch' },
   precision: { type: 'string', choices: ['fp32', 'bf16', 'auto'], default: 'auto', help: 'bfloat16 autocast for forward passes where the processor has AMX or AVX512-BF16 (auto), or not' },
   'channels-last': { type: 'string', choices: ['on', 'off', 'auto'], default: 'auto', help: 'NHWC weights and batches where oneDNN runs the convolutions (auto), or not' },
+  'dry-run': { type: 'boolean', default: false, help: 'check the command line and the inputs it names (image folders, label files, run folders, weights files) without decoding images, print the plan and stop: nothing is trained or written' },
   help: { type: 'boolean', default: false, help: "this command's options" },
 } as const satisfies OptionTable;
+
+/** The threads a command uses without --threads: OMP_NUM_THREADS where it is a whole number of threads; otherwise all cores. */
+export function threadsFromEnvironment(cores: number, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.OMP_NUM_THREADS;
+  if (raw === undefined || raw.trim() === '') return cores;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`OMP_NUM_THREADS must be a whole number of threads from 1 to 1024, got '${raw}' (or pass --threads N)`);
+  return n;
+}
 
 function describeRange(o: OptionSpec): string {
   const kind = o.type === 'integer' ? 'an integer' : 'a number';
