@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <mutex>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 
@@ -375,6 +376,18 @@ bool safeToDestroy(const c10d::Store& s) {
   return true;
 }
 
+// c10d's FileStore counts its timeouts in whole seconds (a 50 ms wait lasts a second): a
+// file store's key is waited for here, polling as c10d does, to the millisecond.
+void waitForKey(c10d::Store& s, const std::string& key, std::chrono::milliseconds timeout) {
+  if (dynamic_cast<c10d::FileStore*>(&s) == nullptr) return s.wait({key}, timeout);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!s.check({key})) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) throw std::runtime_error("Wait timeout");
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(5)));
+  }
+}
+
 std::vector<uint8_t> bytesOf(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
 
 // Gradient averaging overlapped with the backward pass, as c10d's DDP Reducer does it: a
@@ -512,7 +525,9 @@ const std::vector<OpDef> kDistOps = {
     }),
     OP("distStoreGet", "store, key", {
       auto& s = stores.get(a, 0);
-      std::vector<uint8_t> v = s->get(a.s(1));
+      std::string key = a.s(1);
+      waitForKey(*s, key, s->getTimeout());
+      std::vector<uint8_t> v = s->get(key);
       return Napi::String::New(env, std::string(v.begin(), v.end()));
     }),
     OP("distStoreAdd", "store, key, delta", {
@@ -526,7 +541,7 @@ const std::vector<OpDef> kDistOps = {
     OP("distStoreWait", "store, key, timeoutMs", {
       auto& s = stores.get(a, 0);
       std::string key = a.s(1);
-      s->wait({key}, timeoutArg(a, 2));
+      waitForKey(*s, key, timeoutArg(a, 2));
       return env.Undefined();
     }),
     OP("distStoreClose", "store", {
