@@ -153,6 +153,21 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+test('pretrain with --resume always given (a restarted pod, a requeued job): starts a run in an empty folder, continues it after; without images it needs a run', () => {
+  const out = join(root, 'always-resume');
+  const args = ['pretrain', '--data', train, '--out', out, '--width', '0.125', '--epochs', '1', '--batch', '64', '--max-images', '128', '--threads', '1', '--resume'];
+  const first = simclr(args);
+  assert.equal(first.status, 0, first.stderr);
+  assert.doesNotMatch(first.stdout, /resuming/, 'the first start trains from scratch');
+  assert.ok(existsSync(join(out, 'pretrain.safetensors')));
+  const again = simclr(args);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /resuming pretrain after epoch 1/);
+  const none = simclr(['pretrain', '--out', join(root, 'no-run'), '--resume']);
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /no-run: not a simclr run folder \(no config\.json\)/);
+});
+
 test('bad input gives a clear message and a non-zero exit, and keeps what was saved', () => {
   const run = join(root, 'run');
   const cases: [string[], number, RegExp][] = [

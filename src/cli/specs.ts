@@ -60,7 +60,7 @@ export const pretrainOptions = {
   'pixel-crops': { type: 'boolean', default: PRETRAIN_DEFAULTS.pixelCrops, help: 'crop boxes in whole pixels, as torchvision draws them' },
   seed,
   knn: { type: 'boolean', default: false, help: 'kNN accuracy on the test set after each epoch' },
-  resume,
+  resume: { ...resume, help: "continue the run from its last checkpoint (the command that started it, plus --resume); given the images and a folder that holds no run yet, start it, so that a launcher can restart the same command (a PyTorchJob's pods, a requeued Slurm job)" },
   'force-settings': forceSettings,
 } as const satisfies OptionTable;
 

@@ -28,9 +28,25 @@ interface RecordedPretrainPlan {
  * (--nproc, or a launcher's WORLD_SIZE/RANK/MASTER_ADDR/MASTER_PORT), else on this process.
  */
 export async function runPretrain(plan: PretrainPlan, workers?: WorkersPlan): Promise<Outcome> {
-  checkPretrainPlan(plan);
+  // Decided before the workers meet: rank 0 writes the run folder only after all have met,
+  // so every worker sees the folder as it was and takes the same path. Inside a group that
+  // met already (the pipeline's), the plan says exactly what to do.
+  const decided = workers === undefined ? { ...plan, resume: resumesRun(plan) } : plan;
+  checkPretrainPlan(decided);
   const compute = applyCompute(plan.compute);
-  return withWorkers(workers, (group) => pretrainAs(plan, compute, group));
+  return withWorkers(workers, (group) => pretrainAs(decided, compute, group));
+}
+
+/**
+ * Whether --resume continues a run: always when the plan names no images (there is nothing
+ * else it could mean); with images, only where the folder holds a run, so that a command
+ * that always carries --resume (a pod a Kubernetes PyTorchJob restarts, a requeued Slurm job)
+ * starts the run the first time and continues it after.
+ */
+export function resumesRun(plan: PretrainPlan): boolean {
+  if (!plan.resume) return false;
+  const namesImages = Boolean(plan.data?.spec || userInputsOf(plan.data));
+  return !namesImages || existsSync(`${plan.out}/config.json`);
 }
 
 /**
@@ -39,7 +55,7 @@ export async function runPretrain(plan: PretrainPlan, workers?: WorkersPlan): Pr
  */
 export function checkPretrainPlan(plan: PretrainPlan): void {
   if (!plan.out) throw new PlanError('--out RUN (the run folder) is required');
-  if (plan.resume) return void openRun(plan.out);
+  if (resumesRun(plan)) return void openRun(plan.out);
   const userInputs = userInputsOf(plan.data);
   if (userInputs && plan.data?.spec) throw new PlanError('give --data SPEC, or --unlabeled DIR and --labeled DIR|FILE.csv, not both');
   if (!plan.data?.spec && !userInputs) throw new PlanError('--unlabeled DIR (your images) or --data SPEC (an image folder, fashion-mnist, cifar10-bin:DIR, ...) is required');
