@@ -9,7 +9,7 @@ import { pipelineFromFlags } from './pipeline';
 import { demoSettings } from './demo';
 import { importPlanOf } from './import';
 import { CLASSIFIER_DEFAULTS, PRETRAIN_DEFAULTS, DEMO_SIZES, DEMO_LABELS, type ClassifierKind, type ClassifierSettings, type EncoderPlan, type PretrainSettings, type PipelinePlan, type DataPlan } from '../run';
-import { checkPretrainBatch, checkPretrainPlan, noKnnBank } from '../run/stages/pretrain';
+import { checkPretrainBatch, checkPretrainPlan, noKnnBank, resumesRun } from '../run/stages/pretrain';
 import { checkClassifierPlan, stageNameFor, teacherStage } from '../run/stages/classifier';
 import { checkPipelinePlan } from '../run/stages/pipeline';
 import { defined } from '../run/stages/resume';
@@ -81,7 +81,9 @@ async function newRunRows(d: Partial<DataPlan> | undefined, o: NewRun): Promise<
 }
 
 async function planPretrain({ values, given, worldSize }: DryInput): Promise<DryPlan> {
-  const plan = pretrainPlanOf(values, given);
+  // --resume with the images starts a run where the folder holds none, as the command decides.
+  const flags = pretrainPlanOf(values, given);
+  const plan = { ...flags, resume: resumesRun(flags) };
   const seconds = stageBudgetOf(values, given);
   checkPretrainPlan(plan);
   if (seconds) checkPretrainBudget(plan);
