@@ -47,7 +47,7 @@ export function cliReference(): string {
     '',
     '<!-- Generated from src/cli/specs.ts by `npm run docs:cli`; do not edit by hand. -->',
     '',
-    '`simclr COMMAND --help` prints the same lists. Every command takes `--dry-run` among its options where it reads inputs: it checks the command line and the inputs it names, prints the plan, and trains or writes nothing.',
+    '`simclr COMMAND --help` prints the same lists. Every command takes `--dry-run` (one of the [global options](#global-options)): it checks the command line and the inputs it names, prints the plan, and trains, starts or writes nothing.',
     '',
     commands.map((c) => `- [${c.name}](#${c.name}): ${c.summary}`).join('\n'),
     '',
