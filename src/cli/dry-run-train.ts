@@ -109,8 +109,8 @@ function planClassifier(kind: ClassifierKind): Planner {
     if (kind === 'distill') stageArch(run, teacherStage(run, { labels, labeled, labelsFile: s.labelsFile }));
     const train = await checkTrainImages(config, { labeled: s.labeled, classes: s.classes });
     const rows: Row[] = [['run folder', text], ['images', train.text]];
-    if (!train.inputs) rows.push(['labels', s.labelsFile ? await checkIdFile(s.labelsFile, '--labels-file') : `${labels} of the labeled images, stratified, drawn by --seed (kept as labels-*.txt)`]);
-    if (s.valFile) rows.push(['validation', await checkIdFile(s.valFile, '--val-file')]);
+    if (!train.inputs) rows.push(['labels', s.labelsFile ? checkIdFile(s.labelsFile, '--labels-file') : `${labels} of the labeled images, stratified, drawn by --seed (kept as labels-*.txt)`]);
+    if (s.valFile) rows.push(['validation', checkIdFile(s.valFile, '--val-file')]);
     if (kind === 'distill') rows.push(['teacher', teacherStage(run, { labels, labeled, labelsFile: s.labelsFile })]);
     rows.push(['test set', (await checkStageTestSet(config)) ?? NO_TEST]);
     if (seconds) rows.push(['budget', plan.resume ? `${minutes(seconds)}: unused with --resume (the stage keeps its planned length)` : budgetText(seconds, onlyStage(kind))]);

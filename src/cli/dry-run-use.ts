@@ -2,14 +2,14 @@
 // suggest-labels, label, embed, predict, export, serve, report, data, views and info. Each
 // runs its command's own checks, then describes what it would read, compute and write.
 import type { DryInput, DryPlan, Planner, Row } from './dry-run';
-import { PlanError, stagesToEvaluate } from '../run';
+import { stagesToEvaluate } from '../run';
 import { checkEmbedPlan } from '../run/embed';
 import { checkPredictPlan } from '../run/evaluate';
 import { checkSuggestPlan } from '../run/suggest';
 import { checkPretrained, classifierStage, parseLabels, stageArch } from '../run/folder';
-import { checkImageFiles, checkInputs, checkRun, checkRunTestSet, checkSpec, counted } from '../run/check-inputs';
+import { checkImageFiles, checkInputs, checkRun, checkRunTestSet, checkSpec, counted, inputError } from '../run/check-inputs';
 import { reportStage } from '../report/analysis';
-import { LabelFileError, listImages, parseClassList } from '../data';
+import { listImages, parseClassList } from '../data';
 import { LabelSheet } from '../label';
 import { defaultCacheDir } from '../torch/cache-dir';
 import { folderImages } from './train-commands';
@@ -26,11 +26,6 @@ import type { Parsed } from './options';
 
 type Values<C extends keyof typeof COMMANDS> = Parsed<(typeof COMMANDS)[C]['options']>;
 const valuesOf = <C extends keyof typeof COMMANDS>(input: DryInput): Values<C> => input.values as Values<C>;
-
-/** Errors of a label or image list, as the command-line errors they are. */
-function labelError(e: unknown): unknown {
-  return e instanceof LabelFileError || (e instanceof Error && /cannot read|no images found|holds no images/.test(e.message)) ? new PlanError((e as Error).message) : e;
-}
 
 async function planEval(input: DryInput): Promise<DryPlan> {
   const o = valuesOf<'eval'>(input);
@@ -69,7 +64,7 @@ async function planLabel(input: DryInput): Promise<DryPlan> {
     sheet = new LabelSheet(o.suggestions ?? '');
     classes = labelClasses(sheet, o.classes ? parseClassList(o.classes) : []);
   } catch (e) {
-    throw labelError(e);
+    throw inputError(e);
   }
   const done = sheet.rows.filter((r) => r.label || r.skipped).length;
   const rows: Row[] = [
@@ -83,11 +78,7 @@ async function planLabel(input: DryInput): Promise<DryPlan> {
 /** The image files named and the folders' images, listed, each there. */
 function imageFiles(positionals: string[], folders: string[] | undefined): string[] {
   checkImageFiles(positionals);
-  try {
-    return [...positionals, ...folderImages(folders)];
-  } catch (e) {
-    throw labelError(e);
-  }
+  return [...positionals, ...folderImages(folders)];
 }
 
 async function planEmbed(input: DryInput): Promise<DryPlan> {
@@ -158,7 +149,7 @@ async function planViews(input: DryInput): Promise<DryPlan> {
   try {
     images = listImages(dir).files.length;
   } catch (e) {
-    throw new PlanError((e as Error).message);
+    throw inputError(e);
   }
   const rows: Row[] = [['images', `${dir}: ${counted(images, 'image')}; ${Math.min(o.count, images)} drawn (seed ${o.seed})`]];
   return { rows, stages: ['each drawn image beside two SimCLR views of it'], computes: true, writes: [o.out] };

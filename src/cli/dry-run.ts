@@ -45,7 +45,7 @@ export type Planner = (input: DryInput) => Promise<DryPlan>;
 
 const PLANS: Record<CommandName, Planner> = { ...TRAINING_PLANS, ...USE_PLANS };
 
-export const DRY_RUN_DONE = 'dry run: nothing was trained or written';
+const DRY_RUN_DONE = 'dry run: nothing was trained or written';
 
 export async function dryRun(command: CommandName, parsed: Omit<DryInput, 'worldSize'>, launcher: WorkerPlan | null): Promise<number> {
   const device = typeof parsed.values.device === 'string' ? parsed.values.device : undefined;

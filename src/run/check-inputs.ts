@@ -12,20 +12,24 @@ import { listStages, openRun, type RunConfig } from './folder';
 import type { DataPlan } from './stages/types';
 import { hasCheckpoint, PRETRAIN_CHECKPOINT, type RunFolder } from '../train';
 
-/** Any error of a check as the command-line error it is: the input named is wrong. */
+/** Any error of a check as the command-line error it is (exit 2): the input named is wrong. */
+export function inputError(e: unknown): PlanError {
+  return e instanceof PlanError ? e : new PlanError((e as Error).message);
+}
+
 async function planned<T>(check: () => T | Promise<T>): Promise<T> {
   try {
     return await check();
   } catch (e) {
-    throw e instanceof PlanError ? e : new PlanError((e as Error).message);
+    throw inputError(e);
   }
 }
 
-export const counted = (n: number, what: string): string => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
+export const counted = (n: number, what: string, plural = `${what}s`): string => `${n.toLocaleString('en-US')} ${n === 1 ? what : plural}`;
 
 function classList(classes: readonly string[]): string {
   const shown = classes.slice(0, 8).join(', ');
-  return `${counted(classes.length, 'class').replace('classs', 'classes')} (${shown}${classes.length > 8 ? ', ...' : ''})`;
+  return `${counted(classes.length, 'class', 'classes')} (${shown}${classes.length > 8 ? ', ...' : ''})`;
 }
 
 /** What a check of images found: a few words, whether they are labeled, how many (where known without reading them), an image folder's. */
@@ -133,10 +137,13 @@ export function checkRun(dir: string): { run: RunFolder; config: RunConfig; text
 }
 
 /** A list of image ids (--labels-file, --val-file): read, its lines counted. */
-export async function checkIdFile(file: string, flag: string): Promise<string> {
-  const text = await planned(() => readFileSync(file, 'utf8')).catch(() => {
-    throw new PlanError(`${flag} ${file}: cannot read the list of image ids`);
-  });
+export function checkIdFile(file: string, flag: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new PlanError(`${flag} ${file}: cannot read the list of image ids (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   return `${flag} ${file}: ${counted(text.split('\n').filter((l) => l.trim()).length, 'image id')}`;
 }
 
