@@ -4,10 +4,10 @@
 // CSVs, weights files, and run folders trained for real by tiny commands. Each must exit 0
 // and print its plan, and nothing may be written. Also: a missing folder exits 2 naming it,
 // and a budgeted pipeline's dry run shows its stages and their minutes.
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { COMMANDS } from '../src/cli/specs';
 import { renderHelp } from '../src/cli/options';
@@ -122,6 +122,7 @@ before(async () => {
   runFolders();
   untouched = snapshot();
 });
+after(() => rmSync(root, { recursive: true, force: true }));
 
 /** The example as run here: stand-in paths, its outputs under out/N/, --dry-run; a launcher's variables where one starts it. */
 function prepared(e: Example, n: number): { argv: string[]; env: NodeJS.ProcessEnv } {
