@@ -350,31 +350,70 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
   }
 };
 
-// c10d's FileStore opens its file only when used, and its destructor (noexcept) opens it
-// again to count this worker out: a path it cannot open there (a folder, say) throws out of
-// a destructor and ends the process. So the file is made here, as c10d would make it, and a
-// path that exists as anything but a regular file is refused.
-void makeStoreFile(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) throw std::runtime_error(path + " exists and is not a regular file");
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
-  ::close(fd);
-}
+// c10d's FileStore, guarded where it would end the process or loop for ever:
+// - it opens its file only when used, and its destructor (noexcept) opens it again to count
+//   this worker out: a path it cannot open there (a folder, say) throws out of a destructor.
+//   The file is made at open (as c10d would make it); a path that exists as anything but a
+//   regular file is refused.
+// - it keeps its read position in the file between calls, and a store that is closed removes
+//   the file once as many have closed as the world size (with a world size of 1: at once,
+//   under any other store open on that path). A store reading a removed or re-created file
+//   from its old position takes garbage for a record's length and loops at the end of the
+//   file. So each operation first checks that the file is still the one it opened (held open
+//   here, so that a new file cannot get its inode number), at least as long as what it has
+//   read, and the destructor skips c10d's count where it is not.
+class GuardedFileStore : public c10d::FileStore {
+ public:
+  GuardedFileStore(const std::string& path, int workers) : FileStore(path, workers) {
+    // A refused path is cleared first: c10d's destructor runs as the exception leaves.
+    const auto refuse = [this](const std::string& why) {
+      path_.clear();
+      throw std::runtime_error(why);
+    };
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) refuse(path + " exists and is not a regular file");
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) refuse("cannot open " + path + ": " + std::strerror(errno));
+    ::fstat(fd_, &st);
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+  }
+  ~GuardedFileStore() override {
+    if (!intact()) path_.clear();  // c10d's destructor then finds no file, and leaves it be
+    ::close(fd_);
+  }
 
-// Whether a store can be destroyed: a file store whose path turned into something its
-// destructor cannot open (see makeStoreFile) is left alive instead (c10d skips a path that
-// is gone).
-bool safeToDestroy(const c10d::Store& s) {
-  const auto* fs = dynamic_cast<const c10d::FileStore*>(&s);
-  struct stat st;
-  if (fs == nullptr || ::stat(fs->getPath().c_str(), &st) != 0) return true;
-  if (!S_ISREG(st.st_mode)) return false;
-  int fd = ::open(fs->getPath().c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
-}
+  void set(const std::string& key, const std::vector<uint8_t>& value) override { guard(), FileStore::set(key, value); }
+  std::vector<uint8_t> compareSet(const std::string& key, const std::vector<uint8_t>& expected, const std::vector<uint8_t>& desired) override {
+    return guard(), FileStore::compareSet(key, expected, desired);
+  }
+  std::vector<uint8_t> get(const std::string& key) override { return guard(), FileStore::get(key); }
+  int64_t add(const std::string& key, int64_t value) override { return guard(), FileStore::add(key, value); }
+  int64_t getNumKeys() override { return guard(), FileStore::getNumKeys(); }
+  bool deleteKey(const std::string& key) override { return guard(), FileStore::deleteKey(key); }
+  bool check(const std::vector<std::string>& keys) override { return guard(), FileStore::check(keys); }
+  void wait(const std::vector<std::string>& keys) override { guard(), FileStore::wait(keys); }
+  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override { guard(), FileStore::wait(keys, timeout); }
+
+ private:
+  int fd_ = -1;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+
+  // The file this store made, no shorter than what it has read, and still one it can open.
+  bool intact() {
+    std::lock_guard<std::mutex> lock(activeFileOpLock_);
+    struct stat st;
+    if (::stat(path_.c_str(), &st) != 0 || st.st_dev != dev_ || st.st_ino != ino_ || st.st_size < pos_) return false;
+    int fd = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+  }
+  void guard() {
+    if (!intact()) throw std::runtime_error("the store's file " + path_ + " was removed or replaced (another store on the same path was closed?)");
+  }
+};
 
 // c10d's FileStore counts its timeouts in whole seconds (a 50 ms wait lasts a second): a
 // file store's key is waited for here, polling as c10d does, to the millisecond.
@@ -508,8 +547,7 @@ const std::vector<OpDef> kDistOps = {
       int64_t size = rangedInt(a, 1, 1, 1 << 20, "a world size between 1 and 1048576");
       c10::optional<std::chrono::milliseconds> timeout;
       if (a.has(2)) timeout = timeoutArg(a, 2);
-      makeStoreFile(path);
-      auto store = c10::make_intrusive<c10d::FileStore>(path, static_cast<int>(size));
+      auto store = c10::make_intrusive<GuardedFileStore>(path, static_cast<int>(size));
       if (timeout) store->setTimeout(*timeout);
       return num(env, static_cast<double>(stores.add(std::move(store))));
     }),
@@ -546,9 +584,8 @@ const std::vector<OpDef> kDistOps = {
     }),
     OP("distStoreClose", "store", {
       int64_t id = a.i(0);
-      c10::intrusive_ptr<c10d::Store> s = stores.get(a, 0);
+      stores.get(a, 0);
       stores.drop(id);
-      if (!safeToDestroy(*s)) (void)s.release();  // leaked on purpose
       return env.Undefined();
     }),
     // A Gloo process group over a store. bindHost: the address this worker's Gloo device

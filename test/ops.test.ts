@@ -520,6 +520,14 @@ op(['distFileStoreOpen'], () => {
     rmSync(join(dir, 'moved'));
     mkdirSync(join(dir, 'moved'));
     native.distStoreClose(moved);
+    // Closing one of two stores on a path removes the file (world size 1) under the other, whose
+    // reads from its old position in a new file looped for ever: its calls now throw.
+    const first = native.distFileStoreOpen(join(dir, 'shared'), 1, 100);
+    native.distStoreSet(first, 'k', 'v');
+    native.distStoreClose(native.distFileStoreOpen(join(dir, 'shared'), 1, 100));
+    native.distStoreSet(native.distFileStoreOpen(join(dir, 'shared'), 1, 100), 'a longer key than k', 'v');
+    assert.throws(() => native.distStoreGet(first, 'k'), /the store's file .* was removed or replaced/);
+    native.distStoreClose(first);
     assert.throws(() => native.distFileStoreOpen('relative/path', 1), /an absolute file path/);
     assert.throws(() => native.distFileStoreOpen(join(dir, 'other'), 0), /a world size between 1 and 1048576/);
   } finally {
