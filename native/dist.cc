@@ -392,8 +392,17 @@ class GuardedFileStore : public c10d::FileStore {
   int64_t getNumKeys() override { return guard(), FileStore::getNumKeys(); }
   bool deleteKey(const std::string& key) override { return guard(), FileStore::deleteKey(key); }
   bool check(const std::vector<std::string>& keys) override { return guard(), FileStore::check(keys); }
-  void wait(const std::vector<std::string>& keys) override { guard(), FileStore::wait(keys); }
-  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override { guard(), FileStore::wait(keys, timeout); }
+  // c10d's wait counts its timeout in whole seconds (50 ms lasts a second): polled here, as
+  // c10d polls, to the millisecond. Gloo meets its peers through this wait too.
+  void wait(const std::vector<std::string>& keys) override { wait(keys, timeout_); }
+  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!check(keys)) {
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) throw std::runtime_error("Wait timeout");
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(5)));
+    }
+  }
 
  private:
   int fd_ = -1;
