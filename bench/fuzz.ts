@@ -7,12 +7,19 @@
 // Ops are not listed here: they are the functions the addon exports. Their parameter
 // names come from the addon's own "expected at most N argument(s) (names)" TypeError, and
 // the kind each parameter wants is learnt from the "argument 'x' must be ..." TypeErrors
-// the fuzzing provokes, so most calls get past the type checks and reach libtorch.
+// the fuzzing provokes, so most calls get past the type checks and reach libtorch. Each
+// child opens a file store and a Gloo group of one (bench/fuzz-dist.ts) whose ids go to
+// the collective ops, so those run too. A child whose log stands still (a call that does
+// not return) is killed and counted as a hang. The figures (name=value, and how many
+// parameters the calls got to: bench/fuzz-reach.ts) go to bench/results/fuzz.json.
 // test/fuzz.test.ts runs a shorter fuzz in the test suite.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DistHarness } from './fuzz-dist';
+import { Reach } from './fuzz-reach';
+import { writeBenchResults } from './results-file';
 
 // ---------------------------------------------------------------- seeded random numbers
 /** xorshift32: small, fast, and the same sequence for the same seed everywhere. */
@@ -45,17 +52,17 @@ export class Rng {
 
 // ---------------------------------------------------------------- the child: makes the calls
 type Kind = 'unknown' | 'tensor' | 'tensors' | 'ints' | 'int' | 'number' | 'bool' | 'string' | 'dtype' | 'device' | 'bytes';
-interface Param {
+export interface Param {
   name: string;
   optional: boolean;
   kind: Kind;
   choices: string[];
 }
-interface Arg {
+export interface Arg {
   value: unknown;
   desc: string;
 }
-type Fn = (...args: unknown[]) => unknown;
+export type Fn = (...args: unknown[]) => unknown;
 
 const DTYPES = ['float32', 'float64', 'float16', 'bfloat16', 'uint8', 'int8', 'int16', 'int32', 'int64', 'bool'];
 const SMALL_INTS = [0, 1, 2, 3, 4, -1, -2, 5, 8];
@@ -73,8 +80,11 @@ function describeNumber(x: number): string {
   return Object.is(x, -0) ? '-0' : String(x);
 }
 
-/** One child: `calls` calls from the seed, each logged (one line, synchronously) before it is made. */
-export function runChild(seed: number, calls: number, logPath: string): void {
+/**
+ * One child: `calls` calls from the seed, each logged (one line, synchronously) before it is
+ * made. Its store files go in `dir` (removed at the end).
+ */
+export function runChild(seed: number, calls: number, logPath: string, dir: string): void {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { getNative } = require('../src/torch/native') as typeof import('../src/torch/native');
   const n = getNative() as unknown as Record<string, unknown>; // the addon itself: every op, loaded now
@@ -190,7 +200,15 @@ export function runChild(seed: number, calls: number, logPath: string): void {
       }
     }
   };
+  const poolNamed = (name: string): Arg | undefined => {
+    const e = base.find((b) => b.name === name);
+    if (!e) return undefined;
+    victims.push(e.h);
+    return { value: e.h, desc: `T(${e.name})` };
+  };
+  const dist = new DistHarness(fns, dir, say, poolNamed);
   refill();
+  dist.ensure();
   const addResult = (h: unknown, desc: string): void => {
     if (typeof h !== 'number') return;
     try {
@@ -344,8 +362,10 @@ export function runChild(seed: number, calls: number, logPath: string): void {
       default: return { value: new Float32Array(count).fill(rng.pick([NaN, 1, -0])), desc: `Float32Array(${count}) own buffer` };
     }
   };
-  const forKind = (p: Param): Arg => {
+  const forKind = (op: string, p: Param): Arg => {
     if (p.optional && rng.chance(0.2)) return rng.chance(0.5) ? { value: undefined, desc: 'undefined' } : { value: null, desc: 'null' };
+    const special = dist.arg(op, p, rng);
+    if (special) return special;
     if (p.kind === 'unknown' || rng.chance(0.06)) return anyValue();
     switch (p.kind) {
       case 'tensor': return tensor();
@@ -377,8 +397,12 @@ export function runChild(seed: number, calls: number, logPath: string): void {
   let returned = 0;
   let threw = 0;
   const threwByOp = new Map<string, number>();
+  const reach = new Reach();
   for (let call = 0; call < calls; call++) {
-    if (call % 500 === 0) refill();
+    if (call % 500 === 0) {
+      refill();
+      dist.ensure();
+    }
     const op = rng.pick(ops);
     const params = sigs.get(op)!;
     victims = [];
@@ -386,10 +410,11 @@ export function runChild(seed: number, calls: number, logPath: string): void {
     temps = [];
     protoIndex = null;
     let args: Arg[];
+    dist.beginCall(op, rng);
     try {
       if (rng.chance(0.03)) args = Array.from({ length: rng.int(params.length + 2) }, anyValue);
       else {
-        args = params.map(forKind);
+        args = params.map((p) => forKind(op, p));
         // Sometimes fewer arguments (trailing ones left out).
         if (rng.chance(0.1)) args = args.slice(0, rng.int(args.length + 1));
       }
@@ -404,19 +429,23 @@ export function runChild(seed: number, calls: number, logPath: string): void {
       if (protoIndex !== null) delete (Array.prototype as unknown as Record<string, unknown>)[protoIndex];
       continue;
     }
-    // Opening a rendezvous store listens on, or connects to, a network port and may wait
-    // (up to its timeout) for a peer; test/distributed.test.ts covers it. Without a store,
-    // the other collectives refuse their store, group and work numbers.
-    if (op === 'distStoreOpen' || op === 'distFileStoreOpen') {
-      say(op === 'distStoreOpen' ? 'skipped: opens a network rendezvous' : 'skipped: makes a rendezvous file at the path given');
+    // Opening a TCP rendezvous store listens on, or connects to, a network port (where another
+    // program's store may listen); test/distributed.test.ts covers it. The file store and
+    // group of one (bench/fuzz-dist.ts) stand in for it.
+    const skip = op === 'distStoreOpen' ? 'skipped: opens a network rendezvous' : dist.skip(op, args);
+    if (skip) {
+      say(skip);
       if (protoIndex !== null) delete (Array.prototype as unknown as Record<string, unknown>)[protoIndex];
       continue;
     }
+    const live = dist.holdsLive(params, args);
     let result: unknown;
+    let error: unknown;
     try {
       result = fns[op]!(...args.map((a) => a.value));
       returned++;
     } catch (e) {
+      error = e;
       if (!(e instanceof Error)) {
         say(`NOT-AN-ERROR thrown by ${op}: ${String(e)}`);
         closeSync(log);
@@ -429,6 +458,9 @@ export function runChild(seed: number, calls: number, logPath: string): void {
       if (protoIndex !== null) delete (Array.prototype as unknown as Record<string, unknown>)[protoIndex];
       for (const h of temps) f.dispose!(h);
     }
+    const past = reach.record(op, params, error);
+    dist.after(op, args, result, error === undefined, past, live);
+    if (dist.claims(op)) result = undefined;
     if (Array.isArray(result)) for (const h of result) addResult(h, `${op}-result`);
     else addResult(result, `${op}-result`);
     while (extra.length > 48) {
@@ -440,14 +472,39 @@ export function runChild(seed: number, calls: number, logPath: string): void {
   }
   say('done');
   closeSync(log);
+  dist.close();
   const learnt = [...sigs.values()].flat().filter((p) => p.kind !== 'unknown').length;
   const total = [...sigs.values()].flat().length;
-  process.stdout.write(JSON.stringify({ calls, returned, threw, ops: ops.length, learnt, params: total }) + '\n');
+  const reached = reach.names();
+  const unreached = [...sigs].flatMap(([op, ps]) => ps.map((p) => `${op}.${p.name}`)).filter((n) => !reached.includes(n));
+  const summary: ChildSummary = {
+    calls, returned, threw, ops: ops.length, learnt, params: total,
+    reached, unreached, collectiveOps: DistHarness.collectiveOps(sigs), collectiveRun: dist.ranOps(),
+  };
+  process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
 // ---------------------------------------------------------------- the parent: runs children
+/** What a child prints (one JSON line) when it finishes. */
+interface ChildSummary {
+  calls: number;
+  returned: number;
+  threw: number;
+  ops: number;
+  learnt: number;
+  params: number;
+  /** 'op.param' for each parameter some call got to (bench/fuzz-reach.ts), and the others. */
+  reached: string[];
+  unreached: string[];
+  /** The dist* ops that take a store, group, work item or reducer... */
+  collectiveOps: string[];
+  /** ...and those of them that got past their argument checks with one that was open. */
+  collectiveRun: string[];
+}
 export interface FuzzCrash {
   seed: number;
+  /** crash: a signal or a bad exit; hang: its log stood still; timeout: it ran too long; leak: it left its temporary files. */
+  kind: 'crash' | 'hang' | 'timeout' | 'leak';
   signal: string | null;
   code: number | null;
   /** The call the child logged last: the one that crashed it. */
@@ -461,6 +518,11 @@ export interface FuzzReport {
   ops: number;
   learnt: number;
   params: number;
+  /** Parameters some call got to, of `params`; the others by name. */
+  reached: number;
+  notReached: string[];
+  collectiveOps: string[];
+  collectiveRun: string[];
   crashes: FuzzCrash[];
   seconds: number;
 }
@@ -474,6 +536,8 @@ export interface FuzzOptions {
   memoryKiB?: number;
   /** A child still running after this long counts as hung (reported as a crash). */
   timeoutMs?: number;
+  /** A child whose log stands still this long is stuck in one call: killed, and reported as a hang. */
+  stallMs?: number;
 }
 
 function lastLine(path: string): string {
@@ -485,75 +549,128 @@ function lastLine(path: string): string {
   }
 }
 
+/** One child process: its summary, or how it failed. */
+function runOne(o: FuzzOptions, dir: string, seed: number): Promise<ChildSummary | FuzzCrash> {
+  const logPath = join(dir, `child-${seed}.log`);
+  const childDir = join(dir, `child-${seed}`);
+  const script = `ulimit -v ${o.memoryKiB ?? 3_500_000} && exec "$0" "$@"`;
+  const args = [__filename, '--child', `--seed=${seed}`, `--calls=${o.callsPerChild}`, `--log=${logPath}`, `--dir=${childDir}`];
+  const child = spawn('/bin/sh', ['-c', script, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  let killed: 'hang' | 'timeout' | undefined;
+  const kill = (why: 'hang' | 'timeout'): void => {
+    killed ??= why;
+    child.kill('SIGKILL');
+  };
+  const timer = setTimeout(() => kill('timeout'), o.timeoutMs ?? 120_000);
+  // The child logs each call before making it: a log that stops growing is a call that does not return.
+  let size = -1;
+  let since = Date.now();
+  const watch = setInterval(() => {
+    const now = existsSync(logPath) ? statSync(logPath).size : -1;
+    if (now !== size) [size, since] = [now, Date.now()];
+    else if (Date.now() - since > (o.stallMs ?? 30_000)) kill('hang');
+  }, 250);
+  return new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      clearInterval(watch);
+      const line = out.trim().split('\n').pop() ?? '';
+      const failed = (kind: FuzzCrash['kind'], lastCall = lastLine(logPath)): FuzzCrash => ({ seed, kind, signal, code, lastCall, stderr: err.slice(-1500) });
+      if (killed || code !== 0 || !line.startsWith('{')) resolve(failed(killed ?? 'crash'));
+      else if (existsSync(childDir)) resolve(failed('leak', `left ${childDir}`));
+      else resolve(JSON.parse(line) as ChildSummary);
+    });
+  });
+}
+
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const t0 = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'simclr-fuzz-'));
-  const report: FuzzReport = { calls: 0, returned: 0, threw: 0, ops: 0, learnt: 0, params: 0, crashes: [], seconds: 0 };
-  const memory = o.memoryKiB ?? 3_500_000;
-  const runOne = (seed: number): Promise<void> =>
-    new Promise((resolve) => {
-      const logPath = join(dir, `child-${seed}.log`);
-      const script = `ulimit -v ${memory} && exec "$0" "$@"`;
-      const child = spawn('/bin/sh', ['-c', script, process.execPath, __filename, '--child', `--seed=${seed}`, `--calls=${o.callsPerChild}`, `--log=${logPath}`], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, OMP_NUM_THREADS: '1' },
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
-      }, o.timeoutMs ?? 120_000);
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        const line = out.trim().split('\n').pop() ?? '';
-        if (code === 0 && line.startsWith('{')) {
-          const r = JSON.parse(line) as Omit<FuzzReport, 'crashes' | 'seconds'>;
-          report.calls += r.calls;
-          report.returned += r.returned;
-          report.threw += r.threw;
-          report.ops = r.ops;
-          report.learnt = Math.max(report.learnt, r.learnt);
-          report.params = r.params;
-        } else {
-          report.crashes.push({ seed, signal: timedOut ? 'timeout' : signal, code, lastCall: lastLine(logPath), stderr: err.slice(-1500) });
-        }
-        resolve();
-      });
-    });
+  const report: FuzzReport = { calls: 0, returned: 0, threw: 0, ops: 0, learnt: 0, params: 0, reached: 0, notReached: [], collectiveOps: [], collectiveRun: [], crashes: [], seconds: 0 };
+  const reached = new Set<string>();
+  const unreached = new Set<string>();
+  const ran = new Set<string>();
   const seeds = Array.from({ length: o.children }, (_, i) => o.seed + i);
-  const parallel = Math.max(1, o.parallel ?? 2);
-  const workers = Array.from({ length: parallel }, async () => {
-    for (let s = seeds.shift(); s !== undefined; s = seeds.shift()) await runOne(s);
+  const workers = Array.from({ length: Math.max(1, o.parallel ?? 2) }, async () => {
+    for (let s = seeds.shift(); s !== undefined; s = seeds.shift()) {
+      const r = await runOne(o, dir, s);
+      if ('kind' in r) {
+        report.crashes.push(r);
+        continue;
+      }
+      report.calls += r.calls;
+      report.returned += r.returned;
+      report.threw += r.threw;
+      report.ops = r.ops;
+      report.learnt = Math.max(report.learnt, r.learnt);
+      report.params = r.params;
+      report.collectiveOps = r.collectiveOps;
+      for (const n of r.reached) reached.add(n);
+      for (const n of r.unreached) unreached.add(n);
+      for (const n of r.collectiveRun) ran.add(n);
+    }
   });
   await Promise.all(workers);
   rmSync(dir, { recursive: true, force: true });
+  report.reached = reached.size;
+  report.notReached = [...unreached].filter((n) => !reached.has(n)).sort();
+  report.collectiveRun = [...ran].sort();
   report.seconds = (Date.now() - t0) / 1000;
   return report;
 }
 
 export function describeCrash(c: FuzzCrash): string {
-  return `seed ${c.seed}: ${c.signal ? `signal ${c.signal}` : `exit ${c.code}`} during: ${c.lastCall}\n${c.stderr}`;
+  const how = c.kind === 'crash' ? (c.signal ? `signal ${c.signal}` : `exit ${c.code}`) : c.kind;
+  return `seed ${c.seed}: ${how} during: ${c.lastCall}\n${c.stderr}`;
+}
+
+/** The figures, as printed (name=value) and written to bench/results/fuzz.json. */
+function fuzzFigures(r: FuzzReport, seed: number): Record<string, number> {
+  return {
+    fuzz_calls: r.calls,
+    fuzz_crashes: r.crashes.length,
+    fuzz_hangs: r.crashes.filter((c) => c.kind === 'hang' || c.kind === 'timeout').length,
+    fuzz_ops: r.ops,
+    fuzz_parameters: r.params,
+    fuzz_parameters_reached: r.reached,
+    fuzz_parameters_learnt: r.learnt,
+    fuzz_collective_ops: r.collectiveOps.length,
+    fuzz_collective_ops_run: r.collectiveRun.length,
+    fuzz_returned: r.returned,
+    fuzz_threw: r.threw,
+    fuzz_seconds: Number(r.seconds.toFixed(1)),
+    fuzz_seed: seed,
+  };
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const flag = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   if (argv.includes('--child')) {
-    runChild(Number(flag('seed')), Number(flag('calls')), flag('log')!);
+    runChild(Number(flag('seed')), Number(flag('calls')), flag('log')!, flag('dir')!);
     return;
   }
   const total = Number(process.env.FUZZ_CALLS ?? 100_000);
-  const perChild = 5_000;
   const seed = Number(process.env.FUZZ_SEED ?? 1);
-  const r = await runFuzz({ seed, children: Math.ceil(total / perChild), callsPerChild: perChild, parallel: 2, timeoutMs: 300_000 });
+  const o: FuzzOptions = { seed, children: Math.ceil(total / 5_000), callsPerChild: 5_000, parallel: 2, timeoutMs: 300_000, stallMs: 30_000, memoryKiB: 3_500_000 };
+  const r = await runFuzz(o);
   for (const c of r.crashes) console.log(describeCrash(c));
-  console.log(`ops=${r.ops} params_learnt=${r.learnt}/${r.params} returned=${r.returned} threw=${r.threw} seconds=${r.seconds.toFixed(1)} seed=${seed}`);
-  console.log(`fuzz_calls=${r.calls}`);
-  console.log(`fuzz_crashes=${r.crashes.length}`);
+  const figures = fuzzFigures(r, seed);
+  for (const [name, value] of Object.entries(figures)) console.log(`${name}=${value}`);
+  const notRun = r.collectiveOps.filter((op) => !r.collectiveRun.includes(op));
+  console.log(`collective ops run with an open store, group, work item or reducer: ${r.collectiveRun.join(', ')}${notRun.length ? `; not run: ${notRun.join(', ')}` : ''}`);
+  const file = writeBenchResults('fuzz', figures, {
+    options: o,
+    collectiveOpsRun: r.collectiveRun,
+    collectiveOpsNotRun: notRun,
+    parametersNotReached: r.notReached,
+    failures: r.crashes.map(describeCrash),
+  });
+  console.log(`wrote ${file}`);
   if (r.crashes.length) process.exitCode = 1;
 }
 

@@ -20,6 +20,14 @@ test('fuzz: every addon op returns or throws on hostile arguments (seeded, in ch
   // The fuzzer learns what each parameter wants; most calls must get past the type checks.
   assert.ok(r.learnt >= r.params * 0.9, `learnt ${r.learnt} of ${r.params} parameter kinds`);
   assert.ok(r.returned > r.calls * 0.1, `only ${r.returned} of ${r.calls} calls returned`);
+  assert.ok(r.reached >= r.params * 0.97, `calls got to ${r.reached} of ${r.params} parameters; never: ${r.notReached.join(', ')}`);
+  // The collective ops got past their argument checks with the child's real file store and
+  // Gloo group of one (and the work items and reducers made on it), not only up to an id.
+  assert.ok(r.collectiveOps.length >= 20, `only ${r.collectiveOps.length} collective ops found`);
+  for (const op of ['distAllReduce', 'distAllGather', 'distBroadcast', 'distBarrier', 'distWait', 'distSyncBatchNorm', 'distSumWithGrad', 'distReducerFinish', 'distStoreGet', 'distGroupNew']) {
+    assert.ok(r.collectiveOps.includes(op), `${op} is not among the collective ops`);
+  }
+  assert.deepEqual(r.collectiveOps.filter((op) => !r.collectiveRun.includes(op)), [], 'collective ops that never ran with an open store, group, work item or reducer');
 });
 
 function expectTypeError(fn: () => unknown, pattern: RegExp): void {
