@@ -16,6 +16,7 @@ import { BatchLoader, loadSharp, openDataset, type ImageDataset } from '../src/d
 import { pretrainStep, datasetStats, type PretrainState } from '../src/train';
 import { prepareModel } from '../src/nn';
 import { DATASETS, tempDir } from '../test/helpers';
+import { writeBenchResults } from './results-file';
 
 const CIFAR = process.env.CIFAR ?? join(DATASETS, 'cifar10');
 const PHOTOS = Number(process.env.PHOTOS ?? 1500);
@@ -97,54 +98,82 @@ async function loaderShare(ds: ImageDataset, batch: number): Promise<{ load: num
   return { load, step, share: load / step };
 }
 
+type Figures = Record<string, number>;
+
+/** Prints `name=value` in a line of its own and keeps the figure. */
+function figure(figures: Figures, name: string, value: number, digits = 0): string {
+  figures[name] = Number(value.toFixed(digits));
+  return `${name}=${figures[name]}`;
+}
+
+/** 1. CIFAR-10's 60,000 JPEGs at their own 32px: decoded and cached, the cache opened again, read. */
+async function cifarFigures(cache: string, figures: Figures): Promise<ImageDataset[]> {
+  const splits = ['train', 'test'].map((s) => join(CIFAR, s));
+  let decoded = 0;
+  let decodeSeconds = 0;
+  const cifar: ImageDataset[] = [];
+  for (const dir of splits) {
+    const [ds, s] = await seconds(() => openDataset(dir, { cacheDir: cache, quiet: true }));
+    decoded += ds.count;
+    decodeSeconds += s;
+    cifar.push(ds);
+  }
+  console.log(`decode + cache, CIFAR-10 32px: ${decoded} images in ${decodeSeconds.toFixed(1)} s = ${figure(figures, 'decode_images_per_s_32px', decoded / decodeSeconds)}`);
+  let reopen = 0;
+  for (const dir of splits) {
+    const [ds, s] = await seconds(() => openDataset(dir, { cacheDir: cache, quiet: true }));
+    if (!ds.fromCache) throw new Error(`${dir} was not read from the cache`);
+    reopen += s;
+    ds.stored?.close();
+  }
+  console.log(`cache opened again (listing and checking ${decoded} files included): ${figure(figures, 'cache_reopen_seconds', reopen, 2)}`);
+  console.log(`cached read, 32px: ${figure(figures, 'cached_read_images_per_s_32px', readRate(cifar[0]!, 256))} (random batches of 256)`);
+  return cifar;
+}
+
+/** 2-4. Photos decoded at 64 and 224, read from the cache, and the loader's share of a pretraining step. */
+async function photoFigures(cache: string, photos: string, figures: Figures, precision: string): Promise<Record<string, unknown>> {
+  const [, makeSeconds] = await seconds(() => makePhotos(photos, PHOTOS));
+  console.log(`made ${PHOTOS} photos (300-640 px, 4:3 3:2 16:9 1:1 portrait) in ${makeSeconds.toFixed(1)} s`);
+  const details: Record<string, unknown> = {};
+  for (const [size, batch] of [[64, 128], [224, 32]] as const) {
+    const [ds, s] = await seconds(() => openDataset(photos, { imageSize: size, cacheDir: cache, quiet: true }));
+    const bytes = (ds.stored as unknown as { bytes(): number }).bytes();
+    const frames = bytes / ds.count / (3 * size * size);
+    console.log(`photos at ${size}: ${figure(figures, `decode_images_per_s_${size}px`, ds.count / s)} (${ds.count} in ${s.toFixed(1)} s; stored ${mb(bytes)}, ${frames.toFixed(2)}x a ${size}x${size} frame)`);
+    console.log(`photos at ${size}: ${figure(figures, `cached_read_images_per_s_${size}px`, readRate(ds, batch))} (random batches of ${batch})`);
+    const r = await loaderShare(ds, batch);
+    console.log(`photos at ${size}, batch ${batch}: loader ${(r.load * 1000).toFixed(2)} ms per batch against a ${r.step.toFixed(2)} s step (ResNet-18, ${precision}): ${figure(figures, `loader_share_of_step_${size}px`, r.share, 5)}  (target: < 0.05)`);
+    details[`${size}px`] = { batch, images: ds.count, storedBytes: bytes, storedFrames: Number(frames.toFixed(2)), loaderMsPerBatch: Number((r.load * 1000).toFixed(3)), stepSeconds: Number(r.step.toFixed(3)) };
+    ds.stored?.close();
+  }
+  return details;
+}
+
 async function main(): Promise<void> {
   t.setNumThreads(availableParallelism());
   const compute = t.useCompute({ precision: 'auto', channelsLast: 'auto' });
   const cache = tempDir('simclr-bench-cache-');
   const photos = tempDir('simclr-bench-photos-');
-  console.log(`command: npm run bench:data  (cache in ${cache}, removed after; ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  const load = loadavg().map((l) => Number(l.toFixed(2)));
+  console.log(`command: npm run bench:data  (cache in ${cache}, removed after; ${availableParallelism()} cores, load average ${load.join(' ')})`);
   console.log(`compute: ${compute.precision}, ${compute.channelsLast ? 'channels-last' : 'NCHW'}`);
+  const figures: Figures = {};
+  let photoDetails: Record<string, unknown>;
   try {
-    // 1. CIFAR-10's 60,000 JPEGs at their own 32px.
-    const splits = ['train', 'test'].map((s) => join(CIFAR, s));
-    let decoded = 0;
-    let decodeSeconds = 0;
-    const cifar: ImageDataset[] = [];
-    for (const dir of splits) {
-      const [ds, s] = await seconds(() => openDataset(dir, { cacheDir: cache, quiet: true }));
-      decoded += ds.count;
-      decodeSeconds += s;
-      cifar.push(ds);
-    }
-    console.log(`decode + cache, CIFAR-10 32px: ${decoded} images in ${decodeSeconds.toFixed(1)} s = decode_images_per_s=${(decoded / decodeSeconds).toFixed(0)}`);
-    let reopen = 0;
-    for (const dir of splits) {
-      const [ds, s] = await seconds(() => openDataset(dir, { cacheDir: cache, quiet: true }));
-      if (!ds.fromCache) throw new Error(`${dir} was not read from the cache`);
-      reopen += s;
-      ds.stored?.close();
-    }
-    console.log(`cache opened again (listing and checking ${decoded} files included): ${reopen.toFixed(2)} s`);
-    console.log(`cached read, 32px: cached_read_images_per_s=${readRate(cifar[0]!, 256).toFixed(0)} (random batches of 256)`);
-
-    // 2-4. Photos at 64 and 224.
-    const [, makeSeconds] = await seconds(() => makePhotos(photos, PHOTOS));
-    console.log(`made ${PHOTOS} photos (300-640 px, 4:3 3:2 16:9 1:1 portrait) in ${makeSeconds.toFixed(1)} s`);
-    for (const [size, batch] of [[64, 128], [224, 32]] as const) {
-      const [ds, s] = await seconds(() => openDataset(photos, { imageSize: size, cacheDir: cache, quiet: true }));
-      const bytes = (ds.stored as unknown as { bytes(): number }).bytes();
-      console.log(`photos at ${size}: decode_images_per_s=${(ds.count / s).toFixed(0)} (${ds.count} in ${s.toFixed(1)} s; stored ${mb(bytes)}, ${(bytes / ds.count / (3 * size * size)).toFixed(2)}x a ${size}x${size} frame)`);
-      console.log(`photos at ${size}: cached_read_images_per_s=${readRate(ds, batch).toFixed(0)} (random batches of ${batch})`);
-      const r = await loaderShare(ds, batch);
-      console.log(`photos at ${size}, batch ${batch}: loader ${(r.load * 1000).toFixed(2)} ms per batch against a ${r.step.toFixed(2)} s step (ResNet-18, ${compute.precision}): loader_share_of_step=${r.share.toFixed(5)} at ${size}x${size}  (target: < 0.05)`);
-      ds.stored?.close();
-    }
+    const cifar = await cifarFigures(cache, figures);
+    photoDetails = await photoFigures(cache, photos, figures, compute.precision);
     for (const ds of cifar) ds.stored?.close();
   } finally {
     rmSync(cache, { recursive: true, force: true });
     rmSync(photos, { recursive: true, force: true });
   }
-  console.log(`peak_rss=${mb(process.resourceUsage().maxRSS * 1024)}`);
+  console.log(figure(figures, 'peak_rss_mib', (process.resourceUsage().maxRSS * 1024) / 2 ** 20));
+  const file = writeBenchResults('data', figures, {
+    threads: availableParallelism(), loadAverageAtStart: load, precision: compute.precision, channelsLast: compute.channelsLast,
+    photos: PHOTOS, pretrainSteps: STEPS, photosAt: photoDetails,
+  });
+  console.log(`wrote ${file}`);
 }
 
 main().catch((e) => {

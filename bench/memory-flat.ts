@@ -7,6 +7,7 @@ import * as t from '../src';
 // comes from the environment on both sides (same-env.ts), or from tuneProcess where no peer runs.
 t.tuneProcess({ allocator: true });
 import { nn } from '../src';
+import { writeBenchResults } from './results-file';
 
 const STEPS = Number(process.env.STEPS ?? 10_000);
 
@@ -41,10 +42,28 @@ function main(): void {
   const at100 = samples.find((s) => s.step === 100)!;
   const last = samples.at(-1)!;
   const growth = last.rss / at100.rss - 1;
-  console.log(`${STEPS} steps in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
-  console.log(`rss step 100: ${(at100.rss / 2 ** 20).toFixed(1)} MiB, step ${last.step}: ${(last.rss / 2 ** 20).toFixed(1)} MiB`);
+  const seconds = (performance.now() - t0) / 1000;
+  const mib = (bytes: number): number => Number((bytes / 2 ** 20).toFixed(1));
+  console.log(`${STEPS} steps in ${seconds.toFixed(1)}s`);
+  console.log(`rss step 100: ${mib(at100.rss)} MiB, step ${last.step}: ${mib(last.rss)} MiB`);
   console.log(`live tensors step 100: ${at100.live}, step ${last.step}: ${last.live}`);
   console.log(`rss_growth_percent=${(growth * 100).toFixed(2)}  (target: within 5)`);
+  const figures = {
+    rss_growth_percent: Number((growth * 100).toFixed(2)),
+    rss_mib_step_100: mib(at100.rss),
+    rss_mib_last_step: mib(last.rss),
+    live_tensors_step_100: at100.live,
+    live_tensors_last_step: last.live,
+    memory_steps: STEPS,
+    memory_seconds: Number(seconds.toFixed(1)),
+  };
+  for (const [name, value] of Object.entries(figures).slice(1)) console.log(`${name}=${value}`);
+  const file = writeBenchResults('memory', figures, {
+    model: 'conv 1->8 3x3, batch norm, ReLU, max pool, linear 512->10; SGD momentum 0.9; batch 32 of 1x16x16; 1 thread',
+    target: 'rss growth within 5% from step 100 to the last, live tensors unchanged',
+    samples: samples.map((x) => ({ step: x.step, rssMiB: mib(x.rss), liveTensors: x.live })),
+  });
+  console.log(`wrote ${file}`);
   if (Math.abs(growth) > 0.05 || last.live !== at100.live) process.exitCode = 1;
 }
 

@@ -64,6 +64,12 @@ export function median(xs: number[]): number {
   return quantile(xs, 0.5);
 }
 
+/** The rounds of a figure as a results file keeps them: median, min, max, quartiles, and each round. */
+export function roundsSummary(xs: number[], digits = 3): { median: number; min: number; max: number; q1: number; q3: number; rounds: number[] } {
+  const r = (v: number): number => Number(v.toFixed(digits));
+  return { median: r(median(xs)), min: r(Math.min(...xs)), max: r(Math.max(...xs)), q1: r(quantile(xs, 0.25)), q3: r(quantile(xs, 0.75)), rounds: xs.map(r) };
+}
+
 /** "min-max" of the rounds, then the interquartile range: how much the figure moved. */
 export function spread(xs: number[], digits = 3): string {
   const f = (v: number): string => v.toFixed(digits);

@@ -2,14 +2,15 @@
 // ResNet-18 at batch 256, 32x32x3, against torchvision's in Python PyTorch, interleaved.
 // Both sides: float32, NCHW, the same threads, the same allocator variables (./same-env)
 // and the same OpenBLAS kernels (the peer inherits our OPENBLAS_CORETYPE).
-import { allocatorLine } from './same-env'; // first: re-runs us with the allocator variables the peer also gets
+import { ALLOCATOR, allocatorLine } from './same-env'; // first: re-runs us with the allocator variables the peer also gets
 import * as t from '../src';
 
 // OpenBLAS's kernels as `simclr` picks them, before libtorch loads; a peer spawned after this
 // inherits OPENBLAS_CORETYPE, so both sides multiply with the same kernels. The allocator
 // comes from the environment on both sides (same-env.ts), or from tuneProcess where no peer runs.
 t.tuneProcess({ allocator: false });
-import { PyTorchPeer, median } from './peer';
+import { PyTorchPeer, median, roundsSummary, spread } from './peer';
+import { writeBenchResults } from './results-file';
 
 const BATCH = Number(process.env.BATCH ?? 256);
 const THREADS = Number(process.env.THREADS ?? 2);
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
   };
 
   const peer = new PyTorchPeer();
+  const info = await peer.call<{ torch: string; threads: number; openblas_core: string }>({ op: 'info' });
   await peer.call({ op: 'train_init', batch: BATCH, size: 32, threads: THREADS });
   // Warm-up: allocator, oneDNN primitive caches.
   ours(1);
@@ -52,11 +54,25 @@ async function main(): Promise<void> {
   }
   peer.close();
   const ratio = median(oursRate) / median(theirsRate);
+  const ratios = oursRate.map((x, i) => x / theirsRate[i]!);
   console.log(`ResNet-18 (CIFAR stem) train step, batch ${BATCH}, 32x32x3, ${THREADS} threads, ${ROUNDS}x${STEPS} steps each, interleaved`);
-  console.log(`simclr-ts: ${median(oursRate).toFixed(1)} img/s (median)`);
-  console.log(`pytorch ${'1.13 (python3-torch)'}: ${median(theirsRate).toFixed(1)} img/s (median)`);
+  console.log(`simclr-ts: ${median(oursRate).toFixed(1)} img/s (median; ${spread(oursRate, 1)})`);
+  console.log(`pytorch ${info.torch}: ${median(theirsRate).toFixed(1)} img/s (median; ${spread(theirsRate, 1)})`);
   console.log(allocatorLine());
-  console.log(`step_ratio_vs_pytorch=${ratio.toFixed(3)}`);
+  const figures = {
+    step_ratio_vs_pytorch: Number(ratio.toFixed(3)),
+    step_img_per_s_simclr_ts: Number(median(oursRate).toFixed(1)),
+    step_img_per_s_pytorch: Number(median(theirsRate).toFixed(1)),
+  };
+  for (const [name, value] of Object.entries(figures)) console.log(`${name}=${value}`);
+  const file = writeBenchResults('step', figures, {
+    model: 'resnet18 (CIFAR stem), SGD momentum 0.9, cross-entropy',
+    batch: BATCH, imageSize: 32, threads: THREADS, rounds: ROUNDS, stepsPerRound: STEPS, allocator: ALLOCATOR,
+    peer: { torch: info.torch, threads: info.threads, openblasCore: info.openblas_core },
+    imgPerS: { simclrTs: roundsSummary(oursRate, 1), pytorch: roundsSummary(theirsRate, 1) },
+    ratioPerRound: roundsSummary(ratios),
+  });
+  console.log(`wrote ${file}`);
 }
 
 main().catch((e) => {
