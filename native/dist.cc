@@ -32,6 +32,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <mutex>
+#include <condition_variable>
+#include <functional>
 #include <thread>
 #include <unordered_set>
 #include <utility>
@@ -161,6 +163,15 @@ void onStopSignal(int sig, siginfo_t* info, void* context) {
   stopSignalAtNs.store(steadyNs());
   stopSignal.store(sig);
   const struct sigaction& before = replaced[sig == SIGINT ? 0 : 1];
+  // A handler installed for one delivery (Node's own, before JavaScript listens: it resets
+  // the terminal and raises the signal again to die of it) gets the default action back
+  // first, as it asked; otherwise its raise comes back here, and again, forever.
+  if (before.sa_flags & SA_RESETHAND) {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, nullptr);
+  }
   if (before.sa_flags & SA_SIGINFO) {
     if (before.sa_sigaction) before.sa_sigaction(sig, info, context);
   } else if (before.sa_handler == SIG_DFL) {
@@ -187,6 +198,52 @@ void watchStopSignals() {
   }
 }
 
+// Ctrl-C or SIGTERM came STOP_GRACE ago or more: a wait still blocked gives up.
+bool stopGraceOver() {
+  return stopSignal.load() != 0 && steadyNs() - stopSignalAtNs.load() >= std::chrono::duration_cast<std::chrono::nanoseconds>(STOP_GRACE).count();
+}
+
+[[noreturn]] void throwInterrupted(const char* what) {
+  throw std::runtime_error(std::string("interrupted by ") + (stopSignal.load() == SIGINT ? "SIGINT" : "SIGTERM") + " while " + what);
+}
+
+// Runs make() on a thread of its own and waits for it in slices, so that Ctrl-C or SIGTERM
+// ends the wait STOP_GRACE after the signal: c10d's constructors (a TCPStore client retrying
+// its connection, a Gloo group meeting its peers) block until their timeout otherwise. An
+// abandoned thread keeps what it captured and ends at that timeout; the process is stopping.
+template <typename T>
+T interruptibly(std::function<T()> make, const char* what) {
+  struct State {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    c10::optional<T> value;
+    std::exception_ptr error;
+  };
+  auto state = std::make_shared<State>();
+  std::thread([state, make = std::move(make)] {
+    c10::optional<T> value;
+    std::exception_ptr error;
+    try {
+      value = make();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(state->m);
+    state->value = std::move(value);
+    state->error = error;
+    state->done = true;
+    state->cv.notify_all();
+  }).detach();
+  watchStopSignals();
+  std::unique_lock<std::mutex> lock(state->m);
+  while (!state->cv.wait_for(lock, WAIT_SLICE, [&] { return state->done; })) {
+    if (stopGraceOver()) throwInterrupted(what);
+  }
+  if (state->error) std::rethrow_exception(state->error);
+  return std::move(*state->value);
+}
+
 // Work::wait in slices, with the time spent added to the counters, also when it throws: past
 // the timeout, or STOP_GRACE after a stop signal, it throws as a timed-out wait does.
 void timedWait(c10d::Work& work, std::chrono::milliseconds timeout) {
@@ -210,10 +267,7 @@ void timedWait(c10d::Work& work, std::chrono::milliseconds timeout) {
       }
       if (std::chrono::steady_clock::now() >= deadline) throw;
     }
-    const int sig = stopSignal.load();
-    if (sig != 0 && steadyNs() - stopSignalAtNs.load() >= std::chrono::duration_cast<std::chrono::nanoseconds>(STOP_GRACE).count()) {
-      throw std::runtime_error(std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " while waiting for the other workers");
-    }
+    if (stopGraceOver()) throwInterrupted("waiting for the other workers");
   }
 }
 
@@ -426,13 +480,18 @@ class GuardedFileStore : public c10d::FileStore {
 
 // c10d's FileStore counts its timeouts in whole seconds (a 50 ms wait lasts a second): a
 // file store's key is waited for here, polling as c10d does, to the millisecond.
+// Every store is polled (check is one request and its answer; a TCPStore's own wait cannot be
+// cut short without leaving its answer in the socket), so that Ctrl-C or SIGTERM ends a wait
+// for a worker that never comes STOP_GRACE after the signal.
 void waitForKey(c10d::Store& s, const std::string& key, std::chrono::milliseconds timeout) {
-  if (dynamic_cast<c10d::FileStore*>(&s) == nullptr) return s.wait({key}, timeout);
+  const bool file = dynamic_cast<c10d::FileStore*>(&s) != nullptr;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  watchStopSignals();
   while (!s.check({key})) {
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero()) throw std::runtime_error("Wait timeout");
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(5)));
+    if (stopGraceOver()) throwInterrupted("waiting for the other workers to join");
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(file ? 5 : 20)));
   }
 }
 
@@ -544,7 +603,8 @@ const std::vector<OpDef> kDistOps = {
       opts.isServer = server;
       opts.waitWorkers = false;
       opts.timeout = timeout;
-      return num(env, static_cast<double>(stores.add(c10::make_intrusive<c10d::TCPStore>(host, opts))));
+      auto store = interruptibly<c10::intrusive_ptr<c10d::Store>>([host, opts] { return c10::make_intrusive<c10d::TCPStore>(host, opts); }, "connecting to the rendezvous");
+      return num(env, static_cast<double>(stores.add(std::move(store))));
     }),
     // One machine's rendezvous: a file in a folder only this user reads (the launcher makes
     // it 0700), which nothing on the network can reach, unlike a TCPStore's port. The file
@@ -611,7 +671,9 @@ const std::vector<OpDef> kDistOps = {
                                            : c10d::ProcessGroupGloo::createDeviceForHostname(bind));
       opts->threads = static_cast<int>(threads);
       c10::intrusive_ptr<c10d::Store> store = s;
-      auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(size), opts);
+      auto pg = interruptibly<c10::intrusive_ptr<c10d::ProcessGroupGloo>>(
+          [store, rank, size, opts] { return c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(size), opts); },
+          "connecting to the other workers");
       return num(env, static_cast<double>(groups.add(pg)));
     }),
     OP("distGroupDestroy", "group", {

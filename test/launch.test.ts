@@ -205,6 +205,40 @@ test('Ctrl-C while a worker is stuck (SIGSTOP): the run ends within 2 s with exi
   }
 });
 
+test('Ctrl-C while the workers meet and one never joins (stopped before the rendezvous): the run ends within 2 s with exit 130; one process waiting alone for its peer ends at once', async () => {
+  const dir = tempDir();
+  let stuck = 0;
+  try {
+    const l = launch([...RUN, '--max-images', '256', '--nproc', '2', '--out', join(dir, 'r')], { ...process.env, SIMCLR_DIST_TIMEOUT: '120' });
+    const pids = await waitFor(l, /pids (\d+), (\d+) for ranks 0-1/);
+    assert.ok(pids, l.stderr);
+    stuck = Number(pids[2]);
+    process.kill(stuck, 'SIGSTOP'); // before it joins: rank 0 waits for it at the rendezvous
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.ok(!existsSync(join(dir, 'r', 'metrics.jsonl')), 'nothing trained: the workers never met');
+    const sent = Date.now();
+    l.child.kill('SIGINT');
+    const { code } = await l.done;
+    const seconds = (Date.now() - sent) / 1000;
+    assert.equal(code, 130, l.stderr);
+    assert.ok(seconds < 2, `ended ${seconds.toFixed(2)} s after Ctrl-C`);
+    assert.throws(() => process.kill(stuck, 0), /ESRCH/, 'the stuck worker was ended');
+    stuck = 0;
+    // A worker a launcher started alone (WORLD_SIZE 2, its peer never comes): Ctrl-C ends it, not the timeout.
+    const env = { ...process.env, WORLD_SIZE: '2', RANK: '0', LOCAL_RANK: '0', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(await freePort()), SIMCLR_DIST_TIMEOUT: '120' };
+    const alone = launch([...RUN, '--max-images', '256', '--out', join(dir, 'alone')], env);
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    const at = Date.now();
+    alone.child.kill('SIGINT');
+    const ended = await alone.done;
+    assert.ok((Date.now() - at) / 1000 < 2, `ended ${((Date.now() - at) / 1000).toFixed(2)} s after Ctrl-C`);
+    assert.notEqual(ended.code, 0, alone.stderr);
+  } finally {
+    if (stuck) spawnSync('kill', ['-KILL', String(stuck)]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('an unreachable master and a wrong world size: clear errors within SIMCLR_DIST_TIMEOUT', async () => {
   const dir = tempDir();
   const env = { ...process.env, SIMCLR_DIST_TIMEOUT: '3' };

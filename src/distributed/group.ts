@@ -54,6 +54,14 @@ export class StoppedWhileWaiting extends WorkerError {
   }
 }
 
+/** A native wait ended by Ctrl-C or SIGTERM (its message says which) while the workers were meeting, as a StoppedWhileWaiting. */
+function stoppedWhileMeeting(e: unknown, rank: number, worldSize: number, where: string): StoppedWhileWaiting | null {
+  const m = /interrupted by (SIGINT|SIGTERM)/.exec((e as Error)?.message ?? '');
+  if (!m) return null;
+  const signal = m[1] as 'SIGINT' | 'SIGTERM';
+  return new StoppedWhileWaiting(`worker rank ${rank} of ${worldSize}: ${signal} while waiting for the other workers at the rendezvous ${where}; stopped before anything was trained`, rank, signal);
+}
+
 const KEY = 'simclr';
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
@@ -120,6 +128,8 @@ export class ProcessGroup {
     try {
       store = native.distStoreOpen(o.masterAddr, o.masterPort, o.rank === 0, timeoutMs);
     } catch (e) {
+      const stopped = stoppedWhileMeeting(e, o.rank, o.worldSize, where);
+      if (stopped) throw stopped;
       const msg = (e as Error).message;
       if (o.rank === 0 && /in use|EADDRINUSE/i.test(msg)) fail(`the master port ${o.masterPort} is in use on ${o.masterAddr}: choose another (--master-port with --nproc, else MASTER_PORT)`);
       if (o.rank === 0) fail(`cannot listen on ${where} for the rendezvous (MASTER_ADDR must be an address of rank 0's machine): ${msg}`);
@@ -138,6 +148,8 @@ export class ProcessGroup {
     } catch (e) {
       native.distStoreClose(store);
       if (e instanceof WorkerError) throw e;
+      const stopped = stoppedWhileMeeting(e, o.rank, o.worldSize, where);
+      if (stopped) throw stopped;
       throw new WorkerError(`worker rank ${o.rank} of ${o.worldSize}: making the Gloo process group failed: ${(e as Error).message}`, o.rank);
     }
   }
@@ -159,6 +171,8 @@ export class ProcessGroup {
       try {
         native.distStoreWait(store, `${KEY}/size/${r}`, Math.max(1, left));
       } catch (e) {
+        const stopped = stoppedWhileMeeting(e, o.rank, o.worldSize, where);
+        if (stopped) throw stopped;
         if (!/timeout|timed out/i.test((e as Error).message)) storeGone(e);
         missing.push(r);
         try {
