@@ -9,7 +9,7 @@ import { checkDevice, parseDevice } from './device';
 import { restarter, workerPlan } from './workers';
 
 function generalHelp(): string {
-  const rows = Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(12)}${c.summary}\n  ${' '.repeat(12)}e.g. ${c.example}`);
+  const rows = Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(16)}${c.summary}\n  ${' '.repeat(16)}e.g. ${c.example}`);
   return [
     'simclr: label-efficient image classification, the SimCLRv2 way',
     '',
@@ -17,7 +17,7 @@ function generalHelp(): string {
     '',
     'Commands:',
     ...rows,
-    `  ${'help'.padEnd(12)}this text`,
+    `  ${'help'.padEnd(16)}this text`,
     '',
     'Global options (every command):',
     renderOptions(GLOBAL_OPTIONS),
