@@ -37,6 +37,8 @@ const ID_RESULTS: Record<string, HandleKind | 'none'> = {
 
 export class DistHarness {
   private readonly live: Record<HandleKind, number[]> = { store: [], group: [], work: [], reducer: [] };
+  /** Ids closed, destroyed, waited for or dropped: used again now and then. */
+  private readonly ended: Record<HandleKind, number[]> = { store: [], group: [], work: [], reducer: [] };
   private mainStore = 0;
   private mainStorePath = '';
   private mainGroup = 0;
@@ -95,8 +97,9 @@ export class DistHarness {
     const want = (chance: number): boolean => rng.chance(this.focus ? 0.95 : chance);
     const pick = (xs: readonly (string | number)[]): Arg => ((x) => ({ value: x, desc: typeof x === 'string' ? JSON.stringify(x.slice(0, 20)) : String(x) }))(rng.pick(xs));
     if (isHandle(p.name)) {
-      const ids = this.live[p.name];
-      return ids.length && want(0.75) ? ((id) => ({ value: id, desc: `live-${p.name}#${id}` }))(rng.pick(ids)) : undefined;
+      const [ids, ended] = [this.live[p.name], this.ended[p.name]];
+      if (ids.length && want(0.75)) return ((id) => ({ value: id, desc: `live-${p.name}#${id}` }))(rng.pick(ids));
+      return ended.length && rng.chance(0.3) ? ((id) => ({ value: id, desc: `ended-${p.name}#${id}` }))(rng.pick(ended)) : undefined;
     }
     switch (p.name) {
       case 'timeoutMs': return want(0.85) ? pick(TIMEOUTS) : pick(BAD_TIMEOUTS);
@@ -171,38 +174,42 @@ export class DistHarness {
   after(op: string, args: readonly Arg[], result: unknown, returned: boolean, past: boolean, live: boolean): void {
     if (past && live) this.ran.add(op);
     const id = args[0]?.value as number;
-    const drop = (kind: HandleKind): void => {
-      this.live[kind] = this.live[kind].filter((x) => x !== id);
-      if (kind === 'store' && id === this.mainStore) this.mainStore = 0;
-      if (kind === 'group' && id === this.mainGroup) this.mainGroup = 0;
-    };
-    if (op === 'distWait' && past) drop('work');
-    if (returned && op === 'distGroupDestroy') drop('group');
-    if (returned && op === 'distStoreClose') drop('store');
-    if (returned && op === 'distReducerDrop') drop('reducer');
+    if (op === 'distWait' && past) this.end('work', id);
+    if (returned && op === 'distGroupDestroy') this.end('group', id);
+    if (returned && op === 'distStoreClose') this.end('store', id);
+    if (returned && op === 'distReducerDrop') this.end('reducer', id);
     const kind = ID_RESULTS[op];
     if (returned && typeof result === 'number' && kind && kind !== 'none') {
       // A store the fuzz opened may wait c10d's 300 s for a key: closed at once.
       if (kind === 'store') this.harness('distStoreClose', result);
       else this.live[kind].push(result);
-      // Closing a second store on the open store's path removed its file (world size 1): a new one.
-      if (kind === 'store' && !existsSync(this.mainStorePath)) {
-        this.live.store = this.live.store.filter((x) => x !== this.mainStore);
-        this.mainStore = 0;
-        this.ensure();
-      }
+      // Closing a second store on the open store's path removed its file (world size 1).
+      if (kind === 'store' && !existsSync(this.mainStorePath)) this.end('store', this.mainStore);
     }
+    this.ensure();
     this.trim();
   }
 
+  /** An id no longer open: kept among the ended ones; the store or group of one is made again. */
+  private end(kind: HandleKind, id: number): void {
+    if (!this.live[kind].includes(id)) return;
+    this.live[kind] = this.live[kind].filter((x) => x !== id);
+    this.ended[kind] = [...this.ended[kind].slice(-7), id];
+    if (kind === 'store' && id === this.mainStore) this.mainStore = 0;
+    if (kind === 'group' && id === this.mainGroup) this.mainGroup = 0;
+  }
+
   private trim(): void {
-    while (this.live.work.length > MAX_WORKS) this.harness('distWait', this.live.work.shift()!, 1000);
-    while (this.live.reducer.length > MAX_REDUCERS) this.harness('distReducerDrop', this.live.reducer.shift()!);
-    const extra = this.live.group.filter((g) => g !== this.mainGroup);
-    for (const g of extra.slice(0, Math.max(0, extra.length - MAX_EXTRA_GROUPS))) {
-      this.live.group = this.live.group.filter((x) => x !== g);
-      this.harness('distGroupDestroy', g);
-    }
+    const oldest = (kind: HandleKind, keep: number, op: string, ...rest: unknown[]): void => {
+      const kept = kind === 'group' ? this.mainGroup : NaN; // the group of one stays
+      for (const id of this.live[kind].filter((x) => x !== kept).slice(0, Math.max(0, this.live[kind].length - keep))) {
+        this.end(kind, id);
+        this.harness(op, id, ...rest);
+      }
+    };
+    oldest('work', MAX_WORKS, 'distWait', 1000);
+    oldest('reducer', MAX_REDUCERS, 'distReducerDrop');
+    oldest('group', MAX_EXTRA_GROUPS + 1, 'distGroupDestroy');
   }
 
   /** A call of the harness's own, logged like the fuzz's so a crash in it is named. */
