@@ -95,6 +95,16 @@ function demoHeadline(r: ResultsFile): string {
   return `test top-1 ${v('demo_distill-suggested_top1_mean')}% ± ${v('demo_distill-suggested_top1_se')} against ${v('demo_supervised-suggested_top1_mean')}% ± ${v('demo_supervised-suggested_top1_se')} (mean ± standard error over ${seeds} seeds): ${v('demo_distill_vs_baseline_same_labels_errors_removed_pct_mean')}% of the baseline's errors removed. From ${where(r)}.`;
 }
 
+/** The quick demo as it printed: each model's test and validation top-1 per run, and the run's minutes. */
+function demoQuick(r: ResultsFile): string {
+  const rows = (r.rows ?? {}) as Record<string, string>;
+  const runs = (r.runs ?? []) as { run: number; seconds: number; top1: Record<string, number>; val: Record<string, number> }[];
+  const lines = [`\`simclr demo --quick\` (seed ${r.seed}), test top-1 (%) with the validation figure on held-back labels in brackets; ${runs.length === 1 ? 'one run: a single draw' : `${runs.length} runs`}.`, '', `| model | ${runs.map((x) => `run ${x.run}`).join(' | ')} |`, `|---|${runs.map(() => '---').join('|')}|`];
+  for (const [stage, name] of Object.entries(rows)) lines.push(`| ${name} | ${runs.map((x) => `${x.top1[stage]?.toFixed(2) ?? ''} [${x.val[stage]?.toFixed(2) ?? ''}]`).join(' | ')} |`);
+  lines.push(`| minutes | ${runs.map((x) => (x.seconds / 60).toFixed(1)).join(' | ')} |`, '', `From ${where(r)}.`);
+  return lines.join('\n');
+}
+
 /** What a laptop run of photos costs, from the calibration at 96 pixels, and how close --budget kept to its minutes. */
 function budget(r: ResultsFile): string {
   const f = r.figures as Record<string, number>;
@@ -192,7 +202,7 @@ function figureList(r: ResultsFile): string {
   return ['```text', ...Object.entries(r.figures).map(([k, v]) => `${k}=${v}`), '```', `From ${where(r)}.`].join('\n');
 }
 
-const RENDER: Record<string, (r: ResultsFile) => string> = { 'demo-headline': demoHeadline, 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale, claims };
+const RENDER: Record<string, (r: ResultsFile) => string> = { 'demo-headline': demoHeadline, 'demo-quick': demoQuick, 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale, claims };
 
 /** The README's compact table: one figure from each of several results files, each row naming its file. */
 function summary(): string {
