@@ -178,6 +178,17 @@ test('--max-restarts: a SIGTERM to the launcher stops the workers with a checkpo
   }
 });
 
+/** Ctrl-C to the launcher ends the run within 2 s with exit 130, and the stuck (stopped) worker with it. */
+async function ctrlCEndsWithin2s(l: Launched, stuck: number): Promise<void> {
+  const sent = Date.now();
+  l.child.kill('SIGINT');
+  const { code } = await l.done;
+  const seconds = (Date.now() - sent) / 1000;
+  assert.equal(code, 130, l.stderr);
+  assert.ok(seconds < 2, `ended ${seconds.toFixed(2)} s after Ctrl-C`);
+  assert.throws(() => process.kill(stuck, 0), /ESRCH/, 'the stuck worker was ended');
+}
+
 test('Ctrl-C while a worker is stuck (SIGSTOP): the run ends within 2 s with exit 130, the stuck worker with it', async () => {
   const dir = tempDir();
   let stuck = 0;
@@ -190,14 +201,8 @@ test('Ctrl-C while a worker is stuck (SIGSTOP): the run ends within 2 s with exi
     stuck = Number(pids[2]);
     process.kill(stuck, 'SIGSTOP');
     await new Promise((resolve) => setTimeout(resolve, 500)); // rank 0 now waits for rank 1 in a collective
-    const sent = Date.now();
-    l.child.kill('SIGINT');
-    const { code } = await l.done;
-    const seconds = (Date.now() - sent) / 1000;
-    assert.equal(code, 130, l.stderr);
-    assert.ok(seconds < 2, `ended ${seconds.toFixed(2)} s after Ctrl-C`);
+    await ctrlCEndsWithin2s(l, stuck);
     assert.match(l.stderr, /worker rank 0 of 2: SIGINT while .* waited for a worker that does not answer/);
-    assert.throws(() => process.kill(stuck, 0), /ESRCH/, 'the stuck worker was ended');
     stuck = 0;
   } finally {
     if (stuck) spawnSync('kill', ['-KILL', String(stuck)]); // gone already, unless a check failed first
@@ -216,13 +221,7 @@ test('Ctrl-C while the workers meet and one never joins (stopped before the rend
     process.kill(stuck, 'SIGSTOP'); // before it joins: rank 0 waits for it at the rendezvous
     await new Promise((resolve) => setTimeout(resolve, 3000));
     assert.ok(!existsSync(join(dir, 'r', 'metrics.jsonl')), 'nothing trained: the workers never met');
-    const sent = Date.now();
-    l.child.kill('SIGINT');
-    const { code } = await l.done;
-    const seconds = (Date.now() - sent) / 1000;
-    assert.equal(code, 130, l.stderr);
-    assert.ok(seconds < 2, `ended ${seconds.toFixed(2)} s after Ctrl-C`);
-    assert.throws(() => process.kill(stuck, 0), /ESRCH/, 'the stuck worker was ended');
+    await ctrlCEndsWithin2s(l, stuck);
     stuck = 0;
     // A worker a launcher started alone (WORLD_SIZE 2, its peer never comes): Ctrl-C ends it, not the timeout.
     const env = { ...process.env, WORLD_SIZE: '2', RANK: '0', LOCAL_RANK: '0', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(await freePort()), SIMCLR_DIST_TIMEOUT: '120' };
