@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/Logging.h>
 #include <torch/version.h>
 
 #if defined(__GLIBC__)
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <climits>
 #include <cmath>
+#include <functional>
 #include <cstdlib>
 #include <new>
 #include <sstream>
@@ -512,6 +514,10 @@ static Napi::Value allocatorState(const Napi::CallbackInfo& info) {
 
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   using namespace simclr;
+  // libtorch's errors reach JavaScript without their C++ backtrace (what_without_backtrace),
+  // and libtorch 1.13 symbolises one for every error it raises: milliseconds per error, paid
+  // by any loop that catches them (a failed check, a fuzzed call). None is fetched.
+  c10::SetStackTraceFetcher(std::function<std::string()>([] { return std::string(); }));
   exports.DefineProperty(Napi::PropertyDescriptor::Accessor("allocator", allocatorState, napi_enumerable));
   exports.Set("tuneAllocator", Napi::Function::New(env, tuneAllocatorOp, "tuneAllocator"));
   // The op table's parameter lists, so that a test can hold the TypeScript declarations to it.
