@@ -30,6 +30,13 @@ test('fuzz: every addon op returns or throws on hostile arguments (seeded, in ch
   assert.deepEqual(r.collectiveOps.filter((op) => !r.collectiveRun.includes(op)), [], 'collective ops that never ran with an open store, group, work item or reducer');
 });
 
+test('fuzz: a child whose log stands still is killed and reported as a hang', { timeout: 30_000 }, async () => {
+  // 1 ms of stillness: the child is still loading the addon when the watchdog looks.
+  const r = await runFuzz({ seed: 1, children: 1, callsPerChild: 10, stallMs: 1 });
+  assert.deepEqual(r.crashes.map((c) => c.kind), ['hang']);
+  assert.equal(r.calls, 0);
+});
+
 function expectTypeError(fn: () => unknown, pattern: RegExp): void {
   t.tidy(() => {
     assert.throws(fn, (err: unknown) => {
