@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `simclr` command: one file per subcommand; options from one table per command (specs.ts).
 import { GLOBAL_OPTIONS, UsageError, parseCommand, renderHelp, renderOptions, threadsFromEnvironment, type CommandSpec, type Parsed } from './options';
-import { COMMANDS, type CommandName } from './specs';
+import { COMMANDS, workerOptions, type CommandName } from './specs';
 import { tuneProcess } from '../torch/tune';
 import { PlanError } from '../run/errors';
 import { signalExitCode } from '../train/control';
@@ -72,13 +72,14 @@ async function main(argv: string[]): Promise<number> {
     console.log(renderHelp(spec));
     return 0;
   }
+  // The demo's time budget is planned for one process: it takes no worker options, and says why.
+  const workerFlag = command === 'demo' ? rest.find((a) => Object.keys(workerOptions).includes(a.replace(/^--(no-)?/, '').split('=')[0]!)) : undefined;
+  if (workerFlag) throw new UsageError(`the demo runs in one process (its time budget is planned for one): leave out --nproc, --nnodes and --max-restarts (${workerFlag}); --threads sets its cores`);
   // Every command's table, checked here once; each command below reads its own typed values.
   const { globals, values, given, positionals } = parseCommand(spec, rest);
   const v = values as { device?: string; out?: string; from?: string; teacher?: string; nproc?: number; nnodes?: number; nodeRank?: number; master?: string; masterPort?: number; maxRestarts?: number; iface?: string; allowPublicRendezvous?: boolean };
   // --nproc, --nnodes, --master, --max-restarts: this process only starts and watches the workers running the same command.
   const plan = workerPlan(v);
-  // The demo's time budget is planned for one process.
-  if (plan && command === 'demo') throw new UsageError('the demo runs in one process (its time budget is planned for one): leave out --nproc, --nnodes and --max-restarts; --threads sets its cores');
   // --dry-run: the command line and its inputs checked, the plan printed; nothing started, loaded or written.
   if (globals.dryRun) return (await import('./dry-run')).dryRun(command, { values: values as Record<string, unknown>, given, positionals, globals }, plan);
   if (plan) {
