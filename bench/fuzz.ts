@@ -485,14 +485,17 @@ export function runChild(seed: number, calls: number, logPath: string, dir: stri
 }
 
 // ---------------------------------------------------------------- the parent: runs children
-/** What a child prints (one JSON line) when it finishes. */
-interface ChildSummary {
+/** The counts a child prints and the parent adds up. */
+interface FuzzCounts {
   calls: number;
   returned: number;
   threw: number;
   ops: number;
   learnt: number;
   params: number;
+}
+/** What a child prints (one JSON line) when it finishes. */
+interface ChildSummary extends FuzzCounts {
   /** 'op.param' for each parameter some call got to (bench/fuzz-reach.ts), and the others. */
   reached: string[];
   unreached: string[];
@@ -511,13 +514,7 @@ export interface FuzzCrash {
   lastCall: string;
   stderr: string;
 }
-export interface FuzzReport {
-  calls: number;
-  returned: number;
-  threw: number;
-  ops: number;
-  learnt: number;
-  params: number;
+export interface FuzzReport extends FuzzCounts {
   /** Parameters some call got to, of `params`; the others by name. */
   reached: number;
   notReached: string[];
