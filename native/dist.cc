@@ -404,6 +404,19 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
   }
 };
 
+// Polls done() every `every` until it holds; past the timeout it throws as c10d's stores
+// do ("Wait timeout"). between() runs before each sleep (a stop check, say).
+template <typename Done, typename Between>
+void pollUntil(Done done, std::chrono::milliseconds timeout, std::chrono::milliseconds every, Between between) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) throw std::runtime_error("Wait timeout");
+    between();
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, every));
+  }
+}
+
 // c10d's FileStore, guarded where it would end the process or loop for ever:
 // - it opens its file only when used, and its destructor (noexcept) opens it again to count
 //   this worker out: a path it cannot open there (a folder, say) throws out of a destructor.
@@ -450,12 +463,7 @@ class GuardedFileStore : public c10d::FileStore {
   // c10d polls, to the millisecond. Gloo meets its peers through this wait too.
   void wait(const std::vector<std::string>& keys) override { wait(keys, timeout_); }
   void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!check(keys)) {
-      const auto left = deadline - std::chrono::steady_clock::now();
-      if (left <= std::chrono::steady_clock::duration::zero()) throw std::runtime_error("Wait timeout");
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(5)));
-    }
+    pollUntil([&] { return check(keys); }, timeout, std::chrono::milliseconds(5), [] {});
   }
 
  private:
@@ -478,21 +486,16 @@ class GuardedFileStore : public c10d::FileStore {
   }
 };
 
-// c10d's FileStore counts its timeouts in whole seconds (a 50 ms wait lasts a second): a
-// file store's key is waited for here, polling as c10d does, to the millisecond.
-// Every store is polled (check is one request and its answer; a TCPStore's own wait cannot be
-// cut short without leaving its answer in the socket), so that Ctrl-C or SIGTERM ends a wait
-// for a worker that never comes STOP_GRACE after the signal.
+// A key waited for by polling every store (check is one request and its answer; a TCPStore's
+// own wait cannot be cut short without leaving its answer in the socket), so that Ctrl-C or
+// SIGTERM ends a wait for a worker that never comes STOP_GRACE after the signal. A file
+// store's check reads a local file: it is polled more often than a TCPStore's round trip.
 void waitForKey(c10d::Store& s, const std::string& key, std::chrono::milliseconds timeout) {
   const bool file = dynamic_cast<c10d::FileStore*>(&s) != nullptr;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
   watchStopSignals();
-  while (!s.check({key})) {
-    const auto left = deadline - std::chrono::steady_clock::now();
-    if (left <= std::chrono::steady_clock::duration::zero()) throw std::runtime_error("Wait timeout");
+  pollUntil([&] { return s.check({key}); }, timeout, std::chrono::milliseconds(file ? 5 : 20), [] {
     if (stopGraceOver()) throwInterrupted("waiting for the other workers to join");
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(file ? 5 : 20)));
-  }
+  });
 }
 
 std::vector<uint8_t> bytesOf(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }

@@ -54,11 +54,15 @@ export class StoppedWhileWaiting extends WorkerError {
   }
 }
 
-/** A native wait ended by Ctrl-C or SIGTERM (its message says which) while the workers were meeting, as a StoppedWhileWaiting. */
+/** The stop signal that ended a native wait (native/dist.cc says "interrupted by SIGINT"), if one did. */
+function interruptedBy(message: string): 'SIGINT' | 'SIGTERM' | null {
+  return (/interrupted by (SIGINT|SIGTERM)/.exec(message)?.[1] as 'SIGINT' | 'SIGTERM' | undefined) ?? null;
+}
+
+/** A native wait ended by Ctrl-C or SIGTERM while the workers were meeting, as a StoppedWhileWaiting. */
 function stoppedWhileMeeting(e: unknown, rank: number, worldSize: number, where: string): StoppedWhileWaiting | null {
-  const m = /interrupted by (SIGINT|SIGTERM)/.exec((e as Error)?.message ?? '');
-  if (!m) return null;
-  const signal = m[1] as 'SIGINT' | 'SIGTERM';
+  const signal = interruptedBy((e as Error)?.message ?? '');
+  if (!signal) return null;
   return new StoppedWhileWaiting(`worker rank ${rank} of ${worldSize}: ${signal} while waiting for the other workers at the rendezvous ${where}; stopped before anything was trained`, rank, signal);
 }
 
@@ -212,10 +216,9 @@ export class ProcessGroup {
   private failure(what: string, e: unknown): WorkerError {
     if (e instanceof WorkerError) return e;
     const cause = (e as Error).message.replace(/^(dist\w+|backward): /, '');
-    const interrupted = /interrupted by (SIGINT|SIGTERM)/.exec(cause);
-    if (interrupted) {
+    const signal = interruptedBy(cause);
+    if (signal) {
       // No probing of the others (it takes seconds): the user asked to stop.
-      const signal = interrupted[1] as 'SIGINT' | 'SIGTERM';
       this.failed = new StoppedWhileWaiting(`worker rank ${this.rank} of ${this.worldSize}: ${signal} while ${what} waited for a worker that does not answer; stopped without saving this step (the last checkpoint stays)`, this.rank, signal);
       return this.failed;
     }
