@@ -76,19 +76,9 @@ function runWidth(p: Plan, w: number): boolean {
 
 /** The finished cells as a table (means over seeds), the name=value figures and the claims. */
 function report(p: Plan): void {
-  const top1 = (w: number, labels: string, stage: string): { test: number[]; val: number[] } => {
-    const test: number[] = [];
-    const val: number[] = [];
-    for (const [l, seed] of cells(p)) {
-      if (l !== labels) continue;
-      const r = results(stageDir(p, w, labels, seed)).find((x) => x.stage === `${stage}-${pct(labels)}`);
-      if (r) {
-        test.push(r.top1);
-        if (r.val_top1 !== undefined) val.push(r.val_top1);
-      }
-    }
-    return { test, val };
-  };
+  const found = finishedCells(p);
+  const top1 = (w: number, labels: string, stage: string): { test: number[]; val: number[] } =>
+    found.find((c) => c.width === w && c.labels === labels && c.stage === stage) ?? { test: [], val: [] };
   const fmt = (v: number[]): string => (v.length === 0 ? '-' : v.length === 1 ? v[0]!.toFixed(2) : `${mean(v).toFixed(2)} ± ${se(v).toFixed(2)} (n=${v.length})`);
   console.log(`\nCIFAR-10 test top-1 (%), pretraining ${p.pretrainEpochs} epochs; 1%: mean ± standard error over seeds ${p.seeds.join(', ')}; validation top-1 in brackets`);
   console.log('| width | labels | baseline | fine-tuned | distilled (same size) |');
@@ -124,7 +114,6 @@ function report(p: Plan): void {
     const all = top1(w, '100%', 'supervised').test;
     if (ft10.length && all.length) console.log(`claims_w${w}_10pct_finetune_minus_all_labels_baseline=${(mean(ft10) - mean(all)).toFixed(2)}`);
   }
-  const found = finishedCells(p);
   if (found.length) console.log(`claims: wrote ${writeBenchResults('claims', claimFigures(found), { cells: found, pretrainEpochs: p.pretrainEpochs })}`);
 }
 

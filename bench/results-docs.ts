@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RESULTS_DIR } from './results-file';
+import type { ClaimCell } from './claims-cells';
 
 interface ResultsFile {
   name: string;
@@ -23,8 +24,9 @@ export function readResults(name: string): ResultsFile | null {
 
 const machine = (r: ResultsFile): string => `${r.processor.model} (family ${r.processor.family} model ${r.processor.modelNumber}${r.processor.flags.length ? `, ${r.processor.flags.join(', ')}` : ''}), ${r.processor.cores} cores`;
 /** The command, commit, date and machine; for figures converted from a kept log, when they were measured. */
-const where = (r: ResultsFile): string =>
-  r.measured ? `\`${r.command}\` (${r.source}, measured ${r.measured}), commit ${r.commit}, ${r.date.slice(0, 10)}, ${machine(r)}` : `\`${r.command}\`, commit ${r.commit}, ${r.date.slice(0, 10)}, ${machine(r)}`;
+const where = (r: ResultsFile): string => `\`${r.command}\`${r.measured ? ` (${r.source}, measured ${r.measured})` : ''}, commit ${r.commit}, ${r.date.slice(0, 10)}, ${machine(r)}`;
+/** When the figures were measured: a converted log's own date, else the run's. */
+const measuredOn = (r: ResultsFile): string => (r.measured as string | undefined) ?? r.date.slice(0, 10);
 
 interface Cell {
   budget: number;
@@ -170,14 +172,6 @@ function scale(r: ResultsFile): string {
   );
 }
 
-interface ClaimCell {
-  width: number;
-  labels: string;
-  stage: string;
-  seeds: number[];
-  test: number[];
-}
-
 /** The claims table: one value per seed (two seeds are both given, not a standard error). */
 function claims(r: ResultsFile): string {
   const cells = (r.cells ?? []) as ClaimCell[];
@@ -209,7 +203,7 @@ function summary(): string {
   const rows: string[] = ['| what | result | from |', '|---|---|---|'];
   const add = (name: string, what: string, result: (r: ResultsFile) => string) => {
     const r = readResults(name);
-    rows.push(`| ${what} | ${r ? result(r) : 'not measured yet'} | \`bench:${name}\`${r ? `, ${(r.measured as string | undefined) ?? r.date.slice(0, 10)}` : ''} |`);
+    rows.push(`| ${what} | ${r ? result(r) : 'not measured yet'} | \`bench:${name}\`${r ? `, ${measuredOn(r)}` : ''} |`);
   };
   const f = (r: ResultsFile, k: string) => {
     const v = r.figures[k];
@@ -229,6 +223,12 @@ const SUMMARIES: Record<string, () => string> = { summary };
 /** Blocks that render another view of a results file. */
 const FILE_OF: Record<string, string> = { 'demo-headline': 'demo-seeds' };
 
+/** The pages that may quote figures: README.md and every docs/*.md, as absolute paths. */
+export function docPages(): string[] {
+  const root = join(__dirname, '..', '..');
+  return [join(root, 'README.md'), ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(root, 'docs', f))];
+}
+
 /** The text with every results block rendered from its file (a block whose file is missing says so). */
 export function withResults(text: string): string {
   return text.replace(/(<!-- results:([a-z-]+) -->\n)[\s\S]*?(<!-- \/results:\2 -->)/g, (_, open: string, name: string, close: string) => {
@@ -240,9 +240,7 @@ export function withResults(text: string): string {
 }
 
 if (require.main === module) {
-  const root = join(__dirname, '..', '..');
-  const pages = [join(root, 'README.md'), ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(root, 'docs', f))];
-  for (const file of process.argv.slice(2).length ? process.argv.slice(2) : pages) {
+  for (const file of process.argv.slice(2).length ? process.argv.slice(2) : docPages()) {
     const before = readFileSync(file, 'utf8');
     const after = withResults(before);
     if (after !== before) writeFileSync(file, after);

@@ -3,12 +3,12 @@
 // and every block has a file behind it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { withResults } from '../bench/results-docs';
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { docPages, withResults } from '../bench/results-docs';
 
 const root = join(__dirname, '..', '..');
-const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+const pages = docPages().map((p) => relative(root, p));
 
 test('every results block in the README and docs/ is what bench/results/*.json render', () => {
   let blocks = 0;
