@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { freePort } from '../src/distributed';
 import { tempDir } from './helpers';
 import { checkDevice } from '../src/cli/device';
-import { checkpointStamps, parseMaster, pretrainRestart, stageRestart, workerPlan } from '../src/cli/workers';
+import { checkpointStamps, parseMaster, pretrainRestart, stageRestart, withoutWorkerOptions, workerPlan } from '../src/cli/workers';
 import { workerDevice } from '../src/distributed';
 import { isPrivateAddress, publicRendezvousProblem } from '../src/distributed/rendezvous-address';
 
@@ -269,6 +269,11 @@ test('an unreachable master and a wrong world size: clear errors within SIMCLR_D
   }
 });
 
+test("the workers' command line drops every launcher option with its value, switches alone, and keeps the rest", () => {
+  const argv = ['--data', 'x', '--nproc', '2', '--master', '10.0.0.1:29500', '--allow-public-rendezvous', '--iface=eth0', '--max-restarts', '1', '--no-allow-public-rendezvous', '--out', 'r', '--node-rank', '0', '--nnodes', '2', '--master-port=4', '--knn'];
+  assert.deepEqual(withoutWorkerOptions(argv), ['--data', 'x', '--out', 'r', '--knn']);
+});
+
 test('launcher flags that do not fit, and --device, are usage errors naming them (exit 2), before anything starts', () => {
   const dir = tempDir();
   try {
@@ -423,6 +428,9 @@ test("pretraining's batch against the workers and the images: a usage error befo
 });
 
 test('the demo under the launcher (--nproc, --max-restarts) is refused before anything starts: its budget is planned for one process', () => {
+  // An option's value that happens to name a worker option is not one (--out master).
+  const named = spawnSync(process.execPath, [MAIN, 'demo', '--out', 'master', '--dry-run'], { encoding: 'utf8', timeout: 60_000 });
+  assert.doesNotMatch(named.stderr, /the demo runs in one process/, named.stderr);
   for (const flags of [['--max-restarts', '1'], ['--nproc', '2', '--out', 'x']]) {
     const r = spawnSync(process.execPath, [MAIN, 'demo', '--quick', ...flags], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 2, r.stderr);

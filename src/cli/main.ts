@@ -6,7 +6,7 @@ import { tuneProcess } from '../torch/tune';
 import { PlanError } from '../run/errors';
 import { signalExitCode } from '../train/control';
 import { checkDevice, parseDevice } from './device';
-import { restarter, workerPlan } from './workers';
+import { restarter, withoutWorkerOptions, workerPlan } from './workers';
 
 function generalHelp(): string {
   const rows = Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(16)}${c.summary}\n  ${' '.repeat(16)}e.g. ${c.example}`);
@@ -39,17 +39,6 @@ async function applyGlobals(values: Parsed<typeof GLOBAL_OPTIONS>): Promise<void
   useCompute({ precision: values.precision, channelsLast: values.channelsLast });
 }
 
-/** argv without the given options and their values (--name V or --name=V). */
-function withoutOptions(argv: string[], names: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (names.includes(a)) i++;
-    else if (!names.some((n) => a.startsWith(`${n}=`))) out.push(a);
-  }
-  return out;
-}
-
 /** --device against this addon's libtorch and GPUs (loads the addon). */
 async function checkDeviceHere(device: string, nproc: number): Promise<void> {
   parseDevice(device);
@@ -73,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // The demo's time budget is planned for one process: it takes no worker options, and says why.
-  const workerFlag = command === 'demo' ? rest.find((a) => Object.keys(workerOptions).includes(a.replace(/^--(no-)?/, '').split('=')[0]!)) : undefined;
+  const workerFlag = command === 'demo' ? rest.find((a) => a.startsWith('--') && Object.keys(workerOptions).includes(a.replace(/^--(no-)?/, '').split('=')[0]!)) : undefined;
   if (workerFlag) throw new UsageError(`the demo runs in one process (its time budget is planned for one): leave out --nproc, --nnodes and --max-restarts (${workerFlag}); --threads sets its cores`);
   // Every command's table, checked here once; each command below reads its own typed values.
   const { globals, values, given, positionals } = parseCommand(spec, rest);
@@ -85,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
   if (plan) {
     if (v.device !== undefined && v.device !== 'cpu') await checkDeviceHere(v.device, plan.nproc);
     const { launchLocal, PortInUseError, LaunchError } = await import('../distributed/launch');
-    const args = [command, ...withoutOptions(rest, ['--nproc', '--master-port', '--nnodes', '--node-rank', '--master', '--max-restarts', '--iface'])];
+    const args = [command, ...withoutWorkerOptions(rest)];
     return launchLocal({
       ...plan,
       script: process.argv[1]!,

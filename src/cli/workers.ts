@@ -3,7 +3,8 @@
 // arguments a restart runs with.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from './options';
+import { UsageError, type OptionSpec } from './options';
+import { workerOptions } from './specs';
 
 export interface WorkerFlags {
   nproc?: number;
@@ -143,3 +144,20 @@ export function restarter(command: string, args: string[], where: { out?: string
   }
   return () => ({ args, from: 'with the same arguments' });
 }
+
+/**
+ * The command line the workers get: without the launcher's own options (the table in
+ * specs.ts), each with its value (--name V, --name=V) or, for a switch, alone (--name, --no-name).
+ */
+export function withoutWorkerOptions(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.startsWith('--') ? a.slice(2).split('=')[0]!.replace(/^no-/, '') : '';
+    const o = (workerOptions as Record<string, OptionSpec>)[name];
+    if (!o) out.push(a);
+    else if (o.type !== 'boolean' && !a.includes('=') && !a.startsWith('--no-')) i++; // its value follows
+  }
+  return out;
+}
+
