@@ -44,3 +44,10 @@ export function checkDevice(text: string, facts: DeviceFacts, nproc = 1): void {
     throw new UsageError(`--device ${text}: this worker's LOCAL_RANK is ${local}, but libtorch sees ${count} GPU${count === 1 ? '' : 's'} (one per local worker is needed)`);
   }
 }
+
+/** --device: its form always; a GPU against this addon's libtorch and GPUs (the one case that loads the addon). */
+export async function checkDeviceHere(device: string, nproc: number): Promise<void> {
+  if (parseDevice(device).kind === 'cpu') return;
+  const { runtimeInfo } = await import('../torch');
+  checkDevice(device, runtimeInfo(), nproc);
+}

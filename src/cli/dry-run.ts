@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { UsageError, threadsFromEnvironment, type GLOBAL_OPTIONS, type Parsed } from './options';
 import { COMMANDS, type CommandName } from './specs';
 import type { WorkerPlan } from './workers';
-import { checkDevice, parseDevice } from './device';
+import { checkDeviceHere } from './device';
 import { PlanError } from '../run/errors';
 import { counted } from '../run/check-inputs';
 import { resolveCompute } from '../torch/compute';
@@ -49,7 +49,7 @@ const DRY_RUN_DONE = 'dry run: nothing was trained or written';
 
 export async function dryRun(command: CommandName, parsed: Omit<DryInput, 'worldSize'>, launcher: WorkerPlan | null): Promise<number> {
   const device = typeof parsed.values.device === 'string' ? parsed.values.device : undefined;
-  if (device !== undefined) await checkDeviceWithoutData(device, launcher?.nproc ?? 1);
+  if (device !== undefined) await checkDeviceHere(device, launcher?.nproc ?? 1);
   const env = launcherEnv();
   const workers = Object.hasOwn(COMMANDS[command].options, 'nproc') ? workersText(launcher, env) : null;
   const input = { ...parsed, worldSize: launcher ? launcher.nnodes * launcher.nproc : env?.worldSize ?? 1 };
@@ -63,13 +63,6 @@ export async function dryRun(command: CommandName, parsed: Omit<DryInput, 'world
   if (plan.stages?.length) lines.push('  stages, in order:', ...plan.stages.map((s, i) => `    ${i + 1}. ${s}`));
   console.log(`${lines.join('\n')}\n${DRY_RUN_DONE}`);
   return 0;
-}
-
-/** --device: its form always; a GPU against the addon's libtorch (the one check that loads it). */
-async function checkDeviceWithoutData(device: string, nproc: number): Promise<void> {
-  if (parseDevice(device).kind === 'cpu') return;
-  const { runtimeInfo } = await import('../torch');
-  checkDevice(device, runtimeInfo(), nproc);
 }
 
 /** Precision, layout and threads as the command would choose them, from the processor's flags (libtorch is not loaded). */

@@ -5,7 +5,7 @@ import { COMMANDS, workerOptions, type CommandName } from './specs';
 import { tuneProcess } from '../torch/tune';
 import { PlanError } from '../run/errors';
 import { signalExitCode } from '../train/control';
-import { checkDevice, parseDevice } from './device';
+import { checkDeviceHere } from './device';
 import { restarter, withoutWorkerOptions, workerPlan } from './workers';
 
 function generalHelp(): string {
@@ -37,13 +37,6 @@ async function applyGlobals(values: Parsed<typeof GLOBAL_OPTIONS>): Promise<void
   const os = await import('node:os');
   setNumThreads(values.threads ?? threadsFromEnvironment(os.availableParallelism()));
   useCompute({ precision: values.precision, channelsLast: values.channelsLast });
-}
-
-/** --device against this addon's libtorch and GPUs (loads the addon). */
-async function checkDeviceHere(device: string, nproc: number): Promise<void> {
-  parseDevice(device);
-  const { runtimeInfo } = await import('../torch');
-  checkDevice(device, runtimeInfo(), nproc);
 }
 
 async function main(argv: string[]): Promise<number> {
