@@ -18,9 +18,9 @@ import { checkBudgetPlan, DEFAULT_SPLIT, type Budget } from '../run/budget';
 import { BUDGET_STAGES, onlyStage, type BudgetStage } from '../run/budget/plan';
 import { checkPretrainBudget } from '../run/budget/stage';
 import { RECIPES } from '../run/recipes';
-import { checkPretrained, stageArch } from '../run/folder';
+import { checkPretrained, holdsRun, stageArch } from '../run/folder';
 import { testSetOf, userInputsOf } from '../run/data';
-import { checkDataPlan, checkIdFile, checkNewTestSet, checkRun, checkSpec, checkStageTestSet, checkTrainImages, checkWeights, holdsRun } from '../run/check-inputs';
+import { checkDataPlan, checkIdFile, checkNewTestSet, checkRun, checkSpec, checkStageTestSet, checkTrainImages, checkWeights } from '../run/check-inputs';
 import { defaultCacheDir } from '../torch/cache-dir';
 
 const minutes = (seconds: number): string => `${(seconds / 60).toFixed(1)} min`;

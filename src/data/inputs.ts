@@ -167,10 +167,9 @@ export async function openInputs(inputs: DataInputs, o: InputsOptions = {}): Pro
   const fileLabels = new Array<number>(pool.length).fill(-1);
   let inPool = 0;
   if (set) {
-    const mapped = { classes, index };
     const found = findInPool(pool, set.images.map((i) => i.file));
     found.forEach((at, k) => {
-      const label = mapped.index[k]!;
+      const label = index[k]!;
       if (at >= 0) {
         inPool++;
         if (fileLabels[at]! >= 0 && fileLabels[at] !== label) throw new LabelFileError(`${set.images[k]!.where}: the same image is labeled '${classes[fileLabels[at]!]}' on another row and '${classes[label]}' here`);

@@ -2,8 +2,8 @@
 // decoded), a data set's files found, label files read with their images' paths checked,
 // run folders' config and checkpoints, weights files' headers. Each check gives a few words
 // for the plan; a problem is a PlanError (exit 2) naming the path.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { findSpec, listInputs, type DataInputs, type InputsOptions } from '../data';
 import { weightsFileSummary } from '../models/pretrained';
 import { PlanError } from './errors';
@@ -106,11 +106,6 @@ export async function checkTrainImages(config: RunConfig, o: { labeled?: string;
   const source = await planned(() => trainSourceOf(config, o));
   if ('spec' in source) return { text: (await checkSpec(source.spec)).text, inputs: false };
   return { text: (await checkInputs(source.inputs, source.classes)).text, inputs: true };
-}
-
-/** Whether a folder holds a pretrained run already (a pipeline then continues it). */
-export function holdsRun(dir: string): boolean {
-  return existsSync(join(dir, 'config.json')) && existsSync(join(dir, `${PRETRAIN_CHECKPOINT}.json`)) && existsSync(join(dir, `${PRETRAIN_CHECKPOINT}.safetensors`));
 }
 
 /** Image files named on the command line: each there and a file. */

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Classifier, SimCLRModel, type ResNetDepth, type ResNetOptions } from '../models';
 import { parseLabelSpec, type DataInputs, type OpenedDataset, readSubsetFile, stratifiedSubset, validationSplit, writeSubsetFile, type ImageDataset, type LabelSpec } from '../data';
-import { RunFolder, datasetStats, loadCheckpoint, hasCheckpoint, defaultPretrainConfig, type Normalisation, type PretrainConfig } from '../train';
+import { RunFolder, datasetStats, loadCheckpoint, hasCheckpoint, defaultPretrainConfig, PRETRAIN_CHECKPOINT, type Normalisation, type PretrainConfig } from '../train';
 import type { Precision } from '../torch';
 import { PlanError } from './errors';
 import { openTestImages, openTrainImages } from './data';
@@ -211,4 +211,9 @@ export function classifierStage(run: RunFolder, dir: string, given?: string): st
   if (!given) return defaultStage(run, dir);
   stageArch(run, given);
   return given;
+}
+
+/** Whether a folder holds a pretrained run already: its config and the pretraining checkpoint. */
+export function holdsRun(dir: string): boolean {
+  return existsSync(join(dir, 'config.json')) && hasCheckpoint(new RunFolder(dir), PRETRAIN_CHECKPOINT);
 }

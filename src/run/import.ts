@@ -2,17 +2,16 @@
 // become a run folder's pretrained encoder and head, from which fine-tuning, distillation,
 // evaluation, suggest-labels, export and the report work as from our own pretraining. The
 // weights decide the input: their architecture, stem and normalisation, and 224 pixels.
-import { existsSync } from 'node:fs';
 import type { Tensor } from '../torch';
 import * as t from '../torch';
 import { openDataset, openInputs, type OpenedDataset } from '../data';
 import { SimCLRModel } from '../models';
 import { IMAGENET_NORM, UNIT_NORM, WeightsFileError, loadPretrained, type WeightsLayout } from '../models/pretrained';
-import { RunFolder, datasetStats, hasCheckpoint, saveCheckpoint, PRETRAIN_CHECKPOINT } from '../train';
+import { RunFolder, datasetStats, saveCheckpoint, PRETRAIN_CHECKPOINT } from '../train';
 import type { Normalisation } from '../augment';
 import { PlanError } from './errors';
 import { asPlanError, userInputsOf } from './data';
-import { newRunConfig, type RecordedCompute } from './folder';
+import { holdsRun, newRunConfig, type RecordedCompute } from './folder';
 import type { DataPlan, EncoderPlan } from './stages/types';
 
 export interface ImportPlan {
@@ -106,7 +105,7 @@ export function weightsImageSize(metadata: Record<string, string>): number {
 /** The plan's own mistakes, found before the weights are read (and by --dry-run). */
 export function checkImportPlan(plan: ImportPlan): void {
   if (!plan.out) throw new PlanError('--out RUN (the run folder to make) is required');
-  if (existsSync(`${plan.out}/config.json`) && hasCheckpoint(new RunFolder(plan.out), PRETRAIN_CHECKPOINT)) throw new PlanError(`${plan.out} already holds a run; choose another --out`);
+  if (holdsRun(plan.out)) throw new PlanError(`${plan.out} already holds a run; choose another --out`);
   if (!userInputsOf(plan.data) && !plan.data.spec) throw new PlanError('the images to use the weights on are needed: --unlabeled DIR (and --labeled), or --data SPEC');
 }
 

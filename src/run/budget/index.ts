@@ -71,12 +71,12 @@ export async function budgetPipeline(plan: PipelinePlan, budget: Budget, flags: 
   return { plan: (await planWithBudget(plan, budget, flags)).plan, fresh: true };
 }
 
-/** Plans the budget now (calibrating on this machine), prints the plan and writes budget.json into the run folder. */
 /** What a budget cannot plan, found before anything is read (and by --dry-run). */
 export function checkBudgetPlan(plan: Pick<PipelinePlan, 'labels'>): void {
   if (plan.labels.length > 1) throw new PlanError('--budget plans one label set: give one --labels fraction');
 }
 
+/** Plans the budget now (calibrating on this machine), prints the plan and writes budget.json into the run folder. */
 export async function planWithBudget(plan: PipelinePlan, budget: Budget, flags: PipelinePlan = plan, expect: BudgetExpectations = {}): Promise<{ plan: PipelinePlan; planned: BudgetPlan }> {
   checkBudgetPlan(plan);
   // The steps are timed as the stages will run them: precision, layout and threads applied first.

@@ -4,10 +4,10 @@ import { existsSync } from 'node:fs';
 import { isSmallImage } from '../../augment';
 import { labeledOnly, openDataset, openInputs, skippedLine, type ImageDataset, type OpenedDataset } from '../../data';
 import { asPlanError, userInputsOf } from '../data';
-import { RunFolder, holdStopSignal, releaseStopSignal, hasCheckpoint, pretrain, PRETRAIN_CHECKPOINT } from '../../train';
+import { RunFolder, holdStopSignal, releaseStopSignal, pretrain, PRETRAIN_CHECKPOINT } from '../../train';
 import { PRETRAIN_DEFAULTS, defaultPretrainLr } from '../defaults';
 import { PlanError } from '../errors';
-import { encoderFor, newRunConfig, openRun, testData, trainData, type RecordedCompute, type RunConfig } from '../folder';
+import { encoderFor, holdsRun, newRunConfig, openRun, testData, trainData, type RecordedCompute, type RunConfig } from '../folder';
 import { stageMeta } from '../results';
 import type { ProcessGroup } from '../../distributed';
 import { stopAgreed, withWorkers, type WorkersPlan } from '../workers';
@@ -60,7 +60,7 @@ export function checkPretrainPlan(plan: PretrainPlan): void {
   if (userInputs && plan.data?.spec) throw new PlanError('give --data SPEC, or --unlabeled DIR and --labeled DIR|FILE.csv, not both');
   if (!plan.data?.spec && !userInputs) throw new PlanError('--unlabeled DIR (your images) or --data SPEC (an image folder, fashion-mnist, cifar10-bin:DIR, ...) is required');
   // A folder with a config but no checkpoint never trained (it stopped at once): it may be planned anew.
-  if (existsSync(`${plan.out}/config.json`) && hasCheckpoint(new RunFolder(plan.out), PRETRAIN_CHECKPOINT)) {
+  if (holdsRun(plan.out)) {
     throw new PlanError(`${plan.out} already holds a run; pass --resume to continue it or choose another --out`);
   }
 }
