@@ -1,6 +1,8 @@
 // Data-parallel scaling of `simclr pretrain`: the same global batch on
 //   1x2    one worker with 2 threads,
 //   2x1    2 workers x 1 thread (`--nproc 2`), gradients averaged during the backward pass,
+//          batch norm over the global batch (the default, the paper's),
+//   local  the same with each worker's own batch norm (`--batch-norm local`),
 //   after  the same, averaged after the backward pass (SIMCLR_OVERLAP=0), for the overlap's worth,
 //   2node  2 workers started as two nodes would start them: the torchrun variables set by hand
 //          (MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK, LOCAL_RANK 0 on each), over loopback,
@@ -47,9 +49,9 @@ for (const [name, v, min] of [['--rounds', ROUNDS, 1], ['--steps', STEPS, 2], ['
 }
 if (BATCH % 2) throw new Error(`--batch must be even (two workers share it), got ${BATCH}`);
 
-type Config = '1x2' | '2x1' | 'after' | '2node';
-const CONFIGS: Config[] = ['1x2', '2x1', ...(opts['no-after'] ? [] : ['after' as const]), ...(opts['no-nodes'] ? [] : ['2node' as const])];
-const LABEL: Record<Config, string> = { '1x2': '1 worker x 2 threads', '2x1': '2 workers x 1 thread', after: '2 workers, averaged after backward', '2node': '2 "nodes" over loopback' };
+type Config = '1x2' | '2x1' | 'local' | 'after' | '2node';
+const CONFIGS: Config[] = ['1x2', '2x1', 'local', ...(opts['no-after'] ? [] : ['after' as const]), ...(opts['no-nodes'] ? [] : ['2node' as const])];
+const LABEL: Record<Config, string> = { '1x2': '1 worker x 2 threads', '2x1': '2 workers x 1 thread', local: '2 workers x 1 thread, local batch norm', after: '2 workers, averaged after backward', '2node': '2 "nodes" over loopback' };
 
 interface Metric {
   time: string;
@@ -98,6 +100,7 @@ async function runConfig(config: Config, precision: string): Promise<Run> {
   try {
     if (config === '1x2') await cli([...args, '--threads', '2'], { ...env, OMP_NUM_THREADS: '2' });
     else if (config === '2x1' || config === 'after') await cli([...args, '--nproc', '2', '--threads', '1'], { ...env, ...(config === 'after' ? { SIMCLR_OVERLAP: '0' } : {}) });
+    else if (config === 'local') await cli([...args, '--nproc', '2', '--threads', '1', '--batch-norm', 'local'], env);
     else {
       const port = await freePort();
       await Promise.all(
@@ -198,6 +201,10 @@ async function main(): Promise<void> {
     console.log(`scale_efficiency_2proc${suffix}=${median(eff).toFixed(3)}  (${p}; target >= 0.85; spread ${spread(eff)})`);
     figures[`scale_efficiency_2proc${suffix}`] = Number(median(eff).toFixed(3));
     figures[`scale_efficiency_2proc${suffix}_spread`] = spread(eff);
+    const local = ratio('local', '1x2', p);
+    console.log(`scale_efficiency_2proc_local_bn${suffix}=${median(local).toFixed(3)}  (${p}; target >= 0.9; spread ${spread(local)})`);
+    figures[`scale_efficiency_2proc_local_bn${suffix}`] = Number(median(local).toFixed(3));
+    figures[`scale_efficiency_2proc_local_bn${suffix}_spread`] = spread(local);
     if (CONFIGS.includes('2node')) {
       const node = ratio('2node', '1x2', p);
       console.log(`scale_efficiency_2node_loopback${suffix}=${median(node).toFixed(3)}  (spread ${spread(node)})`);

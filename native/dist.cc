@@ -21,6 +21,12 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/prefix_store.h>
+#include <gloo/transport/buffer.h>
+#include <gloo/transport/pair.h>
+#include <dirent.h>
+#include <sys/socket.h>
 #endif
 
 #include <atomic>
@@ -90,8 +96,57 @@ struct Registry {
   void drop(int64_t id) { items.erase(id); }
 };
 
+// c10d's Gloo process group, with its Gloo context shared for the small blocking sums
+// (directSum below): c10d keeps the context to itself.
+// Groups of up to this many workers, and sums of up to this many bytes, go through the
+// direct channel below; others through c10d's process group.
+constexpr int DIRECT_MAX_WORKERS = 32;
+constexpr size_t DIRECT_MAX_BYTES = 64 * 1024;
+
+// The direct channel: a Gloo context of its own over the group's store and device, its
+// pairs in Gloo's synchronous mode (the calling thread writes and reads the sockets itself),
+// with one send and one receive buffer per peer, made once. A small sum then costs one
+// message each way and no thread hand-off: c10d's path (a work queue, its thread, a future;
+// Gloo's event loop thread) costs about 1 ms a sum on a 2-core machine, this one about 30 us
+// (bench/scale-results.md). Messages fit the sockets' buffers (DIRECT_MAX_BYTES), so every
+// worker may write all of its messages before it reads.
+struct DirectChannel {
+  std::shared_ptr<::gloo::rendezvous::Context> context;
+  std::vector<char> outgoing;
+  std::vector<char> incoming;  // DIRECT_MAX_BYTES per rank
+  std::vector<std::unique_ptr<::gloo::transport::Buffer>> sends, recvs;  // per rank; none for this one
+  std::mutex busy;
+};
+
+struct GlooGroup : public c10d::ProcessGroupGloo {
+  using c10d::ProcessGroupGloo::ProcessGroupGloo;
+  std::unique_ptr<DirectChannel> direct;  // null: sums go through c10d
+};
+
+std::unique_ptr<DirectChannel> openDirectChannel(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
+                                                 std::shared_ptr<::gloo::transport::Device> device, std::chrono::milliseconds timeout) {
+  auto ch = std::make_unique<DirectChannel>();
+  ch->context = std::make_shared<::gloo::rendezvous::Context>(rank, size);
+  ch->context->setTimeout(timeout);
+  c10d::ProcessGroupGloo::GlooStore glooStore(store);
+  ::gloo::rendezvous::PrefixStore prefixed("simclr-direct", glooStore);
+  ch->context->connectFullMesh(prefixed, device);
+  ch->outgoing.resize(DIRECT_MAX_BYTES);
+  ch->incoming.resize(DIRECT_MAX_BYTES * static_cast<size_t>(size));
+  ch->sends.resize(size);
+  ch->recvs.resize(size);
+  for (int r = 0; r < size; r++) {
+    if (r == rank) continue;
+    auto& pair = ch->context->getPair(r);
+    pair->setSync(true, false);
+    ch->sends[r] = pair->createSendBuffer(0, ch->outgoing.data(), DIRECT_MAX_BYTES);
+    ch->recvs[r] = pair->createRecvBuffer(0, ch->incoming.data() + static_cast<size_t>(r) * DIRECT_MAX_BYTES, DIRECT_MAX_BYTES);
+  }
+  return ch;
+}
+
 auto& stores = *new Registry<c10::intrusive_ptr<c10d::Store>>(1, "store");
-auto& groups = *new Registry<c10::intrusive_ptr<c10d::ProcessGroupGloo>>(1, "process group");
+auto& groups = *new Registry<c10::intrusive_ptr<GlooGroup>>(1, "process group");
 auto& works = *new Registry<WorkEntry>(1, "work item");
 
 c10d::ReduceOp reduceOp(Args& a, size_t i) {
@@ -117,7 +172,6 @@ at::Tensor commTensor(Args& a, size_t i) {
 // few values to the CPU and back, so a CUDA build trains on the GPU over the same Gloo group.
 bool onCpuOrGpu(const at::Tensor& t) { return t.device().is_cpu() || t.device().is_cuda(); }
 
-at::Tensor toHost(const at::Tensor& t) { return t.device().is_cpu() ? t : t.to(at::kCPU); }
 
 // Autocast is off inside the fused functions, on the CPU and on CUDA.
 c10::DispatchKeySet autocastKeys() { return c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA}); }
@@ -271,16 +325,118 @@ void timedWait(c10d::Work& work, std::chrono::milliseconds timeout) {
   }
 }
 
-// Sums a tensor over the workers, waiting at most `timeout`; throws what Gloo failed with.
+// Direct sums blocked in a read, for the stop watcher.
+std::atomic<int> directInFlight{0};
+
+// Ends this process's TCP connections (the stores' and Gloo's): a read blocked in one
+// returns at once, as if the peer had closed it. For a process that is stopping only.
+void shutDownConnections() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  while (dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    long fd = strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    int type = 0;
+    socklen_t typeLen = sizeof(type);
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &typeLen) != 0 || type != SOCK_STREAM) continue;
+    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) shutdown(static_cast<int>(fd), SHUT_RDWR);
+  }
+  closedir(dir);
+}
+
+// A thread that ends the direct sums still blocked STOP_GRACE after a stop signal: the
+// thread running one is inside a read that Gloo retries when a signal interrupts it. It
+// polls (a signal handler may not wake it), and is started by the first direct sum.
+void startStopWatcher() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::thread([] {
+      for (;;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (stopGraceOver() && directInFlight.load() > 0) {
+          shutDownConnections();
+          return;
+        }
+      }
+    }).detach();
+  });
+}
+
+// Sums float32 or float64 values over the workers in the calling thread, on the group's
+// direct channel: each worker sends its values to every other and adds all of them up in
+// rank order, so every worker gets the same bits. Waits at most the group's timeout;
+// STOP_GRACE after Ctrl-C or SIGTERM, a sum blocked on a stuck peer gives up.
+void directSum(DirectChannel& ch, at::Tensor& buf) {
+  TORCH_CHECK(buf.is_cpu() && buf.is_contiguous() && (buf.scalar_type() == at::kFloat || buf.scalar_type() == at::kDouble) &&
+                  buf.nbytes() <= DIRECT_MAX_BYTES,
+              "directSum: a contiguous float32 or float64 CPU tensor of at most 64 KiB");
+  std::lock_guard<std::mutex> serial(ch.busy);
+  struct Clock {
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    ~Clock() { counters.waitNs += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count(); }
+  } clock;
+  watchStopSignals();
+  startStopWatcher();
+  if (stopGraceOver()) throwInterrupted("waiting for the other workers");
+  const int size = ch.context->size, me = ch.context->rank;
+  const size_t bytes = buf.nbytes();
+  std::memcpy(ch.outgoing.data(), buf.data_ptr(), bytes);
+  struct InFlight {
+    InFlight() { directInFlight++; }
+    ~InFlight() { directInFlight--; }
+  } inFlight;
+  try {
+    for (int r = 0; r < size; r++)
+      if (r != me) ch.sends[r]->send(0, bytes);
+    for (int r = 0; r < size; r++) {
+      if (r == me) continue;
+      ch.recvs[r]->waitRecv();
+      ch.sends[r]->waitSend();
+    }
+  } catch (const std::exception& e) {
+    if (stopSignal.load() != 0) throwInterrupted("waiting for the other workers");
+    throw std::runtime_error(e.what());
+  }
+  // The sum in rank order, the same on every worker.
+  const int64_t n = buf.numel();
+  AT_DISPATCH_FLOATING_TYPES(buf.scalar_type(), "directSum", [&] {
+    std::vector<scalar_t> mine(buf.data_ptr<scalar_t>(), buf.data_ptr<scalar_t>() + n);
+    scalar_t* out = buf.data_ptr<scalar_t>();
+    for (int64_t i = 0; i < n; i++) out[i] = 0;
+    for (int r = 0; r < size; r++) {
+      const scalar_t* v = r == me ? mine.data() : reinterpret_cast<const scalar_t*>(ch.incoming.data() + static_cast<size_t>(r) * DIRECT_MAX_BYTES);
+      if (r == 0) {
+        for (int64_t i = 0; i < n; i++) out[i] = v[i];
+      } else {
+        for (int64_t i = 0; i < n; i++) out[i] += v[i];
+      }
+    }
+  });
+}
+
+// Sums a float32 or float64 host tensor over the workers in place: directly in small
+// groups, through c10d's process group in large ones.
+void sumInPlace(GlooGroup& pg, at::Tensor& host, std::chrono::milliseconds timeout) {
+  if (pg.direct && host.nbytes() <= DIRECT_MAX_BYTES) return directSum(*pg.direct, host);
+  std::vector<at::Tensor> ts{host};
+  auto work = pg.allreduce(ts);
+  timedWait(*work, timeout);
+}
+
+// Sums a tensor over the workers, waiting at most `timeout`.
 at::Tensor sumOverWorkers(int64_t groupId, const at::Tensor& x, int64_t timeoutMs) {
   auto it = groups.items.find(groupId);
   TORCH_CHECK(it != groups.items.end(), "the process group was destroyed before the gradient reached it");
-  // A copy on the host (Gloo sums in place; x may be a GPU tensor).
-  std::vector<at::Tensor> ts{x.detach().to(at::kCPU, /*non_blocking=*/false, /*copy=*/true).contiguous()};
-  count(counters.sumWithGrad, ts[0]);
-  auto work = it->second->allreduce(ts);
-  timedWait(*work, std::chrono::milliseconds(timeoutMs));
-  return ts[0].to(x.device());
+  // A float copy on the host (Gloo sums in place; x may be a GPU tensor).
+  at::ScalarType wide = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor buf = x.detach().to(at::kCPU, wide, /*non_blocking=*/false, /*copy=*/true).contiguous();
+  count(counters.sumWithGrad, buf);
+  sumInPlace(*it->second, buf, std::chrono::milliseconds(timeoutMs));
+  return buf.to(x.device(), x.scalar_type());
 }
 
 // The autograd-aware all-reduce (sum): y = sum over workers of x; the gradient of x is the
@@ -322,11 +478,10 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
   static at::Tensor allReduce(int64_t groupId, at::Tensor buf, int64_t timeoutMs) {
     auto it = groups.items.find(groupId);
     TORCH_CHECK(it != groups.items.end(), "the process group was destroyed");
-    std::vector<at::Tensor> ts{toHost(buf).contiguous()};
-    count(counters.syncBatchNorm, ts[0]);
-    auto work = it->second->allreduce(ts);
-    timedWait(*work, std::chrono::milliseconds(timeoutMs));
-    return ts[0].to(buf.device());
+    at::Tensor host = buf.to(at::kCPU, at::kDouble, /*non_blocking=*/false, /*copy=*/true).contiguous();
+    count(counters.syncBatchNorm, host);
+    sumInPlace(*it->second, host, std::chrono::milliseconds(timeoutMs));
+    return host.to(buf.device());
   }
 
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
@@ -674,8 +829,13 @@ const std::vector<OpDef> kDistOps = {
                                            : c10d::ProcessGroupGloo::createDeviceForHostname(bind));
       opts->threads = static_cast<int>(threads);
       c10::intrusive_ptr<c10d::Store> store = s;
-      auto pg = interruptibly<c10::intrusive_ptr<c10d::ProcessGroupGloo>>(
-          [store, rank, size, opts] { return c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(size), opts); },
+      auto pg = interruptibly<c10::intrusive_ptr<GlooGroup>>(
+          [store, rank, size, opts, timeout] {
+            auto made = c10::make_intrusive<GlooGroup>(store, static_cast<int>(rank), static_cast<int>(size), opts);
+            if (size > 1 && size <= DIRECT_MAX_WORKERS)
+              made->direct = openDirectChannel(store, static_cast<int>(rank), static_cast<int>(size), opts->devices[0], timeout);
+            return made;
+          },
           "connecting to the other workers");
       return num(env, static_cast<double>(groups.add(pg)));
     }),

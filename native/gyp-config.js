@@ -11,7 +11,9 @@ if (what === 'include_dirs') {
   // --no-as-needed keeps libtorch_cuda linked: nothing references it by symbol, but
   // loading it registers the CUDA backend.
   const libs = config.libs.map((l) => `-l${l}`);
-  console.log([`-L${config.libDir}`, rpath, '-Wl,--no-as-needed', ...libs, '-Wl,--as-needed'].map(quote).join(' '));
+  // Gloo's own all-reduce (native/dist.cc directSum): the libgloo this libtorch links.
+  const gloo = config.gloo ? ['-lgloo'] : [];
+  console.log([`-L${config.libDir}`, rpath, '-Wl,--no-as-needed', ...libs, '-Wl,--as-needed', ...gloo].map(quote).join(' '));
 } else if (what === 'std') {
   // PyTorch's headers need C++20 from 2.13 on (RELEASE.md's compatibility matrix); C++17 before.
   const [major, minor] = config.version.split('.').map(Number);

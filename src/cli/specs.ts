@@ -18,6 +18,10 @@ const seed = { type: 'integer', min: 0, default: 0, help: 'seed of the label sub
 const resume = { type: 'boolean', default: false, help: 'continue the stage from its last checkpoint (the command that started it, plus --resume)' } as const satisfies OptionSpec;
 const forceSettings = { type: 'boolean', default: false, help: 'resume under other compute settings (precision, layout, threads) than the run recorded' } as const satisfies OptionSpec;
 const interpolation = { type: 'string', choices: ['bicubic', 'bilinear'], default: 'bicubic', help: 'resampling of the random crops' } as const satisfies OptionSpec;
+const batchNorm = {
+  type: 'string', choices: ['global', 'local'], default: 'global',
+  help: "with workers (--nproc, a launcher): batch norm statistics over the global batch (the paper's; one collective per layer, forward and backward) or over each worker's own share (local: faster on slow networks; measured in docs/distributed.md)",
+} as const satisfies OptionSpec;
 
 /** The data and model options shared by pretrain and pipeline. */
 const labeled = { type: 'string', placeholder: 'DIR|FILE.csv', help: 'your labeled images: a folder of class subfolders, or a CSV of path,label rows (paths relative to it; a header may name the columns; rows with an empty label are skipped). Labeled images may also sit in --unlabeled: they are recognised' } as const satisfies OptionSpec;
@@ -60,6 +64,7 @@ export const pretrainOptions = {
   'pixel-crops': { type: 'boolean', default: PRETRAIN_DEFAULTS.pixelCrops, help: 'crop boxes in whole pixels, as torchvision draws them' },
   seed,
   knn: { type: 'boolean', default: false, help: 'kNN accuracy on the test set after each epoch' },
+  'batch-norm': batchNorm,
   resume: { ...resume, help: "continue the run from its last checkpoint (the command that started it, plus --resume); given the images and a folder that holds no run yet, start it, so that a launcher can restart the same command (a PyTorchJob's pods, a requeued Slurm job)" },
   'force-settings': forceSettings,
 } as const satisfies OptionTable;
@@ -101,6 +106,7 @@ function classifierOptions(d: ClassifierSettings) {
     interpolation,
     'pixel-crops': { type: 'boolean', default: d.pixelCrops, help: 'crop boxes in whole pixels, as torchvision draws them' },
     seed,
+    'batch-norm': batchNorm,
     'skip-bad-images': { ...skipBadImages, defaultText: 'as the run was made', default: false },
     resume,
     'force-settings': forceSettings,

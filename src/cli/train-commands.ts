@@ -23,8 +23,8 @@ export function pick<T>(values: Values, given: Given, names: readonly string[], 
   return out as Partial<T>;
 }
 
-export const PRETRAIN_SETTINGS = ['epochs', 'batch', 'lr', 'lr-scaling', 'temperature', 'warmup-epochs', 'crop-min', 'max-images', 'interpolation', 'pixel-crops', 'seed', 'knn'] as const;
-export const CLASSIFIER_SETTINGS = ['labeled', 'classes', 'labels', 'labels-file', 'val', 'val-file', 'epochs', 'batch', 'lr', 'weight-decay', 'crop-min', 'drop-last', 'interpolation', 'pixel-crops', 'seed', 'from-head-layer', 'temperature', 'zero-init-residual', 'student-width', 'student-depth', 'max-images'] as const;
+export const PRETRAIN_SETTINGS = ['epochs', 'batch', 'lr', 'lr-scaling', 'temperature', 'warmup-epochs', 'crop-min', 'max-images', 'interpolation', 'pixel-crops', 'seed', 'knn', 'batch-norm'] as const;
+export const CLASSIFIER_SETTINGS = ['labeled', 'classes', 'labels', 'labels-file', 'val', 'val-file', 'epochs', 'batch', 'lr', 'weight-decay', 'crop-min', 'drop-last', 'interpolation', 'pixel-crops', 'seed', 'from-head-layer', 'temperature', 'zero-init-residual', 'student-width', 'student-depth', 'max-images', 'batch-norm'] as const;
 
 /** --model resnet50 or --depth 50, --width, --sk, --zero-init-residual, as given. */
 export function encoderPlan(values: Values, given: Given): PretrainPlan['encoder'] {

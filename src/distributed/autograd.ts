@@ -53,6 +53,12 @@ export function syncBatchNorm(group: ProcessGroup): (x: Tensor, layer: BatchNorm
     });
 }
 
+/**
+ * How batch norm trains on several workers: with the statistics of the global batch (the
+ * paper's; a collective per layer, forward and backward) or of each worker's own share.
+ */
+export type BatchNormScope = 'global' | 'local';
+
 /** Makes every batch norm of the model synchronized over the group's workers in training mode (undo: null). */
 export function useSyncBatchNorm(model: Module, group: ProcessGroup | null): number {
   const impl = group && group.worldSize > 1 ? syncBatchNorm(group) : null;

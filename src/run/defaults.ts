@@ -22,6 +22,7 @@ export const PRETRAIN_DEFAULTS: PretrainSettings = {
   pixelCrops: false,
   seed: 0,
   knn: false,
+  batchNorm: 'global',
 };
 
 const classifier = (epochs: number, lr: number, weightDecay: number, pixelCrops: boolean): ClassifierSettings => ({
@@ -36,6 +37,7 @@ const classifier = (epochs: number, lr: number, weightDecay: number, pixelCrops:
   interpolation: 'bicubic',
   pixelCrops,
   seed: 0,
+  batchNorm: 'global',
 });
 
 // The baseline trains best on whole-pixel crops (torchvision's), the SimCLR stages on

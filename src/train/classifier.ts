@@ -6,7 +6,7 @@ import { holdForInference, inference, prepareModel, type Module } from '../nn';
 import { SGD, warmupCosine } from '../optim';
 import { evalInput, fineTuneViewOptions, type Normalisation, type ViewOptions } from '../augment';
 import { BatchLoader, imageBatch, range, shareOf, type Batch, type ImageDataset, type LoaderOptions } from '../data';
-import { broadcastWeights, useSyncBatchNorm, type ProcessGroup } from '../distributed';
+import { broadcastWeights, useSyncBatchNorm, type BatchNormScope, type ProcessGroup } from '../distributed';
 import type { StopSignal } from './control';
 import type { RunFolder } from './run-folder';
 import { trainLoop } from './loop';
@@ -29,10 +29,12 @@ export interface ClassifierTrainConfig {
   interpolation: 'bicubic' | 'bilinear';
   /** Whole-pixel crop boxes, as torchvision draws them. */
   pixelAlignedCrops: boolean;
+  /** With workers: batch norm over the global batch or each worker's share. */
+  batchNorm: BatchNormScope;
 }
 
 export function defaultClassifierConfig(overrides: Partial<ClassifierTrainConfig> = {}): ClassifierTrainConfig {
-  return { epochs: 30, batchSize: 256, lr: 0.05, momentum: 0.9, weightDecay: 0, nesterov: true, cropScale: [0.08, 1], seed: 0, dropLast: false, temperature: 1, interpolation: 'bicubic', pixelAlignedCrops: false, ...overrides };
+  return { epochs: 30, batchSize: 256, lr: 0.05, momentum: 0.9, weightDecay: 0, nesterov: true, cropScale: [0.08, 1], seed: 0, dropLast: false, temperature: 1, interpolation: 'bicubic', pixelAlignedCrops: false, batchNorm: 'global', ...overrides };
 }
 
 export interface ClassifierRun {
@@ -100,10 +102,11 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
   const batchSize = Math.min(c.batchSize, (r.indices ?? r.data.ids).length);
   if (group) {
     if (batchSize < group.worldSize) throw new Error(`${r.stage}: the batch (${batchSize}) must hold at least one image per worker (${group.worldSize} workers)`);
-    // Every worker starts from rank 0's weights; batch norm (encoder and head) sees the global batch.
-    // The teacher is frozen in eval mode: its batch norm uses its running statistics.
+    // Every worker starts from rank 0's weights; batch norm (encoder and head) sees the global
+    // batch unless told otherwise. The teacher is frozen in eval mode: its batch norm uses its
+    // running statistics.
     broadcastWeights(group, r.model);
-    useSyncBatchNorm(r.model, group);
+    if (c.batchNorm !== 'local') useSyncBatchNorm(r.model, group);
   }
   const options = { batchSize, seed: c.seed, dropLast: c.dropLast, indices: r.indices };
   const loader = group ? new SharedBatches(r.data, options, group) : new BatchLoader(r.data, options);

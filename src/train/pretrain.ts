@@ -12,7 +12,7 @@ import type { RunFolder } from './run-folder';
 import { knnAccuracy } from './knn';
 import { trainLoop } from './loop';
 import { pretrainStep, type PretrainState } from './steps';
-import { broadcastWeights, useSyncBatchNorm, type ProcessGroup } from '../distributed';
+import { broadcastWeights, useSyncBatchNorm, type BatchNormScope, type ProcessGroup } from '../distributed';
 
 export interface PretrainConfig {
   encoder: ResNetOptions;
@@ -30,6 +30,8 @@ export interface PretrainConfig {
   seed: number;
   /** Pretrain on a seeded random subset of this many images (0: all). */
   maxImages: number;
+  /** With workers (absent: global, as runs recorded before it was a setting). */
+  batchNorm?: BatchNormScope;
 }
 
 /** The paper's settings scaled to the data: CIFAR-sized images get temperature 0.5, weight decay 1e-4, jitter 0.5. */
@@ -106,7 +108,7 @@ export async function pretrain(r: PretrainRun): Promise<{ model: SimCLRModel; fi
     if (c.batchSize < group.worldSize) throw new Error(`the batch (${c.batchSize}) must hold at least one image per worker (${group.worldSize} workers)`);
     // Every worker starts from rank 0's weights (the seed makes them equal already; this makes sure).
     broadcastWeights(group, model);
-    useSyncBatchNorm(model, group);
+    if (c.batchNorm !== 'local') useSyncBatchNorm(model, group);
   }
   const shard = group ? { shard: { rank: group.rank, worldSize: group.worldSize } } : {};
   const loader = new BatchLoader(r.data, { batchSize: c.batchSize, seed: c.seed, dropLast: true, indices: sampleImages(r.data.count, c.maxImages, c.seed), ...shard });

@@ -34,6 +34,7 @@ function trainConfig(s: ClassifierSettings): ClassifierTrainConfig {
     dropLast: s.dropLast,
     interpolation: s.interpolation,
     pixelAlignedCrops: s.pixelCrops,
+    batchNorm: s.batchNorm,
     ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
   };
 }

@@ -114,6 +114,7 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
         temperature: s.temperature ?? (isSmallImage(data.size) ? 0.5 : 0.1),
         warmupEpochs: Math.min(warmup, s.epochs),
         maxImages: s.maxImages,
+        batchNorm: s.batchNorm,
       },
       plan.skipBadImages ?? false,
       compute,

@@ -1,6 +1,8 @@
 // The typed plans of a run: what to train, on what, with which settings. A plan holds only
 // what its author chose; everything else comes from the stage's defaults (../defaults.ts).
 
+import type { BatchNormScope } from '../../distributed';
+
 export type ClassifierKind = 'finetune' | 'supervised' | 'distill';
 
 /** How a run computes; resuming under other settings than the recorded ones is refused unless forced. */
@@ -53,6 +55,8 @@ export interface PretrainSettings {
   seed: number;
   /** kNN monitor after each epoch (not a training setting: may change on resume). */
   knn: boolean;
+  /** With workers: batch norm statistics over the global batch (the paper's) or each worker's share. */
+  batchNorm: BatchNormScope;
 }
 
 export interface PretrainPlan {
@@ -104,6 +108,8 @@ export interface ClassifierSettings {
   studentWidth?: number;
   studentDepth?: number;
   maxImages?: number;
+  /** With workers: batch norm statistics over the global batch (the paper's) or each worker's share. */
+  batchNorm: BatchNormScope;
 }
 
 export interface ClassifierPlan {
