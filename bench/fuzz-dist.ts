@@ -140,7 +140,7 @@ export class DistHarness {
       }
       case 'tensor': return op === 'distAllGather' && this.gatherPartner ? this.pool(this.gatherPartner) : undefined;
       case 'input': return want(0.6) ? this.pool(rng.pick(BN_INPUTS)) : undefined;
-      case 'weight': case 'bias': case 'runningMean': return want(0.6) ? this.pool(rng.pick(BN_CHANNELS)) : undefined;
+      case 'weight': case 'bias': return want(0.6) ? this.pool(rng.pick(BN_CHANNELS)) : undefined;
       default: return undefined;
     }
   }

@@ -162,13 +162,29 @@ function serve(r: ResultsFile): string {
     .join(' ');
 }
 
-/** Two workers against one process with both cores, and the time spent waiting in collectives. */
+/** Two workers against one process with both cores, beside PyTorch DDP, and the time spent waiting in collectives. */
 function scale(r: ResultsFile): string {
   const f = r.figures;
+  const torch = f.torch_scale_efficiency_2proc_fp32 !== undefined
+    ? ` PyTorch DDP in the same rounds (synchronized batch norm as an autograd function around libtorch's kernels, as 1.13 has none on the CPU; views excluded): ${f.torch_scale_efficiency_2proc_fp32} with synchronized batch norm, ${f.torch_scale_efficiency_2proc_local_bn_fp32} with local.`
+    : '';
   return (
-    `Global batch ${r.globalBatch}, ResNet-18 width ${r.width} on ${r.data}: 2 workers of 1 thread reach ${f.scale_efficiency_2proc_fp32} of one process with 2 threads in float32 ` +
-    `and ${f.scale_efficiency_2proc} at the default precision, waiting in collectives ${Math.round(100 * Number(f.collective_time_share_2proc_fp32))}% of a step (median of ${r.rounds} interleaved rounds; ` +
-    `projected to 8 workers on 25 Gb/s: ${f.projected_efficiency_8_25Gbs}). From ${where(r)}.`
+    `Global batch ${r.globalBatch}, ResNet-18 width ${r.width} on ${r.data}, float32: 2 workers of 1 thread reach ${f.scale_efficiency_2proc_fp32} of one process with 2 threads with batch norm over the global batch ` +
+    `(waiting in collectives ${Math.round(100 * Number(f.collective_time_share_2proc_fp32))}% of a step), and ${f.scale_efficiency_2proc_local_bn_fp32} with \`--batch-norm local\`; ` +
+    `at the default precision (bfloat16 here) ${f.scale_efficiency_2proc} and ${f.scale_efficiency_2proc_local_bn}. Medians of ${r.rounds} interleaved rounds.${torch} ` +
+    `Projected to 8 workers on 25 Gb/s: ${f.projected_efficiency_8_25Gbs}. From ${where(r)}.`
+  );
+}
+
+/** Global against local batch norm on 2 workers: validation kNN accuracy, paired by seed. */
+function batchNorm(r: ResultsFile): string {
+  const f = r.figures;
+  const per = r.perSeed as { global: number[]; local: number[] };
+  const seeds = r.seeds as number[];
+  return (
+    `${r.data}; 2 workers, ResNet-18 width ${r.width}, ${r.epochs} epochs, batch 256. kNN top-1 on the held-out images, mean ± standard error over seeds ${seeds.join(', ')}: ` +
+    `global ${f.knn_val_global_bn} ± ${f.knn_val_global_bn_se}% (per seed ${per.global.join(', ')}), local ${f.knn_val_local_bn} ± ${f.knn_val_local_bn_se}% (${per.local.join(', ')}); ` +
+    `local minus global ${f.knn_val_local_minus_global} ± ${f.knn_val_local_minus_global_se} points, paired by seed: ${r.verdict}. From ${where(r)}.`
   );
 }
 
@@ -196,7 +212,7 @@ function figureList(r: ResultsFile): string {
   return ['```text', ...Object.entries(r.figures).map(([k, v]) => `${k}=${v}`), '```', `From ${where(r)}.`].join('\n');
 }
 
-const RENDER: Record<string, (r: ResultsFile) => string> = { 'demo-headline': demoHeadline, 'demo-quick': demoQuick, 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale, claims };
+const RENDER: Record<string, (r: ResultsFile) => string> = { 'demo-headline': demoHeadline, 'demo-quick': demoQuick, 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale, 'batch-norm': batchNorm, claims };
 
 /** The README's compact table: one figure from each of several results files, each row naming its file. */
 function summary(): string {
@@ -215,7 +231,8 @@ function summary(): string {
   add('pretrain-step', 'Pretraining step against PyTorch with the same settings (ResNet-18 at 32 px / ResNet-50 at 224 px)', (r) => `${r.figures.pretrain_step_ratio_vs_pytorch_tuned} / ${r.figures.pretrain_step_ratio_vs_pytorch_tuned_resnet50_224px} (above 1: faster)`);
   add('inference', 'Inference against PyTorch eager, ResNet-50 at 224 px (fp32 / bf16)', (r) => `${r.figures.inference_ratio_vs_pytorch_resnet50_224px_fp32} / ${r.figures.inference_ratio_vs_pytorch_resnet50_224px_bf16}`);
   add('budget', '`pipeline --budget 10m` on a CIFAR-10 folder', (r) => `${(Number(r.figures.budget_actual_seconds) / 60).toFixed(1)} minutes used`);
-  add('scale', '2 workers of 1 thread against 1 process of 2 threads (float32)', (r) => `${r.figures.scale_efficiency_2proc_fp32} of the speed`);
+  add('scale', '2 workers of 1 thread against 1 process of 2 threads (float32, global batch norm)', (r) =>
+    `${r.figures.scale_efficiency_2proc_fp32} of the speed${r.figures.torch_scale_efficiency_2proc_fp32 !== undefined ? ` (PyTorch DDP: ${r.figures.torch_scale_efficiency_2proc_fp32})` : ''}`);
   return rows.join('\n');
 }
 

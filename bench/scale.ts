@@ -9,19 +9,22 @@
 // each a fresh command whose images/s are read from metrics.jsonl over the steps after the
 // warm-up, in interleaved rounds (order rotated each round), at float32 and at the default
 // precision. The workers run with SIMCLR_PROFILE_COLLECTIVES=1: each step's time spent
-// waiting in collectives and the bytes handed to them. From the measured compute and bytes,
+// waiting in collectives and the bytes handed to them. In each round at float32, PyTorch's
+// DistributedDataParallel peer (bench/py/ddp_scale.py: the same model, batch and threads,
+// synchronized and local batch norm; views excluded, which favours its 1-process side) runs
+// one round of its own. From the measured compute and bytes,
 // a projection to 8, 64 and 512 workers under a stated network model (bench/scale-results.md).
 //
 //   npm run bench:scale -- [--rounds 3] [--steps 10] [--batch 128] [--width 0.25] [--data fashion-mnist]
-//                          [--precisions fp32,auto] [--no-after] [--no-nodes]
-import { spawn } from 'node:child_process';
+//                          [--precisions fp32,auto] [--no-after] [--no-nodes] [--no-torch]
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as t from '../src';
 import { freePort } from '../src/distributed/launch';
-import { median, spread } from './peer';
+import { PYTHON, median, spread } from './peer';
 import { CLI } from './stage-runs';
 import { writeBenchResults } from './results-file';
 
@@ -36,6 +39,7 @@ const { values: opts } = parseArgs({
     precisions: { type: 'string', default: 'fp32,auto' },
     'no-after': { type: 'boolean', default: false },
     'no-nodes': { type: 'boolean', default: false },
+    'no-torch': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(opts.rounds);
@@ -131,6 +135,17 @@ async function runConfig(config: Config, precision: string): Promise<Run> {
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
+/** One round of PyTorch DDP's peer: its efficiencies with synchronized and local batch norm, runs moments apart. */
+function torchRound(): { syncbn: number; localbn: number } {
+  const out = execFileSync(PYTHON, ['bench/py/ddp_scale.py', '--rounds', '1', '--no-wait', '--steps', String(STEPS), '--warmup', String(WARMUP)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const figure = (name: string): number => {
+    const m = new RegExp(`^${name}=([\\d.]+)`, 'm').exec(out);
+    if (!m) throw new Error(`bench/py/ddp_scale.py printed no ${name}:\n${out}`);
+    return Number(m[1]);
+  };
+  return { syncbn: figure('torch_scale_efficiency_2proc_syncbn'), localbn: figure('torch_scale_efficiency_2proc_localbn') };
+}
+
 /** What one step sends, and how many collectives of each kind, from the model itself. */
 function stepShape(): { params: number; gradBytes: number; buckets: number; bucketBytes: number[]; firstBucketBytes: number; bnLayers: number; headDim: number } {
   return t.tidy(() => {
@@ -175,6 +190,7 @@ async function main(): Promise<void> {
   console.log(`scale bench: ${opts.data}, ResNet-18 width ${WIDTH} + 3-layer head, global batch ${BATCH}; ${ROUNDS} rounds of ${CONFIGS.length} configurations x ${PRECISIONS.join(', ')}; ${WARMUP} warm-up + ${STEPS} measured steps each`);
   console.log(`configurations: ${CONFIGS.map((c) => `${c} = ${LABEL[c]}`).join('; ')}`);
   const runs = new Map<string, Run[]>();
+  const torch: { syncbn: number; localbn: number }[] = [];
   const key = (c: Config, p: string): string => `${c}/${p}`;
   for (let r = 0; r < ROUNDS; r++) {
     for (const precision of PRECISIONS) {
@@ -185,6 +201,11 @@ async function main(): Promise<void> {
         runs.set(key(c, precision), [...(runs.get(key(c, precision)) ?? []), run]);
         const share = c === '1x2' ? '' : ` (waiting in collectives ${((100 * sum(run.collectiveS)) / sum(run.stepS)).toFixed(0)}%)`;
         line.push(`${c} ${run.imagesPerS.toFixed(1)} img/s${share}`);
+      }
+      if (precision === 'fp32' && !opts['no-torch']) {
+        const peer = torchRound();
+        torch.push(peer);
+        line.push(`PyTorch DDP efficiency ${peer.syncbn.toFixed(3)} (synchronized batch norm), ${peer.localbn.toFixed(3)} (local)`);
       }
       console.log(`round ${r + 1} ${precision}: ${line.join('; ')}; load ${loadavg()}`);
     }
@@ -214,6 +235,19 @@ async function main(): Promise<void> {
       const ov = ratio('2x1', 'after', p);
       console.log(`overlap_speedup${suffix}=${median(ov).toFixed(3)}  (images/s averaging during / after the backward pass; spread ${spread(ov)})`);
       figures[`overlap_speedup${suffix}`] = Number(median(ov).toFixed(3));
+    }
+    if (p === 'fp32' && torch.length) {
+      const peers = [
+        ['syncbn', '2x1', ''],
+        ['localbn', 'local', '_local_bn'],
+      ] as const;
+      for (const [peer, ours, tag] of peers) {
+        const theirs = torch.map((x) => x[peer]);
+        const vs = ratio(ours, '1x2', p).map((e, i) => e / theirs[i]!);
+        console.log(`torch_scale_efficiency_2proc${tag}_fp32=${median(theirs).toFixed(3)}  (PyTorch DDP, ${peer}; spread ${spread(theirs)}); scale_efficiency_vs_torch${tag}_fp32=${median(vs).toFixed(3)}  (ours / PyTorch's, per round; spread ${spread(vs)})`);
+        figures[`torch_scale_efficiency_2proc${tag}_fp32`] = Number(median(theirs).toFixed(3));
+        figures[`scale_efficiency_vs_torch${tag}_fp32`] = Number(median(vs).toFixed(3));
+      }
     }
     const two = runs.get(key('2x1', p))!;
     const shares = two.map((x) => sum(x.collectiveS) / sum(x.stepS));

@@ -96,8 +96,6 @@ struct Registry {
   void drop(int64_t id) { items.erase(id); }
 };
 
-// c10d's Gloo process group, with its Gloo context shared for the small blocking sums
-// (directSum below): c10d keeps the context to itself.
 // Groups of up to this many workers, and sums of up to this many bytes, go through the
 // direct channel below; others through c10d's process group.
 constexpr int DIRECT_MAX_WORKERS = 32;
@@ -366,14 +364,14 @@ void startStopWatcher() {
   });
 }
 
-// Sums float32 or float64 values over the workers in the calling thread, on the group's
-// direct channel: each worker sends its values to every other and adds all of them up in
-// rank order, so every worker gets the same bits. Waits at most the group's timeout;
-// STOP_GRACE after Ctrl-C or SIGTERM, a sum blocked on a stuck peer gives up.
-void directSum(DirectChannel& ch, at::Tensor& buf) {
+// Every worker's float32 or float64 values, [workers, n] in rank order, exchanged in the
+// calling thread on the group's direct channel: each worker sends its values to every other.
+// Waits at most the group's timeout; STOP_GRACE after Ctrl-C or SIGTERM, an exchange blocked
+// on a stuck peer gives up.
+at::Tensor directGather(DirectChannel& ch, const at::Tensor& buf) {
   TORCH_CHECK(buf.is_cpu() && buf.is_contiguous() && (buf.scalar_type() == at::kFloat || buf.scalar_type() == at::kDouble) &&
                   buf.nbytes() <= DIRECT_MAX_BYTES,
-              "directSum: a contiguous float32 or float64 CPU tensor of at most 64 KiB");
+              "directGather: a contiguous float32 or float64 CPU tensor of at most 64 KiB");
   std::lock_guard<std::mutex> serial(ch.busy);
   struct Clock {
     std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
@@ -401,27 +399,41 @@ void directSum(DirectChannel& ch, at::Tensor& buf) {
     if (stopSignal.load() != 0) throwInterrupted("waiting for the other workers");
     throw std::runtime_error(e.what());
   }
-  // The sum in rank order, the same on every worker.
-  const int64_t n = buf.numel();
-  AT_DISPATCH_FLOATING_TYPES(buf.scalar_type(), "directSum", [&] {
-    std::vector<scalar_t> mine(buf.data_ptr<scalar_t>(), buf.data_ptr<scalar_t>() + n);
-    scalar_t* out = buf.data_ptr<scalar_t>();
-    for (int64_t i = 0; i < n; i++) out[i] = 0;
-    for (int r = 0; r < size; r++) {
-      const scalar_t* v = r == me ? mine.data() : reinterpret_cast<const scalar_t*>(ch.incoming.data() + static_cast<size_t>(r) * DIRECT_MAX_BYTES);
-      if (r == 0) {
-        for (int64_t i = 0; i < n; i++) out[i] = v[i];
-      } else {
-        for (int64_t i = 0; i < n; i++) out[i] += v[i];
-      }
-    }
-  });
+  at::Tensor rows = at::empty({size, buf.numel()}, buf.options());
+  auto* out = static_cast<char*>(rows.data_ptr());
+  for (int r = 0; r < size; r++)
+    std::memcpy(out + static_cast<size_t>(r) * bytes, r == me ? buf.data_ptr() : ch.incoming.data() + static_cast<size_t>(r) * DIRECT_MAX_BYTES, bytes);
+  return rows;
+}
+
+// Every worker's values of a float64 host vector, [workers, n] in rank order: directly in
+// small groups, through c10d's process group in large ones.
+at::Tensor gatherOverWorkers(GlooGroup& pg, const at::Tensor& row, std::chrono::milliseconds timeout) {
+  if (pg.direct && row.nbytes() <= DIRECT_MAX_BYTES) return directGather(*pg.direct, row);
+  std::vector<std::vector<at::Tensor>> outs(1);
+  for (int r = 0; r < pg.getSize(); r++) outs[0].push_back(at::empty_like(row));
+  std::vector<at::Tensor> in{row};
+  auto work = pg.allgather(outs, in);
+  timedWait(*work, timeout);
+  return at::stack(outs[0]);
 }
 
 // Sums a float32 or float64 host tensor over the workers in place: directly in small
 // groups, through c10d's process group in large ones.
 void sumInPlace(GlooGroup& pg, at::Tensor& host, std::chrono::milliseconds timeout) {
-  if (pg.direct && host.nbytes() <= DIRECT_MAX_BYTES) return directSum(*pg.direct, host);
+  if (pg.direct && host.nbytes() <= DIRECT_MAX_BYTES) {
+    // Added up in rank order from every worker's values: the same bits on every worker.
+    at::Tensor rows = directGather(*pg.direct, host);
+    const int64_t n = host.numel();
+    AT_DISPATCH_FLOATING_TYPES(host.scalar_type(), "sumInPlace", [&] {
+      const scalar_t* v = rows.data_ptr<scalar_t>();
+      scalar_t* out = host.data_ptr<scalar_t>();
+      for (int64_t i = 0; i < n; i++) out[i] = v[i];
+      for (int64_t r = 1; r < rows.size(0); r++)
+        for (int64_t i = 0; i < n; i++) out[i] += v[r * n + i];
+    });
+    return;
+  }
   std::vector<at::Tensor> ts{host};
   auto work = pg.allreduce(ts);
   timedWait(*work, timeout);
@@ -455,17 +467,18 @@ struct SumOverWorkers : public torch::autograd::Function<SumOverWorkers> {
 };
 
 // Synchronized batch norm as one autograd function on libtorch's fused kernels, with one
-// collective forward and one backward (the gradients of the gathered statistics).
-// Forward: each worker takes the mean and variance of d = x - shift per channel (libtorch's
-// statistics kernel), where shift is the layer's running mean (the same on every worker:
-// made equal at the start, and updated from the same global statistics; checked below, since
-// a worker with another shift would corrupt the sums), and turns them into float64 sums of
-// d and d^2: the global mean and variance come out of one all-reduce, and centring on the
-// running mean first keeps the digits a large channel mean would cost. y is the fused kernel's eval-mode output
-// with those statistics. Backward: the fused kernel's eval-mode backward gives
-// dy * weight * invstd and this worker's sums of dy and dy * xhat (also the weight's and
-// bias's gradients); the sums over workers add the terms of the statistics' gradient:
-//   dx = weight * invstd * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N).
+// exchange forward and one sum backward (the gradients of the gathered statistics).
+// Forward: each worker takes the mean and biased variance of its share per channel
+// (libtorch's statistics kernel, as batch norm's own), and every worker's [mean, variance,
+// count] is gathered; the global ones follow from Chan, Golub and LeVeque's pairwise
+// combination, in float64 and rank order (the same bits everywhere):
+//   N = sum n_r,  mean = sum n_r m_r / N,  var = sum n_r (v_r + (m_r - mean)^2) / N,
+// no sums of squares that a large channel mean would cancel. y is the fused kernel's
+// eval-mode output with those statistics. Backward: the fused kernel's eval-mode backward
+// gives this worker's sums of dy and dy * xhat (also the weight's and bias's gradients); their
+// sums over workers give the statistics' gradient:
+//   dx = weight * invstd * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N) = a dy + k x + c,
+// per channel: one eval-mode batch norm pass on dy (scale a, shift c) and one of k x.
 // Inputs of another float dtype (bfloat16 under autocast) are computed in float32. A missing
 // weight or bias comes as a stand-in (ones, zeros) with its flag false.
 struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
@@ -475,45 +488,43 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     return shape;
   }
 
-  static at::Tensor allReduce(int64_t groupId, at::Tensor buf, int64_t timeoutMs) {
+  static GlooGroup& group(int64_t groupId) {
     auto it = groups.items.find(groupId);
     TORCH_CHECK(it != groups.items.end(), "the process group was destroyed");
-    at::Tensor host = buf.to(at::kCPU, at::kDouble, /*non_blocking=*/false, /*copy=*/true).contiguous();
-    count(counters.syncBatchNorm, host);
-    sumInPlace(*it->second, host, std::chrono::milliseconds(timeoutMs));
-    return host.to(buf.device());
+    return *it->second;
   }
 
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
-                                                const at::Tensor& bias, const at::Tensor& shift, int64_t groupId, int64_t timeoutMs,
-                                                double eps, bool hasWeight, bool hasBias) {
+                                                const at::Tensor& bias, int64_t groupId, int64_t timeoutMs, double eps, bool hasWeight,
+                                                bool hasBias) {
     c10::impl::ExcludeDispatchKeyGuard noAutocast(autocastKeys());
     at::ScalarType work = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
     at::Tensor xf = x.to(work);
-    int64_t channels = x.size(1);
-    double local = static_cast<double>(x.numel() / channels);
-    // This worker's mean and biased variance of x - shift from libtorch's statistics kernel
-    // (float32 partial sums per thread, a double total); summing x - shift in float64 ourselves
-    // was 20x slower on channels-last input (18 ms against 0.8 ms for [128, 16, 28, 28]).
-    at::Tensor sh = shift.to(at::kDouble).reshape({-1});
-    auto stats = at::batch_norm_update_stats(xf - shift.to(work).view(channelShape(x)), c10::nullopt, c10::nullopt, 0.0);
-    at::Tensor dm = std::get<0>(stats).to(at::kDouble);
-    at::Tensor v = std::get<1>(stats).to(at::kDouble);
-    // [sum d, sum d^2, shift, count] with d = x - shift, from the worker's mean and variance;
-    // the shifts' sum checks that every worker used the same.
-    at::Tensor buf = at::cat({dm * local, (v + dm * dm) * local, sh, at::full({1}, local, sh.options())});
-    buf = allReduce(groupId, buf, timeoutMs);
-    double n = buf[3 * channels].item<double>();
-    int64_t size = groups.items.at(groupId)->getSize();
-    at::Tensor shifts = buf.narrow(0, 2 * channels, channels);
-    // Within rounding: a sum of the same float64 value over 3 or more workers need not be
-    // exactly size x value; a worker with another running mean differs far more.
-    TORCH_CHECK(at::allclose(shifts, shift.to(at::kDouble).reshape({-1}) * static_cast<double>(size), 1e-12, 1e-300),
-                "synchronized batch norm: the running means differ between workers");
-    at::Tensor meanD = buf.narrow(0, 0, channels) / n;
-    at::Tensor var = (buf.narrow(0, channels, channels) / n - meanD * meanD).clamp_min(0);
-    at::Tensor mean = (meanD + shift.to(at::kDouble).reshape({-1})).to(work);
-    var = var.to(work);
+    const int64_t channels = x.size(1);
+    auto stats = at::batch_norm_update_stats(xf, c10::nullopt, c10::nullopt, 0.0);
+    at::Tensor row = at::cat({std::get<0>(stats).to(at::kCPU, at::kDouble), std::get<1>(stats).to(at::kCPU, at::kDouble),
+                              at::full({1}, static_cast<double>(x.numel() / channels), at::TensorOptions().dtype(at::kDouble))});
+    count(counters.syncBatchNorm, row);
+    at::Tensor rows = gatherOverWorkers(group(groupId), row, std::chrono::milliseconds(timeoutMs)).contiguous();
+    const int64_t workers = rows.size(0), width = rows.size(1);
+    const double* v = rows.data_ptr<double>();
+    double n = 0;
+    for (int64_t r = 0; r < workers; r++) n += v[r * width + 2 * channels];
+    at::Tensor meanD = at::empty({channels}, at::kDouble), varD = at::empty({channels}, at::kDouble);
+    double* m = meanD.data_ptr<double>();
+    double* q = varD.data_ptr<double>();
+    for (int64_t c = 0; c < channels; c++) {
+      double sum = 0;
+      for (int64_t r = 0; r < workers; r++) sum += v[r * width + 2 * channels] * v[r * width + c];
+      m[c] = sum / n;
+      double spread = 0;
+      for (int64_t r = 0; r < workers; r++) {
+        const double d = v[r * width + c] - m[c];
+        spread += v[r * width + 2 * channels] * (v[r * width + channels + c] + d * d);
+      }
+      q[c] = spread / n;
+    }
+    at::Tensor mean = meanD.to(xf.device(), work), var = varD.to(xf.device(), work);
     at::Tensor w = weight.to(work);
     at::Tensor b = hasBias ? bias.to(work) : at::Tensor();
     at::Tensor y = std::get<0>(at::native_batch_norm(xf, w, b, mean, var, false, 0.0, eps));
@@ -524,9 +535,9 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     ctx->saved_data["n"] = n;
     ctx->saved_data["hasWeight"] = hasWeight;
     ctx->saved_data["hasBias"] = hasBias;
-    at::Tensor count = at::full({1}, n, at::kDouble);
-    ctx->mark_non_differentiable({mean, var, count});
-    return {y.to(x.scalar_type()), mean, var, count};
+    at::Tensor total = at::full({1}, n, at::kDouble);
+    ctx->mark_non_differentiable({mean, var, total});
+    return {y.to(x.scalar_type()), mean, var, total};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
@@ -537,25 +548,29 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     double n = ctx->saved_data["n"].toDouble();
     int64_t channels = xf.size(1);
     at::Tensor dy = grads[0].defined() ? grads[0].to(xf.scalar_type()) : at::zeros_like(xf);
-    // Eval-mode backward from the given statistics. CUDA's kernel wants the saved statistics
-    // defined but empty to read them from mean and var (its channels-last and 2-D paths assert
-    // on undefined ones); the CPU kernel takes undefined ones.
+    // This worker's sums from the eval-mode backward, without its grad_input. CUDA's kernel
+    // wants the saved statistics defined but empty to read them from mean and var (its
+    // channels-last and 2-D paths assert on undefined ones); the CPU kernel takes undefined ones.
     at::Tensor none = xf.is_cuda() ? at::empty({0}, mean.options()) : at::Tensor();
-    auto parts = at::native_batch_norm_backward(dy, xf, w, mean, var, none, none, false, eps, {true, true, true});
-    at::Tensor gi = std::get<0>(parts), sumDyXhat = std::get<1>(parts), sumDy = std::get<2>(parts);
-    at::Tensor global = allReduce(ctx->saved_data["group"].toInt(), at::cat({sumDy.to(at::kDouble), sumDyXhat.to(at::kDouble)}),
-                                  ctx->saved_data["timeout"].toInt());
+    auto parts = at::native_batch_norm_backward(dy, xf, w, mean, var, none, none, false, eps, {false, true, true});
+    at::Tensor sumDyXhat = std::get<1>(parts), sumDy = std::get<2>(parts);
+    at::Tensor global = at::cat({sumDy.to(at::kCPU, at::kDouble), sumDyXhat.to(at::kCPU, at::kDouble)}).contiguous();
+    count(counters.syncBatchNorm, global);
+    sumInPlace(group(ctx->saved_data["group"].toInt()), global, std::chrono::milliseconds(ctx->saved_data["timeout"].toInt()));
+    global = global.to(xf.device());
     at::Tensor invstd = (var.to(at::kDouble) + eps).rsqrt();
     at::Tensor a = w.to(at::kDouble) * invstd;
     at::Tensor g1 = global.narrow(0, 0, channels) / n, g2 = global.narrow(0, channels, channels) / n;
-    // dx = gi - a * g1 - a * invstd * g2 * (x - mean) = gi + x * k + c, per channel.
+    // dx = a dy - a g1 - a invstd g2 (x - mean) = a dy + k x + c, per channel.
     at::Tensor k = -a * invstd * g2;
     at::Tensor c = -a * g1 - k * mean.to(at::kDouble);
-    auto shape = channelShape(xf);
-    at::Tensor dx = gi.addcmul_(xf, k.to(xf.scalar_type()).view(shape)).add_(c.to(xf.scalar_type()).view(shape));
+    at::ScalarType st = xf.scalar_type();
+    at::Tensor zero = at::zeros({channels}, xf.options()), one = at::ones({channels}, xf.options());
+    at::Tensor dx = std::get<0>(at::native_batch_norm(dy, a.to(st), c.to(st), zero, one, false, 0.0, 0.0));
+    dx.addcmul_(xf, k.to(st).view(channelShape(xf)));
     bool hasWeight = ctx->saved_data["hasWeight"].toBool(), hasBias = ctx->saved_data["hasBias"].toBool();
     return {dx, hasWeight ? sumDyXhat : at::Tensor(), hasBias ? sumDy : at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor()};
+            at::Tensor()};
   }
 };
 
@@ -1042,7 +1057,7 @@ const std::vector<OpDef> kDistOps = {
     }),
     // Synchronized batch norm in training mode (SyncBatchNorm above): [y, mean, biased
     // variance, count] over every worker's batch; weight and bias may be null.
-    OP("distSyncBatchNorm", "group, input, weight, bias, runningMean, eps, timeoutMs", {
+    OP("distSyncBatchNorm", "group, input, weight, bias, eps, timeoutMs", {
       int64_t id = a.i(0);
       groups.get(a, 0);
       at::Tensor x = a.t(1);
@@ -1056,16 +1071,16 @@ const std::vector<OpDef> kDistOps = {
           a.typeErrorWhy(i, "must be a dense floating-point tensor of the input's " + std::to_string(channels) + " channels, on its device (" + x.device().str() + ")");
         return p;
       };
-      at::Tensor weight = perChannel(2, true), bias = perChannel(3, true), shift = perChannel(4, false);
+      at::Tensor weight = perChannel(2, true), bias = perChannel(3, true);
       // autograd functions take defined tensors only: stand-ins (ones, zeros) for a missing
       // weight or bias, which then get no gradient.
       bool hasWeight = weight.defined(), hasBias = bias.defined();
       if (!hasWeight) weight = at::ones({channels}, x.options().dtype(at::kFloat));
       if (!hasBias) bias = at::zeros({channels}, x.options().dtype(at::kFloat));
-      double eps = a.d(5);
-      if (!(eps > 0 && eps < 1)) a.typeError(5, "a number between 0 and 1");
-      int64_t ms = timeoutArg(a, 6).count();
-      return wrapList(env, SyncBatchNorm::apply(x, weight, bias, shift.detach(), id, ms, eps, hasWeight, hasBias));
+      double eps = a.d(4);
+      if (!(eps > 0 && eps < 1)) a.typeError(4, "a number between 0 and 1");
+      int64_t ms = timeoutArg(a, 5).count();
+      return wrapList(env, SyncBatchNorm::apply(x, weight, bias, id, ms, eps, hasWeight, hasBias));
     }),
     // Blocking, and recorded by autograd: the backward pass sums the gradient over workers.
     OP("distSumWithGrad", "group, tensor, timeoutMs", {
@@ -1109,7 +1124,7 @@ const std::vector<OpDef> kDistOps = {
     OP("distPending", "", { return num(env, 0); }),
     NO_GLOO("distSumWithGrad", "group, tensor, timeoutMs"),
     NO_GLOO("distCounters", ""),
-    NO_GLOO("distSyncBatchNorm", "group, input, weight, bias, runningMean, eps, timeoutMs"),
+    NO_GLOO("distSyncBatchNorm", "group, input, weight, bias, eps, timeoutMs"),
     NO_GLOO("distReducerNew", "group, params, bucketSizes"),
     NO_GLOO("distReducerArm", "reducer"),
     NO_GLOO("distReducerFinish", "reducer, timeoutMs"),

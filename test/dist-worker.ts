@@ -31,6 +31,12 @@ function viewsOf(rank: number, worldSize: number, batch: number): t.Tensor {
   return t.cat([all.narrow(0, rank * n, n), all.narrow(0, batch + rank * n, n)]);
 }
 
+/** Rank r's share for the 'shares' case: 3 + r images [2 channels, 3 x 3] around 1e4 and -2, in float64. */
+export function shareOf(rank: number): t.Tensor {
+  t.manualSeed(100 + rank);
+  return t.rand([3 + rank, 2, 3, 3], { dtype: 'float64' }).add(t.tensor([1e4, -2], [1, 2, 1, 1], { dtype: 'float64' }));
+}
+
 const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 function main(): void {
@@ -217,22 +223,13 @@ function main(): void {
       process.exitCode = 4;
     }
     return;
-  } else if (scenario === 'shifts') {
-    // Synchronized batch norm with running means: in float64, 0.38516103164419235 summed over 6
-    // workers is not exactly 6 times it (equal means must pass); another running mean must not.
-    const odd = process.env.SIMCLR_DIST_ODD_RANK === String(rank);
-    try {
-      t.tidy(() => {
-        const x = t.rand([4, 2, 3, 3], { dtype: 'float64' });
-        const runningMean = t.tensor([0.38516103164419235, odd ? 0.2 : 0.7], undefined, { dtype: 'float64' });
-        const out = group.syncBatchNorm(x, { weight: null, bias: null, runningMean, eps: 1e-5 });
-        say({ rank, error: null, count: out.count });
-      });
-    } catch (e) {
-      say({ rank, error: (e as Error).message });
-      process.exitCode = 4;
-      return;
-    }
+  } else if (scenario === 'shares') {
+    // Synchronized batch norm over unequal shares (3 + rank images) with a large channel
+    // mean: each worker's statistics, as it reports them, to compare with one batch norm.
+    t.tidy(() => {
+      const out = group.syncBatchNorm(shareOf(rank), { weight: null, bias: null, eps: 1e-5 });
+      say({ rank, count: out.count, mean: out.mean.toArray(), variance: out.variance.toArray() });
+    });
   } else if (scenario === 'kill') {
     // Rank 1 dies (SIGKILL) after the first all-reduce; rank 0 keeps going.
     const started = Date.now();

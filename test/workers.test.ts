@@ -28,7 +28,7 @@ test('2 workers at global batch 64 match 1 worker at batch 64: every step\'s los
     assert.equal(one.status, 0, one.stderr);
     const folders = () => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('simclr-rendezvous-')));
     const before = folders();
-    const two = spawnSync(process.execPath, [MAIN, 'pretrain', ...RUN, '--nproc', '2', '--threads', '1', '--out', join(dir, 'r2')], { encoding: 'utf8', env });
+    const two = spawnSync(process.execPath, [MAIN, 'pretrain', ...RUN, '--nproc', '2', '--threads', '1', '--out', join(dir, 'r2')], { encoding: 'utf8', env: { ...env, SIMCLR_PROFILE_COLLECTIVES: '1' } });
     assert.equal(two.status, 0, two.stderr);
     assert.match(two.stderr, /simclr: 2 workers on this machine \(pids \d+, \d+ for ranks 0-1\), rendezvous in a private file, 1 thread each/);
     assert.deepEqual([...folders()].filter((f) => !before.has(f)), [], 'the rendezvous folder is removed at the end');
@@ -41,8 +41,32 @@ test('2 workers at global batch 64 match 1 worker at batch 64: every step\'s los
       assert.ok(rel < 0.005, `step ${m.step}: loss ${m.loss} on 1 worker, ${b[i]!.loss} on 2 (${(rel * 100).toFixed(3)}%)`);
       assert.equal(b[i]!.workers, 2);
       assert.equal(b[i]!.weights_checked, 2, 'the checksums of both workers were compared after the step');
+      assert.ok(b[i]!.comm_bn_bytes! > 0, 'batch norm statistics are summed over the workers (global, the default)');
     }
     assert.ok(Math.abs(a[0]!.loss! - b[0]!.loss!) / a[0]!.loss! < 1e-5, 'the first step (same weights, same views) agrees to float32 rounding');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--batch-norm local: each worker normalises with its own statistics (no batch norm collectives), the parameters stay equal, and a resume keeps the setting', () => {
+  const dir = tempDir();
+  try {
+    const out = join(dir, 'local');
+    const r = spawnSync(process.execPath, [MAIN, 'pretrain', ...RUN, '--nproc', '2', '--threads', '1', '--batch-norm', 'local', '--out', out], { encoding: 'utf8', env: { ...env, SIMCLR_PROFILE_COLLECTIVES: '1' } });
+    assert.equal(r.status, 0, r.stderr);
+    const steps = losses(out);
+    assert.equal(steps.length, 4);
+    for (const m of steps) {
+      assert.ok(Number.isFinite(m.loss), `step ${m.step}: loss ${m.loss}`);
+      assert.equal(m.comm_bn_bytes, 0, `step ${m.step}: no batch norm statistics cross between workers`);
+      assert.equal(m.weights_checked, 2, 'the parameters of both workers were compared after the step');
+    }
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { pretrain: { batchNorm?: string } };
+    assert.equal(config.pretrain.batchNorm, 'local');
+    const again = spawnSync(process.execPath, [MAIN, 'pretrain', '--out', out, '--resume', '--batch-norm', 'global'], { encoding: 'utf8', env });
+    assert.equal(again.status, 2, again.stderr);
+    assert.match(again.stderr, /--batch-norm \(recorded "local", given "global"\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

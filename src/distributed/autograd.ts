@@ -34,10 +34,9 @@ export function gatherWithGrad(group: ProcessGroup, x: Tensor, counts?: number[]
 /**
  * Batch norm whose training statistics are those of the whole global batch: the result and
  * its gradient are those of one batch norm over every worker's inputs. libtorch's fused
- * kernels do the work, with one collective forward (per channel: sums of x - running mean
- * and of its square, from each worker's statistics of x - running mean, summed in float64:
- * centring first keeps the digits a large channel mean would cost) and one backward (sums of the gradient and of gradient x normalised
- * input): ProcessGroup.syncBatchNorm, native/dist.cc.
+ * kernels do the work, with one collective forward (every worker's mean, variance and count
+ * per channel, combined in float64) and one backward (sums of the gradient and of gradient x
+ * normalised input): ProcessGroup.syncBatchNorm, native/dist.cc.
  */
 export function syncBatchNorm(group: ProcessGroup): (x: Tensor, layer: BatchNorm) => Tensor {
   return (x, layer) =>

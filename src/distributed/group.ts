@@ -412,12 +412,12 @@ export class ProcessGroup {
   /**
    * Batch norm over every worker's batch, in training mode, recorded by autograd (one
    * collective forward, one backward): y, the batch's mean and biased variance, and the
-   * number of values per channel. runningMean must be the same on every worker.
+   * number of values per channel.
    */
-  syncBatchNorm(x: Tensor, o: { weight: Tensor | null; bias: Tensor | null; runningMean: Tensor; eps: number }): { y: Tensor; mean: Tensor; variance: Tensor; count: number } {
+  syncBatchNorm(x: Tensor, o: { weight: Tensor | null; bias: Tensor | null; eps: number }): { y: Tensor; mean: Tensor; variance: Tensor; count: number } {
     let out: [Tensor, Tensor, Tensor, Tensor];
     try {
-      out = native.distSyncBatchNorm(this.id, x.h, o.weight?.h ?? null, o.bias?.h ?? null, o.runningMean.h, o.eps, this.timeoutMs).map((h) => wrap(h)) as [Tensor, Tensor, Tensor, Tensor];
+      out = native.distSyncBatchNorm(this.id, x.h, o.weight?.h ?? null, o.bias?.h ?? null, o.eps, this.timeoutMs).map((h) => wrap(h)) as [Tensor, Tensor, Tensor, Tensor];
     } catch (e) {
       if (e instanceof TypeError) throw e;
       throw this.failure(`synchronized batch norm of [${x.shape.join(', ')}]`, e);

@@ -222,7 +222,7 @@ export interface NativeAddon {
   distPending(): number;
   distSumWithGrad(group: GroupId, tensor: H, timeoutMs: number): H;
   /** Synchronized batch norm (training): [y, mean, biased variance, count] over every worker's batch. */
-  distSyncBatchNorm(group: GroupId, input: H, weight: H | null, bias: H | null, runningMean: H, eps: number, timeoutMs: number): [H, H, H, H];
+  distSyncBatchNorm(group: GroupId, input: H, weight: H | null, bias: H | null, eps: number, timeoutMs: number): [H, H, H, H];
   /** Bytes handed to collectives by kind, and ms spent waiting for them, since the process started. */
   distCounters(): DistCounters;
   /** Gradient averaging overlapped with the backward pass: params in bucket order, bucketSizes parameters per bucket. */

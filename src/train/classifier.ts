@@ -133,6 +133,7 @@ export async function trainClassifier(r: ClassifierRun): Promise<boolean> {
       afterEpochOnEveryWorker: true,
       workers: group,
       checkWeights: r.checkWeights,
+      localStatistics: c.batchNorm === 'local',
       step: teacher
         ? (batch, at) => distillStep({ ...state, teacher, temperature: c.temperature }, batch.images, at, batch.extents, share(batch, at))
         : (batch, at) => classifierStep(state, batch.images, batch.labels!, at, batch.extents, share(batch, at)),

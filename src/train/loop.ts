@@ -38,6 +38,8 @@ export interface LoopOptions {
   workers?: ProcessGroup | null;
   /** With workers: compare a checksum of the weights across workers after every step, and stop if they differ. */
   checkWeights?: boolean;
+  /** With workers: each keeps its own batch norm statistics (local batch norm), left out of the weights check. */
+  localStatistics?: boolean;
 }
 
 /** Lets signal handlers run between steps: the steps themselves are synchronous. */
@@ -92,7 +94,7 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
       if (group) {
         const [stops] = group.sumNumbers([o.stop?.stopped ? 1 : 0]) as [number];
         stopAgreed = stops > 0;
-        if (o.checkWeights) Object.assign(checks, compareWeights(group, o.model, step));
+        if (o.checkWeights) Object.assign(checks, compareWeights(group, o.model, step, !o.localStatistics));
       }
       const extra = Object.entries(result.metrics ?? {}).map(([name, v]) => `${name.replace(/_/g, ' ')} ${v < 1 && v > 0 ? `${(v * 100).toFixed(1)}%` : v.toFixed(3)}`);
       const left = eta?.after(epoch * perEpoch + k + 1);
@@ -137,8 +139,8 @@ function stageEta(stage: string, epochs: number, perEpoch: number, firstStep: nu
 }
 
 /** Every worker's checksum of the weights and buffers, compared with rank 0's; throws naming the ranks that differ. */
-function compareWeights(group: ProcessGroup, model: Module, step: number): Record<string, number> {
-  const tensors = [...model.parameters(), ...model.namedBuffers().map(([, b]) => b)];
+function compareWeights(group: ProcessGroup, model: Module, step: number, withBuffers: boolean): Record<string, number> {
+  const tensors = [...model.parameters(), ...(withBuffers ? model.namedBuffers().map(([, b]) => b) : [])];
   const mine = weightsChecksum(tensors);
   const all = t.tidy(() => group.allGather(t.tensor(Float64Array.from(mine), [1, 2], { dtype: 'float64' })).toArray());
   const differ = [];

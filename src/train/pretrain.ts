@@ -133,6 +133,7 @@ export async function pretrain(r: PretrainRun): Promise<{ model: SimCLRModel; fi
       step: (batch, at) => pretrainStep(state, batch.images, at, { seed: c.seed, epoch: at.epoch ?? 0, indices: batch.indices }, batch.counts, batch.extents),
       workers: group,
       checkWeights: r.checkWeights,
+      localStatistics: c.batchNorm === 'local',
       // The kNN monitor's encoding and votes are shared between the workers; rank 0 reports.
       afterEpoch: r.knn
         ? (epoch, step) => {
