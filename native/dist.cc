@@ -5,7 +5,9 @@
 // them (buckets, gathered losses, synchronized batch norm) is TypeScript's.
 #include "common.h"
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
@@ -100,6 +102,7 @@ struct Registry {
 // direct channel below; others through c10d's process group.
 constexpr int DIRECT_MAX_WORKERS = 32;
 constexpr size_t DIRECT_MAX_BYTES = 64 * 1024;
+constexpr size_t DIRECT_SLOT = DIRECT_MAX_BYTES + sizeof(uint64_t);
 
 // The direct channel: a Gloo context of its own over the group's store and device, its
 // pairs in Gloo's synchronous mode (the calling thread writes and reads the sockets itself),
@@ -110,11 +113,37 @@ constexpr size_t DIRECT_MAX_BYTES = 64 * 1024;
 // worker may write all of its messages before it reads.
 struct DirectChannel {
   std::shared_ptr<::gloo::rendezvous::Context> context;
+  // Each message: its payload's byte count (8 bytes), then the payload.
   std::vector<char> outgoing;
-  std::vector<char> incoming;  // DIRECT_MAX_BYTES per rank
+  std::vector<char> incoming;  // DIRECT_SLOT per rank
   std::vector<std::unique_ptr<::gloo::transport::Buffer>> sends, recvs;  // per rank; none for this one
+  // Its connections' sockets, for the stop watcher; set once an exchange failed (a message
+  // may be left half read): later ones refuse at once.
+  std::vector<int> sockets;
+  std::atomic<bool> broken{false};
   std::mutex busy;
 };
+
+// This process's connected TCP sockets.
+std::vector<int> tcpConnections() {
+  std::vector<int> fds;
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return fds;
+  while (dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    long fd = strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == dirfd(dir) || fd < 0 || fd > INT32_MAX) continue;
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    int type = 0;
+    socklen_t typeLen = sizeof(type);
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &typeLen) != 0 || type != SOCK_STREAM) continue;
+    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) fds.push_back(static_cast<int>(fd));
+  }
+  closedir(dir);
+  return fds;
+}
 
 struct GlooGroup : public c10d::ProcessGroupGloo {
   using c10d::ProcessGroupGloo::ProcessGroupGloo;
@@ -128,17 +157,22 @@ std::unique_ptr<DirectChannel> openDirectChannel(const c10::intrusive_ptr<c10d::
   ch->context->setTimeout(timeout);
   c10d::ProcessGroupGloo::GlooStore glooStore(store);
   ::gloo::rendezvous::PrefixStore prefixed("simclr-direct", glooStore);
+  // The sockets that appear while its connections are made are its own (the process group's
+  // were made before, and the caller waits for this).
+  const std::vector<int> before = tcpConnections();
   ch->context->connectFullMesh(prefixed, device);
-  ch->outgoing.resize(DIRECT_MAX_BYTES);
-  ch->incoming.resize(DIRECT_MAX_BYTES * static_cast<size_t>(size));
+  for (int fd : tcpConnections())
+    if (std::find(before.begin(), before.end(), fd) == before.end()) ch->sockets.push_back(fd);
+  ch->outgoing.resize(DIRECT_SLOT);
+  ch->incoming.resize(DIRECT_SLOT * static_cast<size_t>(size));
   ch->sends.resize(size);
   ch->recvs.resize(size);
   for (int r = 0; r < size; r++) {
     if (r == rank) continue;
     auto& pair = ch->context->getPair(r);
     pair->setSync(true, false);
-    ch->sends[r] = pair->createSendBuffer(0, ch->outgoing.data(), DIRECT_MAX_BYTES);
-    ch->recvs[r] = pair->createRecvBuffer(0, ch->incoming.data() + static_cast<size_t>(r) * DIRECT_MAX_BYTES, DIRECT_MAX_BYTES);
+    ch->sends[r] = pair->createSendBuffer(0, ch->outgoing.data(), DIRECT_SLOT);
+    ch->recvs[r] = pair->createRecvBuffer(0, ch->incoming.data() + static_cast<size_t>(r) * DIRECT_SLOT, DIRECT_SLOT);
   }
   return ch;
 }
@@ -323,42 +357,26 @@ void timedWait(c10d::Work& work, std::chrono::milliseconds timeout) {
   }
 }
 
-// Direct sums blocked in a read, for the stop watcher.
-std::atomic<int> directInFlight{0};
+// The direct exchange in flight and when it started, for the stop watcher.
+std::mutex directMutex;
+DirectChannel* directBlocked = nullptr;
+int64_t directSinceNs = 0;
 
-// Ends this process's TCP connections (the stores' and Gloo's): a read blocked in one
-// returns at once, as if the peer had closed it. For a process that is stopping only.
-void shutDownConnections() {
-  DIR* dir = opendir("/proc/self/fd");
-  if (!dir) return;
-  while (dirent* e = readdir(dir)) {
-    char* end = nullptr;
-    long fd = strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0' || fd == dirfd(dir)) continue;
-    sockaddr_storage peer{};
-    socklen_t len = sizeof(peer);
-    int type = 0;
-    socklen_t typeLen = sizeof(type);
-    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &typeLen) != 0 || type != SOCK_STREAM) continue;
-    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
-    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) shutdown(static_cast<int>(fd), SHUT_RDWR);
-  }
-  closedir(dir);
-}
-
-// A thread that ends the direct sums still blocked STOP_GRACE after a stop signal: the
-// thread running one is inside a read that Gloo retries when a signal interrupts it. It
-// polls (a signal handler may not wake it), and is started by the first direct sum.
+// A thread that ends a direct exchange still blocked STOP_GRACE after a stop signal (and at
+// least WAIT_SLICE into its wait, as timedWait gives a healthy peer): the thread running it
+// is inside a read that Gloo retries when a signal interrupts it. Shutting the channel's own
+// sockets down ends the read, as if the peer had closed it. It polls (a signal handler may
+// not wake it), and is started by the first direct exchange.
 void startStopWatcher() {
   static std::once_flag once;
   std::call_once(once, [] {
     std::thread([] {
       for (;;) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (stopGraceOver() && directInFlight.load() > 0) {
-          shutDownConnections();
-          return;
-        }
+        if (!stopGraceOver()) continue;
+        std::lock_guard<std::mutex> lock(directMutex);
+        if (directBlocked && steadyNs() - directSinceNs >= std::chrono::duration_cast<std::chrono::nanoseconds>(WAIT_SLICE).count())
+          for (int fd : directBlocked->sockets) shutdown(fd, SHUT_RDWR);
       }
     }).detach();
   });
@@ -379,30 +397,46 @@ at::Tensor directGather(DirectChannel& ch, const at::Tensor& buf) {
   } clock;
   watchStopSignals();
   startStopWatcher();
-  if (stopGraceOver()) throwInterrupted("waiting for the other workers");
+  TORCH_CHECK(!ch.broken.load(), "an earlier exchange between the workers failed");
   const int size = ch.context->size, me = ch.context->rank;
-  const size_t bytes = buf.nbytes();
-  std::memcpy(ch.outgoing.data(), buf.data_ptr(), bytes);
+  const uint64_t bytes = buf.nbytes();
+  std::memcpy(ch.outgoing.data(), &bytes, sizeof(bytes));
+  std::memcpy(ch.outgoing.data() + sizeof(bytes), buf.data_ptr(), bytes);
   struct InFlight {
-    InFlight() { directInFlight++; }
-    ~InFlight() { directInFlight--; }
-  } inFlight;
+    explicit InFlight(DirectChannel* c) {
+      std::lock_guard<std::mutex> lock(directMutex);
+      directBlocked = c;
+      directSinceNs = steadyNs();
+    }
+    ~InFlight() {
+      std::lock_guard<std::mutex> lock(directMutex);
+      directBlocked = nullptr;
+    }
+  } inFlight(&ch);
   try {
     for (int r = 0; r < size; r++)
-      if (r != me) ch.sends[r]->send(0, bytes);
+      if (r != me) ch.sends[r]->send(0, sizeof(bytes) + bytes);
     for (int r = 0; r < size; r++) {
       if (r == me) continue;
       ch.recvs[r]->waitRecv();
       ch.sends[r]->waitSend();
     }
   } catch (const std::exception& e) {
+    ch.broken = true;
     if (stopSignal.load() != 0) throwInterrupted("waiting for the other workers");
     throw std::runtime_error(e.what());
   }
   at::Tensor rows = at::empty({size, buf.numel()}, buf.options());
   auto* out = static_cast<char*>(rows.data_ptr());
-  for (int r = 0; r < size; r++)
-    std::memcpy(out + static_cast<size_t>(r) * bytes, r == me ? buf.data_ptr() : ch.incoming.data() + static_cast<size_t>(r) * DIRECT_MAX_BYTES, bytes);
+  for (int r = 0; r < size; r++) {
+    const char* from = r == me ? static_cast<const char*>(buf.data_ptr()) : ch.incoming.data() + static_cast<size_t>(r) * DIRECT_SLOT + sizeof(bytes);
+    if (r != me) {
+      uint64_t theirs = 0;
+      std::memcpy(&theirs, ch.incoming.data() + static_cast<size_t>(r) * DIRECT_SLOT, sizeof(theirs));
+      TORCH_CHECK(theirs == bytes, "rank ", r, " sent ", theirs, " bytes to a sum of ", bytes, ": the workers are not running the same step");
+    }
+    std::memcpy(out + static_cast<size_t>(r) * bytes, from, bytes);
+  }
   return rows;
 }
 
@@ -439,15 +473,28 @@ void sumInPlace(GlooGroup& pg, at::Tensor& host, std::chrono::milliseconds timeo
   timedWait(*work, timeout);
 }
 
-// Sums a tensor over the workers, waiting at most `timeout`.
-at::Tensor sumOverWorkers(int64_t groupId, const at::Tensor& x, int64_t timeoutMs) {
+// The group a number names, held for as long as a collective uses it.
+c10::intrusive_ptr<GlooGroup> groupFor(int64_t groupId) {
   auto it = groups.items.find(groupId);
-  TORCH_CHECK(it != groups.items.end(), "the process group was destroyed before the gradient reached it");
-  // A float copy on the host (Gloo sums in place; x may be a GPU tensor).
+  TORCH_CHECK(it != groups.items.end(), "the process group was destroyed");
+  return it->second;
+}
+
+// Sums a tensor over the workers, waiting at most `timeout`: floating-point values through
+// a float32 (float64) host copy, others exactly through c10d.
+at::Tensor sumOverWorkers(int64_t groupId, const at::Tensor& x, int64_t timeoutMs, std::atomic<int64_t>& kind) {
+  auto pg = groupFor(groupId);
+  if (!at::isFloatingType(x.scalar_type())) {
+    std::vector<at::Tensor> ts{x.detach().to(at::kCPU, /*non_blocking=*/false, /*copy=*/true).contiguous()};
+    count(kind, ts[0]);
+    auto work = pg->allreduce(ts);
+    timedWait(*work, std::chrono::milliseconds(timeoutMs));
+    return ts[0].to(x.device());
+  }
   at::ScalarType wide = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   at::Tensor buf = x.detach().to(at::kCPU, wide, /*non_blocking=*/false, /*copy=*/true).contiguous();
-  count(counters.sumWithGrad, buf);
-  sumInPlace(*it->second, buf, std::chrono::milliseconds(timeoutMs));
+  count(kind, buf);
+  sumInPlace(*pg, buf, std::chrono::milliseconds(timeoutMs));
   return buf.to(x.device(), x.scalar_type());
 }
 
@@ -458,10 +505,10 @@ struct SumOverWorkers : public torch::autograd::Function<SumOverWorkers> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t groupId, int64_t timeoutMs) {
     ctx->saved_data["group"] = groupId;
     ctx->saved_data["timeout"] = timeoutMs;
-    return sumOverWorkers(groupId, x, timeoutMs);
+    return sumOverWorkers(groupId, x, timeoutMs, counters.sumWithGrad);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
-    at::Tensor g = sumOverWorkers(ctx->saved_data["group"].toInt(), grads[0], ctx->saved_data["timeout"].toInt());
+    at::Tensor g = sumOverWorkers(ctx->saved_data["group"].toInt(), grads[0], ctx->saved_data["timeout"].toInt(), counters.sumWithGrad);
     return {g, at::Tensor(), at::Tensor()};
   }
 };
@@ -488,12 +535,6 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     return shape;
   }
 
-  static GlooGroup& group(int64_t groupId) {
-    auto it = groups.items.find(groupId);
-    TORCH_CHECK(it != groups.items.end(), "the process group was destroyed");
-    return *it->second;
-  }
-
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
                                                 const at::Tensor& bias, int64_t groupId, int64_t timeoutMs, double eps, bool hasWeight,
                                                 bool hasBias) {
@@ -505,7 +546,7 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     at::Tensor row = at::cat({std::get<0>(stats).to(at::kCPU, at::kDouble), std::get<1>(stats).to(at::kCPU, at::kDouble),
                               at::full({1}, static_cast<double>(x.numel() / channels), at::TensorOptions().dtype(at::kDouble))});
     count(counters.syncBatchNorm, row);
-    at::Tensor rows = gatherOverWorkers(group(groupId), row, std::chrono::milliseconds(timeoutMs)).contiguous();
+    at::Tensor rows = gatherOverWorkers(*groupFor(groupId), row, std::chrono::milliseconds(timeoutMs)).contiguous();
     const int64_t workers = rows.size(0), width = rows.size(1);
     const double* v = rows.data_ptr<double>();
     double n = 0;
@@ -556,7 +597,7 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     at::Tensor sumDyXhat = std::get<1>(parts), sumDy = std::get<2>(parts);
     at::Tensor global = at::cat({sumDy.to(at::kCPU, at::kDouble), sumDyXhat.to(at::kCPU, at::kDouble)}).contiguous();
     count(counters.syncBatchNorm, global);
-    sumInPlace(group(ctx->saved_data["group"].toInt()), global, std::chrono::milliseconds(ctx->saved_data["timeout"].toInt()));
+    sumInPlace(*groupFor(ctx->saved_data["group"].toInt()), global, std::chrono::milliseconds(ctx->saved_data["timeout"].toInt()));
     global = global.to(xf.device());
     at::Tensor invstd = (var.to(at::kDouble) + eps).rsqrt();
     at::Tensor a = w.to(at::kDouble) * invstd;
@@ -1091,6 +1132,15 @@ const std::vector<OpDef> kDistOps = {
       int64_t ms = timeoutArg(a, 2).count();
       return wrap(env, SumOverWorkers::apply(x, id, ms));
     }),
+    // Blocking, no autograd: the sum over workers of a few figures (counted as an all-reduce).
+    OP("distSumNow", "group, tensor, timeoutMs", {
+      int64_t id = a.i(0);
+      groups.get(a, 0);
+      at::Tensor x = a.t(1);
+      if (!onCpuOrGpu(x) || x.layout() != at::kStrided) a.typeErrorWhy(1, "must be a dense tensor on the CPU or a GPU");
+      int64_t ms = timeoutArg(a, 2).count();
+      return wrap(env, sumOverWorkers(id, x, ms, counters.allReduce));
+    }),
 };
 
 #else  // no Gloo headers at build time
@@ -1123,6 +1173,7 @@ const std::vector<OpDef> kDistOps = {
     NO_GLOO("distWait", "work, timeoutMs"),
     OP("distPending", "", { return num(env, 0); }),
     NO_GLOO("distSumWithGrad", "group, tensor, timeoutMs"),
+    NO_GLOO("distSumNow", "group, tensor, timeoutMs"),
     NO_GLOO("distCounters", ""),
     NO_GLOO("distSyncBatchNorm", "group, input, weight, bias, eps, timeoutMs"),
     NO_GLOO("distReducerNew", "group, params, bucketSizes"),

@@ -24,7 +24,7 @@ test('fuzz: every addon op returns or throws on hostile arguments (seeded, in ch
   // The collective ops got past their argument checks with the child's real file store and
   // Gloo group of one (and the work items and reducers made on it), not only up to an id.
   assert.ok(r.collectiveOps.length >= 20, `only ${r.collectiveOps.length} collective ops found`);
-  for (const op of ['distAllReduce', 'distAllGather', 'distBroadcast', 'distBarrier', 'distWait', 'distSyncBatchNorm', 'distSumWithGrad', 'distReducerFinish', 'distStoreGet', 'distGroupNew']) {
+  for (const op of ['distAllReduce', 'distAllGather', 'distBroadcast', 'distBarrier', 'distWait', 'distSyncBatchNorm', 'distSumWithGrad', 'distSumNow', 'distReducerFinish', 'distStoreGet', 'distGroupNew']) {
     assert.ok(r.collectiveOps.includes(op), `${op} is not among the collective ops`);
   }
   assert.deepEqual(r.collectiveOps.filter((op) => !r.collectiveRun.includes(op)), [], 'collective ops that never ran with an open store, group, work item or reducer');

@@ -446,7 +446,7 @@ op(['tuneAllocator'], () => {
 
 op(
   ['distAvailable', 'distStoreOpen', 'distStorePort', 'distStoreSet', 'distStoreGet', 'distStoreAdd', 'distStoreCheck', 'distStoreWait', 'distStoreClose',
-    'distGroupNew', 'distGroupDestroy', 'distAllReduce', 'distAllGather', 'distBroadcast', 'distBarrier', 'distWait', 'distPending', 'distSumWithGrad'],
+    'distGroupNew', 'distGroupDestroy', 'distAllReduce', 'distAllGather', 'distBroadcast', 'distBarrier', 'distWait', 'distPending', 'distSumWithGrad', 'distSumNow'],
   () => {
     // A group of one on a store at a port the OS picks (test/distributed.test.ts runs two processes).
     assert.equal(native.distAvailable(), true);
@@ -479,6 +479,11 @@ op(
         assert.deepEqual(y.toArray(), [3, -6]);
         y.sum().backward();
         assert.deepEqual(a.grad!.toArray(), [3, 3]);
+        // Figures in float64, and integers exactly (through c10d): on one worker, themselves.
+        const before = native.distCounters().allReduceBytes;
+        assert.deepEqual(wrap(native.distSumNow(group, t.tensor([0.1, 2e300], undefined, { dtype: 'float64' }).h, 5000)).toArray(), [0.1, 2e300]);
+        assert.deepEqual(wrap(native.distSumNow(group, t.tensor([2 ** 40 + 1, -3], undefined, { dtype: 'int64' }).h, 5000)).toArray(), [2 ** 40 + 1, -3]);
+        assert.equal(native.distCounters().allReduceBytes - before, 32, 'counted as all-reduces');
       });
       native.distGroupDestroy(group);
       assert.throws(() => native.distBarrier(group), /not an open process group/);

@@ -140,8 +140,17 @@ export class BackwardAverager {
 
 /** Makes every worker's parameters and buffers rank 0's (contiguous copies where the layout is another). */
 export function broadcastWeights(group: ProcessGroup, model: { parameters(): Tensor[]; namedBuffers(): [string, Tensor][] }): void {
+  fromRankZero(group, [...model.parameters(), ...model.namedBuffers().map(([, b]) => b)]);
+}
+
+/** Rank 0's buffers (batch norm's running statistics) on every worker. */
+export function broadcastBuffers(group: ProcessGroup, model: { namedBuffers(): [string, Tensor][] }): void {
+  fromRankZero(group, model.namedBuffers().map(([, b]) => b));
+}
+
+function fromRankZero(group: ProcessGroup, tensors: Tensor[]): void {
   t.noGrad(() => {
-    for (const p of [...model.parameters(), ...model.namedBuffers().map(([, b]) => b)]) {
+    for (const p of tensors) {
       if (p.isContiguous()) group.broadcast(p, 0);
       else t.tidy(() => p.copy_(group.broadcast(p.contiguous(), 0)));
     }

@@ -428,12 +428,12 @@ export class ProcessGroup {
     return { y, mean, variance, count: n };
   }
 
-  /** Numbers (a few figures per step) summed over the workers, in float64, in this thread (native/dist.cc directSum). */
+  /** Numbers (a few figures per step) summed over the workers, in float64, in this thread (native/dist.cc sumInPlace). */
   sumNumbers(values: number[]): number[] {
     return t.tidy(() => {
       const x = t.tensor(Float64Array.from(values), [values.length], { dtype: 'float64' });
       try {
-        return Array.from(wrap(native.distSumWithGrad(this.id, x.h, this.timeoutMs)).data() as Float64Array);
+        return Array.from(wrap(native.distSumNow(this.id, x.h, this.timeoutMs)).data() as Float64Array);
       } catch (e) {
         throw this.failure(`sum of ${values.length} figure${values.length === 1 ? '' : 's'}`, e);
       }

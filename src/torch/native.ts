@@ -221,6 +221,7 @@ export interface NativeAddon {
   distWait(work: WorkId, timeoutMs: number): void;
   distPending(): number;
   distSumWithGrad(group: GroupId, tensor: H, timeoutMs: number): H;
+  distSumNow(group: GroupId, tensor: H, timeoutMs: number): H;
   /** Synchronized batch norm (training): [y, mean, biased variance, count] over every worker's batch. */
   distSyncBatchNorm(group: GroupId, input: H, weight: H | null, bias: H | null, eps: number, timeoutMs: number): [H, H, H, H];
   /** Bytes handed to collectives by kind, and ms spent waiting for them, since the process started. */

@@ -9,7 +9,7 @@ import type { StopSignal } from './control';
 import { Progress, formatSeconds } from './progress';
 import type { RunFolder } from './run-folder';
 import type { StepAt, StepResult } from './steps';
-import { weightsChecksum, type ProcessGroup } from '../distributed';
+import { broadcastBuffers, weightsChecksum, type ProcessGroup } from '../distributed';
 
 export interface LoopOptions {
   /** Stage name: the checkpoint's file name and the metrics' stage. */
@@ -38,7 +38,10 @@ export interface LoopOptions {
   workers?: ProcessGroup | null;
   /** With workers: compare a checksum of the weights across workers after every step, and stop if they differ. */
   checkWeights?: boolean;
-  /** With workers: each keeps its own batch norm statistics (local batch norm), left out of the weights check. */
+  /**
+   * With workers: each keeps its own batch norm statistics during an epoch (local batch
+   * norm), left out of the weights check; rank 0's are given to all at each epoch's end.
+   */
   localStatistics?: boolean;
 }
 
@@ -104,6 +107,8 @@ export async function trainLoop(o: LoopOptions): Promise<boolean> {
     }
     progress?.finish();
     skip = 0;
+    // Local batch norm: every worker evaluates, and a later stage starts, with rank 0's statistics (the saved ones).
+    if (group && o.localStatistics) broadcastBuffers(group, o.model);
     save(epoch + 1);
     // A stop asked for during the epoch's last step: the epoch is saved; skip the monitor.
     if (stopped()) return epoch + 1 >= o.epochs;

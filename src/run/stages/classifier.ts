@@ -14,7 +14,7 @@ import { isLead, stopAgreed, withWorkers, type WorkersPlan } from '../workers';
 import type { ResNetOptions } from '../../models';
 import type { ClassifierKind, ClassifierPlan, ClassifierSettings, Outcome } from './types';
 import { applyCompute, checkCompute } from './compute';
-import { defined, differences, refuseDifferences } from './resume';
+import { defined, differences, refuseDifferences, withLaterDefaults } from './resume';
 import { reportSkipped } from './pretrain';
 
 /** A network trained from scratch (the baseline, the student) may start its blocks its own way. */
@@ -85,7 +85,7 @@ async function classifierStageAs(plan: ClassifierPlan, labels: string, compute: 
   let recordedSettings: Partial<ClassifierSettings> = {};
   if (resume && hasCheckpoint(run, name)) {
     const recorded = stageMeta(run, name)?.config as { settings?: ClassifierSettings; compute?: RecordedCompute } | undefined;
-    refuseDifferences(`${plan.run}:${name}`, differences(recorded?.settings as Record<string, unknown> | undefined, { ...plan.settings }));
+    refuseDifferences(`${plan.run}:${name}`, differences(withLaterDefaults(recorded?.settings, CLASSIFIER_DEFAULTS[plan.kind]), { ...plan.settings }));
     checkCompute(`${plan.run}:${name}`, recorded?.compute, compute, plan.compute?.force);
     recordedSettings = recorded?.settings ?? {};
   }

@@ -14,7 +14,7 @@ import { stopAgreed, withWorkers, type WorkersPlan } from '../workers';
 import type { DataPlan, EncoderPlan, Outcome, PretrainPlan, PretrainSettings } from './types';
 import { applyCompute, checkCompute } from './compute';
 import { confirmArchitecture, pretrainedSimCLR, readPretrained, weightsImageSize, weightsNorm } from '../import';
-import { defined, differences, refuseDifferences } from './resume';
+import { defined, differences, refuseDifferences, withLaterDefaults } from './resume';
 
 /** What a pretraining run records of its plan, to check a resume against. */
 interface RecordedPretrainPlan {
@@ -78,7 +78,7 @@ async function pretrainAs(plan: PretrainPlan, compute: RecordedCompute, workers:
     refuseDifferences(plan.out, [
       ...differences(recorded?.data as Record<string, unknown> | undefined, { ...plan.data }),
       ...differences(recorded?.encoder as Record<string, unknown> | undefined, { ...plan.encoder }),
-      ...differences(recorded?.settings as Record<string, unknown> | undefined, { ...plan.settings }, new Set(['knn'])),
+      ...differences(withLaterDefaults(recorded?.settings, PRETRAIN_DEFAULTS), { ...plan.settings }, new Set(['knn'])),
     ]);
     // The last stretch's settings: the checkpoint's (a --force-settings resume changes them), else the run's.
     const lastCompute = (stageMeta(run, PRETRAIN_CHECKPOINT)?.config as { compute?: RecordedCompute } | undefined)?.compute ?? config.compute;

@@ -23,6 +23,11 @@ export function differences(recorded: Record<string, unknown> | undefined, given
   return out;
 }
 
+/** Recorded settings with the defaults of those added since they were recorded (a run made before --batch-norm trained with its default). */
+export function withLaterDefaults<T extends object>(recorded: T | undefined, defaults: T): Record<string, unknown> | undefined {
+  return recorded ? ({ ...defaults, ...recorded } as Record<string, unknown>) : undefined;
+}
+
 export function refuseDifferences(where: string, diffs: string[]): void {
   if (diffs.length) throw new PlanError(`${where}: --resume continues the run with its recorded settings, and these differ: ${diffs.join(', ')}`);
 }
