@@ -1,6 +1,7 @@
 // The time of one small collective between two processes on this machine: an all-reduce of
-// 64 floats over Gloo, ours (ProcessGroup) and PyTorch's (bench/py/gloo_latency.py), in
-// interleaved rounds. Synchronized batch norm makes 46 such collectives a pretraining step
+// 64 floats over Gloo, ours through c10d (ProcessGroup.allReduce), ours on the direct channel
+// (the blocking sums of synchronized batch norm and the step's figures: native/dist.cc
+// directGather) and PyTorch's (bench/py/gloo_latency.py), in interleaved rounds. Synchronized batch norm makes 46 such collectives a pretraining step
 // (bench/scale-results.md), so this bounds what 2 workers can scale to here.
 // Two floors are measured in the same rounds, to say where the time goes: Gloo's own
 // all-reduce called in the caller's thread, without c10d's work queue
@@ -16,19 +17,21 @@ import { parseArgs } from 'node:util';
 import * as t from '../src';
 import { freePort } from '../src/distributed/launch';
 import { median, spread } from './peer';
+import { writeBenchResults } from './results-file';
 
-const { values: opts } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, rank: { type: 'string' }, port: { type: 'string' } } });
+const { values: opts } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, rank: { type: 'string' }, port: { type: 'string' }, direct: { type: 'boolean', default: false } } });
 
 /** One rank of ours: prints the mean microseconds of one all-reduce on rank 0. */
-function rankMain(rank: number, port: number): void {
+function rankMain(rank: number, port: number, direct: boolean): void {
   t.setNumThreads(1);
   const g = t.distributed.ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: port, worldSize: 2, rank, timeoutMs: 60_000 });
   // Zeros: sums of ones would double each time and overflow to inf.
   const x = t.zeros([64]);
-  for (let i = 0; i < 50; i++) g.allReduce(x);
+  const once = direct ? () => t.tidy(() => void t.noGrad(() => g.sumWithGrad(x))) : () => void g.allReduce(x);
+  for (let i = 0; i < 50; i++) once();
   const n = 1000;
   const start = performance.now();
-  for (let i = 0; i < n; i++) g.allReduce(x);
+  for (let i = 0; i < n; i++) once();
   if (rank === 0) console.log(((performance.now() - start) / n * 1000).toFixed(1));
   g.barrier();
   g.destroy();
@@ -133,8 +136,9 @@ async function runTcpRoundTrip(port: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  if (opts.rank !== undefined) return rankMain(Number(opts.rank), Number(opts.port));
+  if (opts.rank !== undefined) return rankMain(Number(opts.rank), Number(opts.port), opts.direct);
   const ours: number[] = [];
+  const oursDirect: number[] = [];
   const torch: number[] = [];
   const glooOnly: number[] = [];
   const tcp: number[] = [];
@@ -142,17 +146,29 @@ async function main(): Promise<void> {
   const probe = buildGlooProbe();
   for (let round = 0; round < Number(opts.rounds); round++) {
     ours.push(await runPair(process.execPath, (rank, port) => [__filename, '--rank', String(rank), '--port', String(port)], await freePort()));
+    oursDirect.push(await runPair(process.execPath, (rank, port) => [__filename, '--rank', String(rank), '--port', String(port), '--direct'], await freePort()));
     torch.push(await runPair('/usr/bin/python3', (rank, port) => [script, String(rank), String(port)], await freePort()));
     if (probe) glooOnly.push(await runGlooProbe(probe));
     tcp.push(await runTcpRoundTrip(await freePort()));
     const direct = probe ? `, Gloo without c10d ${glooOnly.at(-1)} us` : '';
-    console.log(`round ${round + 1}: ours ${ours.at(-1)} us, PyTorch ${torch.at(-1)} us${direct}, TCP round trip ${tcp.at(-1)} us`);
+    console.log(`round ${round + 1}: ours ${ours.at(-1)} us, ours direct ${oursDirect.at(-1)} us, PyTorch ${torch.at(-1)} us${direct}, TCP round trip ${tcp.at(-1)} us`);
   }
   console.log(`allreduce_latency_us=${median(ours).toFixed(0)}  (64 floats, 2 processes over loopback, Gloo; spread ${spread(ours)})`);
   console.log(`torch_allreduce_latency_us=${median(torch).toFixed(0)}  (torch.distributed.all_reduce, the same; spread ${spread(torch)})`);
   console.log(`allreduce_latency_ratio=${(median(ours) / median(torch)).toFixed(3)}  (ours / PyTorch)`);
+  console.log(`direct_sum_latency_us=${median(oursDirect).toFixed(0)}  (the same sum on the direct channel, in the calling thread; spread ${spread(oursDirect)})`);
+  console.log(`direct_sum_speedup_vs_torch=${(median(torch) / median(oursDirect)).toFixed(1)}  (PyTorch's all_reduce time / the direct sum's)`);
+  const figures: Record<string, number> = {
+    allreduce_latency_us: Number(median(ours).toFixed(0)),
+    direct_sum_latency_us: Number(median(oursDirect).toFixed(0)),
+    torch_allreduce_latency_us: Number(median(torch).toFixed(0)),
+    direct_sum_speedup_vs_torch: Number((median(torch) / median(oursDirect)).toFixed(1)),
+    tcp_roundtrip_us: Number(median(tcp).toFixed(0)),
+  };
+  if (probe) figures.gloo_direct_allreduce_latency_us = Number(median(glooOnly).toFixed(0));
   if (probe) console.log(`gloo_direct_allreduce_latency_us=${median(glooOnly).toFixed(0)}  (gloo::allreduce in the caller's thread, no c10d; spread ${spread(glooOnly)})`);
   console.log(`tcp_roundtrip_us=${median(tcp).toFixed(0)}  (256 bytes there and back over loopback; spread ${spread(tcp)})`);
+  console.log(`wrote ${writeBenchResults('collective-latency', figures, { rounds: Number(opts.rounds), values: 64 })}`);
 }
 
 void main();

@@ -176,6 +176,16 @@ function scale(r: ResultsFile): string {
   );
 }
 
+/** One small sum between two processes: through c10d, on the direct channel, and PyTorch's. */
+function collectiveLatency(r: ResultsFile): string {
+  const f = r.figures;
+  return (
+    `A sum of ${r.values} floats between two processes over loopback, median of ${r.rounds} interleaved rounds of 1,000: ${f.direct_sum_latency_us} us on the direct channel, ` +
+    `${f.allreduce_latency_us} us through c10d's process group, ${f.torch_allreduce_latency_us} us for PyTorch's \`all_reduce\` on Gloo` +
+    `${f.gloo_direct_allreduce_latency_us !== undefined ? `, ${f.gloo_direct_allreduce_latency_us} us for Gloo's own all-reduce without c10d` : ''}; one TCP round trip takes ${f.tcp_roundtrip_us} us. From ${where(r)}.`
+  );
+}
+
 /** Global against local batch norm on 2 workers: validation kNN accuracy, paired by seed. */
 function batchNorm(r: ResultsFile): string {
   const f = r.figures;
@@ -212,7 +222,7 @@ function figureList(r: ResultsFile): string {
   return ['```text', ...Object.entries(r.figures).map(([k, v]) => `${k}=${v}`), '```', `From ${where(r)}.`].join('\n');
 }
 
-const RENDER: Record<string, (r: ResultsFile) => string> = { 'demo-headline': demoHeadline, 'demo-quick': demoQuick, 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale, 'batch-norm': batchNorm, claims };
+const RENDER: Record<string, (r: ResultsFile) => string> = { 'demo-headline': demoHeadline, 'demo-quick': demoQuick, 'label-selection': labelSelection, 'select-speed': figureList, budget, 'demo-seeds': demoSeeds, inference, 'pretrain-step': pretrainStep, serve, scale, 'batch-norm': batchNorm, 'collective-latency': collectiveLatency, claims };
 
 /** The README's compact table: one figure from each of several results files, each row naming its file. */
 function summary(): string {

@@ -276,7 +276,7 @@ async function main(): Promise<void> {
     { name: '100 Gb/s', bw: 100e9 / 8, alpha: 5e-6 },
   ];
   console.log(
-    `projection (per-worker batch ${b} and compute as measured; ring all-reduce: 2(p-1)/p x bytes / bandwidth + 2(p-1) x latency; ` +
+    `projection (per-worker batch ${b} and compute as measured; ring all-reduce: 2(p-1)/p x bytes / bandwidth + 2(p-1) x latency; small sums up to 32 workers: one exchange, latency + (p-1) x bytes / bandwidth; ` +
       `the first gradient bucket (${shape.firstBucketBytes} bytes) hidden behind the backward pass, the other ${shape.buckets - 1} not; ${small} latency-bound collectives; bench/scale-results.md):`,
   );
   for (const p of [8, 64, 512]) {
@@ -285,7 +285,9 @@ async function main(): Promise<void> {
       const grads = shape.bucketBytes.slice(1).reduce((acc, bytes) => acc + ring(bytes, p, n.bw, n.alpha), 0);
       // Projections: 2 views, forward and backward, each a sum over workers of [p x b, d] float32 rows.
       const proj = 4 * ring((m.comm_proj_bytes! / 4) * (p / 2), p, n.bw, n.alpha);
-      const latencyBound = (2 * (p - 1) / p) * (m.comm_bn_bytes! / n.bw) + small * 2 * (p - 1) * n.alpha;
+      // Up to 32 workers the small sums are one exchange each (every worker's row to every
+      // other: one latency, p-1 rows out of each link); past that, c10d's ring.
+      const latencyBound = p <= 32 ? (p - 1) * (m.comm_bn_bytes! / n.bw) + small * n.alpha : (2 * (p - 1) / p) * (m.comm_bn_bytes! / n.bw) + small * 2 * (p - 1) * n.alpha;
       const step = compute + lossExtra + grads + proj + latencyBound;
       // The same with the small sums done in log2(p) rounds (recursive doubling, as collective
       // libraries do for small messages) instead of a ring's 2(p-1) steps.

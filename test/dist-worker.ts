@@ -62,7 +62,12 @@ function main(): void {
       const gathered = group.allGather(t.tensor([[rank, rank + 0.5]])).toArray();
       const b = group.broadcast(t.tensor([rank === 1 ? 42 : -1, rank]), 1).toArray();
       group.barrier();
-      say({ rank, sum, avg, max, gathered, broadcast: b, numbers: group.sumNumbers([rank, 1]) });
+      // Past the direct channel's 64 KiB: through c10d. A sum of 20,000 floats; batch norm of
+      // 5,000 channels (its statistics, 80 KB a worker); integers, exactly.
+      const big = t.noGrad(() => group.sumWithGrad(t.full([20_000], rank + 1))).sum().item();
+      const wide = group.syncBatchNorm(t.full([2, 5000], rank), { weight: null, bias: null, eps: 1e-5 });
+      const ints = t.noGrad(() => group.sumWithGrad(t.tensor([2 ** 40 + rank], undefined, { dtype: 'int64' }))).toArray();
+      say({ rank, sum, avg, max, gathered, broadcast: b, numbers: group.sumNumbers([rank, 1]), big, wideMean: wide.mean.mean().item(), wideCount: wide.count, ints });
     });
   } else if (scenario === 'grad') {
     // NT-Xent over gathered projections and synchronized batch norm, on this worker's rows.

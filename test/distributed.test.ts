@@ -58,7 +58,7 @@ const close = (a: number[], b: number[], tol: number, label: string): void => {
 };
 const flat = (x: unknown): number[] => (Array.isArray(x) ? (x as unknown[]).flatMap(flat) : [x as number]);
 
-test('collectives between two worker processes: all-reduce (sum, avg, max), all-gather, broadcast, barrier', async () => {
+test('collectives between two worker processes: all-reduce (sum, avg, max), all-gather, broadcast, barrier; sums on the direct channel and, past it, through c10d', async () => {
   const out = await runWorkers('collectives', 2, await freePort());
   for (const w of out) assert.equal(w.code, 0, w.stderr);
   for (const [rank, w] of out.entries()) {
@@ -70,6 +70,9 @@ test('collectives between two worker processes: all-reduce (sum, avg, max), all-
     assert.deepEqual(r.gathered, [0, 0.5, 1, 1.5]);
     assert.deepEqual(r.broadcast, [42, 1]);
     assert.deepEqual(r.numbers, [1, 2]);
+    assert.equal(r.big, 20_000 * 3);
+    assert.deepEqual([r.wideMean, r.wideCount], [0.5, 4]);
+    assert.deepEqual(r.ints, [2 ** 41 + 1]);
   }
 });
 
