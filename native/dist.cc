@@ -498,6 +498,20 @@ at::Tensor sumOverWorkers(int64_t groupId, const at::Tensor& x, int64_t timeoutM
   return buf.to(x.device(), x.scalar_type());
 }
 
+// The arguments of a blocking sum: group, tensor (dense, on the CPU or a GPU), timeoutMs.
+struct SumArgs {
+  int64_t group;
+  at::Tensor x;
+  int64_t timeoutMs;
+};
+SumArgs sumArgs(Args& a) {
+  int64_t id = a.i(0);
+  groups.get(a, 0);
+  at::Tensor x = a.t(1);
+  if (!onCpuOrGpu(x) || x.layout() != at::kStrided) a.typeErrorWhy(1, "must be a dense tensor on the CPU or a GPU");
+  return {id, x, timeoutArg(a, 2).count()};
+}
+
 // The autograd-aware all-reduce (sum): y = sum over workers of x; the gradient of x is the
 // sum over workers of y's gradient. Synchronized batch norm and the gathered projections
 // are built from it in TypeScript.
@@ -1125,21 +1139,13 @@ const std::vector<OpDef> kDistOps = {
     }),
     // Blocking, and recorded by autograd: the backward pass sums the gradient over workers.
     OP("distSumWithGrad", "group, tensor, timeoutMs", {
-      int64_t id = a.i(0);
-      groups.get(a, 0);
-      at::Tensor x = a.t(1);
-      if (!onCpuOrGpu(x) || x.layout() != at::kStrided) a.typeErrorWhy(1, "must be a dense tensor on the CPU or a GPU");
-      int64_t ms = timeoutArg(a, 2).count();
-      return wrap(env, SumOverWorkers::apply(x, id, ms));
+      SumArgs s = sumArgs(a);
+      return wrap(env, SumOverWorkers::apply(s.x, s.group, s.timeoutMs));
     }),
     // Blocking, no autograd: the sum over workers of a few figures (counted as an all-reduce).
     OP("distSumNow", "group, tensor, timeoutMs", {
-      int64_t id = a.i(0);
-      groups.get(a, 0);
-      at::Tensor x = a.t(1);
-      if (!onCpuOrGpu(x) || x.layout() != at::kStrided) a.typeErrorWhy(1, "must be a dense tensor on the CPU or a GPU");
-      int64_t ms = timeoutArg(a, 2).count();
-      return wrap(env, sumOverWorkers(id, x, ms, counters.allReduce));
+      SumArgs s = sumArgs(a);
+      return wrap(env, sumOverWorkers(s.group, s.x, s.timeoutMs, counters.allReduce));
     }),
 };
 
