@@ -170,7 +170,7 @@ function scale(r: ResultsFile): string {
     : '';
   return (
     `Global batch ${r.globalBatch}, ResNet-18 width ${r.width} on ${r.data}, float32: 2 workers of 1 thread reach ${f.scale_efficiency_2proc_fp32} of one process with 2 threads with batch norm over the global batch ` +
-    `(waiting in collectives ${Math.round(100 * Number(f.collective_time_share_2proc_fp32))}% of a step), and ${f.scale_efficiency_2proc_local_bn_fp32} with \`--batch-norm local\`; ` +
+    `(waiting in collectives ${Math.round(100 * Number(f.collective_time_share_2proc_fp32))}% of a step; rounds ${f.scale_efficiency_2proc_fp32_spread}), and ${f.scale_efficiency_2proc_local_bn_fp32} with \`--batch-norm local\`; ` +
     `at the default precision (bfloat16 here) ${f.scale_efficiency_2proc} and ${f.scale_efficiency_2proc_local_bn}. Medians of ${r.rounds} interleaved rounds.${torch} ` +
     `Projected to 8 workers on 25 Gb/s: ${f.projected_efficiency_8_25Gbs}. From ${where(r)}.`
   );
