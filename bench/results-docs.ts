@@ -241,6 +241,8 @@ function summary(): string {
   add('pretrain-step', 'Pretraining step against PyTorch with the same settings (ResNet-18 at 32 px / ResNet-50 at 224 px)', (r) => `${r.figures.pretrain_step_ratio_vs_pytorch_tuned} / ${r.figures.pretrain_step_ratio_vs_pytorch_tuned_resnet50_224px} (above 1: faster)`);
   add('inference', 'Inference against PyTorch eager, ResNet-50 at 224 px (fp32 / bf16)', (r) => `${r.figures.inference_ratio_vs_pytorch_resnet50_224px_fp32} / ${r.figures.inference_ratio_vs_pytorch_resnet50_224px_bf16}`);
   add('budget', '`pipeline --budget 10m` on a CIFAR-10 folder', (r) => `${(Number(r.figures.budget_actual_seconds) / 60).toFixed(1)} minutes used`);
+  add('serve', '`serve`: p99 latency of normal clients, alone / beside abusive ones (slow, oversized, flooding)', (r) =>
+    `${r.figures.serve_p99_quiet_ms} / ${r.figures.serve_p99_under_abuse_ms} ms (${r.figures.serve_p99_under_abuse_ratio}x); peak memory ${r.figures.serve_peak_rss_mib_under_abuse} MiB; up afterwards: ${r.figures.serve_alive_after_abuse}`);
   add('scale', '2 workers of 1 thread against 1 process of 2 threads (float32, global batch norm)', (r) =>
     `${r.figures.scale_efficiency_2proc_fp32} of the speed${r.figures.torch_scale_efficiency_2proc_fp32 !== undefined ? ` (PyTorch DDP: ${r.figures.torch_scale_efficiency_2proc_fp32})` : ''}`);
   return rows.join('\n');
