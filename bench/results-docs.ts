@@ -154,7 +154,7 @@ function serve(r: ResultsFile): string {
   const best = rate.sort((a, b) => Number(b[1]) - Number(a[1]))[0];
   return [
     best ? `Model ${r.model}, one ${r.image} per request: up to ${best[1]} requests/s (${best[0].replace(/^serve_requests_per_second_threads(\d+)_concurrency(\d+)$/, (_, th: string, c: string) => `${th} thread${th === '1' ? '' : 's'}, ${c} concurrent clients`)}).` : '',
-    `Normal clients (8 at a time) had a p99 latency of ${f.serve_p99_quiet_ms} ms alone and ${f.serve_p99_under_abuse_ms} ms (${f.serve_p99_under_abuse_ratio}x) beside 64 slow clients holding connections, 4 clients sending 100-megapixel PNG headers and 32 clients flooding 16 images a request past the 256-image queue;`,
+    `Normal clients (8 at a time) had a p99 latency of ${f.serve_p99_quiet_ms} ms alone and ${f.serve_p99_under_abuse_ms} ms (${f.serve_p99_under_abuse_ratio}x) beside 64 slow clients holding connections, 4 clients sending 100-megapixel PNG headers and 32 clients flooding 16 images a request past the 256-image queue${r.abusers ? ` (the abusers in ${String(r.abusers)})` : ''};`,
     `${f.serve_normal_answered_under_abuse} of their requests were answered, ${f.serve_normal_busy_503_under_abuse} were told to retry (503) and ${f.serve_normal_errors_under_abuse} failed; peak memory ${f.serve_peak_rss_mib_quiet} MiB alone, ${f.serve_peak_rss_mib_under_abuse} MiB under abuse; up afterwards: ${f.serve_alive_after_abuse}.`,
     `Client and server share the machine's cores. From ${where(r)}.`,
   ]
