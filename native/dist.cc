@@ -108,8 +108,8 @@ constexpr size_t DIRECT_SLOT = DIRECT_MAX_BYTES + sizeof(uint64_t);
 // pairs in Gloo's synchronous mode (the calling thread writes and reads the sockets itself),
 // with one send and one receive buffer per peer, made once. A small sum then costs one
 // message each way and no thread hand-off: c10d's path (a work queue, its thread, a future;
-// Gloo's event loop thread) costs about 1 ms a sum on a 2-core machine, this one about 30 us
-// (bench/scale-results.md). Messages fit the sockets' buffers (DIRECT_MAX_BYTES), so every
+// Gloo's event loop thread) costs about a millisecond a sum on a 2-core machine, this one
+// tens of microseconds (npm run bench:collective-latency). Messages fit the sockets' buffers (DIRECT_MAX_BYTES), so every
 // worker may write all of its messages before it reads.
 struct DirectChannel {
   std::shared_ptr<::gloo::rendezvous::Context> context;
@@ -330,13 +330,16 @@ T interruptibly(std::function<T()> make, const char* what) {
   return std::move(*state->value);
 }
 
+// Adds the time from its making to its end (a return or a throw) to the counters' waiting time.
+struct WaitClock {
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  ~WaitClock() { counters.waitNs += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count(); }
+};
+
 // Work::wait in slices, with the time spent added to the counters, also when it throws: past
 // the timeout, or STOP_GRACE after a stop signal, it throws as a timed-out wait does.
 void timedWait(c10d::Work& work, std::chrono::milliseconds timeout) {
-  struct Clock {
-    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-    ~Clock() { counters.waitNs += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count(); }
-  } clock;
+  WaitClock clock;
   watchStopSignals();
   const auto deadline = clock.t0 + timeout;
   for (;;) {
@@ -391,10 +394,7 @@ at::Tensor directGather(DirectChannel& ch, const at::Tensor& buf) {
                   buf.nbytes() <= DIRECT_MAX_BYTES,
               "directGather: a contiguous float32 or float64 CPU tensor of at most 64 KiB");
   std::lock_guard<std::mutex> serial(ch.busy);
-  struct Clock {
-    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-    ~Clock() { counters.waitNs += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count(); }
-  } clock;
+  WaitClock clock;
   watchStopSignals();
   startStopWatcher();
   TORCH_CHECK(!ch.broken.load(), "an earlier exchange between the workers failed");
@@ -440,10 +440,21 @@ at::Tensor directGather(DirectChannel& ch, const at::Tensor& buf) {
   return rows;
 }
 
+// The group's direct channel where it carries this host tensor (a small group, a small
+// payload); null where c10d's process group does.
+DirectChannel* directFor(GlooGroup& pg, const at::Tensor& host) { return pg.direct && host.nbytes() <= DIRECT_MAX_BYTES ? pg.direct.get() : nullptr; }
+
+// Sums a host tensor over the workers in place through c10d's process group.
+void c10dSumInPlace(GlooGroup& pg, at::Tensor& host, std::chrono::milliseconds timeout) {
+  std::vector<at::Tensor> ts{host};
+  auto work = pg.allreduce(ts);
+  timedWait(*work, timeout);
+}
+
 // Every worker's values of a float64 host vector, [workers, n] in rank order: directly in
 // small groups, through c10d's process group in large ones.
 at::Tensor gatherOverWorkers(GlooGroup& pg, const at::Tensor& row, std::chrono::milliseconds timeout) {
-  if (pg.direct && row.nbytes() <= DIRECT_MAX_BYTES) return directGather(*pg.direct, row);
+  if (DirectChannel* ch = directFor(pg, row)) return directGather(*ch, row);
   std::vector<std::vector<at::Tensor>> outs(1);
   for (int r = 0; r < pg.getSize(); r++) outs[0].push_back(at::empty_like(row));
   std::vector<at::Tensor> in{row};
@@ -455,9 +466,9 @@ at::Tensor gatherOverWorkers(GlooGroup& pg, const at::Tensor& row, std::chrono::
 // Sums a float32 or float64 host tensor over the workers in place: directly in small
 // groups, through c10d's process group in large ones.
 void sumInPlace(GlooGroup& pg, at::Tensor& host, std::chrono::milliseconds timeout) {
-  if (pg.direct && host.nbytes() <= DIRECT_MAX_BYTES) {
+  if (DirectChannel* ch = directFor(pg, host)) {
     // Added up in rank order from every worker's values: the same bits on every worker.
-    at::Tensor rows = directGather(*pg.direct, host);
+    at::Tensor rows = directGather(*ch, host);
     const int64_t n = host.numel();
     AT_DISPATCH_FLOATING_TYPES(host.scalar_type(), "sumInPlace", [&] {
       const scalar_t* v = rows.data_ptr<scalar_t>();
@@ -468,9 +479,7 @@ void sumInPlace(GlooGroup& pg, at::Tensor& host, std::chrono::milliseconds timeo
     });
     return;
   }
-  std::vector<at::Tensor> ts{host};
-  auto work = pg.allreduce(ts);
-  timedWait(*work, timeout);
+  c10dSumInPlace(pg, host, timeout);
 }
 
 // The group a number names, held for as long as a collective uses it.
@@ -485,11 +494,10 @@ c10::intrusive_ptr<GlooGroup> groupFor(int64_t groupId) {
 at::Tensor sumOverWorkers(int64_t groupId, const at::Tensor& x, int64_t timeoutMs, std::atomic<int64_t>& kind) {
   auto pg = groupFor(groupId);
   if (!at::isFloatingType(x.scalar_type())) {
-    std::vector<at::Tensor> ts{x.detach().to(at::kCPU, /*non_blocking=*/false, /*copy=*/true).contiguous()};
-    count(kind, ts[0]);
-    auto work = pg->allreduce(ts);
-    timedWait(*work, std::chrono::milliseconds(timeoutMs));
-    return ts[0].to(x.device());
+    at::Tensor exact = x.detach().to(at::kCPU, /*non_blocking=*/false, /*copy=*/true).contiguous();
+    count(kind, exact);
+    c10dSumInPlace(*pg, exact, std::chrono::milliseconds(timeoutMs));
+    return exact.to(x.device());
   }
   at::ScalarType wide = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   at::Tensor buf = x.detach().to(at::kCPU, wide, /*non_blocking=*/false, /*copy=*/true).contiguous();

@@ -37,6 +37,8 @@ function length(epochs: number, given: boolean, budgetSeconds?: number): string 
   return `${epochs} epoch${epochs === 1 ? '' : 's'}`;
 }
 
+const LOCAL_BATCH_NORM = 'local batch norm (with workers)';
+
 /**
  * Pretraining's main settings; with a budget, epochs a flag gave stand (`fixed`) and the
  * others are set from the stage's minutes.
@@ -44,14 +46,14 @@ function length(epochs: number, given: boolean, budgetSeconds?: number): string 
 export function pretrainText(given: Partial<PretrainSettings> | undefined, budgetSeconds?: number, fixed = given?.epochs !== undefined): string {
   const s = { ...PRETRAIN_DEFAULTS, ...defined(given) };
   const lr = s.lr ?? `auto (1.0 at 32px or less, else ${s.lrScaling === 'sqrt' ? '0.075' : '0.3'})`;
-  const extra = [s.maxImages ? `on ${s.maxImages} images` : '', s.knn ? 'kNN monitor' : '', s.batchNorm === 'local' ? 'local batch norm (with workers)' : ''].filter(Boolean);
+  const extra = [s.maxImages ? `on ${s.maxImages} images` : '', s.knn ? 'kNN monitor' : '', s.batchNorm === 'local' ? LOCAL_BATCH_NORM : ''].filter(Boolean);
   return `pretrain: ${length(s.epochs, fixed, budgetSeconds)}, batch ${s.batch}, LARS lr ${lr} x ${s.lrScaling} scaling, temperature ${s.temperature ?? 'auto'}, crops ${s.cropMin}-1, seed ${s.seed}${extra.length ? `, ${extra.join(', ')}` : ''}`;
 }
 
 export function classifierText(kind: ClassifierKind, name: string, given: Partial<ClassifierSettings> | undefined, budgetSeconds?: number, fixed = given?.epochs !== undefined): string {
   const s = { ...CLASSIFIER_DEFAULTS[kind], ...defined(given) };
   const own = kind === 'finetune' ? [`from head layer ${s.fromHeadLayer ?? 1}`] : kind === 'distill' ? [`temperature ${s.temperature ?? 1}`, ...(s.studentDepth || s.studentWidth ? [`student ResNet-${s.studentDepth ?? "the teacher's depth"}, width ${s.studentWidth ?? "the teacher's"}`] : [])] : [];
-  if (s.batchNorm === 'local') own.push('local batch norm (with workers)');
+  if (s.batchNorm === 'local') own.push(LOCAL_BATCH_NORM);
   const val = s.valFile ? `--val-file ${s.valFile}` : s.val;
   return `${name}: ${length(s.epochs, fixed, budgetSeconds)}, batch ${s.batch}, SGD lr ${s.lr}, weight decay ${s.weightDecay}, validation ${val}, seed ${s.seed}${own.length ? `, ${own.join(', ')}` : ''}`;
 }
