@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CLI, mean, se, seedList } from './stage-runs';
+import { CLI, mean, pretrainDone, se, seedList } from './stage-runs';
 import { writeBenchResults } from './results-file';
 
 const { values: opts } = parseArgs({
@@ -62,8 +62,9 @@ function runOne(work: string, data: { train: string; val: string }, scope: strin
   const evalLog = `${out}.eval`;
   if (existsSync(evalLog) && KNN.test(readFileSync(evalLog, 'utf8'))) return { knn: Number(KNN.exec(readFileSync(evalLog, 'utf8'))![1]) };
   const started = Date.now();
-  if (!existsSync(join(out, 'pretrain.safetensors'))) {
-    simclr(['pretrain', '--data', data.train, '--out', out, '--epochs', opts.epochs, '--batch', '256', '--width', opts.width, '--nproc', '2', '--batch-norm', scope, '--seed', String(seed)], `${out}.log`);
+  // A checkpoint is written after each epoch: a stopped pretraining continues (--resume starts one in an empty folder).
+  if (!pretrainDone(out)) {
+    simclr(['pretrain', '--data', data.train, '--out', out, '--epochs', opts.epochs, '--batch', '256', '--width', opts.width, '--nproc', '2', '--batch-norm', scope, '--seed', String(seed), '--resume'], `${out}.log`);
   }
   const seconds = (Date.now() - started) / 1000;
   const printed = simclr(['eval', '--model', out, '--test-data', data.val, '--knn'], evalLog);
